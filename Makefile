@@ -1,0 +1,60 @@
+# align: make builds build/libalign.a and build/align; make test runs the suite;
+# make test SAN=1 runs it under AddressSanitizer and UndefinedBehaviorSanitizer.
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+PKGS    := openblas libcjson libutf8proc stb
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+
+OPT     ?= -O2
+CFLAGS  ?= $(OPT)
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -g -pthread $(PKG_CFLAGS) -Ilib
+LDLIBS  := $(PKG_LIBS) -lm -pthread
+
+ifeq ($(SAN),1)
+BUILD   := build/san
+CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+else
+BUILD   := build
+endif
+
+LIB_SRC  := $(sort $(wildcard lib/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_SRC  := $(sort $(wildcard cli/*.c))
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC := $(sort $(wildcard tests/*.c))
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+
+.PHONY: all test install clean
+all: $(BUILD)/libalign.a $(BUILD)/align
+
+$(BUILD)/%.o: %.c $(wildcard lib/*.h cli/*.h tests/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libalign.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/align: $(CLI_OBJ) $(BUILD)/libalign.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/test_align: $(TEST_OBJ) $(BUILD)/libalign.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+test: $(BUILD)/test_align $(BUILD)/align
+	ALIGN_BIN=$(BUILD)/align $(BUILD)/test_align $(T)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include \
+	    $(DESTDIR)$(PREFIX)/share/align
+	install -m 755 $(BUILD)/align $(DESTDIR)$(PREFIX)/bin/align
+	install -m 644 $(BUILD)/libalign.a $(DESTDIR)$(PREFIX)/lib/libalign.a
+	install -m 644 lib/align.h $(DESTDIR)$(PREFIX)/include/align.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define ALIGN_VERSION "\(.*\)"/\1/p' lib/align.h)|' \
+	    -e 's|@REQUIRES@|$(PKGS)|' align.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/align.pc
+
+clean:
+	rm -rf build

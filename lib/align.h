@@ -1,0 +1,131 @@
+/* align.h: zero-shot image classification with Google's ALIGN (EfficientNet + BERT) on the CPU.
+ *
+ * A model directory in Hugging Face's layout loads into one read-only handle that any number of
+ * threads may share. Every call reports failure as a status code plus a one-line message in an
+ * align_error; the library never prints, exits or aborts.
+ *
+ *     align_error err;
+ *     align_model *m = align_model_load("weights/align-base", &err);
+ *     if (!m) { fprintf(stderr, "%s\n", err.message); return 1; }
+ */
+#ifndef ALIGN_H
+#define ALIGN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ALIGN_VERSION "0.1.0"
+
+typedef enum {
+    ALIGN_OK = 0,
+    ALIGN_ERR_IO,      /* a file is missing or cannot be read */
+    ALIGN_ERR_FORMAT,  /* a file is not what it claims to be (JSON, safetensors, zip, pickle, image) */
+    ALIGN_ERR_CONFIG,  /* config.json holds a value no ALIGN model can have */
+    ALIGN_ERR_WEIGHTS, /* the checkpoint lacks tensors the config asks for, or has other shapes */
+    ALIGN_ERR_INPUT,   /* a label or image the model cannot take */
+    ALIGN_ERR_LIMIT,   /* over a size limit (pixels, tokens) */
+    ALIGN_ERR_NOMEM,   /* out of memory */
+    ALIGN_ERR_ARG      /* the caller passed an invalid argument */
+} align_status;
+
+typedef struct {
+    align_status code;
+    char message[1024]; /* one line, names the file or input and the problem */
+} align_error;
+
+const char *align_status_name(align_status code);
+
+/* ---- model ------------------------------------------------------------------------------------ */
+
+typedef struct align_model align_model;
+
+/* Reads config.json, model.safetensors (or pytorch_model.bin), vocab.txt, tokenizer_config.json
+ * and preprocessor_config.json from dir and checks every tensor the config implies. */
+align_model *align_model_load(const char *dir, align_error *err);
+void align_model_free(align_model *model);
+
+typedef struct {
+    const char *dir;
+    const char *weights_path;  /* the checkpoint file that was read */
+    const char *weights_format; /* "safetensors" or "pytorch" */
+    int projection_dim;        /* length of every embedding */
+    int text_hidden_size, text_layers, text_heads, text_max_tokens, vocab_size;
+    int vision_blocks, vision_channels; /* vision_channels == projection_dim for ALIGN */
+    int image_height, image_width;      /* what the vision tower is fed after preprocessing */
+    int64_t num_parameters;
+    float temperature;
+} align_model_info;
+
+void align_model_get_info(const align_model *model, align_model_info *info);
+
+/* Threads the library uses for its own loops (0 = every core). OpenBLAS's own thread count is
+ * process-wide and is set separately with align_blas_set_threads. */
+void align_model_set_threads(align_model *model, int threads);
+
+/* ---- text ------------------------------------------------------------------------------------- */
+
+/* BERT WordPiece ids of text, [CLS] ... [SEP], not truncated. *ids is malloc'ed; free() it. */
+align_status align_tokenize(const align_model *model, const char *text, size_t len, int32_t **ids,
+                            size_t *n_ids, align_error *err);
+/* The vocabulary string of a token id, or NULL when out of range. */
+const char *align_token_string(const align_model *model, int32_t id);
+
+/* n labels -> n x projection_dim L2-normalised embeddings (row-major). unnormalized, when not
+ * NULL, receives the text projections before normalisation. */
+align_status align_encode_text(const align_model *model, const char *const *labels, int n,
+                               float *embeds, float *unnormalized, align_error *err);
+
+/* ---- images ----------------------------------------------------------------------------------- */
+
+typedef struct {
+    int width, height;
+    uint8_t *rgb; /* width * height * 3 bytes, rows top to bottom */
+} align_image;
+
+typedef struct {
+    uint64_t max_pixels; /* refuse larger images; 0 = ALIGN_DEFAULT_MAX_PIXELS */
+} align_decode_options;
+
+#define ALIGN_DEFAULT_MAX_PIXELS 89478485ull /* PIL's decompression-bomb limit */
+
+/* Decodes JPEG/PNG/BMP/GIF/TGA/PNM to RGB as PIL's convert("RGB") does, applying the EXIF
+ * orientation. opts may be NULL. name is what error messages call the input. */
+align_status align_image_load(const char *path, const align_decode_options *opts, align_image *out,
+                              align_error *err);
+align_status align_image_load_memory(const void *data, size_t size, const char *name,
+                                     const align_decode_options *opts, align_image *out,
+                                     align_error *err);
+void align_image_free(align_image *image);
+
+/* n images -> n x projection_dim L2-normalised embeddings, preprocessed as the model's
+ * preprocessor_config.json says. unnormalized (may be NULL) receives the pooled features. */
+align_status align_encode_images(const align_model *model, const align_image *images, int n,
+                                 float *embeds, float *unnormalized, align_error *err);
+
+/* ---- scores ----------------------------------------------------------------------------------- */
+
+/* logits[i * n_labels + j] = image_embeds[i] . text_embeds[j] / temperature */
+void align_logits(const align_model *model, const float *image_embeds, int n_images,
+                  const float *text_embeds, int n_labels, float *logits);
+/* Numerically stable softmax of n values. */
+void align_softmax(const float *logits, int n, float *probs);
+
+/* ---- BLAS ------------------------------------------------------------------------------------- */
+
+/* The OpenBLAS kernel in use ("SkylakeX", "Haswell", ...). */
+const char *align_blas_core(void);
+/* The OPENBLAS_CORETYPE this CPU should run, when the loaded kernel is slower than the CPU allows
+ * (OpenBLAS picks its kernel as it loads, so a program acts on this by re-executing itself with
+ * the variable set). NULL when the loaded kernel is already right or the user chose one. */
+const char *align_blas_better_core(void);
+void align_blas_set_threads(int threads);
+int align_cpu_count(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

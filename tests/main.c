@@ -1,0 +1,91 @@
+/* The test runner: runs every registered test (or those whose name contains argv[1]). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "test.h"
+
+#define MAX_TESTS 1024
+
+struct test_case {
+    const char *name, *file;
+    test_fn fn;
+    int order;
+};
+static struct test_case tests[MAX_TESTS];
+static int n_tests, current_failures;
+
+void test_register(const char *name, const char *file, test_fn fn)
+{
+    if (n_tests == MAX_TESTS) {
+        fprintf(stderr, "too many tests\n");
+        exit(2);
+    }
+    tests[n_tests].name = name;
+    tests[n_tests].file = file;
+    tests[n_tests].fn = fn;
+    tests[n_tests].order = n_tests;
+    n_tests++;
+}
+
+void test_fail_at(const char *file, int line, const char *fmt, ...)
+{
+    if (current_failures++ < 20) {
+        va_list ap;
+        va_start(ap, fmt);
+        printf("    %s:%d: ", file, line);
+        vprintf(fmt, ap);
+        printf("\n");
+        va_end(ap);
+    }
+    fflush(stdout);
+}
+
+void test_note(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    printf("    note: ");
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+}
+
+/* Constructors of different files run in an order the linker chooses: sort by file, then by
+ * position in the file, for a stable report. */
+static int by_file_then_order(const void *a, const void *b)
+{
+    const struct test_case *x = a, *y = b;
+    int c = strcmp(x->file, y->file);
+    return c ? c : x->order - y->order;
+}
+
+int main(int argc, char **argv)
+{
+    const char *filter = argc > 1 ? argv[1] : NULL;
+    qsort(tests, (size_t)n_tests, sizeof tests[0], by_file_then_order);
+    int passed = 0, failed = 0;
+    for (int i = 0; i < n_tests; i++) {
+        if (filter && !strstr(tests[i].name, filter) && !strstr(tests[i].file, filter)) continue;
+        current_failures = 0;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        printf("%s ...\n", tests[i].name);
+        fflush(stdout);
+        tests[i].fn();
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) * 1e-6;
+        if (current_failures) {
+            printf("FAIL %s (%d failed checks)\n", tests[i].name, current_failures);
+            failed++;
+        } else {
+            printf("ok   %s (%.0f ms)\n", tests[i].name, ms);
+            passed++;
+        }
+        fflush(stdout);
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
