@@ -122,6 +122,10 @@ const char *align_blas_core(void);
  * (OpenBLAS picks its kernel as it loads, so a program acts on this by re-executing itself with
  * the variable set). NULL when the loaded kernel is already right or the user chose one. */
 const char *align_blas_better_core(void);
+/* Runs the program again (argv as main received it) with OPENBLAS_CORETYPE set to
+ * align_blas_better_core(), before any BLAS work. Returns only when there is nothing better or the
+ * exec failed, in which case the program goes on with the kernel it has. */
+void align_blas_reexec(char **argv);
 void align_blas_set_threads(int threads);
 int align_cpu_count(void);
 

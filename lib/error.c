@@ -22,9 +22,13 @@ align_status align_fail(align_error *err, align_status code, const char *fmt, ..
 align_status align_error_prefix(align_error *err, const char *prefix)
 {
     if (!err) return ALIGN_ERR_ARG;
-    char tmp[sizeof err->message];
-    snprintf(tmp, sizeof tmp, "%s: %s", prefix, err->message);
-    memcpy(err->message, tmp, sizeof tmp);
+    size_t cap = sizeof err->message, p = strlen(prefix), m = strlen(err->message);
+    if (p + 2 >= cap) p = cap - 3;
+    if (p + 2 + m >= cap) m = cap - 1 - p - 2;
+    memmove(err->message + p + 2, err->message, m);
+    memcpy(err->message, prefix, p);
+    memcpy(err->message + p, ": ", 2);
+    err->message[p + 2 + m] = 0;
     return err->code;
 }
 

@@ -146,7 +146,7 @@ run_result run_cmd(const char *fmt, ...)
     vsnprintf(cmd, sizeof cmd - 64, fmt, ap);
     va_end(ap);
     static int serial;
-    char out_path[512], err_path[512], full[17000];
+    char out_path[512], err_path[512], full[sizeof cmd + 1200];
     snprintf(out_path, sizeof out_path, "%s/run%d.out", test_tmpdir(), serial);
     snprintf(err_path, sizeof err_path, "%s/run%d.err", test_tmpdir(), serial++);
     snprintf(full, sizeof full, "( %s ) >'%s' 2>'%s'", cmd, out_path, err_path);

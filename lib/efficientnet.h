@@ -1,0 +1,44 @@
+/* efficientnet.h: the vision tower, Hugging Face's AlignVisionModel (EfficientNet without its top
+ * convolution) and the pooling that makes its output the image embedding.
+ *
+ * Activations are HWC (channels innermost), a batch of images stacked row after row, so every 1x1
+ * convolution is a single matrix product over all pixels of all images. Batch norm is folded into
+ * the convolution before it once, at load. */
+#ifndef ALIGN_EFFICIENTNET_H
+#define ALIGN_EFFICIENTNET_H
+
+#include "config.h"
+#include "parallel.h"
+#include "weights.h"
+
+typedef struct {
+    const vision_block *spec;
+    float *expand_w, *expand_b;       /* [expand_dim, in_dim], BN folded; NULL without expansion */
+    float *dw_w, *dw_b;               /* [k * k, expand_dim], BN folded */
+    const float *se_reduce_w, *se_reduce_b; /* [se_dim, expand_dim] */
+    const float *se_expand_w, *se_expand_b; /* [expand_dim, se_dim] */
+    float *project_w, *project_b;     /* [out_dim, expand_dim], BN folded */
+} effnet_block;
+
+typedef struct {
+    const vision_config *cfg;
+    float *stem_w, *stem_b; /* [3 * 3 * channels, stem_dim] (ky, kx, c rows), BN folded */
+    effnet_block *blocks;
+} effnet_weights;
+
+/* Called after the stem (block -1) and after each block with the batch's feature maps (HWC). */
+typedef void (*effnet_tap)(void *ctx, int block, const float *x, int n, int h, int w, int c);
+
+void effnet_specs(const align_config *cfg, spec_list *list);
+align_status effnet_load(effnet_weights *ew, const align_config *cfg, weight_store *ws, align_error *err);
+void effnet_free(effnet_weights *ew);
+
+/* The last feature map's size for an h x w input. */
+void effnet_output_size(const vision_config *cfg, int h, int w, int *out_h, int *out_w);
+
+/* n images of h x w x channels (HWC) -> n x out_dim pooled features (not normalised). */
+align_status effnet_encode(const effnet_weights *ew, const float *pixels, int n, int h, int w,
+                           float *pooled, thread_pool *pool, effnet_tap tap, void *tap_ctx,
+                           align_error *err);
+
+#endif

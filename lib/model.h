@@ -1,0 +1,35 @@
+/* model.h: the model handle. Everything is read-only once align_model_load returns, so one
+ * handle serves any number of threads; each call builds its own scratch and thread pool. */
+#ifndef ALIGN_MODEL_H
+#define ALIGN_MODEL_H
+
+#include "align.h"
+#include "bert.h"
+#include "config.h"
+#include "efficientnet.h"
+#include "image.h"
+#include "tensors.h"
+#include "tokenizer.h"
+#include "weights.h"
+
+struct align_model {
+    char *dir, *weights_path;
+    const char *weights_format;
+    align_config cfg;
+    tensor_file tensors;
+    weight_store store;
+    bert_weights text;
+    effnet_weights vision;
+    tokenizer *tok;
+    preprocess_config pre;
+    float temperature;
+    int threads;
+    int64_t num_parameters;
+};
+
+/* Every tensor an ALIGN checkpoint with this config holds, in Hugging Face's state_dict order. */
+align_status model_specs(const align_config *cfg, spec_list *list, align_error *err);
+/* Parameters (trainable tensors: not running statistics or int64 buffers) the specs describe. */
+int64_t model_count_parameters(const spec_list *list);
+
+#endif

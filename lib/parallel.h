@@ -1,0 +1,21 @@
+/* parallel.h: a small thread pool for the loops that are not matrix products (depthwise
+ * convolution, activations, attention, resizing). Workers sleep on a condition variable between
+ * jobs, so they never spin against OpenBLAS's own threads. */
+#ifndef ALIGN_PARALLEL_H
+#define ALIGN_PARALLEL_H
+
+typedef struct thread_pool thread_pool;
+
+/* A pool of `threads` threads counting the caller; NULL means run serially (threads <= 1, or
+ * threads could not be started), which every function here accepts. */
+thread_pool *pool_create(int threads);
+void pool_free(thread_pool *pool);
+int pool_threads(const thread_pool *pool);
+
+/* Calls fn(arg, task) for task in [0, n_tasks) across the pool and returns when all are done. */
+void pool_run(thread_pool *pool, int n_tasks, void (*fn)(void *arg, int task), void *arg);
+
+/* Splits [0, n) into `parts` nearly equal ranges; range i is [*begin, *end). */
+void split_range(long n, int parts, int i, long *begin, long *end);
+
+#endif
