@@ -128,7 +128,9 @@ static int zip64_extra(const uint8_t *x, size_t len, uint64_t *usize, uint64_t *
     return 1;
 }
 
-/* Reads the central directory record at *pos and the local header it points to. */
+/* Reads the central directory record at *pos and the local header it points to. CRCs are not
+ * checked: that would touch every byte of a checkpoint of hundreds of MB at load time, and the bounds
+ * checks already keep a damaged archive from reading outside buf. */
 static align_status zip_read_entry(const uint8_t *buf, const zip_directory *dir, uint64_t *pos,
                                    zip_entry *out, const char *file, align_error *err)
 {
@@ -155,7 +157,8 @@ static align_status zip_read_entry(const uint8_t *buf, const zip_directory *dir,
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: zip entry %.*s is encrypted", file, shown, name);
     if (method != 0)
         return align_fail(err, ALIGN_ERR_FORMAT,
-                          "%s: zip entry %.*s is compressed (method %u); only stored entries can be read in place",
+                          "%s: zip entry %.*s is compressed (method %u); only stored entries can be read "
+                          "in place",
                           file, shown, name, (unsigned)method);
     if (csize != usize)
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: zip entry %.*s is stored but its sizes differ",
@@ -530,14 +533,18 @@ static int str_is(const obj *o, const char *s)
 static align_status push_global(unpickler *u, const char *module, size_t mlen, const char *name,
                                 size_t nlen)
 {
-    for (size_t i = 0; i < sizeof allowed_globals / sizeof allowed_globals[0]; i++)
-        if (strlen(allowed_globals[i].module) == mlen && memcmp(allowed_globals[i].module, module, mlen) == 0 &&
-            strlen(allowed_globals[i].name) == nlen && memcmp(allowed_globals[i].name, name, nlen) == 0) {
+    for (size_t i = 0; i < sizeof allowed_globals / sizeof allowed_globals[0]; i++) {
+        const char *m = allowed_globals[i].module, *n = allowed_globals[i].name;
+        if (strlen(m) == mlen && memcmp(m, module, mlen) == 0 && strlen(n) == nlen &&
+            memcmp(n, name, nlen) == 0) {
             obj *o = new_obj(u, OBJ_GLOBAL);
             if (o) o->global = (int)i;
             return push(u, o);
         }
-    return bad(u, "refusing global %.*s.%.*s: a state_dict needs only OrderedDict, tensors and storages",
+    }
+    return bad(u,
+               "refusing global %.*s.%.*s (allowed: OrderedDict, _rebuild_tensor_v2, _rebuild_parameter and "
+               "Float, Half, BFloat16 and Long storages)",
                SHOWN(mlen), module, SHOWN(nlen), name);
 }
 
@@ -693,7 +700,8 @@ static align_status reduce(unpickler *u)
     case G_REBUILD_TENSOR: return rebuild_tensor(u, a, n);
     case G_REBUILD_PARAMETER:
         /* (data, requires_grad, backward_hooks): a Parameter is its data tensor */
-        if (n != 3 || a[0]->kind != OBJ_TENSOR) return bad(u, "_rebuild_parameter arguments are not (tensor, ...)");
+        if (n != 3 || a[0]->kind != OBJ_TENSOR)
+            return bad(u, "_rebuild_parameter arguments are not (tensor, ...)");
         return push(u, a[0]);
     case G_STORAGE: break;
     }
@@ -842,7 +850,8 @@ static align_status find_pickle(const zip_archive *zip, const char *file, const 
     *out = NULL;
     for (size_t i = 0; i < zip->count; i++) {
         const zip_entry *e = &zip->entries[i];
-        if (e->name_len <= tail_len || memcmp(e->name + e->name_len - tail_len, tail, tail_len) != 0) continue;
+        if (e->name_len <= tail_len || memcmp(e->name + e->name_len - tail_len, tail, tail_len) != 0)
+            continue;
         size_t dir_len = e->name_len - tail_len;
         if (memchr(e->name, '/', dir_len)) continue;
         if (*out)
@@ -852,7 +861,8 @@ static align_status find_pickle(const zip_archive *zip, const char *file, const 
     }
     if (!*out)
         return align_fail(err, ALIGN_ERR_FORMAT,
-                          "%s: zip archive has no <dir>/data.pkl, so it is not a torch.save checkpoint", file);
+                          "%s: zip archive has no <dir>/data.pkl, so it is not a torch.save checkpoint",
+                          file);
     return ALIGN_OK;
 }
 

@@ -178,6 +178,11 @@ align_status tensor_file_open(const char *path, tensor_file *out, align_error *e
     size_t n = out->map.size;
     if (n >= 4 && d[0] == 'P' && d[1] == 'K' && d[2] == 3 && d[3] == 4)
         s = pytorch_parse(d, n, path, out, err);
+    else if (n >= 4 && d[0] == 0x80 && d[1] == 0x02 && d[2] == 0x8a && d[3] == 0x0a)
+        /* a bare pickle stream starting with torch's magic number: torch.save before 1.6 */
+        s = align_fail(err, ALIGN_ERR_FORMAT,
+                       "%s: PyTorch's legacy (pre-1.6) checkpoint format is not supported; re-save it with torch.save",
+                       path);
     else
         s = safetensors_parse(d, n, path, out, err);
     if (s) tensor_file_free(out);
