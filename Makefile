@@ -9,7 +9,8 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 
 OPT     ?= -O2
 CFLAGS  ?= $(OPT)
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -g -pthread $(PKG_CFLAGS) -Ilib
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -g -pthread $(PKG_CFLAGS) -Ilib \
+           -DALIGN_SHARE_DIR='"$(PREFIX)/share/align"'
 LDLIBS  := $(PKG_LIBS) -lm -pthread
 
 ifeq ($(SAN),1)
@@ -27,7 +28,8 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/*.c))
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test install clean
+.PHONY: all test install clean random-model
+random-model: $(RANDOM_MODEL)/model.safetensors
 all: $(BUILD)/libalign.a $(BUILD)/align
 
 $(BUILD)/%.o: %.c $(wildcard lib/*.h cli/*.h tests/*.h) Makefile
@@ -44,8 +46,17 @@ $(BUILD)/align: $(CLI_OBJ) $(BUILD)/libalign.a
 $(BUILD)/test_align: $(TEST_OBJ) $(BUILD)/libalign.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-test: $(BUILD)/test_align $(BUILD)/align
-	ALIGN_BIN=$(BUILD)/align $(BUILD)/test_align $(T)
+$(BUILD)/random-model: scripts/random_model.c $(BUILD)/libalign.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# A full-size align-base with random weights, for the full-size test and the benchmark. Made once:
+# rebuilding the generator does not remake it.
+RANDOM_MODEL := build/align-base-random
+$(RANDOM_MODEL)/model.safetensors: | $(BUILD)/random-model
+	$(BUILD)/random-model $(RANDOM_MODEL)
+
+test: $(BUILD)/test_align $(BUILD)/align $(RANDOM_MODEL)/model.safetensors
+	ALIGN_BIN=$(BUILD)/align ALIGN_RANDOM_MODEL=$(RANDOM_MODEL) $(BUILD)/test_align $(T)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include \

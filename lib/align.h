@@ -114,6 +114,13 @@ void align_logits(const align_model *model, const float *image_embeds, int n_ima
 /* Numerically stable softmax of n values. */
 void align_softmax(const float *logits, int n, float *probs);
 
+/* ---- checkpoints ------------------------------------------------------------------------------ */
+
+/* Rewrites a checkpoint (pytorch_model.bin or safetensors) as safetensors at out_path, float
+ * tensors stored as dtype "f32", "f16" or "bf16". Written to a temporary name and renamed. */
+align_status align_convert_checkpoint(const char *in_path, const char *out_path, const char *dtype,
+                                      align_error *err);
+
 /* ---- BLAS ------------------------------------------------------------------------------------- */
 
 /* The OpenBLAS kernel in use ("SkylakeX", "Haswell", ...). */

@@ -188,3 +188,23 @@ align_status tensor_file_open(const char *path, tensor_file *out, align_error *e
     if (s) tensor_file_free(out);
     return s;
 }
+
+align_status align_convert_checkpoint(const char *in_path, const char *out_path, const char *dtype,
+                                      align_error *err)
+{
+    tensor_dtype d;
+    if (!dtype || strcmp(dtype, "f32") == 0)
+        d = DTYPE_F32;
+    else if (strcmp(dtype, "f16") == 0)
+        d = DTYPE_F16;
+    else if (strcmp(dtype, "bf16") == 0)
+        d = DTYPE_BF16;
+    else
+        return align_fail(err, ALIGN_ERR_ARG, "unknown dtype \"%s\" (f32, f16 or bf16)", dtype);
+    tensor_file tf;
+    align_status s = tensor_file_open(in_path, &tf, err);
+    if (s) return s;
+    s = safetensors_write(out_path, &tf, d, err);
+    tensor_file_free(&tf);
+    return s;
+}

@@ -1,0 +1,226 @@
+/* Where images and labels come from: operands, directories, --files-from, --labels, stdin. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+
+/* Labels and path lists are text: 256 MB is far past any real one and keeps a runaway pipe from
+ * eating memory. Images piped on stdin get the same cap. */
+#define MAX_STREAM (256u << 20)
+
+int strlist_add(strlist *l, const char *s, size_t len)
+{
+    if (l->count == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        char **items = realloc(l->items, cap * sizeof *items);
+        if (!items) return -1;
+        l->items = items;
+        l->cap = cap;
+    }
+    char *copy = malloc(len + 1);
+    if (!copy) return -1;
+    memcpy(copy, s, len);
+    copy[len] = 0;
+    l->items[l->count++] = copy;
+    return 0;
+}
+
+void strlist_free(strlist *l)
+{
+    for (size_t i = 0; i < l->count; i++) free(l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof *l);
+}
+
+int read_stream(FILE *f, const char *name, size_t max, char **out, size_t *len)
+{
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (n < cap) break;
+        if (cap >= max) {
+            free(buf);
+            error_msg("%s: more than %zu MB", name, max >> 20);
+            return -1;
+        }
+        char *nb = realloc(buf, cap * 2);
+        if (!nb) free(buf);
+        buf = nb;
+        cap *= 2;
+    }
+    if (!buf) {
+        error_msg("%s: out of memory", name);
+        return -1;
+    }
+    if (ferror(f)) {
+        error_msg("%s: %s", name, strerror(errno));
+        free(buf);
+        return -1;
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+/* Reads a whole file, or stdin for "-". */
+static int read_source(const char *path, char **text, size_t *len)
+{
+    if (strcmp(path, "-") == 0) return read_stream(stdin, "stdin", MAX_STREAM, text, len);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        error_msg("%s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        error_msg("%s: is a directory", path);
+        return -1;
+    }
+    int r = read_stream(f, path, MAX_STREAM, text, len);
+    fclose(f);
+    return r;
+}
+
+int read_files_from(const char *path, int nul, strlist *out)
+{
+    char *text;
+    size_t len;
+    if (read_source(path, &text, &len)) return -1;
+    char sep = nul ? '\0' : '\n';
+    for (size_t start = 0, i = 0; i <= len; i++) {
+        if (i < len && text[i] != sep) continue;
+        size_t n = i - start;
+        if (!nul && n && text[start + n - 1] == '\r') n--;
+        if (!nul && memchr(text + start, 0, n)) {
+            error_msg("%s: a NUL byte in a path (use -0 for NUL-separated input)", path);
+            free(text);
+            return -1;
+        }
+        if (n && strlist_add(out, text + start, n)) {
+            free(text);
+            error_msg("out of memory");
+            return -1;
+        }
+        start = i + 1;
+    }
+    free(text);
+    return 0;
+}
+
+int read_labels_file(const char *path, strlist *out)
+{
+    char *text;
+    size_t len;
+    if (read_source(path, &text, &len)) return -1;
+    size_t line = 0;
+    for (size_t start = 0, i = 0; i <= len; i++) {
+        if (i < len && text[i] != '\n') continue;
+        line++;
+        size_t n = i - start;
+        if (n && text[start + n - 1] == '\r') n--;
+        const char *s = text + start;
+        start = i + 1;
+        if (n == 0 || s[0] == '#') continue;
+        if (memchr(s, 0, n)) {
+            error_msg("%s:%zu: a NUL byte in the label", strcmp(path, "-") ? path : "stdin", line);
+            free(text);
+            return -1;
+        }
+        if (strlist_add(out, s, n)) {
+            free(text);
+            error_msg("out of memory");
+            return -1;
+        }
+    }
+    free(text);
+    return 0;
+}
+
+static int is_image_name(const char *name)
+{
+    static const char *const ext[] = {"jpg", "jpeg", "jpe", "png", "bmp", "gif", "tga", "pnm",
+                                      "ppm", "pgm", "pbm", "jfif", NULL};
+    const char *dot = strrchr(name, '.');
+    if (!dot) return 0;
+    for (int i = 0; ext[i]; i++)
+        if (strcasecmp(dot + 1, ext[i]) == 0) return 1;
+    return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Appends the images in dir, sorted by name; subdirectories too when recursive. Hidden entries
+ * (dot files) are skipped, as ls and shell globs do. */
+static int walk_dir(const char *dir, int recursive, strlist *out)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        error_msg("%s: %s", dir, strerror(errno));
+        return -1;
+    }
+    strlist names = {0};
+    struct dirent *e;
+    int rc = 0;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.' && strlist_add(&names, e->d_name, strlen(e->d_name))) rc = -1;
+    closedir(d);
+    if (names.count) qsort(names.items, names.count, sizeof *names.items, by_name);
+    for (size_t i = 0; i < names.count && !rc; i++) {
+        size_t len = strlen(dir) + strlen(names.items[i]) + 2;
+        char *path = malloc(len);
+        if (!path) {
+            rc = -1;
+            break;
+        }
+        snprintf(path, len, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", names.items[i]);
+        struct stat st;
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+            if (recursive) rc = walk_dir(path, recursive, out);
+        } else if (is_image_name(names.items[i])) {
+            rc = strlist_add(out, path, strlen(path));
+        }
+        free(path);
+    }
+    strlist_free(&names);
+    return rc;
+}
+
+int expand_images(char **operands, int n, int recursive, strlist *out)
+{
+    for (int i = 0; i < n; i++) {
+        struct stat st;
+        if (strcmp(operands[i], "-") != 0 && stat(operands[i], &st) == 0 && S_ISDIR(st.st_mode)) {
+            if (walk_dir(operands[i], recursive, out)) return -1;
+        } else if (strlist_add(out, operands[i], strlen(operands[i]))) {
+            error_msg("out of memory");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+align_status load_image_operand(const char *operand, const align_decode_options *opts, align_image *img,
+                                align_error *err)
+{
+    if (strcmp(operand, "-") != 0) return align_image_load(operand, opts, img, err);
+    char *data;
+    size_t len;
+    if (read_stream(stdin, "stdin", MAX_STREAM, &data, &len)) {
+        err->code = ALIGN_ERR_IO;
+        snprintf(err->message, sizeof err->message, "-: cannot read the image from stdin");
+        return ALIGN_ERR_IO;
+    }
+    align_status s = align_image_load_memory(data, len, "-", opts, img, err);
+    free(data);
+    return s;
+}

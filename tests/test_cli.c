@@ -1,0 +1,489 @@
+/* The align command driven as a user drives it: through a shell, checking stdout, stderr and the
+ * exit status. Golden values come from the fixtures' expected.json. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "test.h"
+
+#define A align_bin()
+
+/* A labels file for a case's labels (one per line) in the scratch directory. */
+static const char *labels_file(const cJSON *labels, const char *name)
+{
+    char buf[8192];
+    size_t n = 0;
+    const cJSON *l;
+    cJSON_ArrayForEach(l, labels) n += (size_t)snprintf(buf + n, sizeof buf - n, "%s\n", l->valuestring);
+    return write_tmp(name, buf, n);
+}
+
+static const cJSON *get(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    CHECK_MSG(v != NULL, "no \"%s\"", key);
+    return v;
+}
+
+/* The score the output gives a label, or NAN. */
+static double score_of(const cJSON *results, const char *label, const char *field)
+{
+    const cJSON *r;
+    cJSON_ArrayForEach(r, results) if (strcmp(get(r, "label")->valuestring, label) == 0) return get(r, field)->valuedouble;
+    return NAN;
+}
+
+/* Every case of a model's expected.json through `align classify --jsonl`. */
+static void classify_golden(const char *model)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/expected.json", fixture(model));
+    cJSON *exp = load_json(path);
+    if (!exp) return;
+    const cJSON *c;
+    double worst_p = 0, worst_l = 0;
+    cJSON_ArrayForEach(c, get(exp, "cases")) {
+        const cJSON *labels = get(c, "labels"), *images = get(c, "images"), *img;
+        char files[2048] = "";
+        size_t k = 0;
+        cJSON_ArrayForEach(img, images) k += (size_t)snprintf(files + k, sizeof files - k, " '%s/%s'", fixture(model), img->valuestring);
+        run_result r = run_cmd("%s classify -q --jsonl -m %s --labels %s%s", A, fixture(model),
+                               labels_file(labels, "golden_labels.txt"), files);
+        CHECK_MSG(r.status == 0, "%s: exit %d: %s", get(c, "name")->valuestring, r.status, r.err);
+        float *probs = json_tensor(get(c, "probs"), NULL), *logits = json_tensor(get(c, "logits_per_image"), NULL);
+        int n_labels = cJSON_GetArraySize(labels), i = 0;
+        for (char *line = strtok(r.out, "\n"); line; line = strtok(NULL, "\n"), i++) {
+            cJSON *o = cJSON_Parse(line);
+            CHECK_MSG(o != NULL, "not JSON: %s", line);
+            if (!o) continue;
+            CHECK(strstr(get(o, "image")->valuestring, cJSON_GetArrayItem(images, i)->valuestring) != NULL);
+            const cJSON *results = get(o, "results");
+            CHECK_INT(cJSON_GetArraySize(results), n_labels);
+            double prev = 2;
+            const cJSON *res;
+            cJSON_ArrayForEach(res, results) { /* sorted by score, highest first */
+                CHECK(get(res, "score")->valuedouble <= prev);
+                prev = get(res, "score")->valuedouble;
+            }
+            for (int j = 0; j < n_labels; j++) {
+                const char *label = cJSON_GetArrayItem(labels, j)->valuestring;
+                double dp = fabs(score_of(results, label, "score") - probs[i * n_labels + j]);
+                double dl = fabs(score_of(results, label, "logit") - logits[i * n_labels + j]);
+                CHECK_MSG(dp <= 1e-5, "%s image %d \"%s\": score off by %.3g", get(c, "name")->valuestring, i, label, dp);
+                CHECK_MSG(dl <= 1e-4, "%s image %d \"%s\": logit off by %.3g", get(c, "name")->valuestring, i, label, dl);
+                worst_p = dp > worst_p ? dp : worst_p;
+                worst_l = dl > worst_l ? dl : worst_l;
+            }
+            cJSON_Delete(o);
+        }
+        CHECK_INT(i, cJSON_GetArraySize(images));
+        free(probs);
+        free(logits);
+        run_free(&r);
+    }
+    test_note("%s: largest score difference %.3g, logit %.3g (images through our decoder)", model, worst_p, worst_l);
+    cJSON_Delete(exp);
+}
+
+TEST(cli_classify_jsonl_matches_hf_tiny_a) { classify_golden("tiny-a"); }
+TEST(cli_classify_jsonl_matches_hf_tiny_b) { classify_golden("tiny-b"); }
+
+/* `align embed` rows against image_embeds / text_embeds of the first case. */
+TEST(cli_embed_matches_hf)
+{
+    cJSON *exp = load_json(fixture("tiny-a/expected.json"));
+    if (!exp) return;
+    const cJSON *c = cJSON_GetArrayItem(get(exp, "cases"), 1); /* astronaut.png: a lossless file */
+    float *want = json_tensor(get(c, "image_embeds"), NULL);
+    run_result r = run_cmd("%s embed -m %s %s", A, fixture("tiny-a"), fixture("images/astronaut.png"));
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    cJSON *o = cJSON_Parse(r.out), *v;
+    float got[64];
+    int n = 0;
+    cJSON_ArrayForEach(v, o ? get(o, "embedding") : NULL) got[n++] = (float)v->valuedouble;
+    CHECK_INT(n, 40);
+    CHECK_CLOSE(got, want, 40, 1e-5);
+    cJSON_Delete(o);
+    free(want);
+    run_free(&r);
+    /* the text side: both labels, as rows in order */
+    want = json_tensor(get(c, "text_embeds"), NULL);
+    r = run_cmd("%s embed -m %s --text 'an astronaut' 'a rocket'", A, fixture("tiny-a"));
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    int row = 0;
+    for (char *line = strtok(r.out, "\n"); line; line = strtok(NULL, "\n"), row++) {
+        o = cJSON_Parse(line);
+        n = 0;
+        cJSON_ArrayForEach(v, o ? get(o, "embedding") : NULL) got[n++] = (float)v->valuedouble;
+        CHECK_INT(n, 40);
+        CHECK_CLOSE(got, want + row * 40, 40, 1e-5);
+        cJSON_Delete(o);
+    }
+    CHECK_INT(row, 2);
+    free(want);
+    run_free(&r);
+    cJSON_Delete(exp);
+}
+
+TEST(cli_embed_npy_is_a_valid_matrix)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/e.npy", test_tmpdir());
+    run_result r = run_cmd("%s embed -m %s --format npy -o %s %s %s", A, fixture("tiny-b"), path,
+                           fixture("images/astronaut.png"), fixture("images/rocket.bmp"));
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    FILE *f = fopen(path, "rb");
+    unsigned char head[10];
+    CHECK(f && fread(head, 1, 10, f) == 10);
+    CHECK(memcmp(head, "\x93NUMPY\x01\x00", 8) == 0);
+    int hl = head[8] | head[9] << 8;
+    CHECK_INT((10 + hl) % 64, 0);
+    char dict[256] = "";
+    CHECK(fread(dict, 1, (size_t)hl < sizeof dict - 1 ? (size_t)hl : sizeof dict - 1, f) > 0);
+    CHECK_CONTAINS(dict, "'descr': '<f4', 'fortran_order': False, 'shape': (2, 16)");
+    float rows[32];
+    fseek(f, 10 + hl, SEEK_SET);
+    CHECK(fread(rows, sizeof(float), 32, f) == 32);
+    double norm = 0;
+    for (int i = 0; i < 16; i++) norm += rows[16 + i] * rows[16 + i];
+    CHECK(fabs(norm - 1) < 1e-5);
+    if (f) fclose(f);
+    run_free(&r);
+}
+
+/* `align tokenize` against every tokenizer fixture case (one process, many operands). */
+TEST(cli_tokenize_matches_hf)
+{
+    cJSON *cases = load_json(fixture("tokenizer_cases.json"));
+    if (!cases) return;
+    /* the texts go through a file, one per line, so no case needs shell quoting; cases with
+     * newlines are left to the library tests */
+    const cJSON *c;
+    int checked = 0, bad = 0;
+    cJSON_ArrayForEach(c, get(cases, "cases")) {
+        const char *text = get(c, "text")->valuestring;
+        if (strchr(text, '\n') || strchr(text, '\'') || checked >= 40) continue;
+        run_result r = run_cmd("%s tokenize -m %s -- '%s'", A, fixture("tiny-a"), text);
+        cJSON *o = cJSON_Parse(r.out);
+        const cJSON *ids = o ? cJSON_GetObjectItem(o, "ids") : NULL, *want = get(c, "ids");
+        int same = ids && cJSON_GetArraySize(ids) == cJSON_GetArraySize(want);
+        for (int i = 0; same && i < cJSON_GetArraySize(want); i++)
+            same = cJSON_GetArrayItem(ids, i)->valueint == cJSON_GetArrayItem(want, i)->valueint;
+        if (!same && bad++ < 5) CHECK_MSG(0, "tokenize '%s': %s", text, r.out);
+        checked++;
+        cJSON_Delete(o);
+        run_free(&r);
+    }
+    CHECK_INT(bad, 0);
+    CHECK(checked == 40);
+    cJSON_Delete(cases);
+}
+
+/* ---- inputs ----------------------------------------------------------------------------------- */
+
+static int count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+TEST(cli_directories_files_from_and_stdin)
+{
+    const char *dir = test_tmpdir();
+    run_result r = run_cmd("mkdir -p %s/photos/sub && cp %s %s/photos/b.png && cp %s %s/photos/a.jpg && "
+                           "cp %s %s/photos/sub/c.bmp && echo notes > %s/photos/readme.txt",
+                           dir, fixture("images/astronaut.png"), dir, fixture("images/cat.jpg"), dir,
+                           fixture("images/rocket.bmp"), dir, dir);
+    run_free(&r);
+    /* a directory: its images in sorted order, not the text file, not the subdirectory */
+    r = run_cmd("%s classify -m %s -l cat -l rocket --jsonl %s/photos", A, fixture("tiny-a"), dir);
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    CHECK_INT(count_lines(r.out), 2);
+    char *a = strstr(r.out, "a.jpg"), *b = strstr(r.out, "b.png");
+    CHECK(a && b && a < b);
+    run_free(&r);
+    /* -r adds the subdirectory */
+    r = run_cmd("%s classify -m %s -l cat -l rocket --jsonl -r %s/photos", A, fixture("tiny-a"), dir);
+    CHECK_INT(count_lines(r.out), 3);
+    CHECK_CONTAINS(r.out, "sub/c.bmp");
+    run_free(&r);
+    /* --files-from with NUL separators, from a pipe */
+    r = run_cmd("find %s/photos -name '*.*g' -print0 | sort -z | %s classify -0 --files-from - -m %s -l cat -l rocket --jsonl",
+                dir, A, fixture("tiny-a"));
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    CHECK_INT(count_lines(r.out), 2);
+    run_free(&r);
+    /* an image on stdin */
+    r = run_cmd("%s classify -m %s --jsonl - cat rocket < %s", A, fixture("tiny-a"), fixture("images/rocket.bmp"));
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    CHECK_CONTAINS(r.out, "{\"image\":\"-\",\"results\":[");
+    run_free(&r);
+}
+
+TEST(cli_labels_file_skips_blank_and_comment_lines)
+{
+    const char *labels = write_tmp("labels.txt", "# animals\ncat\n\ndog\r\n#bird\nrocket\n", 36);
+    run_result r = run_cmd("%s classify -m %s --labels %s --jsonl %s", A, fixture("tiny-a"), labels, fixture("images/cat.jpg"));
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    cJSON *o = cJSON_Parse(r.out);
+    const cJSON *res = o ? get(o, "results") : NULL;
+    CHECK_INT(cJSON_GetArraySize(res), 3);
+    CHECK(!isnan(score_of(res, "cat", "score")) && !isnan(score_of(res, "dog", "score")) &&
+          !isnan(score_of(res, "rocket", "score")));
+    cJSON_Delete(o);
+    run_free(&r);
+    /* labels from stdin */
+    r = run_cmd("printf 'cat\\ndog\\n' | %s classify -m %s --labels - --jsonl %s", A, fixture("tiny-a"), fixture("images/cat.jpg"));
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    CHECK_CONTAINS(r.out, "\"label\":\"dog\"");
+    run_free(&r);
+}
+
+TEST(cli_top_k_keeps_the_best)
+{
+    run_result all = run_cmd("%s classify -m %s --jsonl %s cat dog bird rocket", A, fixture("tiny-a"), fixture("images/cat.jpg"));
+    run_result top = run_cmd("%s classify -m %s --jsonl -k 2 %s cat dog bird rocket", A, fixture("tiny-a"), fixture("images/cat.jpg"));
+    cJSON *a = cJSON_Parse(all.out), *t = cJSON_Parse(top.out);
+    const cJSON *ra = a ? get(a, "results") : NULL, *rt = t ? get(t, "results") : NULL;
+    CHECK_INT(cJSON_GetArraySize(ra), 4);
+    CHECK_INT(cJSON_GetArraySize(rt), 2);
+    for (int i = 0; i < 2; i++)
+        CHECK_STR(get(cJSON_GetArrayItem(rt, i), "label")->valuestring, get(cJSON_GetArrayItem(ra, i), "label")->valuestring);
+    cJSON_Delete(a);
+    cJSON_Delete(t);
+    run_free(&all);
+    run_free(&top);
+}
+
+/* Templates: the label is shown bare; the embedding is the template's. An ensemble is the
+ * normalised mean of the templates' normalised embeddings (checked through `align embed`). */
+TEST(cli_templates_and_ensembles)
+{
+    const char *m = fixture("tiny-b"), *img = fixture("images/astronaut.png");
+    run_result t1 = run_cmd("%s classify -m %s --jsonl -t 'a photo of a {}.' %s cat dog", A, m, img);
+    run_result ref = run_cmd("%s classify -m %s --jsonl %s 'a photo of a cat.' 'a photo of a dog.'", A, m, img);
+    cJSON *a = cJSON_Parse(t1.out), *b = cJSON_Parse(ref.out);
+    CHECK(a && b);
+    if (a && b) {
+        CHECK(!isnan(score_of(get(a, "results"), "cat", "logit")));
+        CHECK(fabs(score_of(get(a, "results"), "cat", "logit") - score_of(get(b, "results"), "a photo of a cat.", "logit")) < 1e-6);
+    }
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    run_free(&t1);
+    run_free(&ref);
+    /* ensemble of two templates against embeddings computed separately */
+    run_result ens = run_cmd("%s classify -m %s --jsonl -t 'a photo of a {}.' -t 'a drawing of a {}.' %s cat dog", A, m, img);
+    run_result te = run_cmd("%s embed -m %s --text 'a photo of a cat.' 'a drawing of a cat.'", A, m);
+    run_result ie = run_cmd("%s embed -m %s %s", A, m, img);
+    run_result info = run_cmd("%s info -m %s --json", A, m);
+    cJSON *e = cJSON_Parse(ens.out), *im = cJSON_Parse(ie.out), *inf = cJSON_Parse(info.out);
+    char *l2 = strchr(te.out, '\n');
+    cJSON *t_a = cJSON_Parse(te.out), *t_b = l2 ? cJSON_Parse(l2 + 1) : NULL;
+    CHECK(e && im && inf && t_a && t_b);
+    if (e && im && inf && t_a && t_b) {
+        double mean[16], norm = 0, dot = 0;
+        for (int d = 0; d < 16; d++) {
+            mean[d] = (cJSON_GetArrayItem(get(t_a, "embedding"), d)->valuedouble +
+                       cJSON_GetArrayItem(get(t_b, "embedding"), d)->valuedouble) / 2;
+            norm += mean[d] * mean[d];
+        }
+        for (int d = 0; d < 16; d++) dot += mean[d] / sqrt(norm) * cJSON_GetArrayItem(get(im, "embedding"), d)->valuedouble;
+        double want = dot / get(inf, "temperature")->valuedouble;
+        CHECK_MSG(fabs(score_of(get(e, "results"), "cat", "logit") - want) < 1e-4, "ensemble logit %.6g, expected %.6g",
+                  score_of(get(e, "results"), "cat", "logit"), want);
+    }
+    cJSON_Delete(e);
+    cJSON_Delete(im);
+    cJSON_Delete(inf);
+    cJSON_Delete(t_a);
+    cJSON_Delete(t_b);
+    run_free(&ens);
+    run_free(&te);
+    run_free(&ie);
+    run_free(&info);
+}
+
+/* ---- output formats --------------------------------------------------------------------------- */
+
+TEST(cli_every_format_parses_back)
+{
+    const char *m = fixture("tiny-a"), *imgs = fixture("images/cat.jpg");
+    char two[1024];
+    snprintf(two, sizeof two, "%s %s", imgs, fixture("images/rocket.bmp"));
+    run_result j = run_cmd("%s classify -m %s --json -l cat -l dog %s", A, m, two);
+    cJSON *arr = cJSON_Parse(j.out);
+    CHECK(cJSON_IsArray(arr) && cJSON_GetArraySize(arr) == 2);
+    cJSON_Delete(arr);
+    run_free(&j);
+    run_result t = run_cmd("%s classify -m %s --format tsv -l cat -l dog %s", A, m, two);
+    CHECK_MSG(t.status == 0, "%s", t.err);
+    CHECK(strncmp(t.out, "image\tlabel\tscore\tlogit\n", 24) == 0);
+    CHECK_INT(count_lines(t.out), 5);
+    char *row = strchr(t.out, '\n') + 1;
+    CHECK_CONTAINS(row, "cat.jpg\t");
+    char *tab3 = strrchr(strtok(row, "\n"), '\t');
+    CHECK(tab3 && strtof(tab3 + 1, NULL) != 0);
+    run_free(&t);
+    /* text: one image gives only its lines, probability first */
+    run_result one = run_cmd("%s classify -m %s %s cat dog", A, m, imgs);
+    CHECK_INT(count_lines(one.out), 2);
+    CHECK(strchr(one.out, '%') != NULL && strstr(one.out, "cat") > strchr(one.out, '%'));
+    run_free(&one);
+    /* several images: each path, then its lines */
+    run_result many = run_cmd("%s classify -m %s -l cat -l dog %s", A, m, two);
+    CHECK_CONTAINS(many.out, "cat.jpg\n");
+    CHECK_CONTAINS(many.out, "rocket.bmp\n");
+    CHECK_INT(count_lines(many.out), 7);
+    run_free(&many);
+}
+
+/* Floats are printed in the shortest form that reads back as the same float32: never more than
+ * 9 significant digits, and one digit fewer would read back as another float. */
+TEST(cli_floats_read_back_exactly)
+{
+    run_result r = run_cmd("%s embed -m %s --text cat", A, fixture("tiny-a"));
+    char *p = strstr(r.out, "\"embedding\":[");
+    CHECK(p != NULL);
+    int n = 0;
+    for (char *tok = p ? strtok(p + 13, ",]") : NULL; tok && *tok != '}'; tok = strtok(NULL, ",]"), n++) {
+        char *end;
+        float v = strtof(tok, &end);
+        CHECK_MSG(*end == 0, "not a number: %s", tok);
+        int digits = 0;
+        for (const char *c = tok; *c && *c != 'e'; c++) digits += *c >= '0' && *c <= '9';
+        CHECK_MSG(digits <= 10, "%s is longer than needed", tok);
+        char shorter[40];
+        /* significant digits: from the first non-zero digit to the last one */
+        int sig = 0, seen = 0, run = 0;
+        for (const char *c = tok; *c && *c != 'e'; c++) {
+            if (*c < '0' || *c > '9') continue;
+            if (*c != '0') seen = 1, sig += run + 1, run = 0;
+            else if (seen) run++;
+        }
+        if (sig > 1) {
+            snprintf(shorter, sizeof shorter, "%.*g", sig - 1, (double)v);
+            CHECK_MSG(strtof(shorter, NULL) != v, "%s: %s would do", tok, shorter);
+        }
+    }
+    CHECK_INT(n, 40);
+    run_free(&r);
+}
+
+/* ---- failures --------------------------------------------------------------------------------- */
+
+TEST(cli_one_corrupt_image_does_not_stop_the_batch)
+{
+    const char *bad = write_tmp("broken.jpg", "\xff\xd8\xff\xe0 not really a jpeg", 24);
+    run_result r = run_cmd("%s classify -m %s --jsonl -l cat -l dog %s %s %s", A, fixture("tiny-a"),
+                           fixture("images/cat.jpg"), bad, fixture("images/rocket.bmp"));
+    CHECK_INT(r.status, 2);
+    CHECK_INT(count_lines(r.out), 3);
+    char *l1 = strchr(r.out, '\n'), *l2 = l1 ? strchr(l1 + 1, '\n') : NULL;
+    CHECK(l1 && l2);
+    if (l1 && l2) {
+        *l2 = 0;
+        cJSON *o = cJSON_Parse(l1 + 1);
+        CHECK(o && cJSON_GetObjectItem(o, "error") && strstr(get(o, "image")->valuestring, "broken.jpg"));
+        cJSON_Delete(o);
+    }
+    CHECK_CONTAINS(r.err, "align: ");
+    CHECK_CONTAINS(r.err, "broken.jpg: ");
+    CHECK_INT(count_lines(r.err), 1);
+    run_free(&r);
+    /* json stays one valid document */
+    r = run_cmd("%s classify -m %s --json -l cat %s %s", A, fixture("tiny-a"), bad, fixture("images/cat.jpg"));
+    CHECK_INT(r.status, 2);
+    cJSON *arr = cJSON_Parse(r.out);
+    CHECK(cJSON_IsArray(arr) && cJSON_GetArraySize(arr) == 2);
+    cJSON_Delete(arr);
+    run_free(&r);
+}
+
+static void expect_usage_error(const char *args, const char *needle)
+{
+    run_result r = run_cmd("%s %s", A, args);
+    CHECK_MSG(r.status == 1, "align %s: exit %d", args, r.status);
+    CHECK_MSG(r.out_len == 0, "align %s printed to stdout: %s", args, r.out);
+    CHECK_CONTAINS(r.err, needle);
+    CHECK_MSG(count_lines(r.err) == 1, "align %s: %s", args, r.err);
+    run_free(&r);
+}
+
+TEST(cli_usage_errors_exit_1_with_one_line)
+{
+    char buf[1024];
+    expect_usage_error("frobnicate", "unknown command 'frobnicate'");
+    expect_usage_error("classify", "no image and no labels");
+    snprintf(buf, sizeof buf, "classify -m %s %s", fixture("tiny-a"), fixture("images/cat.jpg"));
+    expect_usage_error(buf, "no labels to score");
+    expect_usage_error("classify --top zero x.jpg cat", "--top takes a whole number");
+    expect_usage_error("classify --bogus x.jpg cat", "unknown option '--bogus'");
+    expect_usage_error("classify -t 'no hole' x.jpg cat", "has no {} for the label");
+    expect_usage_error("classify --format yaml x.jpg cat", "unknown format 'yaml'");
+    expect_usage_error("classify -m /nonexistent/model x.jpg cat", "/nonexistent/model: model directory not found");
+    expect_usage_error("embed --format tsv x.jpg", "embed writes jsonl, json or npy");
+    expect_usage_error("convert", "give one model directory");
+    snprintf(buf, sizeof buf, "classify -m %s %s cat", fixture("images"), fixture("images/cat.jpg"));
+    expect_usage_error(buf, "config.json: ");
+    run_result r = run_cmd("cd %s && ALIGN_MODEL= %s classify x.jpg cat", test_tmpdir(), A);
+    CHECK_INT(r.status, 1);
+    CHECK_CONTAINS(r.err, "no model found");
+    CHECK_CONTAINS(r.err, "make weights");
+    run_free(&r);
+}
+
+TEST(cli_closed_pipe_ends_quietly)
+{
+    char list[8192] = "";
+    size_t k = 0;
+    for (int i = 0; i < 40; i++) k += (size_t)snprintf(list + k, sizeof list - k, " %s", fixture("images/astronaut.png"));
+    run_result r = run_cmd("%s classify -m %s -l a -l b --jsonl%s | head -1", A, fixture("tiny-a"), list);
+    CHECK_INT(r.status, 0);
+    CHECK_INT(count_lines(r.out), 1);
+    CHECK_MSG(r.err_len == 0, "stderr: %s", r.err);
+    run_free(&r);
+}
+
+TEST(cli_write_error_exits_1)
+{
+    run_result r = run_cmd("%s classify -m %s --jsonl %s cat dog > /dev/full", A, fixture("tiny-a"), fixture("images/cat.jpg"));
+    CHECK_INT(r.status, 1);
+    CHECK_CONTAINS(r.err, "write error");
+    run_free(&r);
+}
+
+TEST(cli_help_and_version)
+{
+    run_result r = run_cmd("%s --version", A);
+    CHECK_INT(r.status, 0);
+    CHECK_CONTAINS(r.out, "align ");
+    run_free(&r);
+    static const char *const cmds[] = {"classify", "embed", "tokenize", "info", "convert"};
+    for (int i = 0; i < 5; i++) {
+        r = run_cmd("%s %s --help", A, cmds[i]);
+        CHECK_INT(r.status, 0);
+        CHECK_CONTAINS(r.out, "usage: align ");
+        run_free(&r);
+    }
+}
+
+TEST(cli_info_describes_the_model)
+{
+    run_result r = run_cmd("%s info -m %s --json", A, fixture("tiny-a"));
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    cJSON *o = cJSON_Parse(r.out);
+    CHECK(o != NULL);
+    if (o) {
+        CHECK_INT(get(o, "projection_dim")->valueint, 40);
+        CHECK(fabs(get(o, "temperature")->valuedouble - 0.03) < 1e-7);
+        CHECK_INT(get(get(o, "vision"), "blocks")->valueint, 10);
+        CHECK_INT(get(get(o, "text"), "layers")->valueint, 2);
+        CHECK(cJSON_IsString(get(get(o, "blas"), "core")));
+    }
+    cJSON_Delete(o);
+    run_free(&r);
+}
