@@ -37,7 +37,10 @@
 
 /* Code points Unicode 15.0 assigned that 14.0 had not. Debian 12's utf8proc (2.8) has 15.0
  * tables, while the fixtures' Python knew these as unassigned (Cn), which BasicTokenizer drops
- * like any control character; so they stay unassigned here. */
+ * like any control character; so they stay unassigned here. Apart from these and U+0130 (see
+ * push_lower), utf8proc 2.8 agrees with Python's unicodedata 14.0 on every code point's category,
+ * lower case and decomposition. A utf8proc older than 2.7 (Unicode 13) would lack what 14.0
+ * added; tokenizer_unicode_version in the tests checks for that. */
 static const int32_t unicode15_added[][2] = {
     {0xCF3, 0xCF3},     {0xECE, 0xECE},     {0x10EFD, 0x10EFF}, {0x1123F, 0x11241},
     {0x11B00, 0x11B09}, {0x11F00, 0x11F10}, {0x11F12, 0x11F3A}, {0x11F3E, 0x11F59},
@@ -210,6 +213,7 @@ struct tokenizer {
     char *strings;       /* the vocabulary file with each line ending in a NUL */
     char **token;        /* token[id], id = line number */
     uint32_t *token_len;
+    uint32_t max_len;    /* of any token, in bytes: no longer piece can match */
     int32_t n_tokens;
     slot *slots;         /* open addressing, linear probing */
     size_t mask;
@@ -289,6 +293,7 @@ static align_status read_lines(tokenizer *t, const char *name, size_t len, align
         s[end] = 0;
         t->token[id] = s + i;
         t->token_len[id] = (uint32_t)(end - i);
+        if (t->token_len[id] > t->max_len) t->max_len = t->token_len[id];
     }
     return ALIGN_OK;
 }
@@ -326,7 +331,7 @@ static align_status find_specials(tokenizer *t, const char *name, align_error *e
         sp->text = text[k];
         sp->key = keys[k];
         sp->id = vocab_find(t, 0, text[k], len);
-        if (sp->id < 0 && k < 3)
+        if (sp->id < 0 && k < 3) /* unk, cls, sep: every encoding needs them */
             return align_fail(err, ALIGN_ERR_FORMAT, "%s: no \"%s\" (the %s) in the vocabulary", name,
                               text[k], keys[k]);
     }
@@ -480,8 +485,11 @@ static align_status wordpiece(encoder *e, const int32_t *cp, size_t n)
     size_t mark = e->ids.n;
     for (size_t start = 0, end; start < n; start = end) {
         int32_t id = -1;
+        size_t pre = start > 0 ? 2 : 0;
         for (end = n; end > start; end--) {
-            id = vocab_find(t, start > 0, e->utf8 + e->offs[start], e->offs[end] - e->offs[start]);
+            size_t bytes = e->offs[end] - e->offs[start];
+            if (pre + bytes > t->max_len) continue;
+            id = vocab_find(t, start > 0, e->utf8 + e->offs[start], bytes);
             if (id >= 0) break;
         }
         if (id < 0) {

@@ -225,7 +225,8 @@ TEST(cli_directories_files_from_and_stdin)
 
 TEST(cli_labels_file_skips_blank_and_comment_lines)
 {
-    const char *labels = write_tmp("labels.txt", "# animals\ncat\n\ndog\r\n#bird\nrocket\n", 36);
+    const char *text = "# animals\ncat\n\ndog\r\n#bird\nrocket\n";
+    const char *labels = write_tmp("labels.txt", text, strlen(text));
     run_result r = run_cmd("%s classify -m %s --labels %s --jsonl %s", A, fixture("tiny-a"), labels, fixture("images/cat.jpg"));
     CHECK_MSG(r.status == 0, "%s", r.err);
     cJSON *o = cJSON_Parse(r.out);
