@@ -5,7 +5,9 @@
  * stb_image does the decoding; the code around it makes its output agree with Pillow (9.4, the
  * version Debian ships and the fixtures agree with) where the two differ: EXIF orientation, 16-bit
  * grey PNG, PNM maxval scaling, GIF transparency, and truncated files that stb_image would
- * silently complete. */
+ * silently complete. PNG, BMP, GIF, TGA and PNM pixels come out identical to PIL's; JPEG pixels
+ * differ from libjpeg-turbo's by a few levels, since the two decoders round their IDCT, chroma
+ * upsampling and colour conversion differently. */
 #include "image.h"
 
 #include <limits.h>
@@ -165,6 +167,32 @@ static int png_orientation(const uint8_t *p, size_t n)
     return exif ? tiff_orientation(exif, exif_len) : 1;
 }
 
+/* PIL reads a PNG that ends early once the image data is complete: it does not need the last
+ * chunk's CRC, nor IEND, nor a whole chunk header after the data. stb_image insists on all three.
+ * For such a file, returns how many bytes to keep and (in *crc_pad) how many CRC bytes to add
+ * before appending IEND; returns 0 when the file has its IEND or is cut where PIL refuses it too
+ * (inside a chunk's data, or before any image data). */
+static size_t png_cut_short(const uint8_t *p, size_t n, size_t *crc_pad)
+{
+    size_t pos = 8;
+    int idat = 0;
+    *crc_pad = 0;
+    while (n - pos >= 12) {
+        size_t len = be32(p + pos);
+        if (len > n - pos - 12) break;
+        if (!memcmp(p + pos + 4, "IEND", 4)) return 0;
+        if (!memcmp(p + pos + 4, "IDAT", 4)) idat = 1;
+        pos += 12 + len;
+    }
+    size_t rest = n - pos;
+    if (rest < 8) return idat ? pos : 0;
+    size_t len = be32(p + pos);
+    if (len > rest - 8) return 0; /* the chunk's data is cut */
+    if (!idat && memcmp(p + pos + 4, "IDAT", 4)) return 0;
+    *crc_pad = 12 + len - rest;
+    return n;
+}
+
 /* PIL's Image.transpose for orientations 2..8 (exif_transpose's table). Output pixel (x, y) reads
  * input pixel (x0 + x*dxx + y*dxy, y0 + x*dyx + y*dyy); 5..8 swap width and height. */
 static align_status apply_orientation(align_image *img, int orientation, const char *name,
@@ -202,10 +230,12 @@ static align_status apply_orientation(align_image *img, int orientation, const c
 
 /* ---- format-specific fixes -------------------------------------------------------------------- */
 
-/* A binary PNM header (P5/P6), parsed exactly as stb_image parses it so the raster offset is the
- * one it reads from: tokens separated by whitespace and #-comments, one byte after maxval. */
+/* A binary PNM (P5 grey, P6 RGB). Its raster is read here rather than by stb_image, which (2.27)
+ * takes 16-bit samples in the wrong byte order, converts their channels with its 8-bit routine
+ * and reads past a short file without noticing. The header is tokens separated by whitespace and
+ * #-comments, then one whitespace byte before the raster. */
 typedef struct {
-    int channels, maxval;
+    int width, height, channels, maxval;
     size_t data, size; /* raster offset and byte count */
 } pnm_header;
 
@@ -228,7 +258,9 @@ static int pnm_parse(const uint8_t *p, size_t n, pnm_header *h)
             c = pos < n ? p[pos++] : -1;
         }
     }
-    if (v[2] < 1 || v[2] > 65535) return 0;
+    if (v[2] < 1 || v[2] > 65535 || !(c == ' ' || (c >= '\t' && c <= '\r'))) return 0;
+    h->width = (int)v[0];
+    h->height = (int)v[1];
     h->channels = p[1] == '6' ? 3 : 1;
     h->maxval = (int)v[2];
     h->data = pos;
@@ -237,12 +269,29 @@ static int pnm_parse(const uint8_t *p, size_t n, pnm_header *h)
 }
 
 /* Pillow scales PNM samples to 0..255 with Python's round (half to even): v / maxval * 255, except
- * that 16-bit grey becomes mode "I" scaled to 0..65535, which convert("RGB") then clips at 255. */
+ * that 16-bit grey becomes mode "I" scaled to 0..65535, which convert("RGB") then clips at 255.
+ * With maxval 255 the bytes are taken as they are. */
 static uint8_t pnm_sample(unsigned v, const pnm_header *h)
 {
+    if (h->maxval == 255) return (uint8_t)v;
     double top = h->maxval > 255 && h->channels == 1 ? 65535.0 : 255.0;
     double s = nearbyint((double)v / h->maxval * top);
     return s > 255.0 ? 255 : (uint8_t)s;
+}
+
+/* The raster of a PNM whose header pnm_parse accepted and whose data is all there. */
+static uint8_t *pnm_pixels(const uint8_t *p, const pnm_header *h)
+{
+    size_t count = (size_t)h->width * h->height, samples = count * h->channels;
+    uint8_t *rgb = malloc(count * 3);
+    if (!rgb) return NULL;
+    const uint8_t *d = p + h->data;
+    for (size_t i = 0; i < samples; i++) {
+        uint8_t v = pnm_sample(h->maxval > 255 ? be16(d + 2 * i) : d[i], h);
+        if (h->channels == 3) rgb[i] = v;
+        else rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = v;
+    }
+    return rgb;
 }
 
 /* stb_image leaves the unread part of a truncated BMP black; PIL refuses the file. For the
@@ -323,6 +372,15 @@ static void gif_canvas_like_pil(const uint8_t *p, size_t n, uint8_t *rgba, int w
 
 /* ---- decoding --------------------------------------------------------------------------------- */
 
+/* stb_image takes the length as an int; 16 bytes are kept for completing a PNG (png_cut_short). */
+#define MAX_IMAGE_BYTES ((size_t)INT_MAX - 16)
+
+static const char *stb_reason(void)
+{
+    const char *r = stbi_failure_reason();
+    return r && *r ? r : "unreadable data";
+}
+
 static uint64_t pixel_limit(const align_decode_options *opts)
 {
     return opts && opts->max_pixels ? opts->max_pixels : ALIGN_DEFAULT_MAX_PIXELS;
@@ -334,45 +392,32 @@ static void rgba_to_rgb(uint8_t *px, size_t count)
     for (size_t i = 0; i < count; i++) memmove(px + i * 3, px + i * 4, 3);
 }
 
-/* Runs stb_image for one format, giving a malloc'ed RGB buffer (stb_image allocates with the C
- * library's malloc, so the result is freed with free()). */
+/* Decodes the pixels into a malloc'ed RGB buffer, with stb_image (which allocates with the C
+ * library's malloc, so its buffers are freed with free()) or, for PNM, pnm_pixels. */
 static align_status decode_pixels(const uint8_t *p, size_t n, image_format fmt, const char *name,
                                   align_image *out, align_error *err)
 {
     int len = (int)n, w = 0, h = 0, comp;
-    size_t count;
     uint8_t *rgb = NULL;
     if (fmt == FMT_PNG && n >= 26 && p[24] == 16 && p[25] == 0) {
         /* 16-bit grey: PIL makes it mode "I" and convert("RGB") clips the values at 255 (every
          * other 16-bit PNG keeps the high byte, as stb_image does) */
         uint16_t *grey = stbi_load_16_from_memory(p, len, &w, &h, &comp, 1);
         if (grey) {
-            count = (size_t)w * h;
+            size_t count = (size_t)w * h;
             rgb = malloc(count * 3);
-            for (size_t i = 0; rgb && i < count; i++) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = grey[i] > 255 ? 255 : (uint8_t)grey[i];
+            for (size_t i = 0; rgb && i < count; i++)
+                rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = grey[i] > 255 ? 255 : (uint8_t)grey[i];
             stbi_image_free(grey);
             if (!rgb) return align_fail(err, ALIGN_ERR_NOMEM, "%s: out of memory decoding", name);
         }
     } else if (fmt == FMT_PNM) {
         pnm_header hd;
         pnm_parse(p, n, &hd);
-        if (hd.maxval > 255) {
-            uint16_t *s = stbi_load_16_from_memory(p, len, &w, &h, &comp, 3);
-            if (s) {
-                count = (size_t)w * h;
-                rgb = malloc(count * 3);
-                for (size_t i = 0; rgb && i < count * 3; i++) rgb[i] = pnm_sample(s[i], &hd);
-                stbi_image_free(s);
-                if (!rgb) return align_fail(err, ALIGN_ERR_NOMEM, "%s: out of memory decoding", name);
-            }
-        } else {
-            rgb = stbi_load_from_memory(p, len, &w, &h, &comp, 3);
-            if (rgb && hd.maxval != 255) {
-                uint8_t table[256];
-                for (unsigned v = 0; v < 256; v++) table[v] = pnm_sample(v, &hd);
-                for (size_t i = 0; i < (size_t)w * h * 3; i++) rgb[i] = table[rgb[i]];
-            }
-        }
+        if (!(rgb = pnm_pixels(p, &hd)))
+            return align_fail(err, ALIGN_ERR_NOMEM, "%s: out of memory decoding", name);
+        w = hd.width;
+        h = hd.height;
     } else if (fmt == FMT_GIF) {
         rgb = stbi_load_from_memory(p, len, &w, &h, &comp, 4);
         if (rgb) {
@@ -384,10 +429,44 @@ static align_status decode_pixels(const uint8_t *p, size_t n, image_format fmt, 
     }
     if (!rgb)
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt %s image (%s)", name, format_names[fmt],
-                          stbi_failure_reason());
+                          stb_reason());
     out->rgb = rgb;
     out->width = w;
     out->height = h;
+    return ALIGN_OK;
+}
+
+static align_status over_limit(const char *name, uint64_t w, uint64_t h, uint64_t limit, align_error *err)
+{
+    return align_fail(err, ALIGN_ERR_LIMIT, "%s: %llu x %llu pixels is over the limit of %llu", name,
+                      (unsigned long long)w, (unsigned long long)h, (unsigned long long)limit);
+}
+
+/* The image's width and height from its header alone. */
+static align_status header_size(const uint8_t *p, size_t n, image_format fmt, const char *name,
+                                uint64_t limit, int *w, int *h, align_error *err)
+{
+    if (fmt == FMT_PNM) {
+        pnm_header hd;
+        if (!pnm_parse(p, n, &hd)) return align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt PNM header", name);
+        *w = hd.width;
+        *h = hd.height;
+    } else {
+        /* stb_image refuses a PNG of over 2^30 bytes of pixels without saying why: IHDR tells */
+        if (fmt == FMT_PNG && n >= 24 && !memcmp(p + 12, "IHDR", 4) &&
+            (uint64_t)be32(p + 16) * be32(p + 20) > limit)
+            return over_limit(name, be32(p + 16), be32(p + 20), limit, err);
+        int comp;
+        if (!stbi_info_from_memory(p, (int)n, w, h, &comp)) {
+            if (fmt == FMT_TGA)
+                return align_fail(err, ALIGN_ERR_FORMAT, "%s: not an image (unknown format)", name);
+            return align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt %s image (%s)", name, format_names[fmt],
+                              stb_reason());
+        }
+    }
+    if (*w <= 0 || *h <= 0)
+        return align_fail(err, ALIGN_ERR_FORMAT, "%s: %s image of %d x %d pixels", name, format_names[fmt],
+                          *w, *h);
     return ALIGN_OK;
 }
 
@@ -403,8 +482,7 @@ static align_status check_complete(const uint8_t *p, size_t n, image_format fmt,
         *orientation = png_orientation(p, n);
     } else if (fmt == FMT_PNM) {
         pnm_header h;
-        if (!pnm_parse(p, n, &h))
-            return align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt PNM header", name);
+        pnm_parse(p, n, &h);
         if (h.size > n - h.data)
             return align_fail(err, ALIGN_ERR_FORMAT, "%s: truncated PNM (%zu of %zu pixel bytes)", name,
                               n - h.data, h.size);
@@ -422,9 +500,9 @@ align_status align_image_load_memory(const void *data, size_t size, const char *
     if (!out || (!data && size)) return align_fail(err, ALIGN_ERR_ARG, "%s: no image buffer", name);
     memset(out, 0, sizeof *out);
     if (size == 0) return align_fail(err, ALIGN_ERR_FORMAT, "%s: not an image (empty file)", name);
-    if (size > INT_MAX)
-        return align_fail(err, ALIGN_ERR_LIMIT, "%s: %zu bytes is more than the decoder takes (%d)",
-                          name, size, INT_MAX);
+    if (size > MAX_IMAGE_BYTES)
+        return align_fail(err, ALIGN_ERR_LIMIT, "%s: %zu bytes is more than the decoder takes (%zu)",
+                          name, size, MAX_IMAGE_BYTES);
     const uint8_t *p = data;
     const char *unsupported = NULL;
     image_format fmt = sniff(p, size, &unsupported);
@@ -432,23 +510,29 @@ align_status align_image_load_memory(const void *data, size_t size, const char *
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: unsupported image format (%s)", name, unsupported);
 
     /* the header alone first: nothing is allocated for a size that is over the limit */
-    int w, h, comp;
-    if (!stbi_info_from_memory(p, (int)size, &w, &h, &comp)) {
-        if (fmt == FMT_TGA) return align_fail(err, ALIGN_ERR_FORMAT, "%s: not an image (unknown format)", name);
-        return align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt %s image (%s)", name, format_names[fmt],
-                          stbi_failure_reason());
-    }
-    if (w <= 0 || h <= 0)
-        return align_fail(err, ALIGN_ERR_FORMAT, "%s: %s image of %d x %d pixels", name, format_names[fmt], w, h);
+    int w, h;
     uint64_t limit = pixel_limit(opts);
-    if ((uint64_t)w * (uint64_t)h > limit)
-        return align_fail(err, ALIGN_ERR_LIMIT, "%s: %d x %d pixels is over the limit of %llu", name, w, h,
-                          (unsigned long long)limit);
+    align_status s = header_size(p, size, fmt, name, limit, &w, &h, err);
+    if (s) return s;
+    if ((uint64_t)w * (uint64_t)h > limit) return over_limit(name, (uint64_t)w, (uint64_t)h, limit, err);
 
     int orientation;
-    align_status s = check_complete(p, size, fmt, name, &orientation, err);
+    s = check_complete(p, size, fmt, name, &orientation, err);
     if (s) return s;
-    if ((s = decode_pixels(p, size, fmt, name, out, err))) return s;
+    size_t crc_pad, keep = fmt == FMT_PNG ? png_cut_short(p, size, &crc_pad) : 0;
+    if (keep) {
+        size_t total = keep + crc_pad + 12;
+        uint8_t *completed = malloc(total);
+        if (!completed) return align_fail(err, ALIGN_ERR_NOMEM, "%s: out of memory", name);
+        memcpy(completed, p, keep);
+        memset(completed + keep, 0, crc_pad); /* stb_image does not check CRCs */
+        memcpy(completed + keep + crc_pad, "\0\0\0\0IEND\xae\x42\x60\x82", 12);
+        s = decode_pixels(completed, total, fmt, name, out, err);
+        free(completed);
+    } else {
+        s = decode_pixels(p, size, fmt, name, out, err);
+    }
+    if (s) return s;
     if (out->width != w || out->height != h) {
         align_image_free(out);
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt %s image (size changed while decoding)", name,
@@ -578,9 +662,9 @@ static align_status axis_weights_init(axis_weights *a, int in_size, int out_size
         }
         int32_t *k = a->k + (size_t)xx * a->ksize;
         for (int x = 0; x < xmax; x++) {
-            double v = total != 0.0 ? w[x] / total : w[x];
+            double v = (total != 0.0 ? w[x] / total : w[x]) * (1 << PRECISION_BITS);
             /* round half away from zero, written as Pillow does (not lround: v + 0.5 rounds first) */
-            k[x] = v < 0 ? (int32_t)(-0.5 + v * (1 << PRECISION_BITS)) : (int32_t)(0.5 + v * (1 << PRECISION_BITS));
+            k[x] = v < 0 ? (int32_t)(-0.5 + v) : (int32_t)(0.5 + v);
         }
         a->first[xx] = xmin;
         a->count[xx] = xmax;
@@ -707,7 +791,8 @@ align_status image_resize(const align_image *in, int out_w, int out_h, int filte
     memset(out, 0, sizeof *out);
     if (!in || !in->rgb || in->width <= 0 || in->height <= 0)
         return align_fail(err, ALIGN_ERR_ARG, "resize: empty input image");
-    if (out_w <= 0 || out_h <= 0) return align_fail(err, ALIGN_ERR_ARG, "resize: bad output size %d x %d", out_w, out_h);
+    if (out_w <= 0 || out_h <= 0)
+        return align_fail(err, ALIGN_ERR_ARG, "resize: bad output size %d x %d", out_w, out_h);
     if (filter < RESAMPLE_NEAREST || filter > RESAMPLE_HAMMING)
         return align_fail(err, ALIGN_ERR_ARG, "resize: unknown resample filter %d", filter);
     if ((uint64_t)out_w * (uint64_t)out_h > ALIGN_DEFAULT_MAX_PIXELS)
@@ -738,7 +823,8 @@ void preprocess_config_default(preprocess_config *cfg)
         .do_resize = 1, .size_h = 346, .size_w = 346, .resample = RESAMPLE_NEAREST,
         .do_center_crop = 0, .crop_h = 289, .crop_w = 289,
         .do_rescale = 1, .rescale_offset = 0, .rescale_factor = 1.0 / 255,
-        .do_normalize = 1, .image_mean = {0.5, 0.5, 0.5}, .image_std = {0.5, 0.5, 0.5}, /* IMAGENET_STANDARD */
+        /* IMAGENET_STANDARD_MEAN and _STD */
+        .do_normalize = 1, .image_mean = {0.5, 0.5, 0.5}, .image_std = {0.5, 0.5, 0.5},
         .include_top = 1,
     };
 }
@@ -860,8 +946,8 @@ static void value_table(const preprocess_config *cfg, float table[3][256])
         float mean = (float)cfg->image_mean[c], std = (float)cfg->image_std[c];
         for (int v = 0; v < 256; v++) {
             float x = (float)v;
-            if (cfg->do_rescale)
-                x = cfg->rescale_offset ? (float)((v - 127.5) * cfg->rescale_factor) : (float)(v * cfg->rescale_factor);
+            if (cfg->do_rescale && cfg->rescale_offset) x = (float)((v - 127.5) * cfg->rescale_factor);
+            else if (cfg->do_rescale) x = (float)(v * cfg->rescale_factor);
             if (cfg->do_normalize) x = (x - mean) / std;
             if (cfg->include_top) x = x / std;
             table[c][v] = x;
