@@ -28,7 +28,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/*.c))
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test install clean random-model
+.PHONY: all test install clean random-model weights
 random-model: $(RANDOM_MODEL)/model.safetensors
 all: $(BUILD)/libalign.a $(BUILD)/align
 
@@ -66,6 +66,11 @@ install: all
 	install -m 644 lib/align.h $(DESTDIR)$(PREFIX)/include/align.h
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define ALIGN_VERSION "\(.*\)"/\1/p' lib/align.h)|' \
 	    -e 's|@REQUIRES@|$(PKGS)|' align.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/align.pc
+
+# Downloads kakaobrain/align-base (about 690 MB) into weights/align-base/: resumable, verified,
+# skipping what is already there; then checks it with build/align info.
+weights: $(BUILD)/align
+	ALIGN_BIN=$(BUILD)/align scripts/download-weights
 
 clean:
 	rm -rf build

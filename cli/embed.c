@@ -122,22 +122,22 @@ static size_t embed_all(align_model *m, const embed_opts *e, int dim, float *row
     for (size_t i = 0; i < e->inputs.count; i++) {
         align_image img;
         const char *path = e->inputs.items[i];
-        if (load_image_operand(path, &opts, &img, &err) == ALIGN_OK) {
-            if (align_encode_images(m, &img, 1, rows + i * dim, NULL, &err)) {
-                char msg[1400];
-                snprintf(msg, sizeof msg, "%s: %s", path, err.message);
-                memcpy(err.message, msg, sizeof err.message - 1);
-                err.message[sizeof err.message - 1] = 0;
-            }
+        align_status s = load_image_operand(path, &opts, &img, &err);
+        if (s == ALIGN_OK) {
+            s = align_encode_images(m, &img, 1, rows + i * dim, NULL, &err);
             align_image_free(&img);
+            if (s) { /* the encoder's messages do not name the file */
+                char msg[sizeof err.message];
+                snprintf(msg, sizeof msg, "%s: %s", path, err.message);
+                memcpy(err.message, msg, sizeof msg);
+            }
         }
-        if (err.code && !errors[i]) {
+        if (s) {
             progress_end(&p);
             error_msg("%s", err.message);
             errors[i] = strdup(err.message);
             failed++;
         }
-        err.code = ALIGN_OK;
         progress_step(&p);
     }
     progress_end(&p);

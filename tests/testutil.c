@@ -169,6 +169,11 @@ void run_free(run_result *r)
 
 const char *align_bin(void)
 {
-    const char *b = getenv("ALIGN_BIN");
-    return b ? b : "build/align";
+    /* absolute, so that a test may cd elsewhere first */
+    static char path[4096];
+    if (!path[0]) {
+        const char *b = getenv("ALIGN_BIN");
+        if (!realpath(b ? b : "build/align", path)) snprintf(path, sizeof path, "%s", b ? b : "build/align");
+    }
+    return path;
 }
