@@ -393,7 +393,7 @@ TEST(cli_floats_read_back_exactly)
 
 TEST(cli_one_corrupt_image_does_not_stop_the_batch)
 {
-    const char *bad = write_tmp("broken.jpg", "\xff\xd8\xff\xe0 not really a jpeg", 24);
+    const char *bad = write_tmp("broken.jpg", "\xff\xd8\xff\xe0 not really a jpeg", 22);
     run_result r = run_cmd("%s classify -m %s --jsonl -l cat -l dog %s %s %s", A, fixture("tiny-a"),
                            fixture("images/cat.jpg"), bad, fixture("images/rocket.bmp"));
     CHECK_INT(r.status, 2);
