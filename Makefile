@@ -21,6 +21,8 @@ else
 BUILD   := build
 endif
 
+RANDOM_MODEL := build/align-base-random
+
 LIB_SRC  := $(sort $(wildcard lib/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_SRC  := $(sort $(wildcard cli/*.c))
@@ -51,7 +53,6 @@ $(BUILD)/random-model: scripts/random_model.c $(BUILD)/libalign.a
 
 # A full-size align-base with random weights, for the full-size test and the benchmark. Made once:
 # rebuilding the generator does not remake it.
-RANDOM_MODEL := build/align-base-random
 $(RANDOM_MODEL)/model.safetensors: | $(BUILD)/random-model
 	$(BUILD)/random-model $(RANDOM_MODEL)
 
