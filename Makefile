@@ -30,7 +30,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/*.c))
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test install clean random-model weights
+.PHONY: all test install clean random-model weights bench
 random-model: $(RANDOM_MODEL)/model.safetensors
 all: $(BUILD)/libalign.a $(BUILD)/align
 
@@ -68,6 +68,13 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define ALIGN_VERSION "\(.*\)"/\1/p' lib/align.h)|' \
 	    -e 's|@REQUIRES@|$(PKGS)|' align.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/align.pc
 
+$(BUILD)/bench: bench/bench.c $(BUILD)/libalign.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Timings on the full-size random model, as ratios to this machine's sgemm peak (never in make test).
+bench: $(BUILD)/bench $(BUILD)/align $(RANDOM_MODEL)/model.safetensors
+	$(BUILD)/bench --model $(RANDOM_MODEL) --align $(BUILD)/align
+
 # Downloads kakaobrain/align-base (about 690 MB) into weights/align-base/: resumable, verified,
 # skipping what is already there; then checks it with build/align info.
 weights: $(BUILD)/align
@@ -75,3 +82,6 @@ weights: $(BUILD)/align
 
 clean:
 	rm -rf build
+
+# libFuzzer targets (clang): make fuzz [FUZZ_SECONDS=N]
+-include tests/fuzz/fuzz.mk

@@ -1,0 +1,317 @@
+/* bench: how fast align runs on this machine, against the machine's own sgemm peak measured in the
+ * same run, and against Hugging Face's reference figures (issue 8). Every scenario runs in a child
+ * process so that its peak RSS is its own.
+ *
+ *     build/bench [--model DIR] [--runs N] [--threads N]
+ *
+ * The model defaults to build/align-base-random (make random-model). */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cblas.h>
+
+#include "align.h"
+#include "config.h"
+#include "efficientnet.h"
+
+typedef struct {
+    const char *model, *align, *image;
+    int runs, threads;
+} bench_opts;
+
+typedef struct {
+    double median, min;
+    long max_rss_kb;
+} timing;
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static int by_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static timing summarise(double *t, int n, long rss)
+{
+    qsort(t, (size_t)n, sizeof *t, by_double);
+    timing r = {n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2, t[0], rss};
+    return r;
+}
+
+/* ---- the machine's reference: a large square sgemm -------------------------------------------- */
+
+static double sgemm_peak(void)
+{
+    const int n = 2048;
+    float *a = malloc(sizeof(float) * n * n), *b = malloc(sizeof(float) * n * n), *c = malloc(sizeof(float) * n * n);
+    for (long i = 0; i < (long)n * n; i++) a[i] = b[i] = (float)(i % 13) * 0.01f;
+    double best = 1e9;
+    for (int r = 0; r < 5; r++) {
+        double t = now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
+        t = now() - t;
+        best = t < best ? t : best;
+    }
+    free(a);
+    free(b);
+    free(c);
+    return 2.0 * n * n * n / best / 1e9;
+}
+
+/* ---- work per input, from the config ---------------------------------------------------------- */
+
+static double vision_gflop(const align_config *cfg, int h, int w)
+{
+    const vision_config *v = &cfg->vision;
+    h = (h + 1 - 3) / 2 + 1;
+    w = (w + 1 - 3) / 2 + 1;
+    double macs = (double)h * w * 27 * v->stem_dim;
+    for (int i = 0; i < v->n_blocks; i++) {
+        const vision_block *b = &v->blocks[i];
+        if (b->has_expand) macs += (double)h * w * b->in_dim * b->expand_dim;
+        int oh = b->stride == 2 ? (h + (b->adjust_padding ? b->kernel - 2 : b->kernel - 1) - b->kernel) / 2 + 1 : h;
+        int ow = b->stride == 2 ? (w + (b->adjust_padding ? b->kernel - 2 : b->kernel - 1) - b->kernel) / 2 + 1 : w;
+        h = oh;
+        w = ow;
+        macs += (double)h * w * b->expand_dim * (b->kernel * b->kernel + b->out_dim) + 2.0 * b->expand_dim * b->se_dim;
+    }
+    return 2 * macs / 1e9;
+}
+
+static double text_gflop(const align_config *cfg, int tokens)
+{
+    const text_config *t = &cfg->text;
+    double h = t->hidden_size, macs = t->num_layers * (tokens * (4 * h * h + 2 * h * t->intermediate_size) + 2.0 * tokens * tokens * h);
+    return 2 * (macs + h * cfg->projection_dim) / 1e9;
+}
+
+/* ---- scenarios -------------------------------------------------------------------------------- */
+
+/* Runs fn in a child `runs` times (after one warm-up when warm is set, not counted) and collects
+ * its per-run seconds through a pipe, and the child's peak RSS. */
+static timing in_child(int runs, int warm, void (*fn)(void *arg, double *seconds, int runs), void *arg)
+{
+    int fd[2];
+    if (pipe(fd)) exit(1);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fd[0]);
+        double *t = calloc((size_t)runs + 1, sizeof *t);
+        fn(arg, t, runs + warm);
+        if (write(fd[1], t + warm, sizeof *t * (size_t)runs) < 0) _exit(1);
+        _exit(0);
+    }
+    close(fd[1]);
+    double t[64] = {0};
+    if (read(fd[0], t, sizeof *t * (size_t)runs) < 0) exit(1);
+    close(fd[0]);
+    int status;
+    struct rusage ru;
+    wait4(pid, &status, 0, &ru);
+    if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+        fprintf(stderr, "bench: a scenario failed\n");
+        exit(1);
+    }
+    return summarise(t, runs, ru.ru_maxrss);
+}
+
+/* Runs a command `runs` times from fork to exit; peak RSS is the largest child's. */
+static timing command(int runs, char *const argv[])
+{
+    double t[64];
+    long rss = 0;
+    for (int r = 0; r < runs; r++) {
+        double start = now();
+        pid_t pid = fork();
+        if (pid == 0) {
+            int null = open("/dev/null", O_WRONLY);
+            dup2(null, 1);
+            execv(argv[0], argv);
+            _exit(127);
+        }
+        int status;
+        struct rusage ru;
+        wait4(pid, &status, 0, &ru);
+        t[r] = now() - start;
+        if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+            fprintf(stderr, "bench: %s failed (status %d)\n", argv[0], status);
+            exit(1);
+        }
+        rss = ru.ru_maxrss > rss ? ru.ru_maxrss : rss;
+    }
+    return summarise(t, runs, rss);
+}
+
+typedef struct {
+    const bench_opts *o;
+    int n_images, n_labels;
+} work;
+
+static align_model *load(const bench_opts *o)
+{
+    align_error err;
+    align_model *m = align_model_load(o->model, &err);
+    if (!m) {
+        fprintf(stderr, "bench: %s\n", err.message);
+        _exit(1);
+    }
+    align_model_set_threads(m, o->threads);
+    return m;
+}
+
+static void run_load(void *arg, double *t, int runs)
+{
+    const work *w = arg;
+    for (int r = 0; r < runs; r++) {
+        double s = now();
+        align_model_free(load(w->o));
+        t[r] = now() - s;
+    }
+}
+
+static void run_vision(void *arg, double *t, int runs)
+{
+    const work *w = arg;
+    align_model *m = load(w->o);
+    align_error err;
+    align_image imgs[8];
+    for (int i = 0; i < w->n_images; i++)
+        if (align_image_load(w->o->image, NULL, &imgs[i], &err)) _exit(1);
+    float *emb = malloc(sizeof(float) * 640 * 8);
+    for (int r = 0; r < runs; r++) {
+        double s = now();
+        if (align_encode_images(m, imgs, w->n_images, emb, NULL, &err)) _exit(1);
+        t[r] = (now() - s) / w->n_images;
+    }
+    align_model_free(m);
+}
+
+static const char *const ten_labels[] = {"a photo of a cat",  "a photo of a dog",   "a photo of a bird",
+                                         "a photo of a car",  "a photo of a plane", "a photo of a ship",
+                                         "a photo of a frog", "a photo of a horse", "a photo of a deer",
+                                         "a photo of a truck"};
+
+static void run_text(void *arg, double *t, int runs)
+{
+    const work *w = arg;
+    align_model *m = load(w->o);
+    align_error err;
+    float *emb = malloc(sizeof(float) * 640 * 10);
+    for (int r = 0; r < runs; r++) {
+        double s = now();
+        if (align_encode_text(m, ten_labels, 10, emb, NULL, &err)) _exit(1);
+        t[r] = now() - s;
+    }
+    align_model_free(m);
+}
+
+/* ---- report ----------------------------------------------------------------------------------- */
+
+static void row(const char *name, timing t, double gflop, double peak, const char *extra)
+{
+    double gfs = gflop > 0 ? gflop / t.median : 0;
+    printf("| %-36s | %8.1f | %8.1f | %7.1f | %5.0f%% | %7.0f | %s\n", name, t.median * 1e3, t.min * 1e3, gfs,
+           gflop > 0 ? 100 * gfs / peak : 0, t.max_rss_kb / 1024.0, extra ? extra : "");
+}
+
+static char *labels_file(void)
+{
+    static char path[] = "/tmp/align-bench-labels-XXXXXX";
+    int fd = mkstemp(path);
+    for (int i = 0; i < 10; i++) {
+        if (write(fd, ten_labels[i], strlen(ten_labels[i])) < 0 || write(fd, "\n", 1) < 0) exit(1);
+    }
+    close(fd);
+    return path;
+}
+
+int main(int argc, char **argv)
+{
+    align_blas_reexec(argv);
+    bench_opts o = {"build/align-base-random", "build/align", "tests/fixtures/images/cat.jpg", 5, 0};
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--model") == 0) o.model = argv[i + 1];
+        else if (strcmp(argv[i], "--runs") == 0) o.runs = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--threads") == 0) o.threads = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--align") == 0) o.align = argv[i + 1];
+    }
+    if (o.runs < 1 || o.runs > 60) o.runs = 5;
+    int threads = o.threads ? o.threads : align_cpu_count();
+    align_blas_set_threads(threads);
+    char cfg_path[4096], st_path[4096];
+    snprintf(cfg_path, sizeof cfg_path, "%s/config.json", o.model);
+    snprintf(st_path, sizeof st_path, "%s/model.safetensors", o.model);
+    align_config cfg;
+    align_error err;
+    if (config_read(cfg_path, &cfg, &err)) return fprintf(stderr, "bench: %s (make random-model)\n", err.message), 1;
+    struct stat st;
+    double file_mb = stat(st_path, &st) == 0 ? st.st_size / 1048576.0 : 0;
+
+    double peak = sgemm_peak();
+    double vis = vision_gflop(&cfg, 289, 289), txt10 = 10 * text_gflop(&cfg, 8);
+    printf("align bench, %s, OpenBLAS %s kernel, %d threads, model %s (%.0f MB)\n", ALIGN_VERSION,
+           align_blas_core(), threads, o.model, file_mb);
+    printf("sgemm peak (2048^3, same threads): %.1f GFLOP/s; vision %.2f GFLOP per 289x289 image, text %.3f GFLOP "
+           "for 10 labels of 8 tokens\n\n", peak, vis, txt10);
+    printf("| %-36s | %8s | %8s | %7s | %6s | %7s |\n", "scenario", "median ms", "min ms", "GFLOP/s", "of peak", "RSS MB");
+    printf("|%.38s|%.10s|%.10s|%.9s|%.8s|%.9s|\n", "--------------------------------------", "----------",
+           "----------", "---------", "--------", "---------");
+
+    char *labels = labels_file(), threads_s[16];
+    snprintf(threads_s, sizeof threads_s, "%d", threads);
+    char *cli2[] = {(char *)o.align, "classify", "-q", "--threads", threads_s, "-m", (char *)o.model, (char *)o.image,
+                    "a photo of a cat", "a photo of a dog", NULL};
+    timing c2 = command(o.runs, cli2);
+    row("align classify, 1 image x 2 labels", c2, vis + 2 * text_gflop(&cfg, 7), peak, "");
+    char *cli10[] = {(char *)o.align, "classify", "-q", "--threads", threads_s, "-m", (char *)o.model, "--labels", labels,
+                     (char *)o.image, NULL};
+    timing c10 = command(o.runs, cli10);
+    row("align classify, 1 image x 10 labels", c10, vis + txt10, peak, "");
+    work w = {&o, 1, 0};
+    timing ld = in_child(o.runs, 1, run_load, &w);
+    row("model load", ld, 0, peak, "");
+    timing v1 = in_child(o.runs, 1, run_vision, &w);
+    row("vision tower, batch 1 (per image)", v1, vis, peak, "");
+    w.n_images = 8;
+    timing v8 = in_child(o.runs, 1, run_vision, &w);
+    row("vision tower, batch 8 (per image)", v8, vis, peak, "");
+    timing tx = in_child(o.runs, 1, run_text, &w);
+    row("text tower, 10 labels", tx, txt10, peak, "");
+    char *cli8[64] = {(char *)o.align, "classify", "-q", "--threads", threads_s, "-m", (char *)o.model, "--labels", labels};
+    int k = 9;
+    for (int i = 0; i < 8; i++) cli8[k++] = (char *)o.image;
+    cli8[k] = NULL;
+    timing c8 = command(o.runs, cli8);
+    row("align classify, 8 images x 10 labels", c8, 8 * vis + txt10, peak, "");
+    for (int i = 8; i < 32; i++) cli8[k++] = (char *)o.image;
+    cli8[k] = NULL;
+    timing c32 = command(o.runs < 3 ? o.runs : 3, cli8);
+    char ips[64];
+    snprintf(ips, sizeof ips, "%.2f images/s", 32 / c32.median);
+    row("align classify, 32 images x 10 labels", c32, 32 * vis + txt10, peak, ips);
+    unlink(labels);
+
+    printf("\nagainst Hugging Face transformers + PyTorch 1.13 (2 threads, same machine type, issue 8):\n");
+    printf("  1 image x 2 labels incl. load: %.2f s vs 1.11 s: %.1fx faster\n", c2.median, 1.11 / c2.median);
+    printf("  1 image x 10 labels incl. load: %.2f s vs 2.54 s: %.1fx faster\n", c10.median, 2.54 / c10.median);
+    printf("  8 images x 10 labels: %.2f s vs 5.20 s: %.1fx the throughput\n", c8.median, 5.20 / c8.median);
+    printf("  model load: %.0f%% of the 1 image x 2 labels process time\n", 100 * ld.median / c2.median);
+    printf("  peak RSS, 1 image x 10 labels: %.0f MB, %.2fx the weight file\n", c10.max_rss_kb / 1024.0,
+           c10.max_rss_kb / 1024.0 / file_mb);
+    config_free(&cfg);
+    return 0;
+}
