@@ -1,10 +1,9 @@
 #include "bert.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <cblas.h>
 
 #include "error.h"
 #include "ops.h"
@@ -109,12 +108,10 @@ void bert_free(bert_weights *bw)
 
 /* ---- forward ---------------------------------------------------------------------------------- */
 
-/* y[rows, out] = x[rows, in] W^T + b */
-static void linear(const linear_weights *l, const float *x, int rows, float *y)
+/* y[rows, out] = act(x[rows, in] W^T + b) */
+static void linear(thread_pool *pool, const linear_weights *l, const float *x, int rows, act_kind act, float *y)
 {
-    for (int r = 0; r < rows; r++) memcpy(y + (size_t)r * l->out, l->b, sizeof(float) * (size_t)l->out);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, l->out, l->in, 1.0f, x, l->in, l->w, l->in,
-                1.0f, y, l->out);
+    gemm_bias_act(pool, rows, l->out, l->in, x, l->w, l->b, act, NULL, y);
 }
 
 typedef struct {
@@ -204,21 +201,6 @@ static void add_norm(void *arg, int part)
 }
 
 typedef struct {
-    float *x;
-    size_t n;
-    int parts;
-    act_kind act;
-} act_job;
-
-static void act_part(void *arg, int part)
-{
-    const act_job *j = arg;
-    long begin, end;
-    split_range((long)j->n, j->parts, part, &begin, &end);
-    act_apply(j->act, j->x + begin, (size_t)(end - begin));
-}
-
-typedef struct {
     float *x, *q, *k, *v, *ctx, *tmp, *inter, *cls;
     double *scratch;
 } bert_state;
@@ -234,18 +216,15 @@ static void run_add_norm(thread_pool *pool, float *x, const float *res, const fl
 static void run_layer(const bert_layer *L, const text_config *t, bert_state *s, int rows, const int *lens,
                       const int *offsets, int n, int max_len, thread_pool *pool)
 {
-    linear(&L->query, s->x, rows, s->q);
-    linear(&L->key, s->x, rows, s->k);
-    linear(&L->value, s->x, rows, s->v);
+    linear(pool, &L->query, s->x, rows, ACT_LINEAR, s->q);
+    linear(pool, &L->key, s->x, rows, ACT_LINEAR, s->k);
+    linear(pool, &L->value, s->x, rows, ACT_LINEAR, s->v);
     attention_job aj = {t, s->q, s->k, s->v, s->ctx, s->scratch, lens, offsets, max_len};
     pool_run(pool, n * t->num_heads, attend, &aj);
-    linear(&L->attn_out, s->ctx, rows, s->tmp);
+    linear(pool, &L->attn_out, s->ctx, rows, ACT_LINEAR, s->tmp);
     run_add_norm(pool, s->tmp, s->x, L->attn_ln_w, L->attn_ln_b, rows, t);
-    linear(&L->intermediate, s->tmp, rows, s->inter);
-    int parts = pool_threads(pool) * 4;
-    act_job act = {s->inter, (size_t)rows * t->intermediate_size, parts, t->act};
-    pool_run(pool, parts, act_part, &act);
-    linear(&L->output, s->inter, rows, s->x);
+    linear(pool, &L->intermediate, s->tmp, rows, t->act, s->inter);
+    linear(pool, &L->output, s->inter, rows, ACT_LINEAR, s->x);
     run_add_norm(pool, s->x, s->tmp, L->out_ln_w, L->out_ln_b, rows, t);
 }
 
@@ -305,7 +284,7 @@ align_status bert_encode(const bert_weights *bw, const int32_t *const *ids, cons
     }
     for (int i = 0; i < n; i++) memcpy(s.cls + i * h, s.x + (size_t)offsets[i] * h, sizeof(float) * h);
     if (cls) memcpy(cls, s.cls, sizeof(float) * h * (size_t)n);
-    linear(&bw->projection, s.cls, n, projected);
+    linear(pool, &bw->projection, s.cls, n, ACT_LINEAR, projected);
     free(arena);
     free(offsets);
     return ALIGN_OK;

@@ -113,7 +113,7 @@ static align_status load_stem(effnet_weights *ew, weight_store *ws, align_error 
     for (int o = 0; o < out; o++)
         for (int c = 0; c < in; c++)
             for (int t = 0; t < 9; t++)
-                ew->stem_w[((size_t)t * in + c) * out + o] = src[((size_t)o * in + c) * 9 + t] * scale[o];
+                ew->stem_w[((size_t)o * 9 + t) * in + c] = src[((size_t)o * in + c) * 9 + t] * scale[o];
     return ALIGN_OK;
 }
 
@@ -199,54 +199,79 @@ void effnet_output_size(const vision_config *cfg, int h, int w, int *out_h, int 
 
 /* ---- forward ---------------------------------------------------------------------------------- */
 
+/* Depthwise work is split into bands of output rows; each band keeps its own channel sums (for
+ * squeeze-excitation) so that no two threads add into the same place. */
+#define BANDS 8
+
 typedef struct {
     const effnet_weights *ew;
     thread_pool *pool;
-    int n, parts;
-    float *se_scratch;
+    int n;
 } run_ctx;
 
-/* y[rows, out] = x[rows, in] W^T + b */
-static void conv1x1(const float *w, const float *b, int out, int in, const float *x, long rows, float *y)
-{
-    for (long r = 0; r < rows; r++) memcpy(y + r * out, b, sizeof(float) * (size_t)out);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, out, in, 1.0f, x, in, w, in, 1.0f, y, out);
-}
-
+/* Where each part of the workspace starts, for a batch of n images of h x w. */
 typedef struct {
-    float *x;
-    long n;
-    int parts;
-    act_kind act;
-} act_job;
+    size_t map, expanded, dw, scaled_w, floats; /* float counts */
+    size_t sums;                                /* doubles */
+} ws_layout;
 
-static void act_part(void *arg, int part)
+static int use_scaled_weights(const vision_block *b, int hw)
 {
-    const act_job *j = arg;
-    long begin, end;
-    split_range(j->n, j->parts, part, &begin, &end);
-    act_apply(j->act, j->x + begin, (size_t)(end - begin));
+    /* scaling the projection's weights by the gate costs out x c per image, scaling the map costs
+     * hw x c: pick the smaller */
+    return hw >= 4 * b->out_dim;
 }
 
-static void run_act(const run_ctx *rc, float *x, long n)
+static ws_layout layout(const vision_config *v, int n, int h, int w)
 {
-    act_job j = {x, n, rc->parts, rc->ew->cfg->act};
-    pool_run(rc->pool, rc->parts, act_part, &j);
+    ws_layout l = {0};
+    int pad;
+    h = stem_size(h);
+    w = stem_size(w);
+    size_t stem_patches = (size_t)n * h * w * 9 * v->num_channels;
+    l.map = (size_t)n * h * w * v->stem_dim;
+    l.expanded = stem_patches;
+    for (int i = 0; i < v->n_blocks; i++) {
+        const vision_block *b = &v->blocks[i];
+        size_t in = (size_t)n * h * w;
+        if (in * b->in_dim > l.map) l.map = in * b->in_dim;
+        if (b->has_expand && in * b->expand_dim > l.expanded) l.expanded = in * b->expand_dim;
+        h = dw_geometry(b, h, &pad);
+        w = dw_geometry(b, w, &pad);
+        size_t out = (size_t)n * h * w;
+        if (out * b->expand_dim > l.dw) l.dw = out * b->expand_dim;
+        if (out * b->out_dim > l.map) l.map = out * b->out_dim;
+        size_t se = (size_t)n * (2 * b->expand_dim + b->se_dim);
+        if (use_scaled_weights(b, h * w)) se += (size_t)b->out_dim * b->expand_dim;
+        if (se > l.scaled_w) l.scaled_w = se;
+        if ((size_t)n * BANDS * b->expand_dim > l.sums) l.sums = (size_t)n * BANDS * b->expand_dim;
+    }
+    l.floats = 3 * l.sums + 2 * l.map + l.expanded + l.dw + l.scaled_w;
+    return l;
 }
+
+size_t effnet_workspace_floats(const vision_config *cfg, int n, int h, int w)
+{
+    return layout(cfg, n, h, w).floats;
+}
+
+/* ---- stem ---- */
 
 typedef struct {
     const float *in;
     float *patches;
-    int h, w, oh, ow, c;
+    int h, w, oh, ow, c, rows_per_task, tasks_per_image;
 } stem_job;
 
 /* Gathers each output pixel's 3x3xC input window (zero past the right and bottom edges). */
-static void stem_gather(void *arg, int image)
+static void stem_gather(void *arg, int task)
 {
     const stem_job *j = arg;
+    int image = task / j->tasks_per_image, y0 = task % j->tasks_per_image * j->rows_per_task;
+    int y1 = y0 + j->rows_per_task < j->oh ? y0 + j->rows_per_task : j->oh;
     const float *in = j->in + (size_t)image * j->h * j->w * j->c;
-    float *p = j->patches + (size_t)image * j->oh * j->ow * 9 * j->c;
-    for (int y = 0; y < j->oh; y++)
+    float *p = j->patches + ((size_t)image * j->oh + y0) * j->ow * 9 * j->c;
+    for (int y = y0; y < y1; y++)
         for (int x = 0; x < j->ow; x++)
             for (int ky = 0; ky < 3; ky++)
                 for (int kx = 0; kx < 3; kx++, p += j->c) {
@@ -258,136 +283,195 @@ static void stem_gather(void *arg, int image)
                 }
 }
 
+static void run_stem(const run_ctx *rc, const float *pixels, int h, int w, float *patches, float *out)
+{
+    const vision_config *v = rc->ew->cfg;
+    int oh = stem_size(h), ow = stem_size(w), c = v->num_channels, rows = (oh + BANDS - 1) / BANDS;
+    stem_job sj = {pixels, patches, h, w, oh, ow, c, rows, (oh + rows - 1) / rows};
+    pool_run(rc->pool, rc->n * sj.tasks_per_image, stem_gather, &sj);
+    gemm_bias_act(rc->pool, (long)rc->n * oh * ow, v->stem_dim, 9 * c, patches, rc->ew->stem_w, rc->ew->stem_b,
+                  v->act, NULL, out);
+}
+
+/* ---- depthwise, with batch norm, activation and the squeeze's channel sums fused ---- */
+
 typedef struct {
     const float *in, *w, *b;
     float *out;
-    int h, w_, oh, ow, c, k, stride, pad_y, pad_x, rows_per_task, tasks_per_image;
+    double *sums;    /* [image][band][c] */
+    float *rowsums;  /* [image][band][c] scratch */
+    int h, w_, oh, ow, c, k, stride, pad_y, pad_x, rows_per_band, bands;
+    act_kind act;
 } dw_job;
 
-/* A band of output rows of one image: acc[c] = b[c] + sum in[iy, ix, c] * w[ky, kx, c]. */
-static void depthwise_rows(void *arg, int task)
+/* One output row: acc[c] = b[c] + sum over the window of in[iy, ix, c] * w[ky, kx, c], then the
+ * activation; the row's values are added into rowsum. */
+HOT_LOOP static void depthwise_row(const dw_job *j, const float *in, float *out, int y, float *rowsum)
 {
-    const dw_job *j = arg;
-    int image = task / j->tasks_per_image, y0 = (task % j->tasks_per_image) * j->rows_per_task;
-    int y1 = y0 + j->rows_per_task < j->oh ? y0 + j->rows_per_task : j->oh;
     int c = j->c, k = j->k;
-    const float *in = j->in + (size_t)image * j->h * j->w_ * c;
-    float *out = j->out + (size_t)image * j->oh * j->ow * c;
-    for (int y = y0; y < y1; y++)
-        for (int x = 0; x < j->ow; x++) {
-            float *acc = out + ((size_t)y * j->ow + x) * c;
-            memcpy(acc, j->b, sizeof(float) * (size_t)c);
-            for (int ky = 0; ky < k; ky++) {
-                int iy = y * j->stride + ky - j->pad_y;
-                if (iy < 0 || iy >= j->h) continue;
-                for (int kx = 0; kx < k; kx++) {
-                    int ix = x * j->stride + kx - j->pad_x;
-                    if (ix < 0 || ix >= j->w_) continue;
-                    const float *src = in + ((size_t)iy * j->w_ + ix) * c, *wt = j->w + (size_t)(ky * k + kx) * c;
-                    for (int ch = 0; ch < c; ch++) acc[ch] += src[ch] * wt[ch];
-                }
+    for (int x = 0; x < j->ow; x++) {
+        float *acc = out + ((size_t)y * j->ow + x) * c;
+        for (int ch = 0; ch < c; ch++) acc[ch] = j->b[ch];
+        for (int ky = 0; ky < k; ky++) {
+            int iy = y * j->stride + ky - j->pad_y;
+            if (iy < 0 || iy >= j->h) continue;
+            for (int kx = 0; kx < k; kx++) {
+                int ix = x * j->stride + kx - j->pad_x;
+                if (ix < 0 || ix >= j->w_) continue;
+                const float *src = in + ((size_t)iy * j->w_ + ix) * c, *wt = j->w + (size_t)(ky * k + kx) * c;
+                for (int ch = 0; ch < c; ch++) acc[ch] += src[ch] * wt[ch];
             }
         }
+        if (j->act == ACT_SILU)
+            for (int ch = 0; ch < c; ch++) acc[ch] = acc[ch] / (1.0f + exp_fast(-acc[ch]));
+        else
+            act_apply(j->act, acc, (size_t)c);
+        for (int ch = 0; ch < c; ch++) rowsum[ch] += acc[ch];
+    }
 }
+
+/* Adds a row's float sums into the band's double sums and clears them. */
+HOT_LOOP static void flush_rowsum(double *sums, float *rowsum, int c)
+{
+    for (int ch = 0; ch < c; ch++) {
+        sums[ch] += rowsum[ch];
+        rowsum[ch] = 0;
+    }
+}
+
+static void depthwise_band(void *arg, int task)
+{
+    const dw_job *j = arg;
+    int image = task / j->bands, band = task % j->bands;
+    int y0 = band * j->rows_per_band, y1 = y0 + j->rows_per_band < j->oh ? y0 + j->rows_per_band : j->oh;
+    /* a row's sum in float (a few hundred values at most), the band's in double: as exact as
+     * PyTorch's own mean over the map */
+    double *sums = j->sums + (size_t)task * j->c;
+    float *rowsum = j->rowsums + (size_t)task * j->c;
+    memset(sums, 0, sizeof(double) * (size_t)j->c);
+    memset(rowsum, 0, sizeof(float) * (size_t)j->c);
+    const float *in = j->in + (size_t)image * j->h * j->w_ * j->c;
+    float *out = j->out + (size_t)image * j->oh * j->ow * j->c;
+    for (int y = y0; y < y1; y++) {
+        depthwise_row(j, in, out, y, rowsum);
+        flush_rowsum(sums, rowsum, j->c);
+    }
+}
+
+/* ---- squeeze-excitation ---- */
 
 typedef struct {
     const effnet_block *b;
-    float *x, *scratch; /* scratch: se_scratch_size() floats per image */
-    int hw, c;
+    const double *sums;
+    float *se; /* per image: mean[c], gate[c], mid[se_dim] */
+    int hw, c, bands;
     act_kind act;
 } se_job;
 
-static size_t se_scratch_size(int c, int d)
-{
-    return 2 * (size_t)c + (size_t)d;
-}
-
-/* Squeeze-excitation of one image: scale each channel by sigmoid(expand(act(reduce(mean)))). */
-static void squeeze_excite(void *arg, int image)
+/* The gate of one image: sigmoid(expand(act(reduce(mean over the map)))). */
+static void squeeze(void *arg, int image)
 {
     const se_job *j = arg;
     const effnet_block *b = j->b;
     int c = j->c, d = b->spec->se_dim;
-    float *x = j->x + (size_t)image * j->hw * c;
-    float *mean = j->scratch + (size_t)image * se_scratch_size(c, d), *gate = mean + c, *mid = gate + c;
+    float *mean = j->se + (size_t)image * (2 * c + d), *gate = mean + c, *mid = gate + c;
+    const double *sums = j->sums + (size_t)image * j->bands * c;
     for (int ch = 0; ch < c; ch++) {
-        double sum = 0;
-        for (int p = 0; p < j->hw; p++) sum += x[(size_t)p * c + ch];
-        mean[ch] = (float)(sum / j->hw);
+        double s = 0;
+        for (int band = 0; band < j->bands; band++) s += sums[(size_t)band * c + ch];
+        mean[ch] = (float)(s / j->hw);
     }
-    for (int o = 0; o < d; o++) {
-        float acc = b->se_reduce_b[o];
-        for (int ch = 0; ch < c; ch++) acc += b->se_reduce_w[(size_t)o * c + ch] * mean[ch];
-        mid[o] = act_one(j->act, acc);
-    }
-    for (int ch = 0; ch < c; ch++) {
-        float acc = b->se_expand_b[ch];
-        for (int o = 0; o < d; o++) acc += b->se_expand_w[(size_t)ch * d + o] * mid[o];
-        gate[ch] = 1.0f / (1.0f + expf(-acc));
-    }
-    for (int p = 0; p < j->hw; p++)
-        for (int ch = 0; ch < c; ch++) x[(size_t)p * c + ch] *= gate[ch];
+    memcpy(mid, b->se_reduce_b, sizeof(float) * (size_t)d);
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, d, c, 1.0f, b->se_reduce_w, c, mean, 1, 1.0f, mid, 1);
+    act_apply(j->act, mid, (size_t)d);
+    memcpy(gate, b->se_expand_b, sizeof(float) * (size_t)c);
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, c, d, 1.0f, b->se_expand_w, d, mid, 1, 1.0f, gate, 1);
+    for (int ch = 0; ch < c; ch++) gate[ch] = 1.0f / (1.0f + exp_fast(-gate[ch]));
 }
 
-static void run_stem(const run_ctx *rc, const float *pixels, int h, int w, float *patches, float *out)
+typedef struct {
+    float *x;
+    const float *se;
+    long pixels_per_image;
+    int c, se_stride, parts_per_image;
+} scale_job;
+
+HOT_LOOP static void scale_pixels(float *x, const float *gate, long pixels, int c)
 {
-    const vision_config *v = rc->ew->cfg;
-    int oh = stem_size(h), ow = stem_size(w), c = v->num_channels;
-    stem_job sj = {pixels, patches, h, w, oh, ow, c};
-    pool_run(rc->pool, rc->n, stem_gather, &sj);
-    long rows = (long)rc->n * oh * ow;
-    for (long r = 0; r < rows; r++) memcpy(out + r * v->stem_dim, rc->ew->stem_b, sizeof(float) * (size_t)v->stem_dim);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, v->stem_dim, 9 * c, 1.0f, patches, 9 * c,
-                rc->ew->stem_w, v->stem_dim, 1.0f, out, v->stem_dim);
-    run_act(rc, out, rows * v->stem_dim);
+    for (long p = 0; p < pixels; p++)
+        for (int ch = 0; ch < c; ch++) x[p * c + ch] *= gate[ch];
 }
 
-/* One MBConv block: in (h x w x in_dim) -> out (oh x ow x out_dim); t1, t2 are scratch. */
-static void run_block(const run_ctx *rc, const effnet_block *eb, const float *in, int h, int w, float *t1,
-                      float *t2, float *out, int *oh, int *ow)
+static void scale_map_part(void *arg, int task)
+{
+    const scale_job *j = arg;
+    int image = task / j->parts_per_image;
+    long p0, p1;
+    split_range(j->pixels_per_image, j->parts_per_image, task % j->parts_per_image, &p0, &p1);
+    const float *gate = j->se + (size_t)image * j->se_stride + j->c;
+    scale_pixels(j->x + ((size_t)image * j->pixels_per_image + p0) * j->c, gate, p1 - p0, j->c);
+}
+
+HOT_LOOP static void scale_columns(float *dst, const float *w, const float *gate, int rows, int c)
+{
+    for (int o = 0; o < rows; o++)
+        for (int ch = 0; ch < c; ch++) dst[(size_t)o * c + ch] = w[(size_t)o * c + ch] * gate[ch];
+}
+
+/* ---- blocks ---- */
+
+typedef struct {
+    float *cur, *next, *expanded, *dw, *se;
+    double *sums;
+    float *rowsums;
+} workspace_parts;
+
+static void project(const run_ctx *rc, const effnet_block *eb, const workspace_parts *p, const float *in, int hw,
+                    float *out)
 {
     const vision_block *b = eb->spec;
-    long pixels = (long)rc->n * h * w;
+    int c = b->expand_dim, se_stride = 2 * c + b->se_dim;
+    const float *residual = b->residual ? in : NULL;
+    if (use_scaled_weights(b, hw)) {
+        /* X diag(g) W^T = X (W diag(g))^T: scale the small weight matrix, not the large map */
+        float *scaled = p->se + (size_t)rc->n * se_stride;
+        for (int i = 0; i < rc->n; i++) {
+            scale_columns(scaled, eb->project_w, p->se + (size_t)i * se_stride + c, b->out_dim, c);
+            size_t at = (size_t)i * hw;
+            gemm_bias_act(rc->pool, hw, b->out_dim, c, p->dw + at * c, scaled, eb->project_b, ACT_LINEAR,
+                          residual ? residual + at * b->out_dim : NULL, out + at * b->out_dim);
+        }
+        return;
+    }
+    int parts = pool_threads(rc->pool) * 2;
+    scale_job sj = {p->dw, p->se, hw, c, se_stride, parts};
+    pool_run(rc->pool, rc->n * parts, scale_map_part, &sj);
+    gemm_bias_act(rc->pool, (long)rc->n * hw, b->out_dim, c, p->dw, eb->project_w, eb->project_b, ACT_LINEAR,
+                  residual, out);
+}
+
+/* One MBConv block: in (h x w x in_dim) -> out (oh x ow x out_dim). */
+static void run_block(const run_ctx *rc, const effnet_block *eb, const workspace_parts *p, const float *in, int h,
+                      int w, float *out, int *oh, int *ow)
+{
+    const vision_block *b = eb->spec;
+    act_kind act = rc->ew->cfg->act;
     const float *expanded = in;
     if (b->has_expand) {
-        conv1x1(eb->expand_w, eb->expand_b, b->expand_dim, b->in_dim, in, pixels, t1);
-        run_act(rc, t1, pixels * b->expand_dim);
-        expanded = t1;
+        gemm_bias_act(rc->pool, (long)rc->n * h * w, b->expand_dim, b->in_dim, in, eb->expand_w, eb->expand_b, act,
+                      NULL, p->expanded);
+        expanded = p->expanded;
     }
     int pad_y, pad_x;
     *oh = dw_geometry(b, h, &pad_y);
     *ow = dw_geometry(b, w, &pad_x);
-    int rows_per_task = (*oh + 3) / 4;
-    dw_job dj = {expanded, eb->dw_w, eb->dw_b, t2, h, w, *oh, *ow, b->expand_dim, b->kernel, b->stride,
-                 pad_y, pad_x, rows_per_task, (*oh + rows_per_task - 1) / rows_per_task};
-    pool_run(rc->pool, rc->n * dj.tasks_per_image, depthwise_rows, &dj);
-    long out_pixels = (long)rc->n * *oh * *ow;
-    run_act(rc, t2, out_pixels * b->expand_dim);
-    se_job sj = {eb, t2, rc->se_scratch, *oh * *ow, b->expand_dim, rc->ew->cfg->act};
-    pool_run(rc->pool, rc->n, squeeze_excite, &sj);
-    conv1x1(eb->project_w, eb->project_b, b->out_dim, b->expand_dim, t2, out_pixels, out);
-    if (b->residual)
-        for (long i = 0; i < out_pixels * b->out_dim; i++) out[i] += in[i];
-}
-
-/* The largest map any stage holds, to size the arena once per call; *se gets the largest
- * squeeze-excitation scratch. */
-static size_t max_map(const vision_config *v, int n, int h, int w, size_t *se)
-{
-    *se = 0;
-    int pad;
-    h = stem_size(h);
-    w = stem_size(w);
-    size_t most = (size_t)n * h * w * (size_t)(9 * v->num_channels > v->stem_dim ? 9 * v->num_channels : v->stem_dim);
-    for (int i = 0; i < v->n_blocks; i++) {
-        const vision_block *b = &v->blocks[i];
-        size_t in_map = (size_t)n * h * w * (size_t)(b->expand_dim > b->in_dim ? b->expand_dim : b->in_dim);
-        if (in_map > most) most = in_map;
-        if ((size_t)n * se_scratch_size(b->expand_dim, b->se_dim) > *se) *se = (size_t)n * se_scratch_size(b->expand_dim, b->se_dim);
-        h = dw_geometry(b, h, &pad);
-        w = dw_geometry(b, w, &pad);
-    }
-    return most;
+    int rows = (*oh + BANDS - 1) / BANDS;
+    dw_job dj = {expanded, eb->dw_w, eb->dw_b, p->dw, p->sums, p->rowsums, h, w, *oh, *ow, b->expand_dim, b->kernel,
+                 b->stride, pad_y, pad_x, rows, (*oh + rows - 1) / rows, act};
+    pool_run(rc->pool, rc->n * dj.bands, depthwise_band, &dj);
+    se_job sj = {eb, p->sums, p->se, *oh * *ow, b->expand_dim, dj.bands, act};
+    pool_run(rc->pool, rc->n, squeeze, &sj);
+    project(rc, eb, p, in, *oh * *ow, out);
 }
 
 static void pool_features(const vision_config *v, const float *x, int n, int hw, float *pooled)
@@ -399,8 +483,8 @@ static void pool_features(const vision_config *v, const float *x, int n, int hw,
         for (int ch = 0; ch < c; ch++) {
             double sum = 0;
             float max = -FLT_MAX;
-            for (int p = 0; p < hw; p++) {
-                float val = img[(size_t)p * c + ch];
+            for (int q = 0; q < hw; q++) {
+                float val = img[(size_t)q * c + ch];
                 sum += val;
                 if (val > max) max = val;
             }
@@ -409,8 +493,21 @@ static void pool_features(const vision_config *v, const float *x, int n, int hw,
     }
 }
 
+static workspace_parts carve(const ws_layout *l, float *ws)
+{
+    workspace_parts p;
+    p.sums = (double *)ws; /* first, so that it is 8-byte aligned */
+    p.rowsums = ws + 2 * l->sums;
+    p.cur = p.rowsums + l->sums;
+    p.next = p.cur + l->map;
+    p.expanded = p.next + l->map;
+    p.dw = p.expanded + l->expanded;
+    p.se = p.dw + l->dw;
+    return p;
+}
+
 align_status effnet_encode(const effnet_weights *ew, const float *pixels, int n, int h, int w, float *pooled,
-                           thread_pool *pool, effnet_tap tap, void *tap_ctx, align_error *err)
+                           thread_pool *pool, float *workspace, effnet_tap tap, void *tap_ctx, align_error *err)
 {
     const vision_config *v = ew->cfg;
     int fh, fw;
@@ -422,27 +519,27 @@ align_status effnet_encode(const effnet_weights *ew, const float *pixels, int n,
     if (fh > v->hidden_dim || fw > v->hidden_dim)
         return align_fail(err, ALIGN_ERR_INPUT, "a %dx%d input leaves a %dx%d map, larger than the pooling window (hidden_dim %d)",
                           w, h, fw, fh, v->hidden_dim);
-    size_t se, map = max_map(v, n, h, w, &se);
-    float *arena = malloc(sizeof(float) * (map * 4 + se));
-    if (!arena) return align_fail(err, ALIGN_ERR_NOMEM, "out of memory for %d images of %dx%d", n, w, h);
-    float *cur = arena, *t1 = arena + map, *t2 = arena + 2 * map, *next = arena + 3 * map;
-    int threads = pool_threads(pool);
-    run_ctx rc = {ew, pool, n, threads * 4, arena + 4 * map};
-    run_stem(&rc, pixels, h, w, t1, cur);
+    ws_layout l = layout(v, n, h, w);
+    float *owned = NULL;
+    if (!workspace && !(workspace = owned = malloc(sizeof(float) * l.floats)))
+        return align_fail(err, ALIGN_ERR_NOMEM, "out of memory for %d images of %dx%d", n, w, h);
+    workspace_parts p = carve(&l, workspace);
+    run_ctx rc = {ew, pool, n};
+    run_stem(&rc, pixels, h, w, p.expanded, p.cur);
     h = stem_size(h);
     w = stem_size(w);
-    if (tap) tap(tap_ctx, -1, cur, n, h, w, v->stem_dim);
+    if (tap) tap(tap_ctx, -1, p.cur, n, h, w, v->stem_dim);
     for (int i = 0; i < v->n_blocks; i++) {
         int oh, ow;
-        run_block(&rc, &ew->blocks[i], cur, h, w, t1, t2, next, &oh, &ow);
-        float *t = cur;
-        cur = next;
-        next = t;
+        run_block(&rc, &ew->blocks[i], &p, p.cur, h, w, p.next, &oh, &ow);
+        float *t = p.cur;
+        p.cur = p.next;
+        p.next = t;
         h = oh;
         w = ow;
-        if (tap) tap(tap_ctx, i, cur, n, h, w, v->blocks[i].out_dim);
+        if (tap) tap(tap_ctx, i, p.cur, n, h, w, v->blocks[i].out_dim);
     }
-    pool_features(v, cur, n, h * w, pooled);
-    free(arena);
+    pool_features(v, p.cur, n, h * w, pooled);
+    free(owned);
     return ALIGN_OK;
 }

@@ -22,7 +22,7 @@ typedef struct {
 
 typedef struct {
     const vision_config *cfg;
-    float *stem_w, *stem_b; /* [3 * 3 * channels, stem_dim] (ky, kx, c rows), BN folded */
+    float *stem_w, *stem_b; /* [stem_dim, 3 * 3 * channels] (ky, kx, c innermost), BN folded */
     effnet_block *blocks;
 } effnet_weights;
 
@@ -36,9 +36,13 @@ void effnet_free(effnet_weights *ew);
 /* The last feature map's size for an h x w input. */
 void effnet_output_size(const vision_config *cfg, int h, int w, int *out_h, int *out_w);
 
-/* n images of h x w x channels (HWC) -> n x out_dim pooled features (not normalised). */
+/* Floats of scratch effnet_encode needs for n images of h x w. */
+size_t effnet_workspace_floats(const vision_config *cfg, int n, int h, int w);
+
+/* n images of h x w x channels (HWC) -> n x out_dim pooled features (not normalised). workspace
+ * holds effnet_workspace_floats() floats, or is NULL to allocate it for this call. */
 align_status effnet_encode(const effnet_weights *ew, const float *pixels, int n, int h, int w,
-                           float *pooled, thread_pool *pool, effnet_tap tap, void *tap_ctx,
-                           align_error *err);
+                           float *pooled, thread_pool *pool, float *workspace, effnet_tap tap,
+                           void *tap_ctx, align_error *err);
 
 #endif

@@ -113,7 +113,7 @@ align_status json_int_array(const cJSON *obj, const char *key, const char *ctx, 
 {
     const cJSON *v = lookup(obj, key), *item;
     if (!v) return ALIGN_OK;
-    int count, i = 0;
+    int count = 0, i = 0;
     align_status s = check_array(v, key, ctx, max, &count, err);
     if (s) return s;
     cJSON_ArrayForEach(item, v) {
@@ -128,7 +128,7 @@ align_status json_double_array(const cJSON *obj, const char *key, const char *ct
 {
     const cJSON *v = lookup(obj, key), *item;
     if (!v) return ALIGN_OK;
-    int count, i = 0;
+    int count = 0, i = 0;
     align_status s = check_array(v, key, ctx, max, &count, err);
     if (s) return s;
     cJSON_ArrayForEach(item, v) {

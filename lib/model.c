@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cblas.h>
+
 #include "error.h"
 #include "fileio.h"
 #include "ops.h"
@@ -128,6 +130,61 @@ static align_status load_all(align_model *m, align_error *err)
     return ALIGN_OK;
 }
 
+/* ---- scratch ---------------------------------------------------------------------------------- */
+
+/* Idle scratch kept for reuse; more concurrent callers than this allocate and free their own. */
+#define MAX_IDLE_SCRATCH 4
+
+/* A scratch with a pool of m->threads threads and at least n floats, or NULL when out of memory. */
+static scratch *scratch_acquire(const align_model *cm, size_t n)
+{
+    align_model *m = (align_model *)cm; /* the handle is logically const: only the cache changes */
+    pthread_mutex_lock(&m->scratch_lock);
+    scratch *s = m->idle;
+    if (s) m->idle = s->next;
+    pthread_mutex_unlock(&m->scratch_lock);
+    if (!s && !(s = calloc(1, sizeof *s))) return NULL;
+    if (s->pool && s->threads != m->threads) {
+        pool_free(s->pool);
+        s->pool = NULL;
+    }
+    if (!s->pool && m->threads > 1) s->pool = pool_create(m->threads);
+    s->threads = m->threads;
+    if (s->n_floats < n) {
+        free(s->floats);
+        s->n_floats = 0;
+        if (!(s->floats = malloc(sizeof(float) * n))) {
+            pool_free(s->pool);
+            free(s);
+            return NULL;
+        }
+        s->n_floats = n;
+    }
+    return s;
+}
+
+static void scratch_destroy(scratch *s)
+{
+    pool_free(s->pool);
+    free(s->floats);
+    free(s);
+}
+
+static void scratch_release(const align_model *cm, scratch *s)
+{
+    align_model *m = (align_model *)cm;
+    int kept = 0;
+    pthread_mutex_lock(&m->scratch_lock);
+    for (scratch *t = m->idle; t; t = t->next) kept++;
+    if (kept < MAX_IDLE_SCRATCH) {
+        s->next = m->idle;
+        m->idle = s;
+        s = NULL;
+    }
+    pthread_mutex_unlock(&m->scratch_lock);
+    if (s) scratch_destroy(s);
+}
+
 align_model *align_model_load(const char *dir, align_error *user_err)
 {
     align_error local, *err = user_err ? user_err : &local;
@@ -138,6 +195,10 @@ align_model *align_model_load(const char *dir, align_error *user_err)
         return NULL;
     }
     m->threads = align_cpu_count();
+    pthread_mutex_init(&m->scratch_lock, NULL);
+    /* align splits every matrix product over its own threads; OpenBLAS's would only spin
+     * against them */
+    openblas_set_num_threads(1);
     if (load_all(m, err)) {
         align_model_free(m);
         return NULL;
@@ -148,6 +209,12 @@ align_model *align_model_load(const char *dir, align_error *user_err)
 void align_model_free(align_model *m)
 {
     if (!m) return;
+    while (m->idle) {
+        scratch *s = m->idle;
+        m->idle = s->next;
+        scratch_destroy(s);
+    }
+    pthread_mutex_destroy(&m->scratch_lock);
     tokenizer_free(m->tok);
     bert_free(&m->text);
     effnet_free(&m->vision);
@@ -248,31 +315,33 @@ align_status align_encode_text(const align_model *m, const char *const *labels, 
 {
     align_error local, *err = user_err ? user_err : &local;
     if (n <= 0) return align_fail(err, ALIGN_ERR_ARG, "no labels");
-    thread_pool *pool = pool_create(m->threads);
+    scratch *sc = scratch_acquire(m, 0);
+    if (!sc) return align_fail(err, ALIGN_ERR_NOMEM, "out of memory");
     int d = m->cfg.projection_dim;
     align_status s = ALIGN_OK;
     for (int at = 0; at < n && !s; at += TEXT_CHUNK) {
         int k = n - at < TEXT_CHUNK ? n - at : TEXT_CHUNK;
         s = encode_text_chunk(m, labels + at, k, embeds + (size_t)at * d,
-                              unnormalized ? unnormalized + (size_t)at * d : NULL, pool, err);
+                              unnormalized ? unnormalized + (size_t)at * d : NULL, sc->pool, err);
     }
-    pool_free(pool);
+    scratch_release(m, sc);
     return s;
 }
 
 /* ---- images ----------------------------------------------------------------------------------- */
 
-/* Preprocesses images [at, at + k) that share one output size into pixels and encodes them. */
+/* Preprocesses k images that share one output size and encodes them as one batch. */
 static align_status encode_image_run(const align_model *m, const align_image *images, int k, int h, int w,
-                                     float *pooled, thread_pool *pool, align_error *err)
+                                     float *pooled, align_error *err)
 {
-    size_t per = (size_t)h * w * 3;
-    float *pixels = malloc(sizeof(float) * per * (size_t)k);
-    if (!pixels) return align_fail(err, ALIGN_ERR_NOMEM, "out of memory for %d images of %dx%d", k, w, h);
+    size_t per = (size_t)h * w * 3, work = effnet_workspace_floats(&m->cfg.vision, k, h, w);
+    scratch *sc = scratch_acquire(m, work + per * (size_t)k);
+    if (!sc) return align_fail(err, ALIGN_ERR_NOMEM, "out of memory for %d images of %dx%d", k, w, h);
+    float *pixels = sc->floats + work;
     align_status s = ALIGN_OK;
     for (int i = 0; i < k && !s; i++) s = image_preprocess(&m->pre, &images[i], pixels + per * i, err);
-    if (!s) s = effnet_encode(&m->vision, pixels, k, h, w, pooled, pool, NULL, NULL, err);
-    free(pixels);
+    if (!s) s = effnet_encode(&m->vision, pixels, k, h, w, pooled, sc->pool, sc->floats, NULL, NULL, err);
+    scratch_release(m, sc);
     return s;
 }
 
@@ -284,7 +353,6 @@ align_status align_encode_images(const align_model *m, const align_image *images
     for (int i = 0; i < n; i++)
         if (!images[i].rgb || images[i].width < 1 || images[i].height < 1)
             return align_fail(err, ALIGN_ERR_ARG, "image %d is empty", i);
-    thread_pool *pool = pool_create(m->threads);
     int d = m->cfg.projection_dim;
     align_status s = ALIGN_OK;
     for (int at = 0; at < n && !s;) {
@@ -297,10 +365,9 @@ align_status align_encode_images(const align_model *m, const align_image *images
             if (w2 != w || h2 != h) break;
             k++;
         }
-        s = encode_image_run(m, images + at, k, h, w, embeds + (size_t)at * d, pool, err);
+        s = encode_image_run(m, images + at, k, h, w, embeds + (size_t)at * d, err);
         at += k;
     }
-    pool_free(pool);
     if (s) return s;
     if (unnormalized) memcpy(unnormalized, embeds, sizeof(float) * (size_t)n * d);
     for (int i = 0; i < n; i++) l2_normalize(embeds + (size_t)i * d, d);

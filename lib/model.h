@@ -3,6 +3,8 @@
 #ifndef ALIGN_MODEL_H
 #define ALIGN_MODEL_H
 
+#include <pthread.h>
+
 #include "align.h"
 #include "bert.h"
 #include "config.h"
@@ -11,6 +13,16 @@
 #include "tensors.h"
 #include "tokenizer.h"
 #include "weights.h"
+
+/* Scratch for one call: a thread pool and the vision tower's workspace. Kept between calls (a
+ * pool's threads and a large arena cost page faults and thread starts every time otherwise). */
+typedef struct scratch {
+    struct scratch *next;
+    thread_pool *pool;
+    int threads;
+    float *floats;
+    size_t n_floats;
+} scratch;
 
 struct align_model {
     char *dir, *weights_path;
@@ -25,6 +37,9 @@ struct align_model {
     float temperature;
     int threads;
     int64_t num_parameters;
+    /* the only state that changes after load: scratch not in use, behind a lock */
+    pthread_mutex_t scratch_lock;
+    scratch *idle;
 };
 
 /* Every tensor an ALIGN checkpoint with this config holds, in Hugging Face's state_dict order. */

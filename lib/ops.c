@@ -1,6 +1,9 @@
 #include "ops.h"
 
 #include <math.h>
+#include <string.h>
+
+#include <cblas.h>
 
 float act_one(act_kind act, float x)
 {
@@ -10,26 +13,26 @@ float act_one(act_kind act, float x)
         const float k = 0.7978845608028654f; /* sqrt(2 / pi) */
         return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
     }
-    case ACT_QUICK_GELU: return x / (1.0f + expf(-1.702f * x));
+    case ACT_QUICK_GELU: return x / (1.0f + exp_fast(-1.702f * x));
     case ACT_RELU: return x > 0 ? x : 0;
     case ACT_RELU6: return x < 0 ? 0 : x > 6 ? 6 : x;
-    case ACT_SILU: return x / (1.0f + expf(-x));
+    case ACT_SILU: return x / (1.0f + exp_fast(-x));
     case ACT_TANH: return tanhf(x);
-    case ACT_SIGMOID: return 1.0f / (1.0f + expf(-x));
+    case ACT_SIGMOID: return 1.0f / (1.0f + exp_fast(-x));
     case ACT_LINEAR: return x;
     }
     return x;
 }
 
+HOT_LOOP static void silu(float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + exp_fast(-x[i]));
+}
+
 void act_apply(act_kind act, float *x, size_t n)
 {
     switch (act) {
-    case ACT_SILU:
-        for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-x[i]));
-        break;
-    case ACT_GELU:
-        for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
-        break;
+    case ACT_SILU: silu(x, n); break;
     case ACT_LINEAR: break;
     default:
         for (size_t i = 0; i < n; i++) x[i] = act_one(act, x[i]);
@@ -79,4 +82,50 @@ void softmax_inplace(float *x, int n)
     }
     float inv = (float)(1.0 / sum);
     for (int i = 0; i < n; i++) x[i] *= inv;
+}
+
+/* ---- matrix products -------------------------------------------------------------------------- */
+
+typedef struct {
+    long rows;
+    int n, k, parts, by_rows;
+    const float *a, *w, *bias, *residual;
+    float *c;
+    act_kind act;
+} gemm_job;
+
+HOT_LOOP static void add_rows(float *c, const float *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++) c[i] += r[i];
+}
+
+static void gemm_part(void *arg, int part)
+{
+    const gemm_job *j = arg;
+    long r0 = 0, r1 = j->rows, c0 = 0, c1 = j->n;
+    if (j->by_rows)
+        split_range(j->rows, j->parts, part, &r0, &r1);
+    else
+        split_range(j->n, j->parts, part, &c0, &c1);
+    long rows = r1 - r0;
+    int cols = (int)(c1 - c0);
+    if (rows <= 0 || cols <= 0) return;
+    float *c = j->c + r0 * j->n + c0;
+    for (long r = 0; r < rows; r++) memcpy(c + r * j->n, j->bias + c0, sizeof(float) * (size_t)cols);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, cols, j->k, 1.0f, j->a + r0 * j->k, j->k,
+                j->w + c0 * j->k, j->k, 1.0f, c, j->n);
+    for (long r = 0; r < rows; r++) {
+        act_apply(j->act, c + r * j->n, (size_t)cols);
+        if (j->residual) add_rows(c + r * j->n, j->residual + (r0 + r) * j->n + c0, (size_t)cols);
+    }
+}
+
+void gemm_bias_act(thread_pool *pool, long rows, int n, int k, const float *a, const float *w, const float *bias,
+                   act_kind act, const float *residual, float *c)
+{
+    int threads = pool_threads(pool);
+    /* rows when each thread gets a tall block; otherwise columns, so that a 9x9 map still splits */
+    int by_rows = rows >= 32L * threads || n < 32 * threads;
+    gemm_job j = {rows, n, k, threads, by_rows, a, w, bias, residual, c, act};
+    pool_run(pool, threads, gemm_part, &j);
 }
