@@ -33,8 +33,8 @@ TEST_SRC := $(sort $(wildcard tests/*.c))
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 .PHONY: all test install clean random-model weights bench
-random-model: $(RANDOM_MODEL)/model.safetensors
 all: $(BUILD)/libalign.a $(BUILD)/align
+random-model: $(RANDOM_MODEL)/model.safetensors
 
 $(BUILD)/%.o: %.c $(wildcard lib/*.h cli/*.h tests/*.h) Makefile
 	@mkdir -p $(dir $@)

@@ -251,7 +251,7 @@ int main(int argc, char **argv)
     }
     if (o.runs < 1 || o.runs > 60) o.runs = 5;
     int threads = o.threads ? o.threads : align_cpu_count();
-    align_blas_set_threads(threads);
+    openblas_set_num_threads(threads); /* for the peak only: the model runs OpenBLAS single-threaded */
     char cfg_path[4096], st_path[4096];
     snprintf(cfg_path, sizeof cfg_path, "%s/config.json", o.model);
     snprintf(st_path, sizeof st_path, "%s/model.safetensors", o.model);

@@ -138,7 +138,6 @@ align_model *load_model(const common_opts *o)
         return NULL;
     }
     align_model_set_threads(m, o->threads);
-    align_blas_set_threads(o->threads);
     return m;
 }
 

@@ -62,8 +62,9 @@ typedef struct {
 
 void align_model_get_info(const align_model *model, align_model_info *info);
 
-/* Threads the library uses for its own loops (0 = every core). OpenBLAS's own thread count is
- * process-wide and is set separately with align_blas_set_threads. */
+/* Threads the library uses (0 = every core). align splits every matrix product over its own
+ * threads and so runs OpenBLAS single-threaded: loading a model sets OpenBLAS's process-wide
+ * thread count to 1. */
 void align_model_set_threads(align_model *model, int threads);
 
 /* ---- text ------------------------------------------------------------------------------------- */
@@ -133,7 +134,6 @@ const char *align_blas_better_core(void);
  * align_blas_better_core(), before any BLAS work. Returns only when there is nothing better or the
  * exec failed, in which case the program goes on with the kernel it has. */
 void align_blas_reexec(char **argv);
-void align_blas_set_threads(int threads);
 int align_cpu_count(void);
 
 #ifdef __cplusplus

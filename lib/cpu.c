@@ -84,11 +84,6 @@ void align_blas_reexec(char **argv)
     unsetenv("OPENBLAS_CORETYPE"); /* exec failed: stay as we are, and say so truthfully */
 }
 
-void align_blas_set_threads(int threads)
-{
-    openblas_set_num_threads(threads > 0 ? threads : align_cpu_count());
-}
-
 int align_cpu_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);

@@ -79,6 +79,7 @@ static align_status load_conv1x1_bn(weight_store *ws, const char *conv, const ch
     align_status s = bn_affine(ws, bn, out, eps, &scale, b, err);
     if (s) return s;
     if (!(*w = weights_copy(ws, conv, err))) return err->code;
+    weights_release(ws, conv);
     for (int o = 0; o < out; o++)
         for (int i = 0; i < in; i++) (*w)[(size_t)o * in + i] *= scale[o];
     return ALIGN_OK;
@@ -96,6 +97,7 @@ static align_status load_depthwise(weight_store *ws, const char *conv, const cha
     if (!(src = weights_get(ws, conv, err)) || !(*w = weights_alloc(ws, (size_t)c * k * k, err))) return err->code;
     for (int ch = 0; ch < c; ch++)
         for (int t = 0; t < k * k; t++) (*w)[(size_t)t * c + ch] = src[(size_t)ch * k * k + t] * scale[ch];
+    weights_release(ws, conv);
     return ALIGN_OK;
 }
 
@@ -304,29 +306,49 @@ typedef struct {
     act_kind act;
 } dw_job;
 
-/* One output row: acc[c] = b[c] + sum over the window of in[iy, ix, c] * w[ky, kx, c], then the
- * activation; the row's values are added into rowsum. */
-HOT_LOOP static void depthwise_row(const dw_job *j, const float *in, float *out, int y, float *rowsum)
+/* Channels are handled in blocks of this many, whose accumulators stay in vector registers across
+ * the whole window (ALIGN's widths are multiples of 32; other widths take the general loop). */
+#define DW_BLOCK 32
+
+/* acc[0, len) = b + sum over the window's valid taps of src * w, for one output pixel. */
+static inline void dw_taps(const dw_job *j, const float *in, int y, int x, int c0, int len, float *acc)
 {
     int c = j->c, k = j->k;
+    for (int ch = 0; ch < len; ch++) acc[ch] = j->b[c0 + ch];
+    for (int ky = 0; ky < k; ky++) {
+        int iy = y * j->stride + ky - j->pad_y;
+        if (iy < 0 || iy >= j->h) continue;
+        for (int kx = 0; kx < k; kx++) {
+            int ix = x * j->stride + kx - j->pad_x;
+            if (ix < 0 || ix >= j->w_) continue;
+            const float *src = in + ((size_t)iy * j->w_ + ix) * c + c0, *wt = j->w + (size_t)(ky * k + kx) * c + c0;
+            for (int ch = 0; ch < len; ch++) acc[ch] += src[ch] * wt[ch];
+        }
+    }
+}
+
+/* One output row: each pixel's window sum, then the activation; the row's values are added into
+ * rowsum for the squeeze. */
+HOT_LOOP static void depthwise_row(const dw_job *j, const float *in, float *out, int y, float *rowsum)
+{
+    int c = j->c, full = j->act == ACT_SILU && c % DW_BLOCK == 0;
     for (int x = 0; x < j->ow; x++) {
-        float *acc = out + ((size_t)y * j->ow + x) * c;
-        for (int ch = 0; ch < c; ch++) acc[ch] = j->b[ch];
-        for (int ky = 0; ky < k; ky++) {
-            int iy = y * j->stride + ky - j->pad_y;
-            if (iy < 0 || iy >= j->h) continue;
-            for (int kx = 0; kx < k; kx++) {
-                int ix = x * j->stride + kx - j->pad_x;
-                if (ix < 0 || ix >= j->w_) continue;
-                const float *src = in + ((size_t)iy * j->w_ + ix) * c, *wt = j->w + (size_t)(ky * k + kx) * c;
-                for (int ch = 0; ch < c; ch++) acc[ch] += src[ch] * wt[ch];
+        float *o = out + ((size_t)y * j->ow + x) * c;
+        if (!full) {
+            dw_taps(j, in, y, x, 0, c, o);
+            act_apply(j->act, o, (size_t)c);
+            for (int ch = 0; ch < c; ch++) rowsum[ch] += o[ch];
+            continue;
+        }
+        for (int c0 = 0; c0 < c; c0 += DW_BLOCK) {
+            float acc[DW_BLOCK];
+            dw_taps(j, in, y, x, c0, DW_BLOCK, acc);
+            for (int ch = 0; ch < DW_BLOCK; ch++) {
+                float v = acc[ch] / (1.0f + exp_fast(-acc[ch]));
+                o[c0 + ch] = v;
+                rowsum[c0 + ch] += v;
             }
         }
-        if (j->act == ACT_SILU)
-            for (int ch = 0; ch < c; ch++) acc[ch] = acc[ch] / (1.0f + exp_fast(-acc[ch]));
-        else
-            act_apply(j->act, acc, (size_t)c);
-        for (int ch = 0; ch < c; ch++) rowsum[ch] += acc[ch];
     }
 }
 

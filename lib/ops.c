@@ -94,9 +94,20 @@ typedef struct {
     act_kind act;
 } gemm_job;
 
-HOT_LOOP static void add_rows(float *c, const float *r, size_t n)
+/* c = act(c + bias) (+ residual), one row: the product's epilogue in a single pass. */
+HOT_LOOP static void epilogue(float *c, const float *bias, const float *residual, act_kind act, size_t n)
 {
-    for (size_t i = 0; i < n; i++) c[i] += r[i];
+    if (act == ACT_SILU) {
+        for (size_t i = 0; i < n; i++) {
+            float v = c[i] + bias[i];
+            c[i] = v / (1.0f + exp_fast(-v));
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) c[i] += bias[i];
+        act_apply(act, c, n);
+    }
+    if (residual)
+        for (size_t i = 0; i < n; i++) c[i] += residual[i];
 }
 
 static void gemm_part(void *arg, int part)
@@ -111,13 +122,11 @@ static void gemm_part(void *arg, int part)
     int cols = (int)(c1 - c0);
     if (rows <= 0 || cols <= 0) return;
     float *c = j->c + r0 * j->n + c0;
-    for (long r = 0; r < rows; r++) memcpy(c + r * j->n, j->bias + c0, sizeof(float) * (size_t)cols);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, cols, j->k, 1.0f, j->a + r0 * j->k, j->k,
-                j->w + c0 * j->k, j->k, 1.0f, c, j->n);
-    for (long r = 0; r < rows; r++) {
-        act_apply(j->act, c + r * j->n, (size_t)cols);
-        if (j->residual) add_rows(c + r * j->n, j->residual + (r0 + r) * j->n + c0, (size_t)cols);
-    }
+                j->w + c0 * j->k, j->k, 0.0f, c, j->n);
+    for (long r = 0; r < rows; r++)
+        epilogue(c + r * j->n, j->bias + c0, j->residual ? j->residual + (r0 + r) * j->n + c0 : NULL, j->act,
+                 (size_t)cols);
 }
 
 void gemm_bias_act(thread_pool *pool, long rows, int n, int k, const float *a, const float *w, const float *bias,

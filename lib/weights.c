@@ -139,6 +139,12 @@ const float *weights_get(weight_store *ws, const char *name, align_error *err)
     return weights_copy(ws, name, err);
 }
 
+void weights_release(weight_store *ws, const char *name)
+{
+    const tensor_entry *t = tensor_file_find(ws->tf, name);
+    if (t) file_map_release(&ws->tf->map, t->data, t->nbytes);
+}
+
 void weights_free(weight_store *ws)
 {
     for (size_t i = 0; i < ws->n_owned; i++) free(ws->owned[i]);

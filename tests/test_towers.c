@@ -234,7 +234,7 @@ static void check_vision_case(towers *t, const cJSON *c, int with_debug, double 
                          with_debug ? field(field(c, "debug"), "vision_block_outputs") : NULL,
                          field(c, "vision_last_hidden_state"), t->cfg.vision.n_blocks, 0, 0};
     align_error err = {0};
-    CHECK_MSG(effnet_encode(&t->vision, pixels, n, h, w, pooled, NULL, vision_tap, &vt, &err) == ALIGN_OK, "%s",
+    CHECK_MSG(effnet_encode(&t->vision, pixels, n, h, w, pooled, NULL, NULL, vision_tap, &vt, &err) == ALIGN_OK, "%s",
               err.message);
     size_t count;
     float *want = json_tensor(field(c, "image_embeds_unnormalized"), &count);
