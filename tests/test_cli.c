@@ -37,8 +37,8 @@ static double score_of(const cJSON *results, const char *label, const char *fiel
 
 /* The file to classify for a case's image: the image itself when our decoder gives PIL's pixels
  * exactly (PNG, BMP), else the PPM of PIL's pixels. stb_image's JPEG decoder differs from
- * libjpeg-turbo by a few levels on some pixels (measured in test_image.c and reported below by
- * cli_classify_jpeg_through_our_decoder), which is not what these tests are about. */
+ * libjpeg-turbo by a few levels on some pixels (measured and reported in test_image.c), which is
+ * not what these tests are about. */
 static const char *exact_pixels(const char *model, const char *rel)
 {
     static char buf[1024];
