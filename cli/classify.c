@@ -2,6 +2,7 @@
  * through the vision tower in batches, and results come out in input order. */
 #include <getopt.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -311,44 +312,112 @@ static void encode_batch(run_state *st, char **paths, align_image *imgs, int n, 
     }
 }
 
-/* Decodes images [at, at + n) and scores them, results in input order. */
-static int run_batch(run_state *st, char **paths, int n, float *emb)
+/* A batch of images decoded ahead, on another thread, while the previous batch computes. */
+typedef struct {
+    char **paths;
+    int n;
+    align_decode_options opts;
+    align_image imgs[BATCH];
+    char *errors[BATCH]; /* NULL where the image decoded */
+    pthread_t thread;
+    int started;
+} decoded_batch;
+
+static void *decode_batch(void *arg)
+{
+    decoded_batch *b = arg;
+    for (int i = 0; i < b->n; i++) {
+        align_error err;
+        b->errors[i] = NULL;
+        if (load_image_operand(b->paths[i], &b->opts, &b->imgs[i], &err) != ALIGN_OK)
+            b->errors[i] = strdup(err.message[0] ? err.message : "cannot decode");
+    }
+    return NULL;
+}
+
+static void start_decoding(decoded_batch *b, char **paths, int n, const align_decode_options *opts)
+{
+    b->paths = paths;
+    b->n = n;
+    b->opts = *opts;
+    b->started = pthread_create(&b->thread, NULL, decode_batch, b) == 0;
+    if (!b->started) decode_batch(b); /* no thread to be had: decode here */
+}
+
+static void finish_decoding(decoded_batch *b)
+{
+    if (b->started) pthread_join(b->thread, NULL);
+    b->started = 0;
+}
+
+static void free_batch(decoded_batch *b)
+{
+    for (int i = 0; i < b->n; i++) {
+        if (b->errors[i])
+            free(b->errors[i]);
+        else
+            align_image_free(&b->imgs[i]);
+    }
+    b->n = 0;
+}
+
+/* Scores a decoded batch, results in input order: a run of good images is encoded together, a bad
+ * one is reported in its place. */
+static int score_batch(run_state *st, decoded_batch *b, float *emb)
 {
     align_image imgs[BATCH];
     char *ok_paths[BATCH];
     int k = 0;
-    for (int i = 0; i < n; i++) {
-        align_error err;
-        if (load_image_operand(paths[i], &st->decode, &imgs[k], &err) == ALIGN_OK) {
-            ok_paths[k++] = paths[i];
+    for (int i = 0; i < b->n; i++) {
+        if (!b->errors[i]) {
+            imgs[k] = b->imgs[i];
+            ok_paths[k++] = b->paths[i];
             continue;
         }
-        /* keep input order: what decoded before the bad image is scored before it is reported */
         if (k) encode_batch(st, ok_paths, imgs, k, emb);
-        for (int j = 0; j < k; j++) align_image_free(&imgs[j]);
         k = 0;
-        fail_image(st, paths[i], err.message);
+        fail_image(st, b->paths[i], b->errors[i]);
     }
     if (k) encode_batch(st, ok_paths, imgs, k, emb);
-    for (int j = 0; j < k; j++) align_image_free(&imgs[j]);
-    for (int i = 0; i < n; i++) progress_step(&st->prog);
+    for (int i = 0; i < b->n; i++) progress_step(&st->prog);
     fflush(stdout);
     return ferror(stdout) ? -1 : 0;
 }
 
+/* Scores every image, decoding batch i + 1 while batch i computes. */
+static void score_all(run_state *st, const classify_opts *c, decoded_batch slots[2], float *emb)
+{
+    size_t count = c->images.count;
+    for (size_t at = 0, i = 0; at < count; at += BATCH, i++) {
+        decoded_batch *cur = &slots[i % 2], *next = &slots[(i + 1) % 2];
+        finish_decoding(cur);
+        size_t after = at + BATCH;
+        if (after < count) start_decoding(next, c->images.items + after, count - after < BATCH ? (int)(count - after) : BATCH, &st->decode);
+        int failed = score_batch(st, cur, emb);
+        free_batch(cur);
+        if (failed) break;
+    }
+}
+
 static int run(classify_opts *c)
 {
+    /* the first images decode while the model loads and the labels encode */
+    decoded_batch slots[2] = {0};
+    align_decode_options opts = {c->o.max_pixels};
+    start_decoding(&slots[0], c->images.items, c->images.count < BATCH ? (int)c->images.count : BATCH, &opts);
     align_model *m = load_model(&c->o);
-    if (!m) return EXIT_USAGE;
+    int rc = EXIT_USAGE;
+    float *label_emb = NULL, *emb = NULL;
+    run_state st = {0};
+    if (!m) goto done;
     align_model_info info;
     align_model_get_info(m, &info);
-    run_state st = {m, NULL, info.projection_dim, (int)c->labels.count, {c->o.max_pixels},
-                    {c->o.format, c->images.count, 0, c->top, &c->labels}, {0}, 0, NULL, NULL};
-    float *label_emb = encode_labels(m, c, st.dim);
+    st = (run_state){m, NULL, info.projection_dim, (int)c->labels.count, opts,
+                     {c->o.format, c->images.count, 0, c->top, &c->labels}, {0}, 0, NULL, NULL};
+    label_emb = encode_labels(m, c, st.dim);
     st.ranks = malloc(sizeof *st.ranks * c->labels.count);
     st.logits = malloc(sizeof(float) * 2 * c->labels.count);
-    float *emb = malloc(sizeof(float) * BATCH * (size_t)st.dim);
-    int rc = EXIT_USAGE;
+    emb = malloc(sizeof(float) * BATCH * (size_t)st.dim);
     if (!label_emb || !st.ranks || !st.logits || !emb) {
         if (label_emb) error_msg("out of memory");
         goto done;
@@ -356,17 +425,15 @@ static int run(classify_opts *c)
     st.label_emb = label_emb;
     if (c->o.format == FMT_TSV) fputs("image\tlabel\tscore\tlogit\n", stdout);
     progress_init(&st.prog, c->images.count, c->o.quiet);
-    for (size_t at = 0; at < c->images.count; at += BATCH) {
-        int n = c->images.count - at < BATCH ? (int)(c->images.count - at) : BATCH;
-        if (run_batch(&st, c->images.items + at, n, emb)) break;
-    }
+    score_all(&st, c, slots, emb);
     progress_end(&st.prog);
     if (c->o.format == FMT_JSON) fputs(st.w.written ? "\n]\n" : "[]\n", stdout);
-    if (check_stdout())
-        rc = EXIT_USAGE;
-    else
-        rc = st.failures ? EXIT_SOME_FAILED : EXIT_ALL_OK;
+    rc = check_stdout() ? EXIT_USAGE : st.failures ? EXIT_SOME_FAILED : EXIT_ALL_OK;
 done:
+    for (int i = 0; i < 2; i++) {
+        finish_decoding(&slots[i]);
+        free_batch(&slots[i]);
+    }
     free(emb);
     free(st.logits);
     free(st.ranks);
