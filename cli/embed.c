@@ -127,9 +127,11 @@ static size_t embed_all(align_model *m, const embed_opts *e, int dim, float *row
             s = align_encode_images(m, &img, 1, rows + i * dim, NULL, &err);
             align_image_free(&img);
             if (s) { /* the encoder's messages do not name the file */
-                char msg[sizeof err.message];
+                char msg[sizeof err.message + 4096];
                 snprintf(msg, sizeof msg, "%s: %s", path, err.message);
-                memcpy(err.message, msg, sizeof msg);
+                size_t len = strnlen(msg, sizeof err.message - 1);
+                memcpy(err.message, msg, len);
+                err.message[len] = 0;
             }
         }
         if (s) {

@@ -182,34 +182,37 @@ static void attend(void *arg, int task)
 typedef struct {
     float *x;
     const float *residual, *ln_w, *ln_b;
+    double *scratch; /* width doubles per part */
     int width, rows, parts;
     double eps;
 } add_norm_job;
 
-/* x = LayerNorm(x + residual), row by row. */
+/* x = LayerNorm(x + residual), row by row; the sum is kept in double up to the normalised
+ * result, one rounding instead of two. */
 static void add_norm(void *arg, int part)
 {
     const add_norm_job *j = arg;
     long begin, end;
+    double *sum = j->scratch + (size_t)part * j->width;
     split_range(j->rows, j->parts, part, &begin, &end);
     for (long r = begin; r < end; r++) {
         float *row = j->x + r * j->width;
         const float *res = j->residual + r * j->width;
-        for (int k = 0; k < j->width; k++) row[k] += res[k];
-        layer_norm(row, j->width, j->ln_w, j->ln_b, j->eps);
+        for (int k = 0; k < j->width; k++) sum[k] = (double)row[k] + res[k];
+        layer_norm_d(sum, row, j->width, j->ln_w, j->ln_b, j->eps);
     }
 }
 
 typedef struct {
     float *x, *q, *k, *v, *ctx, *tmp, *inter, *cls;
-    double *scratch;
+    double *scratch, *norm_scratch;
 } bert_state;
 
-static void run_add_norm(thread_pool *pool, float *x, const float *res, const float *w, const float *b,
-                         int rows, const text_config *t)
+static void run_add_norm(thread_pool *pool, bert_state *s, float *x, const float *res, const float *w,
+                         const float *b, int rows, const text_config *t)
 {
     int parts = pool_threads(pool);
-    add_norm_job j = {x, res, w, b, t->hidden_size, rows, parts, t->layer_norm_eps};
+    add_norm_job j = {x, res, w, b, s->norm_scratch, t->hidden_size, rows, parts, t->layer_norm_eps};
     pool_run(pool, parts, add_norm, &j);
 }
 
@@ -222,10 +225,10 @@ static void run_layer(const bert_layer *L, const text_config *t, bert_state *s, 
     attention_job aj = {t, s->q, s->k, s->v, s->ctx, s->scratch, lens, offsets, max_len};
     pool_run(pool, n * t->num_heads, attend, &aj);
     linear(pool, &L->attn_out, s->ctx, rows, ACT_LINEAR, s->tmp);
-    run_add_norm(pool, s->tmp, s->x, L->attn_ln_w, L->attn_ln_b, rows, t);
+    run_add_norm(pool, s, s->tmp, s->x, L->attn_ln_w, L->attn_ln_b, rows, t);
     linear(pool, &L->intermediate, s->tmp, rows, t->act, s->inter);
     linear(pool, &L->output, s->inter, rows, ACT_LINEAR, s->x);
-    run_add_norm(pool, s->x, s->tmp, L->out_ln_w, L->out_ln_b, rows, t);
+    run_add_norm(pool, s, s->x, s->tmp, L->out_ln_w, L->out_ln_b, rows, t);
 }
 
 static align_status check_inputs(const text_config *t, const int32_t *const *ids, const int *lens, int n,
@@ -265,7 +268,9 @@ align_status bert_encode(const bert_weights *bw, const int32_t *const *ids, cons
         return st;
     }
     size_t h = (size_t)t->hidden_size, R = (size_t)rows, inter = (size_t)t->intermediate_size;
-    size_t doubles = (size_t)n * t->num_heads * (size_t)(max_len + t->hidden_size / t->num_heads) + (size_t)n * h;
+    size_t attention = (size_t)n * t->num_heads * (size_t)(max_len + t->hidden_size / t->num_heads);
+    /* the embeddings' n x h doubles use the attention's space, before attention needs it */
+    size_t doubles = attention + (size_t)pool_threads(pool) * h;
     double *arena = malloc(sizeof(double) * doubles + sizeof(float) * (R * (6 * h + inter) + (size_t)n * h));
     if (!arena) {
         free(offsets);
@@ -273,7 +278,7 @@ align_status bert_encode(const bert_weights *bw, const int32_t *const *ids, cons
     }
     float *f = (float *)(arena + doubles);
     bert_state s = {f, f + R * h, f + 2 * R * h, f + 3 * R * h, f + 4 * R * h, f + 5 * R * h, f + 6 * R * h,
-                    f + R * (6 * h + inter), arena};
+                    f + R * (6 * h + inter), arena, arena + attention};
 
     embed_job ej = {bw, ids, lens, offsets, s.x, s.scratch};
     pool_run(pool, n, embed_label, &ej);

@@ -39,17 +39,6 @@ void act_apply(act_kind act, float *x, size_t n)
     }
 }
 
-void layer_norm(float *x, int n, const float *weight, const float *bias, double eps)
-{
-    double mean = 0, var = 0;
-    for (int i = 0; i < n; i++) mean += x[i];
-    mean /= n;
-    for (int i = 0; i < n; i++) var += (x[i] - mean) * (x[i] - mean);
-    var /= n;
-    double inv = 1.0 / sqrt(var + eps);
-    for (int i = 0; i < n; i++) x[i] = (float)((x[i] - mean) * inv) * weight[i] + bias[i];
-}
-
 void layer_norm_d(const double *x, float *out, int n, const float *weight, const float *bias, double eps)
 {
     double mean = 0, var = 0;
