@@ -306,48 +306,57 @@ typedef struct {
     act_kind act;
 } dw_job;
 
-/* Channels are handled in blocks of this many, whose accumulators stay in vector registers across
- * the whole window (ALIGN's widths are multiples of 32; other widths take the general loop). */
-#define DW_BLOCK 32
-
-/* acc[0, len) = b + sum over the window's valid taps of src * w, for one output pixel. */
-static inline void dw_taps(const dw_job *j, const float *in, int y, int x, int c0, int len, float *acc)
+/* acc[0, len) = b + the window's sum of src * w for one output pixel and channels [c0, c0 + len).
+ * The window is clipped to the map once per pixel, so the inner loops carry no bounds checks;
+ * called with a constant len, its accumulators live in vector registers across the window. */
+static inline void dw_pixel(const dw_job *j, const float *in, int y, int x, int c0, int len, float *acc)
 {
-    int c = j->c, k = j->k;
+    int c = j->c, k = j->k, iy0 = y * j->stride - j->pad_y, ix0 = x * j->stride - j->pad_x;
+    int ky0 = iy0 < 0 ? -iy0 : 0, ky1 = j->h - iy0 < k ? j->h - iy0 : k;
+    int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = j->w_ - ix0 < k ? j->w_ - ix0 : k;
     for (int ch = 0; ch < len; ch++) acc[ch] = j->b[c0 + ch];
-    for (int ky = 0; ky < k; ky++) {
-        int iy = y * j->stride + ky - j->pad_y;
-        if (iy < 0 || iy >= j->h) continue;
-        for (int kx = 0; kx < k; kx++) {
-            int ix = x * j->stride + kx - j->pad_x;
-            if (ix < 0 || ix >= j->w_) continue;
-            const float *src = in + ((size_t)iy * j->w_ + ix) * c + c0, *wt = j->w + (size_t)(ky * k + kx) * c + c0;
-            for (int ch = 0; ch < len; ch++) acc[ch] += src[ch] * wt[ch];
-        }
+    for (int ky = ky0; ky < ky1; ky++) {
+        const float *src = in + ((size_t)(iy0 + ky) * j->w_ + ix0) * c + c0, *wt = j->w + (size_t)ky * k * c + c0;
+        for (int kx = kx0; kx < kx1; kx++)
+            for (int ch = 0; ch < len; ch++) acc[ch] += src[(size_t)kx * c + ch] * wt[(size_t)kx * c + ch];
+    }
+}
+
+/* SiLU of a block of len channels into out, added into rowsum. */
+static inline void silu_store(const float *acc, int len, float *out, float *rowsum)
+{
+    for (int ch = 0; ch < len; ch++) {
+        float v = acc[ch] / (1.0f + exp_fast(-acc[ch]));
+        out[ch] = v;
+        rowsum[ch] += v;
     }
 }
 
 /* One output row: each pixel's window sum, then the activation; the row's values are added into
- * rowsum for the squeeze. */
+ * rowsum for the squeeze. Channel blocks of 64 or 32 (ALIGN's widths are multiples of 32) take
+ * the register-blocked path; other widths or activations the general one. */
 HOT_LOOP static void depthwise_row(const dw_job *j, const float *in, float *out, int y, float *rowsum)
 {
-    int c = j->c, full = j->act == ACT_SILU && c % DW_BLOCK == 0;
+    int c = j->c;
+    int block = j->act != ACT_SILU ? 0 : c % 64 == 0 ? 64 : c % 32 == 0 ? 32 : 0;
     for (int x = 0; x < j->ow; x++) {
         float *o = out + ((size_t)y * j->ow + x) * c;
-        if (!full) {
-            dw_taps(j, in, y, x, 0, c, o);
+        if (block == 64) {
+            for (int c0 = 0; c0 < c; c0 += 64) {
+                float acc[64];
+                dw_pixel(j, in, y, x, c0, 64, acc);
+                silu_store(acc, 64, o + c0, rowsum + c0);
+            }
+        } else if (block == 32) {
+            for (int c0 = 0; c0 < c; c0 += 32) {
+                float acc[32];
+                dw_pixel(j, in, y, x, c0, 32, acc);
+                silu_store(acc, 32, o + c0, rowsum + c0);
+            }
+        } else {
+            dw_pixel(j, in, y, x, 0, c, o);
             act_apply(j->act, o, (size_t)c);
             for (int ch = 0; ch < c; ch++) rowsum[ch] += o[ch];
-            continue;
-        }
-        for (int c0 = 0; c0 < c; c0 += DW_BLOCK) {
-            float acc[DW_BLOCK];
-            dw_taps(j, in, y, x, c0, DW_BLOCK, acc);
-            for (int ch = 0; ch < DW_BLOCK; ch++) {
-                float v = acc[ch] / (1.0f + exp_fast(-acc[ch]));
-                o[c0 + ch] = v;
-                rowsum[c0 + ch] += v;
-            }
         }
     }
 }

@@ -1,0 +1,51 @@
+/* One model handle serves many threads: concurrent calls give what one call gives alone. */
+#include <pthread.h>
+#include <string.h>
+
+#include "align.h"
+#include "test.h"
+
+typedef struct {
+    align_model *m;
+    align_image img;
+    float image[40], text[2 * 40];
+    align_status s;
+} worker_arg;
+
+static const char *const labels[] = {"a photo of a cat", "a photo of a dog"};
+
+static void *work(void *p)
+{
+    worker_arg *a = p;
+    align_error err;
+    for (int r = 0; r < 5 && !a->s; r++) {
+        a->s = align_encode_images(a->m, &a->img, 1, a->image, NULL, &err);
+        if (!a->s) a->s = align_encode_text(a->m, labels, 2, a->text, NULL, &err);
+    }
+    return NULL;
+}
+
+TEST(one_model_serves_many_threads)
+{
+    align_error err;
+    align_model *m = align_model_load(fixture("tiny-a"), &err);
+    CHECK_MSG(m != NULL, "%s", err.message);
+    if (!m) return;
+    worker_arg alone = {m}, w[4];
+    CHECK(align_image_load(fixture("images/astronaut.png"), NULL, &alone.img, &err) == ALIGN_OK);
+    work(&alone);
+    CHECK(alone.s == ALIGN_OK);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (worker_arg){m, alone.img};
+        pthread_create(&t[i], NULL, work, &w[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        CHECK(w[i].s == ALIGN_OK);
+        CHECK(memcmp(w[i].image, alone.image, sizeof alone.image) == 0);
+        CHECK(memcmp(w[i].text, alone.text, sizeof alone.text) == 0);
+    }
+    align_image_free(&alone.img);
+    align_model_free(m);
+}
