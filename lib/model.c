@@ -330,17 +330,34 @@ align_status align_encode_text(const align_model *m, const char *const *labels, 
 
 /* ---- images ----------------------------------------------------------------------------------- */
 
-/* Preprocesses k images that share one output size and encodes them as one batch. */
+typedef struct {
+    const align_model *m;
+    const align_image *images;
+    float *pixels;
+    size_t per_image;
+    align_status status[IMAGE_CHUNK];
+    align_error errors[IMAGE_CHUNK];
+} preprocess_job;
+
+static void preprocess_one(void *arg, int i)
+{
+    preprocess_job *j = arg;
+    j->status[i] = image_preprocess(&j->m->pre, &j->images[i], j->pixels + j->per_image * i, &j->errors[i]);
+}
+
+/* Preprocesses k images that share one output size (in parallel) and encodes them as one batch. */
 static align_status encode_image_run(const align_model *m, const align_image *images, int k, int h, int w,
                                      float *pooled, align_error *err)
 {
     size_t per = (size_t)h * w * 3, work = effnet_workspace_floats(&m->cfg.vision, k, h, w);
     scratch *sc = scratch_acquire(m, work + per * (size_t)k);
     if (!sc) return align_fail(err, ALIGN_ERR_NOMEM, "out of memory for %d images of %dx%d", k, w, h);
-    float *pixels = sc->floats + work;
+    preprocess_job pj = {m, images, sc->floats + work, per, {ALIGN_OK}, {{0}}};
+    pool_run(sc->pool, k, preprocess_one, &pj);
     align_status s = ALIGN_OK;
-    for (int i = 0; i < k && !s; i++) s = image_preprocess(&m->pre, &images[i], pixels + per * i, err);
-    if (!s) s = effnet_encode(&m->vision, pixels, k, h, w, pooled, sc->pool, sc->floats, NULL, NULL, err);
+    for (int i = 0; i < k && !s; i++)
+        if ((s = pj.status[i])) *err = pj.errors[i];
+    if (!s) s = effnet_encode(&m->vision, pj.pixels, k, h, w, pooled, sc->pool, sc->floats, NULL, NULL, err);
     scratch_release(m, sc);
     return s;
 }
