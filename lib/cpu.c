@@ -11,8 +11,7 @@
 #include <unistd.h>
 
 #include "align.h"
-
-typedef enum { LEVEL_SSE, LEVEL_AVX, LEVEL_AVX2, LEVEL_AVX512 } simd_level;
+#include "cpu.h"
 
 static unsigned long long xgetbv0(void)
 {
@@ -22,7 +21,7 @@ static unsigned long long xgetbv0(void)
 }
 
 /* What the CPU and the OS together allow: the OS must save the wide registers (XCR0). */
-static simd_level cpu_level(void)
+simd_level cpu_level(void)
 {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return LEVEL_SSE;
@@ -62,11 +61,9 @@ const char *align_blas_core(void)
     return core ? core : "unknown";
 }
 
-const char *align_blas_better_core(void)
+const char *core_upgrade(const char *loaded, simd_level cpu)
 {
-    if (getenv("OPENBLAS_CORETYPE")) return NULL; /* the user chose */
-    simd_level cpu = cpu_level();
-    if (kernel_level(align_blas_core()) >= cpu) return NULL;
+    if (kernel_level(loaded) >= cpu) return NULL;
     switch (cpu) {
     case LEVEL_AVX512: return "SkylakeX";
     case LEVEL_AVX2: return "Haswell";
@@ -74,6 +71,12 @@ const char *align_blas_better_core(void)
     case LEVEL_SSE: break;
     }
     return NULL;
+}
+
+const char *align_blas_better_core(void)
+{
+    if (getenv("OPENBLAS_CORETYPE")) return NULL; /* the user chose */
+    return core_upgrade(align_blas_core(), cpu_level());
 }
 
 void align_blas_reexec(char **argv)

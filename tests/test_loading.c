@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "cpu.h"
 #include "model.h"
 #include "safetensors.h"
 #include "tensors.h"
@@ -352,4 +353,36 @@ TEST(spec_check_names_every_wrong_tensor)
     spec_list_free(&specs);
     tensor_file_free(&tf);
     config_free(&cfg);
+}
+
+/* ---- the OpenBLAS kernel ---------------------------------------------------------------------- */
+
+TEST(blas_kernel_upgrade_follows_the_cpu)
+{
+    /* the case this machine type meets: 0.3.21 does not know the CPU and loads its SSE3 kernel */
+    CHECK_STR(core_upgrade("Prescott", LEVEL_AVX512), "SkylakeX");
+    CHECK_STR(core_upgrade("Prescott", LEVEL_AVX2), "Haswell");
+    CHECK_STR(core_upgrade("Nehalem", LEVEL_AVX), "Sandybridge");
+    CHECK_STR(core_upgrade("Sandybridge", LEVEL_AVX512), "SkylakeX");
+    CHECK_STR(core_upgrade("Haswell", LEVEL_AVX512), "SkylakeX");
+    /* already right, or as good as the CPU allows */
+    CHECK(core_upgrade("SkylakeX", LEVEL_AVX512) == NULL);
+    CHECK(core_upgrade("Cooperlake", LEVEL_AVX512) == NULL);
+    CHECK(core_upgrade("SapphireRapids", LEVEL_AVX512) == NULL);
+    CHECK(core_upgrade("Zen", LEVEL_AVX2) == NULL);
+    CHECK(core_upgrade("Prescott", LEVEL_SSE) == NULL);
+    /* a kernel name this code has never heard of is left alone */
+    CHECK(core_upgrade("Zen5", LEVEL_AVX512) == NULL);
+}
+
+TEST(blas_kernel_the_user_chose_is_kept)
+{
+    run_result r = run_cmd("OPENBLAS_CORETYPE=Prescott %s info -m %s --json", align_bin(), fixture("tiny-a"));
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    CHECK_CONTAINS(r.out, "\"core\":\"Prescott\",\"better_core\":null");
+    run_free(&r);
+    /* without a choice, whatever runs is what this CPU should run */
+    r = run_cmd("env -u OPENBLAS_CORETYPE %s info -m %s --json", align_bin(), fixture("tiny-a"));
+    CHECK_CONTAINS(r.out, "\"better_core\":null");
+    run_free(&r);
 }

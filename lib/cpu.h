@@ -1,0 +1,13 @@
+/* cpu.h: what this CPU can run, and the OpenBLAS kernel that should run on it. */
+#ifndef ALIGN_CPU_H
+#define ALIGN_CPU_H
+
+typedef enum { LEVEL_SSE, LEVEL_AVX, LEVEL_AVX2, LEVEL_AVX512 } simd_level;
+
+/* The widest vector instructions both the CPU and the OS (which must save the registers) allow. */
+simd_level cpu_level(void);
+/* The OPENBLAS_CORETYPE to ask for when the loaded kernel is slower than the CPU allows, else NULL.
+ * Kernel names OpenBLAS 0.3.21 does not have (a newer library's) are never replaced. */
+const char *core_upgrade(const char *loaded, simd_level cpu);
+
+#endif
