@@ -149,9 +149,23 @@ static align_status load_block(effnet_block *eb, const vision_config *v, int i, 
                            &eb->project_b, err);
 }
 
+/* Floats effnet_load allocates: every folded weight, bias and scale (with alignment slack). */
+static size_t folded_floats(const vision_config *v)
+{
+    size_t n = (size_t)9 * v->num_channels * v->stem_dim + 2 * (size_t)v->stem_dim + 48;
+    for (int i = 0; i < v->n_blocks; i++) {
+        const vision_block *b = &v->blocks[i];
+        size_t e = (size_t)b->expand_dim;
+        if (b->has_expand) n += e * b->in_dim + 2 * e + 48;
+        n += e * b->kernel * b->kernel + 2 * e + (size_t)b->out_dim * e + 2 * (size_t)b->out_dim + 96;
+    }
+    return n;
+}
+
 align_status effnet_load(effnet_weights *ew, const align_config *cfg, weight_store *ws, align_error *err)
 {
     memset(ew, 0, sizeof *ew);
+    weights_reserve(ws, folded_floats(&cfg->vision));
     ew->cfg = &cfg->vision;
     ew->blocks = calloc((size_t)cfg->vision.n_blocks, sizeof *ew->blocks);
     if (!ew->blocks) return align_fail(err, ALIGN_ERR_NOMEM, "%s: out of memory", ws->file);

@@ -150,14 +150,16 @@ static scratch *scratch_acquire(const align_model *cm, size_t n)
     }
     if (!s->pool && m->threads > 1) s->pool = pool_create(m->threads);
     s->threads = m->threads;
-    if (s->n_floats < n) {
-        free(s->floats);
+    if (n && s->n_floats < n) {
+        big_free(&s->buffer);
+        s->floats = NULL;
         s->n_floats = 0;
-        if (!(s->floats = malloc(sizeof(float) * n))) {
+        if (big_alloc(&s->buffer, sizeof(float) * n)) {
             pool_free(s->pool);
             free(s);
             return NULL;
         }
+        s->floats = s->buffer.data;
         s->n_floats = n;
     }
     return s;
@@ -166,7 +168,7 @@ static scratch *scratch_acquire(const align_model *cm, size_t n)
 static void scratch_destroy(scratch *s)
 {
     pool_free(s->pool);
-    free(s->floats);
+    big_free(&s->buffer);
     free(s);
 }
 

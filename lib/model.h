@@ -10,6 +10,7 @@
 #include "config.h"
 #include "efficientnet.h"
 #include "image.h"
+#include "memory.h"
 #include "tensors.h"
 #include "tokenizer.h"
 #include "weights.h"
@@ -20,6 +21,7 @@ typedef struct scratch {
     struct scratch *next;
     thread_pool *pool;
     int threads;
+    big_buffer buffer;
     float *floats;
     size_t n_floats;
 } scratch;

@@ -107,8 +107,22 @@ static void *own(weight_store *ws, void *p)
     return p;
 }
 
+void weights_reserve(weight_store *ws, size_t n)
+{
+    if (ws->arena.map || big_alloc(&ws->arena, n * sizeof(float))) return;
+    ws->arena_floats = n;
+    ws->arena_used = 0;
+}
+
 float *weights_alloc(weight_store *ws, size_t n, align_error *err)
 {
+    size_t rounded = (n + 15) & ~(size_t)15; /* 64-byte aligned pieces */
+    if (ws->arena.map && rounded <= ws->arena_floats - ws->arena_used) {
+        float *p = (float *)ws->arena.data + ws->arena_used;
+        ws->arena_used += rounded;
+        ws->bytes_owned += (int64_t)(n * sizeof(float));
+        return p;
+    }
     float *p = own(ws, malloc((n ? n : 1) * sizeof(float)));
     if (!p) align_fail(err, ALIGN_ERR_NOMEM, "%s: out of memory", ws->file);
     else ws->bytes_owned += (int64_t)(n * sizeof(float));
@@ -152,4 +166,6 @@ void weights_free(weight_store *ws)
     ws->owned = NULL;
     ws->n_owned = ws->cap_owned = 0;
     ws->bytes_owned = 0;
+    big_free(&ws->arena);
+    ws->arena_floats = ws->arena_used = 0;
 }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "memory.h"
 #include "tensors.h"
 
 enum {
@@ -43,7 +44,13 @@ typedef struct {
     void **owned;
     size_t n_owned, cap_owned;
     int64_t bytes_owned;
+    big_buffer arena; /* weights_alloc carves from it while it lasts */
+    size_t arena_floats, arena_used;
 } weight_store;
+
+/* Sets aside room for n floats of weights_alloc in one huge-page-backed buffer (a hint: without
+ * it, or past it, weights_alloc uses malloc). */
+void weights_reserve(weight_store *ws, size_t n);
 
 /* A float32 view of a checked tensor: in place when the file holds aligned F32, else a widened
  * copy owned by the store. NULL (with err set) when out of memory. */
