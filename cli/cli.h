@@ -69,6 +69,11 @@ int expand_images(char **operands, int n, int recursive, strlist *out);
 int read_files_from(const char *path, int nul, strlist *out);
 /* Reads --labels: one label per line, blank lines and #-lines skipped; "-" reads stdin. */
 int read_labels_file(const char *path, strlist *out);
+/* The parsing halves of the two readers above, on text already in memory (len bytes, not
+ * necessarily NUL-terminated); name is what error messages call the source. They append to out
+ * and return 0, or print one error line and return -1. */
+int parse_files_from(const char *text, size_t len, const char *name, int nul, strlist *out);
+int parse_labels(const char *text, size_t len, const char *name, strlist *out);
 /* Reads all of a stream (at most max bytes) into a malloc'ed buffer. */
 int read_stream(FILE *f, const char *name, size_t max, char **out, size_t *len);
 /* Decodes one image operand ("-" = stdin bytes, read once and kept in stdin_buf). */

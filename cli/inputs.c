@@ -88,37 +88,38 @@ static int read_source(const char *path, char **text, size_t *len)
     return r;
 }
 
-int read_files_from(const char *path, int nul, strlist *out)
+int parse_files_from(const char *text, size_t len, const char *name, int nul, strlist *out)
 {
-    char *text;
-    size_t len;
-    if (read_source(path, &text, &len)) return -1;
     char sep = nul ? '\0' : '\n';
     for (size_t start = 0, i = 0; i <= len; i++) {
         if (i < len && text[i] != sep) continue;
         size_t n = i - start;
         if (!nul && n && text[start + n - 1] == '\r') n--;
         if (!nul && memchr(text + start, 0, n)) {
-            error_msg("%s: a NUL byte in a path (use -0 for NUL-separated input)", path);
-            free(text);
+            error_msg("%s: a NUL byte in a path (use -0 for NUL-separated input)", name);
             return -1;
         }
         if (n && strlist_add(out, text + start, n)) {
-            free(text);
             error_msg("out of memory");
             return -1;
         }
         start = i + 1;
     }
-    free(text);
     return 0;
 }
 
-int read_labels_file(const char *path, strlist *out)
+int read_files_from(const char *path, int nul, strlist *out)
 {
     char *text;
     size_t len;
     if (read_source(path, &text, &len)) return -1;
+    int rc = parse_files_from(text, len, path, nul, out);
+    free(text);
+    return rc;
+}
+
+int parse_labels(const char *text, size_t len, const char *name, strlist *out)
+{
     size_t line = 0;
     for (size_t start = 0, i = 0; i <= len; i++) {
         if (i < len && text[i] != '\n') continue;
@@ -129,18 +130,25 @@ int read_labels_file(const char *path, strlist *out)
         start = i + 1;
         if (n == 0 || s[0] == '#') continue;
         if (memchr(s, 0, n)) {
-            error_msg("%s:%zu: a NUL byte in the label", strcmp(path, "-") ? path : "stdin", line);
-            free(text);
+            error_msg("%s:%zu: a NUL byte in the label", name, line);
             return -1;
         }
         if (strlist_add(out, s, n)) {
-            free(text);
             error_msg("out of memory");
             return -1;
         }
     }
-    free(text);
     return 0;
+}
+
+int read_labels_file(const char *path, strlist *out)
+{
+    char *text;
+    size_t len;
+    if (read_source(path, &text, &len)) return -1;
+    int rc = parse_labels(text, len, strcmp(path, "-") ? path : "stdin", out);
+    free(text);
+    return rc;
 }
 
 static int is_image_name(const char *name)
@@ -159,10 +167,31 @@ static int by_name(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The directories being walked, innermost first: a subdirectory that is one of them (a symbolic
+ * link back up the tree) would be walked again and again, and two such links double the work at
+ * every level. */
+typedef struct walk_level {
+    dev_t dev;
+    ino_t ino;
+    const struct walk_level *up;
+} walk_level;
+
 /* Appends the images in dir, sorted by name; subdirectories too when recursive. Hidden entries
- * (dot files) are skipped, as ls and shell globs do. */
-static int walk_dir(const char *dir, int recursive, strlist *out)
+ * (dot files) are skipped, as ls and shell globs do; so is a subdirectory that loops back to one
+ * being walked (reported, as find -L does). */
+static int walk_dir(const char *dir, int recursive, const walk_level *up, strlist *out)
 {
+    struct stat self;
+    if (stat(dir, &self) != 0) {
+        error_msg("%s: %s", dir, strerror(errno));
+        return -1;
+    }
+    for (const walk_level *l = up; l; l = l->up)
+        if (l->dev == self.st_dev && l->ino == self.st_ino) {
+            error_msg("%s: skipped, a directory loop (it is a directory already being read)", dir);
+            return 0;
+        }
+    walk_level level = {self.st_dev, self.st_ino, up};
     DIR *d = opendir(dir);
     if (!d) {
         error_msg("%s: %s", dir, strerror(errno));
@@ -170,28 +199,32 @@ static int walk_dir(const char *dir, int recursive, strlist *out)
     }
     strlist names = {0};
     struct dirent *e;
-    int rc = 0;
+    int rc = 0, oom = 0;
     while ((e = readdir(d)))
-        if (e->d_name[0] != '.' && strlist_add(&names, e->d_name, strlen(e->d_name))) rc = -1;
+        if (e->d_name[0] != '.' && strlist_add(&names, e->d_name, strlen(e->d_name))) oom = 1;
     closedir(d);
     if (names.count) qsort(names.items, names.count, sizeof *names.items, by_name);
-    for (size_t i = 0; i < names.count && !rc; i++) {
+    for (size_t i = 0; i < names.count && !rc && !oom; i++) {
         size_t len = strlen(dir) + strlen(names.items[i]) + 2;
         char *path = malloc(len);
         if (!path) {
-            rc = -1;
+            oom = 1;
             break;
         }
         snprintf(path, len, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", names.items[i]);
         struct stat st;
         if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-            if (recursive) rc = walk_dir(path, recursive, out);
+            if (recursive) rc = walk_dir(path, recursive, &level, out);
         } else if (is_image_name(names.items[i])) {
-            rc = strlist_add(out, path, strlen(path));
+            oom = strlist_add(out, path, strlen(path)) != 0;
         }
         free(path);
     }
     strlist_free(&names);
+    if (oom) {
+        error_msg("out of memory");
+        return -1;
+    }
     return rc;
 }
 
@@ -200,7 +233,7 @@ int expand_images(char **operands, int n, int recursive, strlist *out)
     for (int i = 0; i < n; i++) {
         struct stat st;
         if (strcmp(operands[i], "-") != 0 && stat(operands[i], &st) == 0 && S_ISDIR(st.st_mode)) {
-            if (walk_dir(operands[i], recursive, out)) return -1;
+            if (walk_dir(operands[i], recursive, NULL, out)) return -1;
         } else if (strlist_add(out, operands[i], strlen(operands[i]))) {
             error_msg("out of memory");
             return -1;

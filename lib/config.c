@@ -238,6 +238,16 @@ static align_status derive_blocks(vision_config *v, const char *ctx, align_error
             k->residual = j > 0;
         }
     }
+    /* Hugging Face builds each stage from its own in_channels, so a list that does not chain (a
+     * stage taking other than what the one before it gives) builds a model no input can run
+     * through; the tower here would read its activations with the wrong width. */
+    for (int i = 0, prev = v->stem_dim, first = 0; i < v->n_stages; first += repeats[i], i++) {
+        if (v->blocks[first].in_dim != prev)
+            return align_fail(err, ALIGN_ERR_CONFIG,
+                              "%s: in_channels[%d]: %d channels (after width_coefficient), but %s gives %d",
+                              ctx, i, v->blocks[first].in_dim, i ? "the stage before" : "the stem", prev);
+        prev = v->blocks[first + repeats[i] - 1].out_dim;
+    }
     v->out_dim = v->blocks[v->n_blocks - 1].out_dim;
     return ALIGN_OK;
 }

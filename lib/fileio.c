@@ -49,7 +49,8 @@ align_status file_map_open(const char *path, file_map *out, align_error *err)
     void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;
     close(fd);
-    if (p == MAP_FAILED) return align_fail(err, ALIGN_ERR_IO, "%s: cannot map: %s", path, strerror(e));
+    if (p == MAP_FAILED)
+        return align_fail(err, e == ENOMEM ? ALIGN_ERR_NOMEM : ALIGN_ERR_IO, "%s: cannot map: %s", path, strerror(e));
     out->data = p;
     out->size = (size_t)st.st_size;
     out->mapping = p;

@@ -48,6 +48,14 @@ static image_format sniff(const uint8_t *p, size_t n, const char **unsupported)
         {"P4", 2, "PBM (1-bit)"},   {"P7", 2, "PAM"},            {"\0\0\1\0", 4, "ICO"},
     };
     if (n >= 3 && !memcmp(p, "\xff\xd8\xff", 3)) return FMT_JPEG;
+    /* stb_image skips 0xFF fill bytes before a JPEG's start marker, PIL does not; such a file
+     * would reach stb_image's JPEG decoder without the checks JPEGs get here (below, TGA) */
+    size_t fill = 0;
+    while (fill < n && p[fill] == 0xff) fill++;
+    if (fill && fill < n && p[fill] == 0xd8) {
+        *unsupported = fill > 1 ? "JPEG preceded by fill bytes" : "JPEG without a marker after its start";
+        return FMT_UNSUPPORTED;
+    }
     if (n >= 8 && !memcmp(p, "\x89PNG\r\n\x1a\n", 8)) return FMT_PNG;
     if (n >= 6 && (!memcmp(p, "GIF87a", 6) || !memcmp(p, "GIF89a", 6))) return FMT_GIF;
     if (n >= 2 && !memcmp(p, "BM", 2)) return FMT_BMP;
@@ -147,6 +155,82 @@ static int jpeg_complete(const uint8_t *p, size_t n, size_t scan)
         if (ff[1] == 0xd9) return 1;
     }
     return 0;
+}
+
+/* Two holes in stb_image 2.27 (Debian 12's libstb) that a JPEG's tables open, closed here by
+ * reading the segments as it will before it sees them:
+ *  - it trusts a DHT segment's sixteen code counts: when they add up to more than 256 it writes
+ *    past the Huffman table's size[257] and values[256] arrays, over the rest of its decoder state;
+ *  - a scan may name a Huffman table no DHT defined; stb_image then decodes with that table's
+ *    uninitialised (malloc'ed) bounds and reads past its maxcode[18] until some byte stops it.
+ * It reads DHT segments in the header (stbi_info too) and between the scans of a progressive
+ * file, reading each table while the segment's length is not used up, even past its end; so does
+ * this. Entropy-coded data holds no markers but RSTn, and FF only as FF 00, so the first other FF xx
+ * after a scan is the next marker, as stb_image finds it. Returns NULL or what is wrong. */
+static const char *jpeg_bad_tables(const uint8_t *p, size_t n, char *why, size_t cap)
+{
+    size_t pos = 2;
+    int progressive = -1, defined[2][4] = {{0}}; /* [DC, AC][table id] */
+    while (pos < n) {
+        if (p[pos++] != 0xff) continue; /* junk between segments */
+        while (pos < n && p[pos] == 0xff) pos++;
+        if (pos >= n) break;
+        uint8_t m = p[pos++];
+        if (m == 0xd9) break;
+        if (m == 0x00 || m == 0x01 || (m >= 0xd0 && m <= 0xd8)) continue;
+        if (n - pos < 2) break;
+        size_t len = be16(p + pos);
+        if (m == 0xc4) {
+            size_t t = pos + 2;
+            for (long left = (long)len - 2; left > 0;) {
+                unsigned codes = 0, q = t < n ? p[t] : 0;
+                for (size_t i = 1; i <= 16; i++) codes += t + i < n ? p[t + i] : 0;
+                if (codes > 256) {
+                    snprintf(why, cap, "a Huffman table of %u codes, at most 256", codes);
+                    return why;
+                }
+                if ((q >> 4) <= 1 && (q & 15) <= 3) defined[q >> 4][q & 15] = 1;
+                t += 17 + codes;
+                left -= 17 + (long)codes;
+            }
+        } else if ((m == 0xc0 || m == 0xc1 || m == 0xc2) && progressive < 0) {
+            progressive = m == 0xc2;
+        } else if (m == 0xda && len >= 6 && n - pos >= len) {
+            const uint8_t *h = p + pos + 2;
+            size_t ns = h[0];
+            if (len == 6 + 2 * ns) {
+                const uint8_t *tail = h + 1 + 2 * ns; /* Ss, Se, Ah Al */
+                int dc = progressive <= 0 || (tail[0] == 0 && (tail[2] >> 4) == 0);
+                int ac = progressive <= 0 || tail[0] > 0;
+                for (size_t c = 0; c < ns; c++) {
+                    unsigned td = h[2 + 2 * c] >> 4, ta = h[2 + 2 * c] & 15;
+                    if ((dc && td <= 3 && !defined[0][td]) || (ac && ta <= 3 && !defined[1][ta])) {
+                        snprintf(why, cap, "a scan uses Huffman table %s%u, which no DHT segment defines",
+                                 dc && td <= 3 && !defined[0][td] ? "DC " : "AC ",
+                                 dc && td <= 3 && !defined[0][td] ? td : ta);
+                        return why;
+                    }
+                }
+            }
+        }
+        pos += len;
+        if (m != 0xda) continue;
+        /* skip the entropy-coded data to the next marker */
+        while (pos + 1 < n) {
+            if (p[pos] != 0xff) {
+                pos++;
+                continue;
+            }
+            size_t k = pos + 1;
+            while (k < n && p[k] == 0xff) k++;
+            if (k < n && (p[k] == 0x00 || (p[k] >= 0xd0 && p[k] <= 0xd7))) {
+                pos = k + 1;
+                continue;
+            }
+            break;
+        }
+    }
+    return NULL;
 }
 
 /* Pillow reads a PNG's eXIf chunk (anywhere before IEND; a later one replaces an earlier one). */
@@ -318,6 +402,68 @@ static int bmp_truncated(const uint8_t *p, size_t n)
     return offset + stride * h > n;
 }
 
+/* stb_image completes a TGA that ends early (with zeros, or the last RLE packet repeated); PIL
+ * refuses it. The layout as stb_image reads it: the 18-byte header, the image ID, for a
+ * colour-mapped image its palette (after skipping "first entry" bytes, as stb_image does), then
+ * the pixels, raw or in RLE packets of which only what fills the image is read. stbi_info has
+ * accepted the header, so the sizes here are the ones the decoder uses. */
+static int tga_truncated(const uint8_t *p, size_t n)
+{
+    if (n < 18) return 1;
+    uint64_t total = (uint64_t)le16(p + 12) * le16(p + 14), pb = (p[16] + 7u) / 8, pos = 18 + (uint64_t)p[0];
+    if (p[1]) pos += le16(p + 3) + (uint64_t)le16(p + 5) * ((p[7] + 7u) / 8);
+    if (pos > n) return 1;
+    if (p[2] < 8) return total * pb > n - pos;
+    for (uint64_t done = 0; done < total;) {
+        if (pos >= n) return 1;
+        uint8_t head = p[pos++];
+        uint64_t count = (head & 127) + 1u, bytes;
+        if (count > total - done) count = total - done;
+        bytes = head & 0x80 ? pb : count * pb;
+        if (bytes > n - pos) return 1;
+        pos += bytes;
+        done += count;
+    }
+    return 0;
+}
+
+/* stb_image stops a GIF's first image where its data runs out and keeps the canvas as it was;
+ * PIL refuses a file cut inside the image data. Walks the blocks to the first image descriptor as
+ * stb_image does, then the image's data sub-blocks to their terminator. A structure stb_image
+ * itself refuses is left to it (0). */
+static int gif_truncated(const uint8_t *p, size_t n)
+{
+    if (n < 13) return 1;
+    size_t pos = 13;
+    if (p[10] & 0x80) pos += 3 * ((size_t)2 << (p[10] & 7));
+    for (;;) {
+        if (pos >= n) return 1;
+        uint8_t block = p[pos++];
+        if (block == 0x2c) break;
+        if (block != 0x21) return 0;
+        if (pos++ >= n) return 1; /* the extension's label */
+        for (;;) {
+            if (pos >= n) return 1;
+            size_t len = p[pos++];
+            if (len == 0) break;
+            if (len > n - pos) return 1;
+            pos += len;
+        }
+    }
+    if (n - pos < 9) return 1;
+    uint8_t flags = p[pos + 8];
+    pos += 9;
+    if (flags & 0x80) pos += 3 * ((size_t)2 << (flags & 7));
+    if (pos >= n) return 1;
+    for (pos++;;) { /* after the LZW minimum code size */
+        if (pos >= n) return 1;
+        size_t len = p[pos++];
+        if (len == 0) return 0;
+        if (len > n - pos) return 1;
+        pos += len;
+    }
+}
+
 /* PIL draws a GIF's first frame on a canvas filled with the transparent index (index 0 when there
  * is none) and keeps transparent pixels at their palette colour; stb_image leaves both transparent
  * (alpha 0, black) or paints the background colour. Parsing the blocks before the first image
@@ -392,10 +538,16 @@ static void rgba_to_rgb(uint8_t *px, size_t count)
     for (size_t i = 0; i < count; i++) memmove(px + i * 3, px + i * 4, 3);
 }
 
+/* stb_image says "outofmem" when an allocation fails: that is not a corrupt file. */
+static align_status out_of_memory(const char *name, int w, int h, align_error *err)
+{
+    return align_fail(err, ALIGN_ERR_NOMEM, "%s: out of memory decoding %d x %d pixels", name, w, h);
+}
+
 /* Decodes the pixels into a malloc'ed RGB buffer, with stb_image (which allocates with the C
  * library's malloc, so its buffers are freed with free()) or, for PNM, pnm_pixels. */
 static align_status decode_pixels(const uint8_t *p, size_t n, image_format fmt, const char *name,
-                                  align_image *out, align_error *err)
+                                  int want_w, int want_h, align_image *out, align_error *err)
 {
     int len = (int)n, w = 0, h = 0, comp;
     uint8_t *rgb = NULL;
@@ -409,13 +561,13 @@ static align_status decode_pixels(const uint8_t *p, size_t n, image_format fmt, 
             for (size_t i = 0; rgb && i < count; i++)
                 rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = grey[i] > 255 ? 255 : (uint8_t)grey[i];
             stbi_image_free(grey);
-            if (!rgb) return align_fail(err, ALIGN_ERR_NOMEM, "%s: out of memory decoding", name);
+            if (!rgb) return out_of_memory(name, want_w, want_h, err);
         }
     } else if (fmt == FMT_PNM) {
         pnm_header hd;
         pnm_parse(p, n, &hd);
         if (!(rgb = pnm_pixels(p, &hd)))
-            return align_fail(err, ALIGN_ERR_NOMEM, "%s: out of memory decoding", name);
+            return out_of_memory(name, want_w, want_h, err);
         w = hd.width;
         h = hd.height;
     } else if (fmt == FMT_GIF) {
@@ -427,6 +579,7 @@ static align_status decode_pixels(const uint8_t *p, size_t n, image_format fmt, 
     } else {
         rgb = stbi_load_from_memory(p, len, &w, &h, &comp, 3);
     }
+    if (!rgb && strcmp(stb_reason(), "outofmem") == 0) return out_of_memory(name, want_w, want_h, err);
     if (!rgb)
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt %s image (%s)", name, format_names[fmt],
                           stb_reason());
@@ -488,6 +641,10 @@ static align_status check_complete(const uint8_t *p, size_t n, image_format fmt,
                               n - h.data, h.size);
     } else if (fmt == FMT_BMP && bmp_truncated(p, n)) {
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: truncated BMP (pixel data cut short)", name);
+    } else if (fmt == FMT_TGA && tga_truncated(p, n)) {
+        return align_fail(err, ALIGN_ERR_FORMAT, "%s: truncated TGA (pixel data cut short)", name);
+    } else if (fmt == FMT_GIF && gif_truncated(p, n)) {
+        return align_fail(err, ALIGN_ERR_FORMAT, "%s: truncated GIF (image data cut short)", name);
     }
     return ALIGN_OK;
 }
@@ -509,6 +666,10 @@ align_status align_image_load_memory(const void *data, size_t size, const char *
     if (fmt == FMT_UNSUPPORTED)
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: unsupported image format (%s)", name, unsupported);
 
+    char why[128];
+    if (fmt == FMT_JPEG && jpeg_bad_tables(p, size, why, sizeof why))
+        return align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt JPEG image (%s)", name, why);
+
     /* the header alone first: nothing is allocated for a size that is over the limit */
     int w, h;
     uint64_t limit = pixel_limit(opts);
@@ -523,14 +684,14 @@ align_status align_image_load_memory(const void *data, size_t size, const char *
     if (keep) {
         size_t total = keep + crc_pad + 12;
         uint8_t *completed = malloc(total);
-        if (!completed) return align_fail(err, ALIGN_ERR_NOMEM, "%s: out of memory", name);
+        if (!completed) return out_of_memory(name, w, h, err);
         memcpy(completed, p, keep);
         memset(completed + keep, 0, crc_pad); /* stb_image does not check CRCs */
         memcpy(completed + keep + crc_pad, "\0\0\0\0IEND\xae\x42\x60\x82", 12);
-        s = decode_pixels(completed, total, fmt, name, out, err);
+        s = decode_pixels(completed, total, fmt, name, w, h, out, err);
         free(completed);
     } else {
-        s = decode_pixels(p, size, fmt, name, out, err);
+        s = decode_pixels(p, size, fmt, name, w, h, out, err);
     }
     if (s) return s;
     if (out->width != w || out->height != h) {
@@ -829,7 +990,11 @@ void preprocess_config_default(preprocess_config *cfg)
     };
 }
 
-#define MAX_SIDE 8192 /* largest size or crop_size side accepted from a config */
+/* The largest side of what the vision tower is fed: size and crop_size in a config, and an image
+ * passed through at its own size (do_resize and do_center_crop off). The tower's activations grow
+ * with the input's area: align-base takes about 1.5 GB per image at 2048 x 2048 (on top of its
+ * weights), 16 times that at 8192. EfficientNet-B7 was trained at 600, align-base at 289. */
+#define MAX_SIDE 2048
 
 /* size / crop_size: {"height": h, "width": w}, a bare integer (square) or [h, w], as HF's
  * get_size_dict accepts them. */
@@ -883,13 +1048,12 @@ static align_status read_channels(const cJSON *root, const char *key, const char
     return ALIGN_OK;
 }
 
-align_status preprocess_config_read(const char *path, preprocess_config *cfg, align_error *err)
+align_status preprocess_config_parse(const char *json, size_t len, const char *path, preprocess_config *cfg,
+                                    align_error *err)
 {
     preprocess_config_default(cfg);
-    if (!path) return align_fail(err, ALIGN_ERR_ARG, "preprocessor config: no path");
-    if (!file_exists(path)) return ALIGN_OK;
     cJSON *root;
-    align_status s = json_read_object(path, 1 << 20, &root, err);
+    align_status s = json_parse_object(json, len, path, &root, err);
     if (s) return s;
     preprocess_config c = *cfg;
     if (!s) s = json_bool(root, "do_resize", path, &c.do_resize, err);
@@ -906,6 +1070,20 @@ align_status preprocess_config_read(const char *path, preprocess_config *cfg, al
     if (!s) s = json_bool(root, "include_top", path, &c.include_top, err);
     cJSON_Delete(root);
     if (!s) *cfg = c;
+    return s;
+}
+
+align_status preprocess_config_read(const char *path, preprocess_config *cfg, align_error *err)
+{
+    preprocess_config_default(cfg);
+    if (!path) return align_fail(err, ALIGN_ERR_ARG, "preprocessor config: no path");
+    if (!file_exists(path)) return ALIGN_OK;
+    char *text;
+    size_t len;
+    align_status s = file_read_all(path, 1 << 20, &text, &len, err);
+    if (s) return s;
+    s = preprocess_config_parse(text, len, path, cfg, err);
+    free(text);
     return s;
 }
 
@@ -960,6 +1138,12 @@ align_status image_preprocess(const preprocess_config *cfg, const align_image *i
 {
     if (!cfg || !in || !in->rgb || in->width <= 0 || in->height <= 0 || !out)
         return align_fail(err, ALIGN_ERR_ARG, "preprocess: empty image or output");
+    int out_w, out_h;
+    preprocess_output_size(cfg, in->width, in->height, &out_w, &out_h);
+    if (out_w > MAX_SIDE || out_h > MAX_SIDE)
+        return align_fail(err, ALIGN_ERR_LIMIT,
+                          "%d x %d pixels would go to the model as they are (do_resize is off): at most %d x %d",
+                          in->width, in->height, MAX_SIDE, MAX_SIDE);
     align_image resized = {0};
     const align_image *src = in;
     if (cfg->do_resize) {

@@ -23,6 +23,9 @@ typedef struct {
 void preprocess_config_default(preprocess_config *cfg);
 /* A missing file gives the defaults. */
 align_status preprocess_config_read(const char *path, preprocess_config *cfg, align_error *err);
+/* The same from JSON text in memory (len bytes); name is what messages call it. */
+align_status preprocess_config_parse(const char *json, size_t len, const char *name, preprocess_config *cfg,
+                                     align_error *err);
 
 /* The height and width image_preprocess produces for an image of this size. */
 void preprocess_output_size(const preprocess_config *cfg, int in_w, int in_h, int *out_w, int *out_h);

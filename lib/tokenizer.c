@@ -756,17 +756,30 @@ static align_status parse_config(const cJSON *j, const char *path, tokenizer_con
     return ALIGN_OK;
 }
 
+align_status tokenizer_config_parse(const char *json, size_t len, const char *name, tokenizer_config *cfg,
+                                    align_error *err)
+{
+    tokenizer_config_default(cfg);
+    cJSON *j;
+    align_status s = json_parse_object(json, len, name, &j, err);
+    if (s) return s;
+    tokenizer_config parsed = *cfg;
+    s = parse_config(j, name, &parsed, err);
+    cJSON_Delete(j);
+    if (!s) *cfg = parsed;
+    return s;
+}
+
 align_status tokenizer_config_read(const char *path, tokenizer_config *cfg, align_error *err)
 {
     tokenizer_config_default(cfg);
     struct stat st;
     if (stat(path, &st) != 0 && errno == ENOENT) return ALIGN_OK;
-    cJSON *j;
-    align_status s = json_read_object(path, MAX_CONFIG_BYTES, &j, err);
+    char *text;
+    size_t len;
+    align_status s = file_read_all(path, MAX_CONFIG_BYTES, &text, &len, err);
     if (s) return s;
-    tokenizer_config parsed = *cfg;
-    s = parse_config(j, path, &parsed, err);
-    cJSON_Delete(j);
-    if (!s) *cfg = parsed;
+    s = tokenizer_config_parse(text, len, path, cfg, err);
+    free(text);
     return s;
 }

@@ -19,6 +19,9 @@ typedef struct {
 void tokenizer_config_default(tokenizer_config *cfg);
 /* Reads tokenizer_config.json; a missing file gives the defaults. */
 align_status tokenizer_config_read(const char *path, tokenizer_config *cfg, align_error *err);
+/* The same from JSON text in memory (len bytes); name is what messages call it. */
+align_status tokenizer_config_parse(const char *json, size_t len, const char *name, tokenizer_config *cfg,
+                                    align_error *err);
 
 typedef struct tokenizer tokenizer;
 

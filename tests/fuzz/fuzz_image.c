@@ -1,0 +1,72 @@
+/* fuzz_image: arbitrary bytes as an image file: align_image_load_memory (format sniffing, the
+ * header-first pixel limit, stb_image, the PIL fixes, EXIF orientation), then image_preprocess
+ * under tiny-a's and tiny-b's preprocessor configs (resize with two filters, crop and pad,
+ * rescale, normalise). A decoded image must be within the pixel limit, with every pixel readable;
+ * preprocessing must produce finite values. */
+#include <math.h>
+#include <stdint.h>
+
+#include "fuzz_util.h"
+#include "image.h"
+
+/* Lower than the default (89 M) so that one input decodes in well under libFuzzer's timeout under
+ * the sanitizers; the limit's own logic is the same at any value. */
+#define FUZZ_MAX_PIXELS (1u << 22)
+
+static preprocess_config configs[3];
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc, (void)argv;
+    static const char *const names[2] = {"tiny-a/preprocessor_config.json", "tiny-b/preprocessor_config.json"};
+    for (int i = 0; i < 2; i++) {
+        size_t len;
+        char *json = fuzz_read_fixture(names[i], &len);
+        align_error err;
+        if (preprocess_config_parse(json, len, names[i], &configs[i], &err)) {
+            fprintf(stderr, "fuzz: %s\n", err.message);
+            abort();
+        }
+        free(json);
+    }
+    /* and one that keeps the image's own size: nearest filter, no resize of the pixels read */
+    preprocess_config_default(&configs[2]);
+    configs[2].do_resize = 0;
+    configs[2].do_center_crop = 1;
+    configs[2].crop_h = 7, configs[2].crop_w = 9;
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    align_decode_options opts = {FUZZ_MAX_PIXELS};
+    align_image img;
+    align_error err;
+    align_status s = align_image_load_memory(data, size, "fuzz.img", &opts, &img, &err);
+    if (s) {
+        fuzz_check_error(s, &err, "fuzz.img");
+        FUZZ_ASSERT(img.rgb == NULL && img.width == 0 && img.height == 0, "a failed decode left an image");
+        return 0;
+    }
+    FUZZ_ASSERT(img.rgb && img.width >= 1 && img.height >= 1, "%d x %d", img.width, img.height);
+    FUZZ_ASSERT((uint64_t)img.width * (uint64_t)img.height <= FUZZ_MAX_PIXELS, "%d x %d is over the limit",
+                img.width, img.height);
+    size_t bytes = (size_t)img.width * img.height * 3;
+    volatile uint8_t sum = 0;
+    for (size_t i = 0; i < bytes; i++) sum ^= img.rgb[i];
+    (void)sum;
+    for (int c = 0; c < 3; c++) {
+        int w, h;
+        preprocess_output_size(&configs[c], img.width, img.height, &w, &h);
+        FUZZ_ASSERT(w >= 1 && h >= 1, "output %d x %d", w, h);
+        size_t n = (size_t)w * h * 3;
+        float *out = malloc(n * sizeof *out);
+        FUZZ_ASSERT(out != NULL, "out of memory");
+        s = image_preprocess(&configs[c], &img, out, &err);
+        FUZZ_ASSERT(s == ALIGN_OK, "preprocess: %s", err.message);
+        for (size_t i = 0; i < n; i++) FUZZ_ASSERT(isfinite(out[i]), "pixel value %zu is %g", i, (double)out[i]);
+        free(out);
+    }
+    align_image_free(&img);
+    return 0;
+}
