@@ -746,3 +746,47 @@ TEST(robust_directory_loops_are_walked_once)
     CHECK_STR(r.err, want);
     run_free(&r);
 }
+
+TEST(robust_jpeg_tables_stb_image_would_misuse)
+{
+    /* stb_image 2.27 writes past its Huffman arrays for a DHT of more than 256 codes, reads past
+     * them for a scan naming a table no DHT defined, and decodes as JPEG what starts with fill
+     * bytes (which PIL does not): each is refused before stb_image sees the file */
+    size_t n;
+    uint8_t *cat = slurp_file(fixture("images/cat.jpg"), &n);
+    if (!cat) return;
+    /* the segments before the first scan: find the first DHT, and drop every DHT for the second file */
+    bytes big = {0}, none = {0}, fill = {0};
+    size_t pos = 2, first_dht = 0;
+    put(&none, cat, 2);
+    while (pos + 4 <= n && cat[pos] == 0xff) {
+        size_t len = (size_t)cat[pos + 2] << 8 | cat[pos + 3];
+        if (cat[pos + 1] == 0xc4 && !first_dht) first_dht = pos;
+        if (cat[pos + 1] == 0xda) break;
+        if (cat[pos + 1] != 0xc4) put(&none, cat + pos, len + 2);
+        pos += len + 2;
+    }
+    CHECK(first_dht > 0 && pos + 4 <= n);
+    put(&none, cat + pos, n - pos);
+    uint8_t seg[4 + 17 + 4080] = {0xff, 0xc4, (4080 + 19) >> 8, (4080 + 19) & 0xff, 0x13};
+    memset(seg + 5, 0xff, 16);
+    put(&big, cat, first_dht);
+    put(&big, seg, sizeof seg);
+    put(&big, cat + first_dht, n - first_dht);
+    put(&fill, "\xff\xff", 2);
+    put(&fill, cat, n);
+    free(cat);
+    const char *p_big = write_bytes("dht-overflow.jpg", &big);
+    const char *p_none = write_bytes("no-dht.jpg", &none);
+    const char *p_fill = write_bytes("fill.jpg", &fill);
+    run_result r = run_cmd("%s classify --jsonl -m %s -l cat -l dog %s %s %s %s", A, fixture("tiny-a"), p_big, p_none,
+                           p_fill, fx("images/coffee_progressive.jpg"));
+    const expect_image e[] = {
+        {p_big, "corrupt JPEG image (a Huffman table of 4080 codes, at most 256)"},
+        {p_none, "corrupt JPEG image (a scan uses Huffman table DC 0, which no DHT segment defines)"},
+        {p_fill, "unsupported image format (JPEG preceded by fill bytes)"},
+        {fx("images/coffee_progressive.jpg"), NULL},
+    };
+    check_batch(&r, e, 4);
+    run_free(&r);
+}
