@@ -129,11 +129,6 @@ float *weights_alloc(weight_store *ws, size_t n, align_error *err)
     return p;
 }
 
-const tensor_entry *weights_entry(const weight_store *ws, const char *name)
-{
-    return tensor_file_find(ws->tf, name);
-}
-
 float *weights_copy(weight_store *ws, const char *name, align_error *err)
 {
     const tensor_entry *t = tensor_file_find(ws->tf, name);

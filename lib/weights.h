@@ -59,7 +59,6 @@ const float *weights_get(weight_store *ws, const char *name, align_error *err);
 float *weights_copy(weight_store *ws, const char *name, align_error *err);
 /* An uninitialised buffer of n floats owned by the store. */
 float *weights_alloc(weight_store *ws, size_t n, align_error *err);
-const tensor_entry *weights_entry(const weight_store *ws, const char *name);
 /* Says a tensor's file bytes will not be read again (its values now live in a copy), so their pages
  * leave the process's resident set; the page cache keeps them. */
 void weights_release(weight_store *ws, const char *name);
