@@ -7,10 +7,27 @@
 #include "error.h"
 #include "fileio.h"
 
+size_t json_value_bound(const char *text, size_t len)
+{
+    size_t count = 1;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (c == '"') { /* a string: its commas and brackets are text */
+            for (i++; i < len && text[i] != '"'; i++)
+                if (text[i] == '\\') i++;
+        } else if (c == ',' || c == '[' || c == '{') {
+            count++;
+        }
+    }
+    return count;
+}
+
 align_status json_parse_object(const char *text, size_t len, const char *file, cJSON **out,
                                align_error *err)
 {
     *out = NULL;
+    if (json_value_bound(text, len) > JSON_MAX_VALUES)
+        return align_fail(err, ALIGN_ERR_LIMIT, "%s: more than %d JSON values", file, JSON_MAX_VALUES);
     cJSON *j = cJSON_ParseWithLength(text, len);
     if (!j) return align_fail(err, ALIGN_ERR_FORMAT, "%s: not valid JSON", file);
     if (!cJSON_IsObject(j)) {

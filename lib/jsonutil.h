@@ -8,7 +8,15 @@
 
 #include "align.h"
 
-/* Parses text as a JSON object; the error names file. */
+/* cJSON makes one node of about 80 bytes for every value, and a value can take 2 bytes of text
+ * ("0,"): an upper bound on the values in text (one per container and separator outside strings),
+ * cheap to take before parsing, keeps a hostile file from costing 40 times its size. */
+size_t json_value_bound(const char *text, size_t len);
+/* The config files' bound: their real ones hold a few hundred values (an id2label of 21,000
+ * classes, 42,000). */
+#define JSON_MAX_VALUES (1 << 18)
+
+/* Parses text as a JSON object (at most JSON_MAX_VALUES values); the error names file. */
 align_status json_parse_object(const char *text, size_t len, const char *file, cJSON **out,
                                align_error *err);
 /* Reads and parses a JSON object file (at most max_size bytes). */

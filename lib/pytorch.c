@@ -260,6 +260,10 @@ static int zip_find_member(const zip_archive *zip, const char *prefix, size_t pr
 /* torch.save pickles dict items and list elements in batches of 1000, so a real checkpoint stays
  * far below this; it bounds what a hostile pickle can make us allocate. */
 #define PICKLE_MAX_STACK 65536
+/* Objects a pickle may make. A state_dict needs some twenty a tensor (an ALIGN config at its limits
+ * has about 100,000 tensors); without a cap, "append 0 to a list" costs 3 bytes of pickle and
+ * some 70 bytes here, so a 1 GB data.pkl could take over 20 GB. At the cap: about 300 MB. */
+#define PICKLE_MAX_OBJECTS (1 << 22)
 
 typedef enum { G_ORDERED_DICT, G_REBUILD_TENSOR, G_REBUILD_PARAMETER, G_STORAGE } global_kind;
 
@@ -331,6 +335,7 @@ typedef struct {
     size_t memo_cap, memo_count;
     obj **owned; /* every object made, freed together: the memo lets objects be shared */
     size_t n_owned, owned_cap;
+    int too_many; /* new_obj refused for PICKLE_MAX_OBJECTS, not for want of memory */
     obj none, yes, no;
 } unpickler;
 
@@ -347,6 +352,8 @@ static align_status bad(unpickler *u, const char *fmt, ...)
 
 static align_status out_of_memory(unpickler *u)
 {
+    if (u->too_many)
+        return bad(u, "more than %d objects, far more than any state_dict needs", PICKLE_MAX_OBJECTS);
     return align_fail(u->err, ALIGN_ERR_NOMEM, "%s: out of memory reading data.pkl", u->file);
 }
 
@@ -363,6 +370,10 @@ static void *grow(void *arr, size_t *cap, size_t n, size_t size)
 
 static obj *new_obj(unpickler *u, obj_kind kind)
 {
+    if (u->n_owned >= PICKLE_MAX_OBJECTS) {
+        u->too_many = 1;
+        return NULL;
+    }
     obj **owned = grow(u->owned, &u->owned_cap, u->n_owned + 1, sizeof *owned);
     if (!owned) return NULL;
     u->owned = owned;

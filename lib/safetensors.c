@@ -10,9 +10,14 @@
 #include <cJSON.h>
 
 #include "error.h"
+#include "jsonutil.h"
 
 /* The format's own reference reader refuses headers above 100 MB. */
 #define MAX_HEADER (100u << 20)
+/* JSON values in a header: some ten a tensor, so room for 400,000 tensors (an ALIGN config at its
+ * limits has about 100,000). cJSON's nodes for a 100 MB header of "0," would take 4 GB; at this
+ * bound, about 350 MB. */
+#define MAX_HEADER_VALUES (1 << 22)
 /* Integers in the header arrive as doubles; above 2^53 they are no longer exact. */
 #define MAX_EXACT 9007199254740992.0
 
@@ -62,14 +67,21 @@ static align_status parse_entry(const cJSON *item, const uint8_t *data, uint64_t
                           ndim, TENSOR_MAX_DIMS);
     t->ndim = ndim;
     uint64_t numel = 1, dim;
+    int empty = 0;
     for (int i = 0; i < ndim; i++) {
         if (!exact_uint(cJSON_GetArrayItem(shape, i), &dim))
             return align_fail(err, ALIGN_ERR_FORMAT, "%s: tensor %s: shape[%d] is not a size", file, name, i);
         t->shape[i] = (int64_t)dim;
-        if (dim && numel > data_len / dim)
+        empty |= dim == 0;
+    }
+    /* a zero anywhere makes the tensor empty, however large the other sizes */
+    for (int i = 0; i < ndim && !empty; i++) {
+        dim = (uint64_t)t->shape[i];
+        if (numel > data_len / dim)
             return align_fail(err, ALIGN_ERR_FORMAT, "%s: tensor %s: shape larger than the file", file, name);
         numel *= dim;
     }
+    if (empty) numel = 0;
     uint64_t begin, end;
     if (!cJSON_IsArray(offsets) || cJSON_GetArraySize(offsets) != 2 ||
         !exact_uint(cJSON_GetArrayItem(offsets, 0), &begin) || !exact_uint(cJSON_GetArrayItem(offsets, 1), &end))
@@ -142,6 +154,9 @@ align_status safetensors_parse(const uint8_t *buf, size_t size, const char *name
     if (n > MAX_HEADER)
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: header of %llu bytes is too large", name,
                           (unsigned long long)n);
+    if (json_value_bound((const char *)buf + 8, (size_t)n) > MAX_HEADER_VALUES)
+        return align_fail(err, ALIGN_ERR_FORMAT, "%s: header holds more than %d JSON values", name,
+                          MAX_HEADER_VALUES);
     cJSON *root = cJSON_ParseWithLength((const char *)buf + 8, (size_t)n);
     if (!root) return align_fail(err, ALIGN_ERR_FORMAT, "%s: header is not valid JSON", name);
     align_status s;
@@ -160,6 +175,15 @@ static tensor_dtype out_dtype(const tensor_entry *t, tensor_dtype want)
     return tensor_is_float(t) ? want : t->dtype;
 }
 
+/* An integer as JSON text: cJSON prints numbers with 15 significant digits when that reads back
+ * within its tolerance, which loses the last digits of sizes above 10^15. */
+static cJSON *json_uint(uint64_t v)
+{
+    char text[24];
+    snprintf(text, sizeof text, "%llu", (unsigned long long)v);
+    return cJSON_CreateRaw(text);
+}
+
 static char *build_header(const tensor_file *tf, tensor_dtype dtype, size_t *len)
 {
     cJSON *root = cJSON_CreateObject();
@@ -173,10 +197,10 @@ static char *build_header(const tensor_file *tf, tensor_dtype dtype, size_t *len
         cJSON *e = cJSON_AddObjectToObject(root, t->name);
         cJSON_AddStringToObject(e, "dtype", dtype_name(d));
         cJSON *shape = cJSON_AddArrayToObject(e, "shape");
-        for (int k = 0; k < t->ndim; k++) cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t->shape[k]));
+        for (int k = 0; k < t->ndim; k++) cJSON_AddItemToArray(shape, json_uint((uint64_t)t->shape[k]));
         cJSON *off = cJSON_AddArrayToObject(e, "data_offsets");
-        cJSON_AddItemToArray(off, cJSON_CreateNumber((double)offset));
-        cJSON_AddItemToArray(off, cJSON_CreateNumber((double)(offset + bytes)));
+        cJSON_AddItemToArray(off, json_uint(offset));
+        cJSON_AddItemToArray(off, json_uint(offset + bytes));
         offset += bytes;
     }
     char *text = cJSON_PrintUnformatted(root);

@@ -32,6 +32,10 @@ const char *dtype_name(tensor_dtype dtype)
 
 int64_t tensor_numel(const tensor_entry *t)
 {
+    /* the readers bound the product by the file's size, unless a size is 0: then the others may
+     * be anything up to 2^53, and multiplying them first would overflow */
+    for (int i = 0; i < t->ndim; i++)
+        if (t->shape[i] == 0) return 0;
     int64_t n = 1;
     for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
     return n;

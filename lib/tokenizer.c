@@ -28,7 +28,11 @@
 #include "jsonutil.h"
 
 #define MAX_WORD_CHARS 100             /* WordpieceTokenizer.max_input_chars_per_word */
-#define MAX_VOCAB_BYTES (1u << 30)
+/* bert-base-uncased's vocab.txt is 30,522 lines in 226 KB. A line costs some 40 bytes beyond its
+ * text (pointer, length, two hash slots), so an empty-line vocabulary of 1 GB would have taken
+ * 40 GB: lines are capped like config.json's vocab_size, bytes at 64 per line. */
+#define MAX_VOCAB_TOKENS (1 << 22)
+#define MAX_VOCAB_BYTES (256u << 20)
 #define MAX_CONFIG_BYTES (1u << 20)
 #define N_SPECIAL 5
 #define SPECIAL_CAP ((int)sizeof(((tokenizer_config *)0)->unk_token))
@@ -277,7 +281,8 @@ static align_status read_lines(tokenizer *t, const char *name, size_t len, align
     size_t count = 0, next;
     for (size_t i = 0; i < len; i = next) {
         line_end(s, len, i, &next);
-        count++;
+        if (++count > MAX_VOCAB_TOKENS)
+            return align_fail(err, ALIGN_ERR_LIMIT, "%s: more than %d tokens", name, MAX_VOCAB_TOKENS);
     }
     t->token = malloc(count * sizeof *t->token);
     t->token_len = malloc(count * sizeof *t->token_len);

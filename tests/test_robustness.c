@@ -790,3 +790,108 @@ TEST(robust_jpeg_tables_stb_image_would_misuse)
     check_batch(&r, e, 4);
     run_free(&r);
 }
+
+/* A zip of one stored entry (CRC left 0: the reader does not check it). */
+static void put_le(bytes *b, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++) {
+        uint8_t c = (uint8_t)(v >> (8 * i));
+        put(b, &c, 1);
+    }
+}
+
+static bytes zip_one(const char *name, const uint8_t *data, size_t n)
+{
+    bytes z = {0};
+    size_t name_n = strlen(name);
+    put_le(&z, 0x04034b50, 4), put_le(&z, 20, 2), put_le(&z, 0, 2), put_le(&z, 0, 2), put_le(&z, 0, 4);
+    put_le(&z, 0, 4), put_le(&z, n, 4), put_le(&z, n, 4), put_le(&z, name_n, 2), put_le(&z, 0, 2);
+    put(&z, name, name_n);
+    put(&z, data, n);
+    size_t cd = z.n;
+    put_le(&z, 0x02014b50, 4), put_le(&z, 20, 2), put_le(&z, 20, 2), put_le(&z, 0, 2), put_le(&z, 0, 2);
+    put_le(&z, 0, 4), put_le(&z, 0, 4), put_le(&z, n, 4), put_le(&z, n, 4), put_le(&z, name_n, 2);
+    put_le(&z, 0, 2), put_le(&z, 0, 2), put_le(&z, 0, 2), put_le(&z, 0, 2), put_le(&z, 0, 4), put_le(&z, 0, 4);
+    put(&z, name, name_n);
+    size_t cd_n = z.n - cd;
+    put_le(&z, 0x06054b50, 4), put_le(&z, 0, 2), put_le(&z, 0, 2), put_le(&z, 1, 2), put_le(&z, 1, 2);
+    put_le(&z, cd_n, 4), put_le(&z, cd, 4), put_le(&z, 0, 2);
+    return z;
+}
+
+TEST(robust_pickle_bomb_is_capped)
+{
+    /* "append 0 to a list" is 3 bytes of pickle; 4.2 M of them would have taken some 300 MB of
+     * objects here (a 1 GB data.pkl, over 20 GB), so the unpickler stops at 4,194,304 objects */
+    size_t count = 4200000, n = 3 + 3 * count + 1;
+    uint8_t *pkl = malloc(n);
+    memcpy(pkl, "\x80\x02]", 3);
+    for (size_t i = 0; i < count; i++) memcpy(pkl + 3 + 3 * i, "K\0a", 3);
+    pkl[n - 1] = '.';
+    bytes z = zip_one("archive/data.pkl", pkl, n);
+    free(pkl);
+    const char *dir = model_dir("pickle-bomb", NULL, 0);
+    char path[2048], want[4096];
+    snprintf(path, sizeof path, "%s/pytorch_model.bin", dir);
+    FILE *f = fopen(path, "wb");
+    if (f) fwrite(z.p, 1, z.n, f), fclose(f);
+    free(z.p);
+    /* the 4,194,304th object made after PROTO and the list: byte 3 + 3 * 4194303 */
+    snprintf(want, sizeof want,
+             "%s: data.pkl at byte 12582912: more than 4194304 objects, far more than any state_dict needs", path);
+    expect_info_error(dir, want);
+}
+
+TEST(robust_json_bombs_are_capped)
+{
+    /* cJSON spends about 80 bytes on a value that can take 2 bytes of text ("0,"): values are
+     * counted before parsing, 262,144 at most in the config files, 4,194,304 in a safetensors
+     * header (a 90 MB header of zeros took 3.6 GB and 13 s before) */
+    size_t count = 300000, n;
+    char *json = malloc(64 + 2 * count);
+    n = (size_t)sprintf(json, "{\"id2label\": [");
+    for (size_t i = 0; i < count; i++) json[n++] = '0', json[n++] = ',';
+    n += (size_t)sprintf(json + n - 1, "]}") - 1;
+    json[n] = 0;
+    const char *dir = model_dir("json-bomb", json, 1);
+    free(json);
+    char want[4096];
+    snprintf(want, sizeof want, "%s/config.json: more than 262144 JSON values", dir);
+    expect_info_error(dir, want);
+
+    count = 4200000;
+    bytes st = {0};
+    const char *head = "{\"a\":{\"dtype\":\"F32\",\"shape\":[";
+    size_t h = strlen(head) + 2 * count + strlen("0],\"data_offsets\":[0,4]}}");
+    put_le(&st, h, 8);
+    put(&st, head, strlen(head));
+    for (size_t i = 0; i < count; i++) put(&st, "0,", 2);
+    put(&st, "0],\"data_offsets\":[0,4]}}", strlen("0],\"data_offsets\":[0,4]}}"));
+    put(&st, "\0\0\0\0", 4);
+    dir = model_dir("header-bomb", NULL, 0);
+    char path[2048];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    FILE *f = fopen(path, "wb");
+    if (f) fwrite(st.p, 1, st.n, f), fclose(f);
+    free(st.p);
+    snprintf(want, sizeof want, "%s: header holds more than 4194304 JSON values", path);
+    expect_info_error(dir, want);
+}
+
+TEST(robust_vocabulary_bomb_is_capped)
+{
+    /* a line of vocab.txt costs some 40 bytes beyond its text: 4,194,304 lines at most (config.json's
+     * own bound on vocab_size), before anything is allocated per line */
+    size_t n = 4200000;
+    char *lines = malloc(n);
+    memset(lines, '\n', n);
+    const char *dir = model_dir("vocab-bomb", NULL, 1);
+    char path[2048], want[4096];
+    snprintf(path, sizeof path, "%s/vocab.txt", dir);
+    unlink(path);
+    FILE *f = fopen(path, "wb");
+    if (f) fwrite(lines, 1, n, f), fclose(f);
+    free(lines);
+    snprintf(want, sizeof want, "%s: more than 4194304 tokens", path);
+    expect_info_error(dir, want);
+}
