@@ -111,7 +111,7 @@ void bert_free(bert_weights *bw)
 /* y[rows, out] = act(x[rows, in] W^T + b) */
 static void linear(thread_pool *pool, const linear_weights *l, const float *x, int rows, act_kind act, float *y)
 {
-    gemm_bias_act(pool, rows, l->out, l->in, x, l->w, l->b, act, NULL, y);
+    gemm_bias_act(pool, rows, l->out, l->in, x, l->w, NULL, l->b, act, NULL, y);
 }
 
 typedef struct {

@@ -71,18 +71,15 @@ static align_status bn_affine(weight_store *ws, const char *prefix, int n, doubl
     return ALIGN_OK;
 }
 
-/* A 1x1 convolution [out, in, 1, 1] followed by batch norm, as one [out, in] matrix and a bias. */
-static align_status load_conv1x1_bn(weight_store *ws, const char *conv, const char *bn, int out, int in,
-                                    double eps, float **w, float **b, align_error *err)
+/* A 1x1 convolution [out, in, 1, 1] followed by batch norm: the weights stay where the file
+ * has them (folding would copy the tower's largest tensors at every load), and the norm becomes a
+ * per-channel scale and bias applied as the product is written. */
+static align_status load_conv1x1_bn(weight_store *ws, const char *conv, const char *bn, int out, double eps,
+                                    const float **w, float **scale, float **b, align_error *err)
 {
-    float *scale;
-    align_status s = bn_affine(ws, bn, out, eps, &scale, b, err);
+    align_status s = bn_affine(ws, bn, out, eps, scale, b, err);
     if (s) return s;
-    if (!(*w = weights_copy(ws, conv, err))) return err->code;
-    weights_release(ws, conv);
-    for (int o = 0; o < out; o++)
-        for (int i = 0; i < in; i++) (*w)[(size_t)o * in + i] *= scale[o];
-    return ALIGN_OK;
+    return (*w = weights_get(ws, conv, err)) ? ALIGN_OK : err->code;
 }
 
 /* Depthwise [c, 1, k, k] + batch norm, transposed to [k * k, c] so the inner loop runs over
@@ -129,7 +126,7 @@ static align_status load_block(effnet_block *eb, const vision_config *v, int i, 
     if (b->has_expand) {
         snprintf(conv, sizeof conv, VISION ".encoder.blocks.%d.expansion.expand_conv.weight", i);
         snprintf(bn, sizeof bn, VISION ".encoder.blocks.%d.expansion.expand_bn", i);
-        if ((s = load_conv1x1_bn(ws, conv, bn, b->expand_dim, b->in_dim, v->batch_norm_eps, &eb->expand_w,
+        if ((s = load_conv1x1_bn(ws, conv, bn, b->expand_dim, v->batch_norm_eps, &eb->expand_w, &eb->expand_s,
                                  &eb->expand_b, err)))
             return s;
     }
@@ -145,7 +142,7 @@ static align_status load_block(effnet_block *eb, const vision_config *v, int i, 
     }
     snprintf(conv, sizeof conv, VISION ".encoder.blocks.%d.projection.project_conv.weight", i);
     snprintf(bn, sizeof bn, VISION ".encoder.blocks.%d.projection.project_bn", i);
-    return load_conv1x1_bn(ws, conv, bn, b->out_dim, b->expand_dim, v->batch_norm_eps, &eb->project_w,
+    return load_conv1x1_bn(ws, conv, bn, b->out_dim, v->batch_norm_eps, &eb->project_w, &eb->project_s,
                            &eb->project_b, err);
 }
 
@@ -156,8 +153,8 @@ static size_t folded_floats(const vision_config *v)
     for (int i = 0; i < v->n_blocks; i++) {
         const vision_block *b = &v->blocks[i];
         size_t e = (size_t)b->expand_dim;
-        if (b->has_expand) n += e * b->in_dim + 2 * e + 48;
-        n += e * b->kernel * b->kernel + 2 * e + (size_t)b->out_dim * e + 2 * (size_t)b->out_dim + 96;
+        if (b->has_expand) n += 2 * e + 32;
+        n += e * b->kernel * b->kernel + 2 * e + 2 * (size_t)b->out_dim + 96;
     }
     return n;
 }
@@ -305,7 +302,7 @@ static void run_stem(const run_ctx *rc, const float *pixels, int h, int w, float
     int oh = stem_size(h), ow = stem_size(w), c = v->num_channels, rows = (oh + BANDS - 1) / BANDS;
     stem_job sj = {pixels, patches, h, w, oh, ow, c, rows, (oh + rows - 1) / rows};
     pool_run(rc->pool, rc->n * sj.tasks_per_image, stem_gather, &sj);
-    gemm_bias_act(rc->pool, (long)rc->n * oh * ow, v->stem_dim, 9 * c, patches, rc->ew->stem_w, rc->ew->stem_b,
+    gemm_bias_act(rc->pool, (long)rc->n * oh * ow, v->stem_dim, 9 * c, patches, rc->ew->stem_w, NULL, rc->ew->stem_b,
                   v->act, NULL, out);
 }
 
@@ -483,16 +480,16 @@ static void project(const run_ctx *rc, const effnet_block *eb, const workspace_p
         for (int i = 0; i < rc->n; i++) {
             scale_columns(scaled, eb->project_w, p->se + (size_t)i * se_stride + c, b->out_dim, c);
             size_t at = (size_t)i * hw;
-            gemm_bias_act(rc->pool, hw, b->out_dim, c, p->dw + at * c, scaled, eb->project_b, ACT_LINEAR,
-                          residual ? residual + at * b->out_dim : NULL, out + at * b->out_dim);
+            gemm_bias_act(rc->pool, hw, b->out_dim, c, p->dw + at * c, scaled, eb->project_s, eb->project_b,
+                          ACT_LINEAR, residual ? residual + at * b->out_dim : NULL, out + at * b->out_dim);
         }
         return;
     }
     int parts = pool_threads(rc->pool) * 2;
     scale_job sj = {p->dw, p->se, hw, c, se_stride, parts};
     pool_run(rc->pool, rc->n * parts, scale_map_part, &sj);
-    gemm_bias_act(rc->pool, (long)rc->n * hw, b->out_dim, c, p->dw, eb->project_w, eb->project_b, ACT_LINEAR,
-                  residual, out);
+    gemm_bias_act(rc->pool, (long)rc->n * hw, b->out_dim, c, p->dw, eb->project_w, eb->project_s, eb->project_b,
+                  ACT_LINEAR, residual, out);
 }
 
 /* One MBConv block: in (h x w x in_dim) -> out (oh x ow x out_dim). */
@@ -503,8 +500,8 @@ static void run_block(const run_ctx *rc, const effnet_block *eb, const workspace
     act_kind act = rc->ew->cfg->act;
     const float *expanded = in;
     if (b->has_expand) {
-        gemm_bias_act(rc->pool, (long)rc->n * h * w, b->expand_dim, b->in_dim, in, eb->expand_w, eb->expand_b, act,
-                      NULL, p->expanded);
+        gemm_bias_act(rc->pool, (long)rc->n * h * w, b->expand_dim, b->in_dim, in, eb->expand_w, eb->expand_s,
+                      eb->expand_b, act, NULL, p->expanded);
         expanded = p->expanded;
     }
     int pad_y, pad_x;

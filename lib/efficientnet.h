@@ -2,8 +2,9 @@
  * convolution) and the pooling that makes its output the image embedding.
  *
  * Activations are HWC (channels innermost), a batch of images stacked row after row, so every 1x1
- * convolution is a single matrix product over all pixels of all images. Batch norm is folded into
- * the convolution before it once, at load. */
+ * convolution is a single matrix product over all pixels of all images. Batch norm becomes a
+ * per-channel scale and bias at load, folded into the small stem and depthwise weights and applied
+ * as the 1x1 products are written. */
 #ifndef ALIGN_EFFICIENTNET_H
 #define ALIGN_EFFICIENTNET_H
 
@@ -13,11 +14,13 @@
 
 typedef struct {
     const vision_block *spec;
-    float *expand_w, *expand_b;       /* [expand_dim, in_dim], BN folded; NULL without expansion */
+    const float *expand_w;            /* [expand_dim, in_dim]; NULL without expansion */
+    float *expand_s, *expand_b;       /* its batch norm as a per-channel scale and bias */
     float *dw_w, *dw_b;               /* [k * k, expand_dim], BN folded */
     const float *se_reduce_w, *se_reduce_b; /* [se_dim, expand_dim] */
     const float *se_expand_w, *se_expand_b; /* [expand_dim, se_dim] */
-    float *project_w, *project_b;     /* [out_dim, expand_dim], BN folded */
+    const float *project_w;           /* [out_dim, expand_dim] */
+    float *project_s, *project_b;     /* its batch norm as a per-channel scale and bias */
 } effnet_block;
 
 typedef struct {

@@ -78,23 +78,20 @@ void softmax_inplace(float *x, int n)
 typedef struct {
     long rows;
     int n, k, parts, by_rows;
-    const float *a, *w, *bias, *residual;
+    const float *a, *w, *scale, *bias, *residual;
     float *c;
     act_kind act;
 } gemm_job;
 
-/* c = act(c + bias) (+ residual), one row: the product's epilogue in a single pass. */
-HOT_LOOP static void epilogue(float *c, const float *bias, const float *residual, act_kind act, size_t n)
+/* c = act(c * scale + bias) (+ residual), one row: the product's epilogue in a single pass. */
+HOT_LOOP static void epilogue(float *c, const float *scale, const float *bias, const float *residual, act_kind act,
+                              size_t n)
 {
-    if (act == ACT_SILU) {
-        for (size_t i = 0; i < n; i++) {
-            float v = c[i] + bias[i];
-            c[i] = v / (1.0f + exp_fast(-v));
-        }
-    } else {
+    if (scale)
+        for (size_t i = 0; i < n; i++) c[i] = c[i] * scale[i] + bias[i];
+    else
         for (size_t i = 0; i < n; i++) c[i] += bias[i];
-        act_apply(act, c, n);
-    }
+    act_apply(act, c, n);
     if (residual)
         for (size_t i = 0; i < n; i++) c[i] += residual[i];
 }
@@ -114,16 +111,16 @@ static void gemm_part(void *arg, int part)
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, cols, j->k, 1.0f, j->a + r0 * j->k, j->k,
                 j->w + c0 * j->k, j->k, 0.0f, c, j->n);
     for (long r = 0; r < rows; r++)
-        epilogue(c + r * j->n, j->bias + c0, j->residual ? j->residual + (r0 + r) * j->n + c0 : NULL, j->act,
+        epilogue(c + r * j->n, j->scale ? j->scale + c0 : NULL, j->bias + c0, j->residual ? j->residual + (r0 + r) * j->n + c0 : NULL, j->act,
                  (size_t)cols);
 }
 
-void gemm_bias_act(thread_pool *pool, long rows, int n, int k, const float *a, const float *w, const float *bias,
-                   act_kind act, const float *residual, float *c)
+void gemm_bias_act(thread_pool *pool, long rows, int n, int k, const float *a, const float *w, const float *scale,
+                   const float *bias, act_kind act, const float *residual, float *c)
 {
     int threads = pool_threads(pool);
     /* rows when each thread gets a tall block; otherwise columns, so that a 9x9 map still splits */
     int by_rows = rows >= 32L * threads || n < 32 * threads;
-    gemm_job j = {rows, n, k, threads, by_rows, a, w, bias, residual, c, act};
+    gemm_job j = {rows, n, k, threads, by_rows, a, w, scale, bias, residual, c, act};
     pool_run(pool, threads, gemm_part, &j);
 }
