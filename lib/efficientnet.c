@@ -14,6 +14,10 @@
 
 /* ---- weights ---------------------------------------------------------------------------------- */
 
+/* See effnet_weights.batch_below: align-base at 289x289 runs its 145x145 and 73x73 stages image by
+ * image, and batches from 37x37 on. */
+#define EFFNET_BATCH_BELOW 2048
+
 static void bn_specs(spec_list *l, int64_t c, const char *prefix, int block)
 {
     static const char *const parts[] = {"weight", "bias", "running_mean", "running_var"};
@@ -164,6 +168,7 @@ align_status effnet_load(effnet_weights *ew, const align_config *cfg, weight_sto
     memset(ew, 0, sizeof *ew);
     weights_reserve(ws, folded_floats(&cfg->vision));
     ew->cfg = &cfg->vision;
+    ew->batch_below = EFFNET_BATCH_BELOW;
     ew->blocks = calloc((size_t)cfg->vision.n_blocks, sizeof *ew->blocks);
     if (!ew->blocks) return align_fail(err, ALIGN_ERR_NOMEM, "%s: out of memory", ws->file);
     align_status s = load_stem(ew, ws, err);
@@ -220,12 +225,15 @@ typedef struct {
     const effnet_weights *ew;
     thread_pool *pool;
     int n;
+    effnet_tap tap;
+    void *tap_ctx;
 } run_ctx;
 
 /* Where each part of the workspace starts, for a batch of n images of h x w. */
 typedef struct {
-    size_t map, expanded, dw, scaled_w, floats; /* float counts */
-    size_t sums;                                /* doubles */
+    int early;                                         /* blocks run one image at a time */
+    size_t map, expanded, dw, scaled_w, gather, floats; /* float counts */
+    size_t sums;                                       /* doubles */
 } ws_layout;
 
 static int use_scaled_weights(const vision_block *b, int hw)
@@ -235,37 +243,51 @@ static int use_scaled_weights(const vision_block *b, int hw)
     return hw >= 4 * b->out_dim;
 }
 
-static ws_layout layout(const vision_config *v, int n, int h, int w)
+static void grow(size_t *have, size_t want)
 {
+    if (want > *have) *have = want;
+}
+
+static ws_layout layout(const effnet_weights *ew, int n, int h, int w)
+{
+    const vision_config *v = ew->cfg;
     ws_layout l = {0};
     int pad;
     h = stem_size(h);
     w = stem_size(w);
-    size_t stem_patches = (size_t)n * h * w * 9 * v->num_channels;
-    l.map = (size_t)n * h * w * v->stem_dim;
-    l.expanded = stem_patches;
+    /* a batch of one has nothing to gain from the split */
+    for (int bh = h, bw = w; n > 1 && l.early < v->n_blocks && bh * bw >= ew->batch_below; l.early++) {
+        bh = dw_geometry(&v->blocks[l.early], bh, &pad);
+        bw = dw_geometry(&v->blocks[l.early], bw, &pad);
+    }
+    int k = l.early ? 1 : n;
+    grow(&l.map, (size_t)k * h * w * v->stem_dim);
+    l.expanded = (size_t)k * h * w * 9 * v->num_channels; /* the stem's patches */
     for (int i = 0; i < v->n_blocks; i++) {
         const vision_block *b = &v->blocks[i];
-        size_t in = (size_t)n * h * w;
-        if (in * b->in_dim > l.map) l.map = in * b->in_dim;
-        if (b->has_expand && in * b->expand_dim > l.expanded) l.expanded = in * b->expand_dim;
+        if (i == l.early) k = n;
+        size_t in = (size_t)k * h * w;
+        grow(&l.map, in * b->in_dim);
+        if (b->has_expand) grow(&l.expanded, in * b->expand_dim);
         h = dw_geometry(b, h, &pad);
         w = dw_geometry(b, w, &pad);
-        size_t out = (size_t)n * h * w;
-        if (out * b->expand_dim > l.dw) l.dw = out * b->expand_dim;
-        if (out * b->out_dim > l.map) l.map = out * b->out_dim;
-        size_t se = (size_t)n * (2 * b->expand_dim + b->se_dim);
+        size_t out = (size_t)k * h * w;
+        grow(&l.dw, out * b->expand_dim);
+        grow(&l.map, out * b->out_dim);
+        if (i >= l.early && l.early) grow(&l.gather, out * b->out_dim);
+        if (i == l.early && l.early) grow(&l.gather, in * b->in_dim);
+        size_t se = (size_t)k * (2 * b->expand_dim + b->se_dim);
         if (use_scaled_weights(b, h * w)) se += (size_t)b->out_dim * b->expand_dim;
-        if (se > l.scaled_w) l.scaled_w = se;
-        if ((size_t)n * BANDS * b->expand_dim > l.sums) l.sums = (size_t)n * BANDS * b->expand_dim;
+        grow(&l.scaled_w, se);
+        grow(&l.sums, (size_t)k * BANDS * b->expand_dim);
     }
-    l.floats = 3 * l.sums + 2 * l.map + l.expanded + l.dw + l.scaled_w;
+    l.floats = 3 * l.sums + 2 * l.map + l.gather + l.expanded + l.dw + l.scaled_w;
     return l;
 }
 
-size_t effnet_workspace_floats(const vision_config *cfg, int n, int h, int w)
+size_t effnet_workspace_floats(const effnet_weights *ew, int n, int h, int w)
 {
-    return layout(cfg, n, h, w).floats;
+    return layout(ew, n, h, w).floats;
 }
 
 /* ---- stem ---- */
@@ -463,7 +485,7 @@ HOT_LOOP static void scale_columns(float *dst, const float *w, const float *gate
 /* ---- blocks ---- */
 
 typedef struct {
-    float *cur, *next, *expanded, *dw, *se;
+    float *cur, *next, *gather, *expanded, *dw, *se;
     double *sums;
     float *rowsums;
 } workspace_parts;
@@ -535,6 +557,30 @@ static void pool_features(const vision_config *v, const float *x, int n, int hw,
     }
 }
 
+/* Blocks [from, to) on the map in p->cur, after the stem when pixels are given; the result is left
+ * in p->cur and its size in *h, *w. first: the batch's first image, for the tap. */
+static void run_blocks(const run_ctx *rc, workspace_parts *p, const float *pixels, int from, int to, int first,
+                       int *h, int *w)
+{
+    const vision_config *v = rc->ew->cfg;
+    if (pixels) {
+        run_stem(rc, pixels, *h, *w, p->expanded, p->cur);
+        *h = stem_size(*h);
+        *w = stem_size(*w);
+        if (rc->tap) rc->tap(rc->tap_ctx, -1, p->cur, first, rc->n, *h, *w, v->stem_dim);
+    }
+    for (int i = from; i < to; i++) {
+        int oh, ow;
+        run_block(rc, &rc->ew->blocks[i], p, p->cur, *h, *w, p->next, &oh, &ow);
+        float *t = p->cur;
+        p->cur = p->next;
+        p->next = t;
+        *h = oh;
+        *w = ow;
+        if (rc->tap) rc->tap(rc->tap_ctx, i, p->cur, first, rc->n, oh, ow, v->blocks[i].out_dim);
+    }
+}
+
 static workspace_parts carve(const ws_layout *l, float *ws)
 {
     workspace_parts p;
@@ -542,7 +588,8 @@ static workspace_parts carve(const ws_layout *l, float *ws)
     p.rowsums = ws + 2 * l->sums;
     p.cur = p.rowsums + l->sums;
     p.next = p.cur + l->map;
-    p.expanded = p.next + l->map;
+    p.gather = p.next + l->map;
+    p.expanded = p.gather + l->gather;
     p.dw = p.expanded + l->expanded;
     p.se = p.dw + l->dw;
     return p;
@@ -561,27 +608,31 @@ align_status effnet_encode(const effnet_weights *ew, const float *pixels, int n,
     if (fh > v->hidden_dim || fw > v->hidden_dim)
         return align_fail(err, ALIGN_ERR_INPUT, "a %dx%d input leaves a %dx%d map, larger than the pooling window (hidden_dim %d)",
                           w, h, fw, fh, v->hidden_dim);
-    ws_layout l = layout(v, n, h, w);
+    ws_layout l = layout(ew, n, h, w);
     float *owned = NULL;
     if (!workspace && !(workspace = owned = malloc(sizeof(float) * l.floats)))
         return align_fail(err, ALIGN_ERR_NOMEM, "out of memory for %d images of %dx%d", n, w, h);
     workspace_parts p = carve(&l, workspace);
-    run_ctx rc = {ew, pool, n};
-    run_stem(&rc, pixels, h, w, p.expanded, p.cur);
-    h = stem_size(h);
-    w = stem_size(w);
-    if (tap) tap(tap_ctx, -1, p.cur, n, h, w, v->stem_dim);
-    for (int i = 0; i < v->n_blocks; i++) {
-        int oh, ow;
-        run_block(&rc, &ew->blocks[i], &p, p.cur, h, w, p.next, &oh, &ow);
-        float *t = p.cur;
-        p.cur = p.next;
-        p.next = t;
-        h = oh;
-        w = ow;
-        if (tap) tap(tap_ctx, i, p.cur, n, h, w, v->blocks[i].out_dim);
+    run_ctx rc = {ew, pool, n, tap, tap_ctx};
+    int oh = h, ow = w;
+    if (l.early) {
+        /* the first blocks' maps are large: one image at a time, they stay in cache */
+        run_ctx one = {ew, pool, 1, tap, tap_ctx};
+        size_t per_image = (size_t)h * w * v->num_channels;
+        for (int i = 0; i < n; i++) {
+            workspace_parts q = p;
+            oh = h, ow = w;
+            run_blocks(&one, &q, pixels + i * per_image, 0, l.early, i, &oh, &ow);
+            size_t count = (size_t)oh * ow * v->blocks[l.early - 1].out_dim;
+            memcpy(p.gather + i * count, q.cur, sizeof(float) * count);
+        }
+        p.cur = p.gather;
     }
-    pool_features(v, p.cur, n, h * w, pooled);
+    if (l.early)
+        run_blocks(&rc, &p, NULL, l.early, v->n_blocks, 0, &oh, &ow);
+    else
+        run_blocks(&rc, &p, pixels, 0, v->n_blocks, 0, &oh, &ow);
+    pool_features(v, p.cur, n, oh * ow, pooled);
     free(owned);
     return ALIGN_OK;
 }

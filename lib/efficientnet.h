@@ -27,10 +27,15 @@ typedef struct {
     const vision_config *cfg;
     float *stem_w, *stem_b; /* [stem_dim, 3 * 3 * channels] (ky, kx, c innermost), BN folded */
     effnet_block *blocks;
+    /* Blocks whose input map has at least this many pixels run one image at a time even in a batch:
+     * their maps are large enough to leave the cache, and their products tall enough without the
+     * batch. The later, smaller ones run as one batch, where stacking raises the products' height. */
+    int batch_below;
 } effnet_weights;
 
-/* Called after the stem (block -1) and after each block with the batch's feature maps (HWC). */
-typedef void (*effnet_tap)(void *ctx, int block, const float *x, int n, int h, int w, int c);
+/* Called after the stem (block -1) and after each block with the feature maps (HWC) of images
+ * first .. first + n - 1 of the batch. */
+typedef void (*effnet_tap)(void *ctx, int block, const float *x, int first, int n, int h, int w, int c);
 
 void effnet_specs(const align_config *cfg, spec_list *list);
 align_status effnet_load(effnet_weights *ew, const align_config *cfg, weight_store *ws, align_error *err);
@@ -40,7 +45,7 @@ void effnet_free(effnet_weights *ew);
 void effnet_output_size(const vision_config *cfg, int h, int w, int *out_h, int *out_w);
 
 /* Floats of scratch effnet_encode needs for n images of h x w. */
-size_t effnet_workspace_floats(const vision_config *cfg, int n, int h, int w);
+size_t effnet_workspace_floats(const effnet_weights *ew, int n, int h, int w);
 
 /* n images of h x w x channels (HWC) -> n x out_dim pooled features (not normalised). workspace
  * holds effnet_workspace_floats() floats, or is NULL to allocate it for this call. */

@@ -351,7 +351,7 @@ static void preprocess_one(void *arg, int i)
 static align_status encode_image_run(const align_model *m, const align_image *images, int k, int h, int w,
                                      float *pooled, align_error *err)
 {
-    size_t per = (size_t)h * w * 3, work = effnet_workspace_floats(&m->cfg.vision, k, h, w);
+    size_t per = (size_t)h * w * 3, work = effnet_workspace_floats(&m->vision, k, h, w);
     scratch *sc = scratch_acquire(m, work + per * (size_t)k);
     if (!sc) return align_fail(err, ALIGN_ERR_NOMEM, "out of memory for %d images of %dx%d", k, w, h);
     preprocess_job pj = {m, images, sc->floats + work, per, {ALIGN_OK}, {{0}}};

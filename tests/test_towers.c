@@ -183,20 +183,21 @@ static float *nchw_to_hwc(const float *src, int i, int c, int h, int w)
 
 typedef struct {
     const cJSON *stem, *blocks, *last; /* NCHW references; blocks may be NULL */
-    int n_blocks;
+    int n_blocks, taps;
     double worst_stem, worst_block;
 } vision_tap_ctx;
 
-static void compare_map(const cJSON *ref, const float *x, int n, int h, int w, int c, const char *what,
+/* x: images first .. first + n - 1 of the reference's batch */
+static void compare_map(const cJSON *ref, const float *x, int first, int n, int h, int w, int c, const char *what,
                         double *worst)
 {
-    CHECK_INT(json_tensor_dim(ref, 0), n);
+    CHECK(json_tensor_dim(ref, 0) >= first + n);
     CHECK_INT(json_tensor_dim(ref, 1), c);
     CHECK_INT(json_tensor_dim(ref, 2), h);
     CHECK_INT(json_tensor_dim(ref, 3), w);
     float *want = json_tensor(ref, NULL);
     for (int i = 0; i < n; i++) {
-        float *hwc = nchw_to_hwc(want, i, c, h, w);
+        float *hwc = nchw_to_hwc(want, first + i, c, h, w);
         size_t count = (size_t)h * w * c;
         double d = test_check_close(__FILE__, __LINE__, what, x + (size_t)i * count, hwc, count, scaled_tol(hwc, count));
         if (d > *worst) *worst = d;
@@ -205,17 +206,19 @@ static void compare_map(const cJSON *ref, const float *x, int n, int h, int w, i
     free(want);
 }
 
-static void vision_tap(void *arg, int block, const float *x, int n, int h, int w, int c)
+static void vision_tap(void *arg, int block, const float *x, int first, int n, int h, int w, int c)
 {
     vision_tap_ctx *v = arg;
     char what[64];
+    v->taps++;
     if (block < 0) {
-        compare_map(v->stem, x, n, h, w, c, "stem", &v->worst_stem);
+        compare_map(v->stem, x, first, n, h, w, c, "stem", &v->worst_stem);
     } else if (v->blocks) {
         snprintf(what, sizeof what, "block %d", block);
-        compare_map(cJSON_GetArrayItem(v->blocks, block), x, n, h, w, c, what, &v->worst_block);
+        compare_map(cJSON_GetArrayItem(v->blocks, block), x, first, n, h, w, c, what, &v->worst_block);
     }
-    if (block == v->n_blocks - 1) compare_map(v->last, x, n, h, w, c, "last hidden state", &v->worst_block);
+    if (block == v->n_blocks - 1)
+        compare_map(v->last, x, first, n, h, w, c, "last hidden state", &v->worst_block);
 }
 
 static void check_vision_case(towers *t, const cJSON *c, int with_debug, double *worst)
@@ -232,7 +235,7 @@ static void check_vision_case(towers *t, const cJSON *c, int with_debug, double 
     float *pooled = malloc(sizeof(float) * (size_t)n * d);
     vision_tap_ctx vt = {field(c, "vision_embeddings_output"),
                          with_debug ? field(field(c, "debug"), "vision_block_outputs") : NULL,
-                         field(c, "vision_last_hidden_state"), t->cfg.vision.n_blocks, 0, 0};
+                         field(c, "vision_last_hidden_state"), t->cfg.vision.n_blocks, 0, 0, 0};
     align_error err = {0};
     CHECK_MSG(effnet_encode(&t->vision, pixels, n, h, w, pooled, NULL, NULL, vision_tap, &vt, &err) == ALIGN_OK, "%s",
               err.message);
@@ -267,6 +270,71 @@ static void vision_parity(const char *model)
     test_note("%s: largest vision difference %.3g", model, worst);
     towers_free(&t);
 }
+
+/* A batch of every case's images, whose first blocks run image by image (batch_below set low, as
+ * align-base's 145x145 stages do) and the rest as one batch: each image's stem output (from the
+ * first phase), last hidden state (from the second) and embedding must be its own case's. */
+#define MAX_BATCH 32
+
+typedef struct {
+    const cJSON *cases[MAX_BATCH]; /* image i is image index[i] of cases[i] */
+    int index[MAX_BATCH];
+    int n_blocks, stem_taps, last_taps;
+    double worst;
+} batch_tap_ctx;
+
+static void batch_tap(void *arg, int block, const float *x, int first, int n, int h, int w, int c)
+{
+    batch_tap_ctx *b = arg;
+    const char *name = block < 0 ? "vision_embeddings_output" : "vision_last_hidden_state";
+    if (block >= 0 && block != b->n_blocks - 1) return;
+    *(block < 0 ? &b->stem_taps : &b->last_taps) += 1;
+    for (int i = first; i < first + n; i++)
+        compare_map(field(b->cases[i], name), x + (size_t)(i - first) * h * w * c, b->index[i], 1, h, w, c, name,
+                    &b->worst);
+}
+
+static void vision_batch_parity(const char *model, int batch_below)
+{
+    towers t;
+    if (!towers_load(&t, model)) return;
+    t.vision.batch_below = batch_below;
+    batch_tap_ctx b = {{0}, {0}, t.cfg.vision.n_blocks, 0, 0, 0};
+    int n = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, field(t.expected, "cases"))
+        for (int i = 0; i < json_tensor_dim(field(c, "pixel_values"), 0) && n < MAX_BATCH; i++, n++)
+            b.cases[n] = c, b.index[n] = i;
+    const cJSON *pv = field(b.cases[0], "pixel_values");
+    int ch = json_tensor_dim(pv, 1), h = json_tensor_dim(pv, 2), w = json_tensor_dim(pv, 3), d = t.cfg.vision.out_dim;
+    size_t per = (size_t)ch * h * w;
+    float *pixels = malloc(sizeof(float) * per * n), *pooled = malloc(sizeof(float) * (size_t)n * d);
+    for (int i = 0; i < n; i++) {
+        float *nchw = json_tensor(field(b.cases[i], "pixel_values"), NULL), *hwc = nchw_to_hwc(nchw, b.index[i], ch, h, w);
+        memcpy(pixels + per * i, hwc, sizeof(float) * per);
+        free(hwc);
+        free(nchw);
+    }
+    align_error err = {0};
+    CHECK_MSG(effnet_encode(&t.vision, pixels, n, h, w, pooled, NULL, NULL, batch_tap, &b, &err) == ALIGN_OK, "%s",
+              err.message);
+    /* the stem ran image by image, the last block once for the whole batch */
+    CHECK_INT(b.stem_taps, n);
+    CHECK_INT(b.last_taps, 1);
+    for (int i = 0; i < n; i++) {
+        float *want = json_tensor(field(b.cases[i], "image_embeds_unnormalized"), NULL) + (size_t)b.index[i] * d;
+        double diff = CHECK_CLOSE(pooled + (size_t)i * d, want, (size_t)d, scaled_tol(want, (size_t)d));
+        if (diff > b.worst) b.worst = diff;
+        free(want - (size_t)b.index[i] * d);
+    }
+    test_note("%s: %d images, largest difference %.3g", model, n, b.worst);
+    free(pixels);
+    free(pooled);
+    towers_free(&t);
+}
+
+TEST(vision_tower_batch_split_matches_hf_tiny_a) { vision_batch_parity("tiny-a", 100); }
+TEST(vision_tower_batch_split_matches_hf_tiny_b) { vision_batch_parity("tiny-b", 100); }
 
 TEST(vision_tower_matches_hf_tiny_a) { vision_parity("tiny-a"); }
 TEST(vision_tower_matches_hf_tiny_b) { vision_parity("tiny-b"); }
