@@ -64,7 +64,7 @@ void align_model_get_info(const align_model *model, align_model_info *info);
 
 /* Threads the library uses (0 = every core). align splits every matrix product over its own
  * threads and so runs OpenBLAS single-threaded: loading a model sets OpenBLAS's process-wide
- * thread count to 1. */
+ * thread count to 1 and stops its idle server threads. */
 void align_model_set_threads(align_model *model, int threads);
 
 /* ---- text ------------------------------------------------------------------------------------- */

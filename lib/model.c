@@ -187,6 +187,17 @@ static void scratch_release(const align_model *cm, scratch *s)
     if (s) scratch_destroy(s);
 }
 
+/* OpenBLAS's pthread build starts its server threads as it loads, and each spins on sched_yield for
+ * some 2^28 cycles waiting for work: a short run of align loses a core to them for its first tenth
+ * of a second. blas_thread_shutdown_ (exported, though not in cblas.h) stops them; OpenBLAS starts
+ * them again if a multi-threaded call ever needs them. Weak, so that a BLAS without it still links. */
+extern int blas_thread_shutdown_(void) __attribute__((weak));
+
+static void stop_blas_threads(void)
+{
+    if (blas_thread_shutdown_) blas_thread_shutdown_();
+}
+
 align_model *align_model_load(const char *dir, align_error *user_err)
 {
     align_error local, *err = user_err ? user_err : &local;
@@ -201,6 +212,7 @@ align_model *align_model_load(const char *dir, align_error *user_err)
     /* align splits every matrix product over its own threads; OpenBLAS's would only spin
      * against them */
     openblas_set_num_threads(1);
+    stop_blas_threads();
     if (load_all(m, err)) {
         align_model_free(m);
         return NULL;
