@@ -53,8 +53,9 @@ void l2_normalize(float *x, int n);
 void softmax_inplace(float *x, int n);
 
 /* c[rows, n] = a[rows, k] w[n, k]^T * scale + bias, then act, then + residual[rows, n] when not
- * NULL: a linear layer, or a 1x1 convolution with its batch norm as scale and bias (NULL scale: 1). The rows (or, when there are few, the columns) are shared
- * among the pool's threads, each running a single-threaded sgemm on its part. */
+ * NULL: a linear layer, or a 1x1 convolution with its batch norm as scale and bias (NULL scale: 1).
+ * The rows (or, when there are few, the columns) are shared among the pool's threads, each running
+ * a single-threaded sgemm on its part. */
 void gemm_bias_act(thread_pool *pool, long rows, int n, int k, const float *a, const float *w, const float *scale,
                    const float *bias, act_kind act, const float *residual, float *c);
 

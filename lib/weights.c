@@ -129,7 +129,8 @@ float *weights_alloc(weight_store *ws, size_t n, align_error *err)
     return p;
 }
 
-float *weights_copy(weight_store *ws, const char *name, align_error *err)
+/* A fresh float32 copy, owned by the store. */
+static float *weights_copy(weight_store *ws, const char *name, align_error *err)
 {
     const tensor_entry *t = tensor_file_find(ws->tf, name);
     if (!t) {

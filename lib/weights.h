@@ -55,8 +55,6 @@ void weights_reserve(weight_store *ws, size_t n);
 /* A float32 view of a checked tensor: in place when the file holds aligned F32, else a widened
  * copy owned by the store. NULL (with err set) when out of memory. */
 const float *weights_get(weight_store *ws, const char *name, align_error *err);
-/* Always a fresh float32 copy the caller may modify (folding batch norm); owned by the store. */
-float *weights_copy(weight_store *ws, const char *name, align_error *err);
 /* An uninitialised buffer of n floats owned by the store. */
 float *weights_alloc(weight_store *ws, size_t n, align_error *err);
 /* Says a tensor's file bytes will not be read again (its values now live in a copy), so their pages
