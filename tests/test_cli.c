@@ -117,7 +117,7 @@ TEST(cli_embed_matches_hf)
     cJSON *o = cJSON_Parse(r.out), *v;
     float got[64];
     int n = 0;
-    cJSON_ArrayForEach(v, o ? get(o, "embedding") : NULL) got[n++] = (float)v->valuedouble;
+    cJSON_ArrayForEach(v, (o ? get(o, "embedding") : NULL)) got[n++] = (float)v->valuedouble;
     CHECK_INT(n, 40);
     CHECK_CLOSE(got, want, 40, 1e-5);
     cJSON_Delete(o);
@@ -131,7 +131,7 @@ TEST(cli_embed_matches_hf)
     for (char *line = strtok(r.out, "\n"); line; line = strtok(NULL, "\n"), row++) {
         o = cJSON_Parse(line);
         n = 0;
-        cJSON_ArrayForEach(v, o ? get(o, "embedding") : NULL) got[n++] = (float)v->valuedouble;
+        cJSON_ArrayForEach(v, (o ? get(o, "embedding") : NULL)) got[n++] = (float)v->valuedouble;
         CHECK_INT(n, 40);
         CHECK_CLOSE(got, want + row * 40, 40, 1e-5);
         cJSON_Delete(o);
@@ -372,7 +372,7 @@ TEST(cli_floats_read_back_exactly)
         int digits = 0;
         for (const char *c = tok; *c && *c != 'e'; c++) digits += *c >= '0' && *c <= '9';
         CHECK_MSG(digits <= 10, "%s is longer than needed", tok);
-        char shorter[40];
+        char shorter[400];
         /* significant digits: from the first non-zero digit to the last one */
         int sig = 0, seen = 0, run = 0;
         for (const char *c = tok; *c && *c != 'e'; c++) {

@@ -1,5 +1,6 @@
 /* One model handle serves many threads: concurrent calls give what one call gives alone. */
 #include <pthread.h>
+#include <cblas.h>
 #include <string.h>
 
 #include "align.h"
@@ -31,13 +32,13 @@ TEST(one_model_serves_many_threads)
     align_model *m = align_model_load(fixture("tiny-a"), &err);
     CHECK_MSG(m != NULL, "%s", err.message);
     if (!m) return;
-    worker_arg alone = {m}, w[4];
+    worker_arg alone = {.m = m}, w[4];
     CHECK(align_image_load(fixture("images/astronaut.png"), NULL, &alone.img, &err) == ALIGN_OK);
     work(&alone);
     CHECK(alone.s == ALIGN_OK);
     pthread_t t[4];
     for (int i = 0; i < 4; i++) {
-        w[i] = (worker_arg){m, alone.img};
+        w[i] = (worker_arg){.m = m, .img = alone.img};
         pthread_create(&t[i], NULL, work, &w[i]);
     }
     for (int i = 0; i < 4; i++) {
@@ -47,5 +48,30 @@ TEST(one_model_serves_many_threads)
         CHECK(memcmp(w[i].text, alone.text, sizeof alone.text) == 0);
     }
     align_image_free(&alone.img);
+    align_model_free(m);
+}
+
+/* Loading a model stops OpenBLAS's idle server threads; a program that asks OpenBLAS for threads
+ * afterwards must still get right answers (it starts them again). */
+TEST(blas_still_threads_after_a_model_load)
+{
+    align_error err;
+    align_model *m = align_model_load(fixture("tiny-a"), &err);
+    CHECK_MSG(m != NULL, "%s", err.message);
+    enum { N = 384 };
+    static float a[N * N], b[N * N], c[N * N];
+    for (int i = 0; i < N * N; i++) a[i] = (float)(i % 7) - 3, b[i] = (float)(i % 5) - 2;
+    openblas_set_num_threads(2);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, N, N, 1, a, N, b, N, 0, c, N);
+    openblas_set_num_threads(1);
+    /* small integers: every sum is exact in float, whatever the order */
+    int wrong = 0;
+    for (int i = 0; i < N; i += 7)
+        for (int j = 0; j < N; j += 5) {
+            float want = 0;
+            for (int k = 0; k < N; k++) want += a[i * N + k] * b[k * N + j];
+            wrong += c[i * N + j] != want;
+        }
+    CHECK_INT(wrong, 0);
     align_model_free(m);
 }
