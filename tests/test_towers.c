@@ -150,7 +150,10 @@ static void check_text_case(towers *t, const cJSON *c, int with_debug, double *w
     label_ids_free(&l);
 }
 
-static void text_parity(const char *model)
+typedef void (*case_check)(towers *t, const cJSON *c, int with_debug, double *worst);
+
+/* Every case of a model's expected.json through one tower; the first also layer by layer. */
+static void tower_parity(const char *model, case_check check, const char *tower)
 {
     towers t;
     if (!towers_load(&t, model)) return;
@@ -158,15 +161,15 @@ static void text_parity(const char *model)
     double worst = 0;
     int first = 1;
     cJSON_ArrayForEach(c, field(t.expected, "cases")) {
-        check_text_case(&t, c, first, &worst);
+        check(&t, c, first, &worst);
         first = 0;
     }
-    test_note("%s: largest text difference %.3g", model, worst);
+    test_note("%s: largest %s difference %.3g", model, tower, worst);
     towers_free(&t);
 }
 
-TEST(text_tower_matches_hf_tiny_a) { text_parity("tiny-a"); }
-TEST(text_tower_matches_hf_tiny_b) { text_parity("tiny-b"); }
+TEST(text_tower_matches_hf_tiny_a) { tower_parity("tiny-a", check_text_case, "text"); }
+TEST(text_tower_matches_hf_tiny_b) { tower_parity("tiny-b", check_text_case, "text"); }
 
 /* ---- vision ----------------------------------------------------------------------------------- */
 
@@ -256,20 +259,6 @@ static void check_vision_case(towers *t, const cJSON *c, int with_debug, double 
     free(nchw);
 }
 
-static void vision_parity(const char *model)
-{
-    towers t;
-    if (!towers_load(&t, model)) return;
-    const cJSON *c;
-    double worst = 0;
-    int first = 1;
-    cJSON_ArrayForEach(c, field(t.expected, "cases")) {
-        check_vision_case(&t, c, first, &worst);
-        first = 0;
-    }
-    test_note("%s: largest vision difference %.3g", model, worst);
-    towers_free(&t);
-}
 
 /* A batch of every case's images, whose first blocks run image by image (batch_below set low, as
  * align-base's 145x145 stages do) and the rest as one batch: each image's stem output (from the
@@ -336,5 +325,5 @@ static void vision_batch_parity(const char *model, int batch_below)
 TEST(vision_tower_batch_split_matches_hf_tiny_a) { vision_batch_parity("tiny-a", 100); }
 TEST(vision_tower_batch_split_matches_hf_tiny_b) { vision_batch_parity("tiny-b", 100); }
 
-TEST(vision_tower_matches_hf_tiny_a) { vision_parity("tiny-a"); }
-TEST(vision_tower_matches_hf_tiny_b) { vision_parity("tiny-b"); }
+TEST(vision_tower_matches_hf_tiny_a) { tower_parity("tiny-a", check_vision_case, "vision"); }
+TEST(vision_tower_matches_hf_tiny_b) { tower_parity("tiny-b", check_vision_case, "vision"); }
