@@ -5,6 +5,9 @@
 
 #include <cblas.h>
 
+/* n = round(x / ln 2) is -126 at the lower limit and 127 at the upper: 2^n stays a normal float */
+const float exp_fast_limits[2] = {-87.33654475f, 88.37626266f};
+
 float act_one(act_kind act, float x)
 {
     switch (act) {
