@@ -365,15 +365,14 @@ static inline void silu_store(const float *acc, int len, float *out, float *rows
     }
 }
 
-/* Pixels [x0, x1) of one output row, each window clipped to the map: each pixel's window sum,
- * then the activation; the values are added into rowsum for the squeeze. Channel blocks of 64 or
- * 32 (ALIGN's widths are multiples of 32) take the register-blocked path; other widths or
- * activations the general one. */
-HOT_LOOP static void dw_pixels(const dw_job *j, const float *in, float *out, int y, int x0, int x1, float *rowsum)
+/* One output row pixel by pixel, each window clipped to the map: each pixel's window sum, then
+ * the activation; the values are added into rowsum for the squeeze. Channel blocks of 64 or 32
+ * take the register-blocked path; other widths or activations the general one. */
+HOT_LOOP static void dw_pixels(const dw_job *j, const float *in, float *out, int y, float *rowsum)
 {
     int c = j->c;
     int block = j->act != ACT_SILU ? 0 : c % 64 == 0 ? 64 : c % 32 == 0 ? 32 : 0;
-    for (int x = x0; x < x1; x++) {
+    for (int x = 0; x < j->ow; x++) {
         float *o = out + ((size_t)y * j->ow + x) * c;
         if (block == 64) {
             for (int c0 = 0; c0 < c; c0 += 64) {
@@ -400,24 +399,34 @@ typedef float vec16 __attribute__((vector_size(64), aligned(4)));
 
 #define DW_TILE 8
 
-/* n (at most DW_TILE) output pixels from x0 on, channels [c0, c0 + 16), every tap inside the row:
- * the n accumulators stay in registers and each weight is loaded once for all of them, where a
- * pixel at a time reloads the weights and waits on one chain of k * k adds. The window sums run in
- * the same order as dw_pixel's and the row sum adds the pixels in the same order as silu_store,
- * so both paths give the same bits; but the n activations are computed side by side, not each
- * behind the previous one's addition into rowsum. */
+/* n (at most DW_TILE) output pixels from x0 on, channels [c0, c0 + 16): the n accumulators stay
+ * in registers and each weight is loaded once for all of them, where a pixel at a time reloads the
+ * weights and waits on one chain of k * k adds. With clip, taps that fall off the left or right
+ * edge are skipped, as dw_pixel skips them. The window sums run in the same order as dw_pixel's
+ * and the row sum adds the pixels in the same order as silu_store, so both paths give the same
+ * bits; but the n activations are computed side by side, not each behind the previous one's
+ * addition into rowsum. */
 static inline __attribute__((always_inline)) void dw_tile(const dw_job *j, const float *in, float *out, int y,
-                                                          int x0, int c0, int k, int stride, int n, float *rowsum)
+                                                          int x0, int c0, int k, int stride, int n, int clip,
+                                                          float *rowsum)
 {
     int c = j->c, iy0 = y * stride - j->pad_y, ix0 = x0 * stride - j->pad_x;
     int ky0 = iy0 < 0 ? -iy0 : 0, ky1 = j->h - iy0 < k ? j->h - iy0 : k;
     vec16 acc[DW_TILE];
     for (int p = 0; p < n; p++) acc[p] = *(const vec16 *)(j->b + c0);
     for (int ky = ky0; ky < ky1; ky++) {
-        const float *src = in + ((size_t)(iy0 + ky) * j->w_ + ix0) * c + c0, *wt = j->w + (size_t)ky * k * c + c0;
+        const float *row = in + (size_t)(iy0 + ky) * j->w_ * c + c0, *wt = j->w + (size_t)ky * k * c + c0;
+        /* unrolled whatever the function's size, so that the taps of neighbouring pixels share
+         * their loads */
+#pragma GCC unroll 5
         for (int kx = 0; kx < k; kx++) {
             vec16 wv = *(const vec16 *)(wt + (size_t)kx * c);
-            for (int p = 0; p < n; p++) acc[p] += *(const vec16 *)(src + (size_t)(p * stride + kx) * c) * wv;
+#pragma GCC unroll 8
+            for (int p = 0; p < n; p++) {
+                int ix = ix0 + p * stride + kx;
+                if (clip && (ix < 0 || ix >= j->w_)) continue;
+                acc[p] += *(const vec16 *)(row + (size_t)ix * c) * wv;
+            }
         }
     }
     float v[DW_TILE * 16] __attribute__((aligned(64)));
@@ -433,44 +442,51 @@ static inline __attribute__((always_inline)) void dw_tile(const dw_job *j, const
     *(vec16 *)(rowsum + c0) = sum;
 }
 
-/* Output pixels [x0, x1) of a row whose windows lie inside the map, in tiles, a block of 16
- * channels at a time; k and stride are constants at each call, so the window's loops unroll. */
+/* Output pixels [x0, x1) of a row in tiles of 8, 4 and 1 pixels, a block of 16 channels at a
+ * time; with clip, one pixel at a time, for the pixels near the edges. k and stride are constants
+ * at each call, so the window's loops unroll. */
 static inline __attribute__((always_inline)) void dw_tiles(const dw_job *j, const float *in, float *out, int y,
-                                                           int x0, int x1, int k, int stride, float *rowsum)
+                                                           int x0, int x1, int k, int stride, int clip,
+                                                           float *rowsum)
 {
     int x = x0;
-    for (; x + DW_TILE <= x1; x += DW_TILE)
-        for (int c0 = 0; c0 < j->c; c0 += 16) dw_tile(j, in, out, y, x, c0, k, stride, DW_TILE, rowsum);
-    for (; x + 4 <= x1; x += 4)
-        for (int c0 = 0; c0 < j->c; c0 += 16) dw_tile(j, in, out, y, x, c0, k, stride, 4, rowsum);
+    for (; !clip && x + 8 <= x1; x += 8)
+        for (int c0 = 0; c0 < j->c; c0 += 16) dw_tile(j, in, out, y, x, c0, k, stride, 8, 0, rowsum);
+    for (; !clip && x + 4 <= x1; x += 4)
+        for (int c0 = 0; c0 < j->c; c0 += 16) dw_tile(j, in, out, y, x, c0, k, stride, 4, 0, rowsum);
     for (; x < x1; x++)
-        for (int c0 = 0; c0 < j->c; c0 += 16) dw_tile(j, in, out, y, x, c0, k, stride, 1, rowsum);
+        for (int c0 = 0; c0 < j->c; c0 += 16) dw_tile(j, in, out, y, x, c0, k, stride, 1, clip, rowsum);
 }
 
-/* One output row. Where the tiles apply (SiLU, a 3x3 or 5x5 window, stride 1 or 2, whole vectors
- * of channels), they take the pixels whose windows need no clipping at the left and right, and the
- * border pixels go one by one, left border first so that rowsum adds in pixel order. */
+/* A row's pixels in order: those whose windows cross the left edge, those inside, those crossing
+ * the right edge. */
+static inline __attribute__((always_inline)) void dw_row_tiles(const dw_job *j, const float *in, float *out, int y,
+                                                               int k, int stride, float *rowsum)
+{
+    /* the first and one past the last output pixel whose window lies inside the row */
+    int xa = (j->pad_x + stride - 1) / stride, xb = (j->w_ - k + j->pad_x) / stride + 1;
+    xa = xa < j->ow ? xa : j->ow;
+    xb = xb < xa ? xa : xb < j->ow ? xb : j->ow;
+    dw_tiles(j, in, out, y, 0, xa, k, stride, 1, rowsum);
+    dw_tiles(j, in, out, y, xa, xb, k, stride, 0, rowsum);
+    dw_tiles(j, in, out, y, xb, j->ow, k, stride, 1, rowsum);
+}
+
+/* One output row: in tiles where they apply (SiLU, a 3x3 or 5x5 window, stride 1 or 2, whole
+ * vectors of channels), pixel by pixel otherwise. */
 HOT_LOOP static void depthwise_row(const dw_job *j, const float *in, float *out, int y, float *rowsum)
 {
     int k = j->k, s = j->stride;
-    /* the first and one past the last output pixel whose window starts and ends inside the row */
-    int x0 = (j->pad_x + s - 1) / s, x1 = (j->w_ - k + j->pad_x) / s + 1;
-    x1 = x1 < j->ow ? x1 : j->ow;
-    int tiled = j->act == ACT_SILU && j->c % 16 == 0 && (k == 3 || k == 5) && (s == 1 || s == 2) && x0 < x1;
-    if (!tiled) {
-        dw_pixels(j, in, out, y, 0, j->ow, rowsum);
-        return;
-    }
-    dw_pixels(j, in, out, y, 0, x0, rowsum);
-    if (k == 3 && s == 1)
-        dw_tiles(j, in, out, y, x0, x1, 3, 1, rowsum);
+    if (j->act != ACT_SILU || j->c % 16 || (k != 3 && k != 5) || (s != 1 && s != 2))
+        dw_pixels(j, in, out, y, rowsum);
+    else if (k == 3 && s == 1)
+        dw_row_tiles(j, in, out, y, 3, 1, rowsum);
     else if (k == 3)
-        dw_tiles(j, in, out, y, x0, x1, 3, 2, rowsum);
+        dw_row_tiles(j, in, out, y, 3, 2, rowsum);
     else if (s == 1)
-        dw_tiles(j, in, out, y, x0, x1, 5, 1, rowsum);
+        dw_row_tiles(j, in, out, y, 5, 1, rowsum);
     else
-        dw_tiles(j, in, out, y, x0, x1, 5, 2, rowsum);
-    dw_pixels(j, in, out, y, x1, j->ow, rowsum);
+        dw_row_tiles(j, in, out, y, 5, 2, rowsum);
 }
 
 /* Adds a row's float sums into the band's double sums and clears them. */
