@@ -21,6 +21,12 @@ void file_map_close(file_map *map);
  * (the page cache keeps it). */
 void file_map_release(const file_map *map, const void *start, size_t len);
 
+/* Flushes a file written through fd to disk and drops it from the page cache (-1 with errno when
+ * the flush fails). A file written this way is read back by the next process that maps it, in
+ * whatever page size that mapping asks for: file_map_open asks for 2 MB pages, which the page
+ * cache keeps for every later process, where pages cached by the writer are 4 KB. */
+int file_evict(int fd);
+
 /* Reads a whole regular file of at most max_size bytes into a NUL-terminated buffer. */
 align_status file_read_all(const char *path, size_t max_size, char **out, size_t *len,
                            align_error *err);

@@ -10,6 +10,7 @@
 #include <cJSON.h>
 
 #include "error.h"
+#include "fileio.h"
 #include "jsonutil.h"
 
 /* The format's own reference reader refuses headers above 100 MB. */
@@ -274,6 +275,10 @@ align_status safetensors_write(const char *path, const tensor_file *tf, tensor_d
     for (size_t i = 0; ok && i < tf->count; i++)
         ok = write_tensor(f, &tf->entries[i], out_dtype(&tf->entries[i], dtype));
     int e = ok ? 0 : errno;
+    if (ok && (fflush(f) != 0 || file_evict(fileno(f)) != 0)) {
+        ok = 0;
+        e = errno;
+    }
     if (fclose(f) != 0 && ok) {
         ok = 0;
         e = errno;

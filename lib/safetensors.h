@@ -11,7 +11,8 @@ align_status safetensors_parse(const uint8_t *buf, size_t size, const char *name
                                align_error *err);
 
 /* Writes tensors to path as safetensors: float tensors in dtype (DTYPE_F32, F16 or BF16), I64
- * tensors as they are. Written to a temporary file and renamed, so path is never half-written. */
+ * tensors as they are. Written to a temporary file, flushed to disk and renamed, so path is never
+ * half-written; the file then leaves the page cache (see file_evict). */
 align_status safetensors_write(const char *path, const tensor_file *tensors, tensor_dtype dtype,
                                align_error *err);
 

@@ -6,6 +6,7 @@
 
 #include "config.h"
 #include "cpu.h"
+#include "fileio.h"
 #include "model.h"
 #include "safetensors.h"
 #include "tensors.h"
@@ -385,4 +386,27 @@ TEST(blas_kernel_the_user_chose_is_kept)
     r = run_cmd("env -u OPENBLAS_CORETYPE %s info -m %s --json", align_bin(), fixture("tiny-a"));
     CHECK_CONTAINS(r.out, "\"better_core\":null");
     run_free(&r);
+}
+
+/* ---- file mapping ----------------------------------------------------------------------------- */
+
+/* A file of 2 MB or more is mapped at a 2 MB boundary (so that the kernel can map it with 2 MB
+ * pages), a smaller one anywhere; either way every byte reads back as written. */
+TEST(weight_files_map_at_a_huge_page_boundary)
+{
+    const size_t sizes[] = {4096 + 3, ((size_t)5 << 20) + 12345};
+    for (int i = 0; i < 2; i++) {
+        size_t n = sizes[i];
+        uint8_t *bytes = malloc(n);
+        for (size_t k = 0; k < n; k++) bytes[k] = (uint8_t)(k * 131 + k / 4099);
+        const char *path = write_tmp(i ? "big.bin" : "small.bin", bytes, n);
+        file_map map;
+        align_error err;
+        CHECK_MSG(file_map_open(path, &map, &err) == ALIGN_OK, "%s", err.message);
+        CHECK_INT(map.size, n);
+        if (i) CHECK_MSG(((uintptr_t)map.data & (((uintptr_t)2 << 20) - 1)) == 0, "mapped at %p", (void *)map.data);
+        CHECK(memcmp(map.data, bytes, n) == 0);
+        file_map_close(&map);
+        free(bytes);
+    }
 }
