@@ -403,8 +403,8 @@ typedef float vec16 __attribute__((vector_size(64), aligned(4)));
  * in registers and each weight is loaded once for all of them, where a pixel at a time reloads the
  * weights and waits on one chain of k * k adds. With clip, taps that fall off the left or right
  * edge are skipped, as dw_pixel skips them. The window sums run in the same order as dw_pixel's
- * and the row sum adds the pixels in the same order as silu_store, so both paths give the same
- * bits; but the n activations are computed side by side, not each behind the previous one's
+ * and the row sum adds the pixels in the same order as silu_store, so both paths compute the same
+ * sums; but the n activations are computed side by side, not each behind the previous one's
  * addition into rowsum. */
 static inline __attribute__((always_inline)) void dw_tile(const dw_job *j, const float *in, float *out, int y,
                                                           int x0, int c0, int k, int stride, int n, int clip,
