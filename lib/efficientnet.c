@@ -339,58 +339,32 @@ typedef struct {
     act_kind act;
 } dw_job;
 
-/* acc[0, len) = b + the window's sum of src * w for one output pixel and channels [c0, c0 + len).
- * The window is clipped to the map once per pixel, so the inner loops carry no bounds checks;
- * called with a constant len, its accumulators live in vector registers across the window. */
-static inline void dw_pixel(const dw_job *j, const float *in, int y, int x, int c0, int len, float *acc)
+/* acc[0, c) = b + the window's sum of src * w for one output pixel. The window is clipped to the
+ * map once per pixel, so the inner loops carry no bounds checks. */
+static inline void dw_pixel(const dw_job *j, const float *in, int y, int x, float *acc)
 {
     int c = j->c, k = j->k, iy0 = y * j->stride - j->pad_y, ix0 = x * j->stride - j->pad_x;
     int ky0 = iy0 < 0 ? -iy0 : 0, ky1 = j->h - iy0 < k ? j->h - iy0 : k;
     int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = j->w_ - ix0 < k ? j->w_ - ix0 : k;
-    for (int ch = 0; ch < len; ch++) acc[ch] = j->b[c0 + ch];
+    for (int ch = 0; ch < c; ch++) acc[ch] = j->b[ch];
     for (int ky = ky0; ky < ky1; ky++) {
-        const float *src = in + ((size_t)(iy0 + ky) * j->w_ + ix0) * c + c0, *wt = j->w + (size_t)ky * k * c + c0;
+        const float *src = in + ((size_t)(iy0 + ky) * j->w_ + ix0) * c, *wt = j->w + (size_t)ky * k * c;
         for (int kx = kx0; kx < kx1; kx++)
-            for (int ch = 0; ch < len; ch++) acc[ch] += src[(size_t)kx * c + ch] * wt[(size_t)kx * c + ch];
+            for (int ch = 0; ch < c; ch++) acc[ch] += src[(size_t)kx * c + ch] * wt[(size_t)kx * c + ch];
     }
 }
 
-/* SiLU of a block of len channels into out, added into rowsum. */
-static inline void silu_store(const float *acc, int len, float *out, float *rowsum)
-{
-    for (int ch = 0; ch < len; ch++) {
-        float v = acc[ch] / (1.0f + exp_fast(-acc[ch]));
-        out[ch] = v;
-        rowsum[ch] += v;
-    }
-}
-
-/* One output row pixel by pixel, each window clipped to the map: each pixel's window sum, then
- * the activation; the values are added into rowsum for the squeeze. Channel blocks of 64 or 32
- * take the register-blocked path; other widths or activations the general one. */
+/* One output row pixel by pixel, for the windows, strides, activations and widths the tiles do
+ * not take: each pixel's window sum, then the activation; the values are added into rowsum for
+ * the squeeze. */
 HOT_LOOP static void dw_pixels(const dw_job *j, const float *in, float *out, int y, float *rowsum)
 {
     int c = j->c;
-    int block = j->act != ACT_SILU ? 0 : c % 64 == 0 ? 64 : c % 32 == 0 ? 32 : 0;
     for (int x = 0; x < j->ow; x++) {
         float *o = out + ((size_t)y * j->ow + x) * c;
-        if (block == 64) {
-            for (int c0 = 0; c0 < c; c0 += 64) {
-                float acc[64];
-                dw_pixel(j, in, y, x, c0, 64, acc);
-                silu_store(acc, 64, o + c0, rowsum + c0);
-            }
-        } else if (block == 32) {
-            for (int c0 = 0; c0 < c; c0 += 32) {
-                float acc[32];
-                dw_pixel(j, in, y, x, c0, 32, acc);
-                silu_store(acc, 32, o + c0, rowsum + c0);
-            }
-        } else {
-            dw_pixel(j, in, y, x, 0, c, o);
-            act_apply(j->act, o, (size_t)c);
-            for (int ch = 0; ch < c; ch++) rowsum[ch] += o[ch];
-        }
+        dw_pixel(j, in, y, x, o);
+        act_apply(j->act, o, (size_t)c);
+        for (int ch = 0; ch < c; ch++) rowsum[ch] += o[ch];
     }
 }
 
@@ -402,10 +376,9 @@ typedef float vec16 __attribute__((vector_size(64), aligned(4)));
 /* n (at most DW_TILE) output pixels from x0 on, channels [c0, c0 + 16): the n accumulators stay
  * in registers and each weight is loaded once for all of them, where a pixel at a time reloads the
  * weights and waits on one chain of k * k adds. With clip, taps that fall off the left or right
- * edge are skipped, as dw_pixel skips them. The window sums run in the same order as dw_pixel's
- * and the row sum adds the pixels in the same order as silu_store, so both paths compute the same
- * sums; but the n activations are computed side by side, not each behind the previous one's
- * addition into rowsum. */
+ * edge are skipped, as dw_pixel skips them. The window sums and the row sum run in the same order
+ * as dw_pixels', so both paths compute the same sums; but the n activations are computed side by
+ * side, not each behind the previous one's addition into rowsum. */
 static inline __attribute__((always_inline)) void dw_tile(const dw_job *j, const float *in, float *out, int y,
                                                           int x0, int c0, int k, int stride, int n, int clip,
                                                           float *rowsum)
