@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "memory.h"
 
 static align_status open_regular(const char *path, int *fd, struct stat *st, align_error *err)
 {
@@ -30,8 +31,6 @@ static align_status open_regular(const char *path, int *fd, struct stat *st, ali
     return ALIGN_OK;
 }
 
-#define HUGE_PAGE ((size_t)2 << 20)
-
 /* Maps a file read-only at a 2 MB boundary and asks for huge pages. Where the page cache holds the
  * file in 2 MB folios (the kernel reads it so into a mapping like this one), each 2 MB is then one
  * page-table entry: touching all 658 MB of align-base takes about 3 ms instead of 40 (168,000
@@ -42,7 +41,7 @@ static void *map_aligned(int fd, size_t size)
     /* reserve size + 2 MB of address space, then put the file at its first 2 MB boundary */
     uint8_t *area = mmap(NULL, size + HUGE_PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (area == MAP_FAILED) return MAP_FAILED;
-    uint8_t *at = (uint8_t *)(((uintptr_t)area + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    uint8_t *at = huge_page_up(area);
     void *p = mmap(at, size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
     if (p == MAP_FAILED) {
         int e = errno;

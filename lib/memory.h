@@ -4,6 +4,15 @@
 #define ALIGN_MEMORY_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+/* The first 2 MB boundary at or after p. */
+static inline uint8_t *huge_page_up(void *p)
+{
+    return (uint8_t *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+}
 
 typedef struct {
     void *map;      /* what munmap takes back */
