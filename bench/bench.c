@@ -105,8 +105,9 @@ static const char *const ten_labels[] = {"a photo of a cat",  "a photo of a dog"
                                          "a photo of a frog", "a photo of a horse", "a photo of a deer",
                                          "a photo of a truck"};
 
-/* The text tower's work for the first n of labels, each at its own token count. */
-static double labels_gflop(const bench_opts *o, const align_config *cfg, const char *const *labels, int n)
+/* The text tower's work for each of n labels, at its own token count, into gflop[0, n). */
+static void labels_gflop(const bench_opts *o, const align_config *cfg, const char *const *labels, int n,
+                         double *gflop)
 {
     align_error err;
     align_model *m = align_model_load(o->model, &err);
@@ -114,16 +115,14 @@ static double labels_gflop(const bench_opts *o, const align_config *cfg, const c
         fprintf(stderr, "bench: %s\n", err.message);
         exit(1);
     }
-    double gflop = 0;
     for (int i = 0; i < n; i++) {
         int32_t *ids;
         size_t n_ids;
         if (align_tokenize(m, labels[i], strlen(labels[i]), &ids, &n_ids, &err)) exit(1);
-        gflop += text_gflop(cfg, (int)n_ids);
+        gflop[i] = text_gflop(cfg, (int)n_ids);
         free(ids);
     }
     align_model_free(m);
-    return gflop;
 }
 
 /* MB of the weights file the page cache holds in 2 MB pages: mapped as align maps it and read
@@ -306,8 +305,10 @@ int main(int argc, char **argv)
 
     double peak = sgemm_peak();
     /* after the peak: loading a model makes OpenBLAS single-threaded */
-    double vis = vision_gflop(&cfg, 289, 289), txt10 = labels_gflop(&o, &cfg, ten_labels, 10);
-    double txt2 = labels_gflop(&o, &cfg, ten_labels, 2);
+    double vis = vision_gflop(&cfg, 289, 289), per_label[10], txt10 = 0;
+    labels_gflop(&o, &cfg, ten_labels, 10, per_label);
+    for (int i = 0; i < 10; i++) txt10 += per_label[i];
+    double txt2 = per_label[0] + per_label[1];
     printf("align bench, %s, OpenBLAS %s kernel, %d threads, model %s (%.0f MB)\n", ALIGN_VERSION,
            align_blas_core(), threads, o.model, file_mb);
     printf("sgemm peak (2048^3, same threads): %.1f GFLOP/s; vision %.2f GFLOP per 289x289 image, text %.3f GFLOP "
