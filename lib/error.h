@@ -9,6 +9,10 @@
 align_status align_fail(align_error *err, align_status code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* How many bytes of a name read from a file a message shows ("%.*s"): a hostile name should not
+ * fill the whole line. */
+#define ERR_SHOWN(len) ((len) > 200 ? 200 : (int)(len))
+
 /* Prefixes err's message with "prefix: ", to add context as an error travels up. */
 align_status align_error_prefix(align_error *err, const char *prefix);
 
