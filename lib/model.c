@@ -7,6 +7,7 @@
 
 #include <cblas.h>
 
+#include "checkpoint.h"
 #include "error.h"
 #include "fileio.h"
 #include "ops.h"
@@ -61,7 +62,7 @@ static align_status open_weights(align_model *m, align_error *err)
         if (file_exists(path)) {
             m->weights_path = path;
             m->weights_format = candidates[i].format;
-            return tensor_file_open(path, &m->tensors, err);
+            return checkpoint_open(path, &m->tensors, err);
         }
         free(path);
     }

@@ -1,5 +1,6 @@
 /* tensors.h: a checkpoint as a table of named tensors that point into the mapped file.
- * safetensors.c and pytorch.c both produce one; model.c consumes it by Hugging Face name. */
+ * safetensors.c and pytorch.c both produce one (checkpoint.c picks which); model.c consumes it by
+ * Hugging Face name. */
 #ifndef ALIGN_TENSORS_H
 #define ALIGN_TENSORS_H
 
@@ -47,8 +48,5 @@ float f16_to_f32(uint16_t h);
 float bf16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);
 uint16_t f32_to_bf16(float f);
-
-/* Maps path and reads it as safetensors or as a PyTorch zip checkpoint, by its first bytes. */
-align_status tensor_file_open(const char *path, tensor_file *out, align_error *err);
 
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "align.h"
+#include "checkpoint.h"
 #include "tensors.h"
 #include "test.h"
 
@@ -111,8 +112,8 @@ TEST(convert_writes_the_same_tensors_byte_for_byte)
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     tensor_file a, b;
     align_error err;
-    CHECK_MSG(tensor_file_open(path, &a, &err) == ALIGN_OK, "%s", err.message);
-    CHECK_MSG(tensor_file_open(fixture("tiny-b/model.safetensors"), &b, &err) == ALIGN_OK, "%s", err.message);
+    CHECK_MSG(checkpoint_open(path, &a, &err) == ALIGN_OK, "%s", err.message);
+    CHECK_MSG(checkpoint_open(fixture("tiny-b/model.safetensors"), &b, &err) == ALIGN_OK, "%s", err.message);
     CHECK_INT(a.count, b.count);
     size_t same = 0;
     for (size_t i = 0; i < a.count && i < b.count; i++) {
@@ -143,7 +144,7 @@ TEST(convert_to_f16_and_bf16_loads_and_classifies)
         snprintf(path, sizeof path, "%s/model.safetensors", dir);
         tensor_file tf;
         align_error err;
-        CHECK(tensor_file_open(path, &tf, &err) == ALIGN_OK);
+        CHECK(checkpoint_open(path, &tf, &err) == ALIGN_OK);
         const tensor_entry *t = tensor_file_find(&tf, "text_projection.weight");
         CHECK(t && t->dtype == (i == 0 ? DTYPE_F16 : DTYPE_BF16));
         t = tensor_file_find(&tf, "text_model.embeddings.position_ids");

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkpoint.h"
 #include "config.h"
 #include "cpu.h"
 #include "fileio.h"
@@ -28,7 +29,7 @@ static void check_known(const char *model, const known_tensor *k, int n, size_t 
     align_error err;
     char path[512];
     snprintf(path, sizeof path, "%s/model.safetensors", fixture(model));
-    CHECK_MSG(tensor_file_open(path, &tf, &err) == ALIGN_OK, "%s", err.message);
+    CHECK_MSG(checkpoint_open(path, &tf, &err) == ALIGN_OK, "%s", err.message);
     CHECK_INT(tf.count, count);
     for (int i = 0; i < n; i++) {
         const tensor_entry *t = tensor_file_find(&tf, k[i].name);
@@ -290,18 +291,18 @@ TEST(safetensors_truncated_file_is_refused_before_reading)
     /* the real tiny-a file cut short: the header now claims data the file does not have */
     tensor_file tf;
     align_error err;
-    CHECK(tensor_file_open(fixture("tiny-a/model.safetensors"), &tf, &err) == ALIGN_OK);
+    CHECK(checkpoint_open(fixture("tiny-a/model.safetensors"), &tf, &err) == ALIGN_OK);
     size_t cut = tf.map.size - 100;
     expect_st_error(tf.map.data, cut, "outside the data");
     expect_st_error(tf.map.data, 20, "runs past the end of the file");
     tensor_file_free(&tf);
     /* and through the file path too: a truncated file on disk */
-    CHECK(tensor_file_open(fixture("tiny-b/model.safetensors"), &tf, &err) == ALIGN_OK);
+    CHECK(checkpoint_open(fixture("tiny-b/model.safetensors"), &tf, &err) == ALIGN_OK);
     const char *path = write_tmp("truncated.safetensors", tf.map.data, tf.map.size / 2);
     tensor_file_free(&tf);
-    CHECK(tensor_file_open(path, &tf, &err) == ALIGN_ERR_FORMAT);
+    CHECK(checkpoint_open(path, &tf, &err) == ALIGN_ERR_FORMAT);
     CHECK_CONTAINS(err.message, "truncated.safetensors: tensor ");
-    CHECK(tensor_file_open(write_tmp("empty.safetensors", "", 0), &tf, &err) == ALIGN_ERR_FORMAT);
+    CHECK(checkpoint_open(write_tmp("empty.safetensors", "", 0), &tf, &err) == ALIGN_ERR_FORMAT);
     CHECK_CONTAINS(err.message, "not a safetensors file (0 bytes)");
 }
 
@@ -337,7 +338,7 @@ TEST(spec_check_names_every_wrong_tensor)
     align_error err;
     tensor_file tf;
     CHECK(config_read(fixture("tiny-a/config.json"), &cfg, &err) == ALIGN_OK);
-    CHECK(tensor_file_open(fixture("tiny-a/model.safetensors"), &tf, &err) == ALIGN_OK);
+    CHECK(checkpoint_open(fixture("tiny-a/model.safetensors"), &tf, &err) == ALIGN_OK);
     spec_list specs = {0};
     model_specs(&cfg, &specs, &err);
     CHECK_MSG(spec_check(&specs, &tf, "model.safetensors", &err) == ALIGN_OK, "%s", err.message);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkpoint.h"
 #include "error.h"
 #include "fileio.h"
 #include "pytorch.h"
@@ -264,10 +265,10 @@ static void check_same_as_safetensors(const char *model)
     snprintf(st_rel, sizeof st_rel, "%s/model.safetensors", model);
     tensor_file pt, st;
     align_error err;
-    align_status s = tensor_file_open(fixture(bin_rel), &pt, &err);
+    align_status s = checkpoint_open(fixture(bin_rel), &pt, &err);
     CHECK_MSG(s == ALIGN_OK, "%s", err.message);
     if (s) return;
-    s = tensor_file_open(fixture(st_rel), &st, &err);
+    s = checkpoint_open(fixture(st_rel), &st, &err);
     CHECK_MSG(s == ALIGN_OK, "%s", err.message);
     if (!s) {
         CHECK(pt.count > 100);
@@ -299,7 +300,7 @@ TEST(pytorch_protocol4_checkpoint)
 {
     tensor_file tf;
     align_error err;
-    align_status s = tensor_file_open(fixture("pytorch/proto4.pt"), &tf, &err);
+    align_status s = checkpoint_open(fixture("pytorch/proto4.pt"), &tf, &err);
     CHECK_MSG(s == ALIGN_OK, "%s", err.message);
     if (s) return;
     CHECK_INT(tf.count, 9);

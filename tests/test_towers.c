@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "bert.h"
+#include "checkpoint.h"
 #include "config.h"
 #include "efficientnet.h"
 #include "ops.h"
@@ -42,7 +43,7 @@ static int towers_load(towers *t, const char *model)
     snprintf(path, sizeof path, "%s/config.json", fixture(model));
     CHECK_MSG(config_read(path, &t->cfg, &err) == ALIGN_OK, "%s", err.message);
     snprintf(path, sizeof path, "%s/model.safetensors", fixture(model));
-    CHECK_MSG(tensor_file_open(path, &t->tf, &err) == ALIGN_OK, "%s", err.message);
+    CHECK_MSG(checkpoint_open(path, &t->tf, &err) == ALIGN_OK, "%s", err.message);
     t->ws.tf = &t->tf;
     t->ws.file = "model.safetensors";
     CHECK_MSG(bert_load(&t->text, &t->cfg, &t->ws, &err) == ALIGN_OK, "%s", err.message);
