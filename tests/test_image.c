@@ -7,32 +7,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <stb_image_write.h>
-
+#include "builders.h"
 #include "image.h"
 #include "test.h"
 
 /* ---- helpers ---------------------------------------------------------------------------------- */
-
-typedef struct {
-    uint8_t *p;
-    size_t n, cap;
-} buf;
-
-static void put(buf *b, const void *data, size_t n)
-{
-    if (b->n + n > b->cap) {
-        b->cap = (b->n + n) * 2 + 64;
-        b->p = realloc(b->p, b->cap);
-    }
-    memcpy(b->p + b->n, data, n);
-    b->n += n;
-}
-static void put8(buf *b, unsigned v) { uint8_t c = (uint8_t)v; put(b, &c, 1); }
-static void put16le(buf *b, unsigned v) { put8(b, v & 255), put8(b, v >> 8); }
-static void put16be(buf *b, unsigned v) { put8(b, v >> 8), put8(b, v & 255); }
-static void put32le(buf *b, uint32_t v) { put16le(b, v & 0xffff), put16le(b, v >> 16); }
-static void put32be(buf *b, uint32_t v) { put16be(b, v >> 16), put16be(b, v & 0xffff); }
 
 static uint8_t *read_bytes(const char *path, size_t *n)
 {
@@ -97,53 +76,6 @@ static void expect_pixels(const align_image *img, int w, int h, const uint8_t *r
               img->height, w, h);
     if (img->width == w && img->height == h)
         CHECK_MSG(!memcmp(img->rgb, rgb, (size_t)w * h * 3), "%s: pixels differ", what);
-}
-
-static uint32_t crc32_of(const uint8_t *p, size_t n, uint32_t crc)
-{
-    crc = ~crc;
-    for (size_t i = 0; i < n; i++) {
-        crc ^= p[i];
-        for (int k = 0; k < 8; k++) crc = crc & 1 ? (crc >> 1) ^ 0xedb88320u : crc >> 1;
-    }
-    return ~crc;
-}
-
-static void png_chunk(buf *b, const char *type, const uint8_t *data, size_t n)
-{
-    put32be(b, (uint32_t)n);
-    size_t at = b->n;
-    put(b, type, 4);
-    if (n) put(b, data, n);
-    put32be(b, crc32_of(b->p + at, n + 4, 0));
-}
-
-/* A PNG with the given IHDR fields and raw scanlines (filter byte included), compressed with
- * stored deflate blocks; extra chunks go before IDAT (PLTE, tRNS, eXIf...). */
-static buf png_file(int w, int h, int depth, int ctype, const uint8_t *rows, size_t rows_len,
-                    const buf *extra)
-{
-    buf b = {0}, ihdr = {0}, z = {0};
-    put(&b, "\x89PNG\r\n\x1a\n", 8);
-    put32be(&ihdr, (uint32_t)w), put32be(&ihdr, (uint32_t)h);
-    put8(&ihdr, depth), put8(&ihdr, ctype), put8(&ihdr, 0), put8(&ihdr, 0), put8(&ihdr, 0);
-    png_chunk(&b, "IHDR", ihdr.p, ihdr.n);
-    if (extra) put(&b, extra->p, extra->n);
-    put8(&z, 0x78), put8(&z, 0x01);
-    size_t at = 0;
-    do {
-        size_t len = rows_len - at > 65535 ? 65535 : rows_len - at;
-        put8(&z, at + len == rows_len), put16le(&z, (unsigned)len), put16le(&z, (unsigned)~len & 0xffff);
-        put(&z, rows + at, len);
-        at += len;
-    } while (at < rows_len);
-    uint32_t s1 = 1, s2 = 0;
-    for (size_t i = 0; i < rows_len; i++) s1 = (s1 + rows[i]) % 65521, s2 = (s2 + s1) % 65521;
-    put32be(&z, s2 << 16 | s1);
-    png_chunk(&b, "IDAT", z.p, z.n);
-    png_chunk(&b, "IEND", NULL, 0);
-    free(ihdr.p), free(z.p);
-    return b;
 }
 
 /* ---- decoding the fixture images -------------------------------------------------------------- */
@@ -575,15 +507,11 @@ TEST(image_gif_first_frame)
     }
 }
 
-static void write_to_buf(void *ctx, void *data, int size) { put(ctx, data, (size_t)size); }
-
 TEST(image_bmp_tga_lossless)
 {
     uint8_t rgb[7 * 5 * 3];
     for (size_t i = 0; i < sizeof rgb; i++) rgb[i] = (uint8_t)(i * 37 + 11);
-    buf bmp = {0}, tga = {0};
-    CHECK(stbi_write_bmp_to_func(write_to_buf, &bmp, 7, 5, 3, rgb));
-    CHECK(stbi_write_tga_to_func(write_to_buf, &tga, 7, 5, 3, rgb));
+    buf bmp = bmp_file(7, 5, rgb), tga = tga_file(7, 5, rgb);
     align_image img;
     if (load_ok(bmp.p, bmp.n, "7x5.bmp", &img)) expect_pixels(&img, 7, 5, rgb, "BMP");
     align_image_free(&img);
@@ -977,8 +905,7 @@ TEST(image_hostile_inputs)
     expect_memory_error("P6 4 4 255\n\x01\x02\x03", 14, "short.ppm", ALIGN_ERR_FORMAT, "truncated PNM", 0);
     expect_memory_error("P6 4 4 0\n\x01\x02\x03", 12, "zero.ppm", ALIGN_ERR_FORMAT, "PNM", 0);
     uint8_t rgb[8 * 8 * 3] = {0};
-    buf bmp = {0};
-    stbi_write_bmp_to_func(write_to_buf, &bmp, 8, 8, 3, rgb);
+    buf bmp = bmp_file(8, 8, rgb);
     expect_memory_error(bmp.p, bmp.n - 20, "short.bmp", ALIGN_ERR_FORMAT, "truncated BMP", 0);
     free(bmp.p);
 

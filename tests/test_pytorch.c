@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "builders.h"
 #include "checkpoint.h"
 #include "error.h"
 #include "fileio.h"
@@ -13,114 +14,38 @@
 
 /* ---- building archives and pickles ---- */
 
-typedef struct {
-    uint8_t *d;
-    size_t n, cap;
-} bytes;
-
-static void put(bytes *b, const void *p, size_t n)
-{
-    if (b->n + n > b->cap) {
-        b->cap = (b->n + n) * 2 + 64;
-        b->d = realloc(b->d, b->cap);
-        if (!b->d) abort();
-    }
-    if (n) memcpy(b->d + b->n, p, n);
-    b->n += n;
-}
 #define PUTS(b, lit) put(b, lit, sizeof lit - 1)
 
-static void put8(bytes *b, unsigned v)
-{
-    uint8_t c = (uint8_t)v;
-    put(b, &c, 1);
-}
-static void put16(bytes *b, unsigned v) { put8(b, v & 0xff), put8(b, v >> 8); }
-static void put32(bytes *b, uint32_t v) { put16(b, v & 0xffff), put16(b, v >> 16); }
-static void wr16(uint8_t *p, unsigned v) { p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8); }
-static void wr32(uint8_t *p, uint32_t v) { wr16(p, v & 0xffff), wr16(p + 2, v >> 16); }
-static void wr64(uint8_t *p, uint64_t v) { wr32(p, (uint32_t)v), wr32(p + 4, (uint32_t)(v >> 32)); }
-static uint32_t rd32(const uint8_t *p)
-{
-    return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t rd64(const uint8_t *p) { return rd32(p) | (uint64_t)rd32(p + 4) << 32; }
+/* Offsets into a zip_file archive. */
+static size_t eocd_of(const buf *z) { return z->n - 22; }
+static size_t cd_of(const buf *z) { return get32le(z->p + eocd_of(z) + 16); }
 
-typedef struct {
-    const char *name;
-    const void *data;
-    size_t size;
-    unsigned method, flags;
-    int zip64; /* central record sizes and offset saturated, the values in a zip64 extra field */
-} zfile;
-
-/* A zip of stored entries with no zip64 end records, as simple as a reader must accept. */
-static bytes zip_build(const zfile *f, int n)
-{
-    bytes b = {0};
-    uint32_t offsets[16];
-    for (int i = 0; i < n; i++) {
-        offsets[i] = (uint32_t)b.n;
-        put32(&b, 0x04034b50), put16(&b, 20), put16(&b, f[i].flags), put16(&b, f[i].method);
-        put32(&b, 0), put32(&b, 0); /* time, date; crc */
-        put32(&b, (uint32_t)f[i].size), put32(&b, (uint32_t)f[i].size);
-        put16(&b, (unsigned)strlen(f[i].name)), put16(&b, 0);
-        put(&b, f[i].name, strlen(f[i].name));
-        put(&b, f[i].data, f[i].size);
-    }
-    uint32_t cd = (uint32_t)b.n;
-    for (int i = 0; i < n; i++) {
-        uint32_t size = f[i].zip64 ? 0xffffffff : (uint32_t)f[i].size;
-        put32(&b, 0x02014b50), put16(&b, 20), put16(&b, 20), put16(&b, f[i].flags), put16(&b, f[i].method);
-        put32(&b, 0), put32(&b, 0);
-        put32(&b, size), put32(&b, size);
-        put16(&b, (unsigned)strlen(f[i].name)), put16(&b, f[i].zip64 ? 28 : 0), put16(&b, 0);
-        put16(&b, 0), put16(&b, 0), put32(&b, 0); /* disk, attributes */
-        put32(&b, f[i].zip64 ? 0xffffffff : offsets[i]);
-        put(&b, f[i].name, strlen(f[i].name));
-        if (f[i].zip64) {
-            uint8_t x[28];
-            wr16(x, 1), wr16(x + 2, 24);
-            wr64(x + 4, f[i].size), wr64(x + 12, f[i].size), wr64(x + 20, offsets[i]);
-            put(&b, x, sizeof x);
-        }
-    }
-    uint32_t cd_size = (uint32_t)b.n - cd;
-    put32(&b, 0x06054b50), put16(&b, 0), put16(&b, 0), put16(&b, (unsigned)n), put16(&b, (unsigned)n);
-    put32(&b, cd_size), put32(&b, cd), put16(&b, 0);
-    return b;
-}
-
-/* Offsets into a zip_build archive. */
-static size_t eocd_of(const bytes *z) { return z->n - 22; }
-static size_t cd_of(const bytes *z) { return rd32(z->d + eocd_of(z) + 16); }
-
-static void p_op(bytes *b, unsigned op) { put8(b, op); }
-static void p_str(bytes *b, const char *s)
+static void p_op(buf *b, unsigned op) { put8(b, op); }
+static void p_str(buf *b, const char *s)
 {
     p_op(b, 'X');
-    put32(b, (uint32_t)strlen(s));
+    put32le(b, (uint32_t)strlen(s));
     put(b, s, strlen(s));
 }
-static void p_int(bytes *b, long long v)
+static void p_int(buf *b, long long v)
 {
     if (v >= 0 && v < 256) {
         p_op(b, 'K'), put8(b, (unsigned)v);
     } else if (v >= INT32_MIN && v <= INT32_MAX) {
-        p_op(b, 'J'), put32(b, (uint32_t)v);
+        p_op(b, 'J'), put32le(b, (uint32_t)v);
     } else { /* LONG1 with 8 bytes, as pickle writes integers beyond 32 bits */
         uint8_t le[8];
-        wr64(le, (uint64_t)v);
+        set64le(le, (uint64_t)v);
         p_op(b, 0x8a), put8(b, 8), put(b, le, 8);
     }
 }
-static void p_global(bytes *b, const char *module, const char *name)
+static void p_global(buf *b, const char *module, const char *name)
 {
     p_op(b, 'c');
     put(b, module, strlen(module)), put8(b, '\n');
     put(b, name, strlen(name)), put8(b, '\n');
 }
-static void p_empty_ordered_dict(bytes *b)
+static void p_empty_ordered_dict(buf *b)
 {
     p_global(b, "collections", "OrderedDict");
     p_op(b, ')'), p_op(b, 'R');
@@ -137,7 +62,7 @@ typedef struct {
 } tspec;
 
 /* What torch.save writes for one tensor of a state_dict, in protocol 2. */
-static void p_tensor(bytes *b, const tspec *t)
+static void p_tensor(buf *b, const tspec *t)
 {
     p_str(b, t->name);
     if (t->parameter) p_global(b, "torch._utils", "_rebuild_parameter");
@@ -167,9 +92,9 @@ static void p_tensor(bytes *b, const tspec *t)
 }
 
 /* An OrderedDict of the tensors with a _metadata state, as state_dict() returns. */
-static bytes p_state_dict(const tspec *t, int n)
+static buf p_state_dict(const tspec *t, int n)
 {
-    bytes b = {0};
+    buf b = {0};
     p_op(&b, 0x80), put8(&b, 2);
     p_empty_ordered_dict(&b);
     p_op(&b, 'q'), put8(&b, 0);
@@ -187,32 +112,32 @@ static const float W6[6] = {1, 2, 3, 4, 5, 6};
 static const int64_t IDS[3] = {7, -8, 1LL << 40};
 
 /* An archive "a/" with data.pkl = pkl, storage "0" = W6 and storage "1" = IDS. */
-static bytes archive(const bytes *pkl)
+static buf archive(const buf *pkl)
 {
-    zfile f[] = {{"a/data.pkl", pkl->d, pkl->n, 0, 0, 0},
+    zfile f[] = {{"a/data.pkl", pkl->p, pkl->n, 0, 0, 0},
                  {"a/data/0", W6, sizeof W6, 0, 0, 0},
                  {"a/data/1", IDS, sizeof IDS, 0, 0, 0},
                  {"a/version", "3\n", 2, 0, 0, 0}};
-    return zip_build(f, 4);
+    return zip_file(f, 4);
 }
 
 static const tspec W23 = {"w", "FloatStorage", "0", 6, 0, 2, {2, 3}, {3, 1}, 0, 0, 0};
 
-static bytes archive_of(const tspec *t)
+static buf archive_of(const tspec *t)
 {
-    bytes pkl = p_state_dict(t, 1);
-    bytes z = archive(&pkl);
-    free(pkl.d);
+    buf pkl = p_state_dict(t, 1);
+    buf z = archive(&pkl);
+    free(pkl.p);
     return z;
 }
 
 /* An archive whose data.pkl is exactly the given bytes. */
-static bytes archive_raw(const void *pkl, size_t n)
+static buf archive_raw(const void *pkl, size_t n)
 {
-    bytes p = {0};
+    buf p = {0};
     put(&p, pkl, n);
-    bytes z = archive(&p);
-    free(p.d);
+    buf z = archive(&p);
+    free(p.p);
     return z;
 }
 
@@ -240,7 +165,7 @@ static void expect_fail_at(int line, const void *buf, size_t size, align_status 
     tensor_file_free(&tf);
 }
 #define EXPECT_FAIL(buf, size, code, needle) expect_fail_at(__LINE__, buf, size, code, needle)
-#define EXPECT_BAD(z, needle) EXPECT_FAIL((z).d, (z).n, ALIGN_ERR_FORMAT, needle)
+#define EXPECT_BAD(z, needle) EXPECT_FAIL((z).p, (z).n, ALIGN_ERR_FORMAT, needle)
 
 static void expect_tensor(const tensor_file *tf, const char *name, tensor_dtype dtype, int ndim,
                           const int64_t *shape, const void *data, size_t nbytes)
@@ -334,8 +259,8 @@ TEST(pytorch_built_state_dict)
         {"ids", "LongStorage", "1", 3, 1, 1, {2}, {1}, 0, 0, 0},
         {"row", "FloatStorage", "0", 6, 3, 2, {1, 3}, {77, 1}, 0, 0, 0},
     };
-    bytes pkl = p_state_dict(t, 4), z = archive(&pkl);
-    uint8_t *buf = exact_copy(z.d, z.n);
+    buf pkl = p_state_dict(t, 4), z = archive(&pkl);
+    uint8_t *buf = exact_copy(z.p, z.n);
     tensor_file tf = {0};
     align_error err;
     align_status s = pytorch_parse(buf, z.n, "built.bin", &tf, &err);
@@ -352,16 +277,16 @@ TEST(pytorch_built_state_dict)
     }
     tensor_file_free(&tf);
     free(buf);
-    free(pkl.d);
-    free(z.d);
+    free(pkl.p);
+    free(z.p);
 }
 
 TEST(pytorch_zip64_extra_field)
 {
-    bytes pkl = p_state_dict(&W23, 1);
-    zfile f[] = {{"a/data.pkl", pkl.d, pkl.n, 0, 0, 1}, {"a/data/0", W6, sizeof W6, 0, 0, 1}};
-    bytes z = zip_build(f, 2);
-    uint8_t *buf = exact_copy(z.d, z.n);
+    buf pkl = p_state_dict(&W23, 1);
+    zfile f[] = {{"a/data.pkl", pkl.p, pkl.n, 0, 0, 1}, {"a/data/0", W6, sizeof W6, 0, 0, 1}};
+    buf z = zip_file(f, 2);
+    uint8_t *buf = exact_copy(z.p, z.n);
     tensor_file tf = {0};
     align_error err;
     align_status s = pytorch_parse(buf, z.n, "zip64.bin", &tf, &err);
@@ -371,12 +296,12 @@ TEST(pytorch_zip64_extra_field)
     free(buf);
     /* the extra field cut short: 24 bytes claimed but a record of 16 */
     size_t cd = cd_of(&z), name_len = strlen(f[0].name);
-    wr16(z.d + cd + 46 + name_len + 2, 16);
+    set16le(z.p + cd + 46 + name_len + 2, 16);
     EXPECT_BAD(z, "a/data.pkl: bad extra field");
-    wr16(z.d + cd + 46 + name_len + 2, 40); /* past the extra data */
+    set16le(z.p + cd + 46 + name_len + 2, 40); /* past the extra data */
     EXPECT_BAD(z, "a/data.pkl: bad extra field");
-    free(z.d);
-    free(pkl.d);
+    free(z.p);
+    free(pkl.p);
 }
 
 /* ---- hostile archives ---- */
@@ -409,100 +334,100 @@ TEST(pytorch_empty_and_truncated)
     free(full);
 
     /* a data.pkl cut short inside a sound archive */
-    bytes pkl = p_state_dict(&W23, 1);
+    buf pkl = p_state_dict(&W23, 1);
     size_t pkl_cuts[] = {1, 2, 40, pkl.n / 2, pkl.n - 1};
     for (size_t i = 0; i < sizeof pkl_cuts / sizeof pkl_cuts[0]; i++) {
-        bytes z = archive_raw(pkl.d, pkl_cuts[i]);
-        EXPECT_FAIL(z.d, z.n, ALIGN_ERR_FORMAT, "data.pkl at byte");
-        free(z.d);
+        buf z = archive_raw(pkl.p, pkl_cuts[i]);
+        EXPECT_FAIL(z.p, z.n, ALIGN_ERR_FORMAT, "data.pkl at byte");
+        free(z.p);
     }
-    free(pkl.d);
+    free(pkl.p);
 }
 
 TEST(pytorch_bad_central_directory)
 {
-    bytes good = archive_of(&W23);
+    buf good = archive_of(&W23);
     size_t eocd = eocd_of(&good), cd = cd_of(&good);
-    bytes z = {0};
+    buf z = {0};
 #define MUTATE(stmt, needle)                                                                       \
     do {                                                                                           \
         z.n = 0;                                                                                   \
-        put(&z, good.d, good.n);                                                                   \
+        put(&z, good.p, good.n);                                                                   \
         stmt;                                                                                      \
         EXPECT_BAD(z, needle);                                                                     \
     } while (0)
-    MUTATE(z.d[cd] = 'X', "bad zip central directory record");
-    MUTATE((wr16(z.d + eocd + 8, 60000), wr16(z.d + eocd + 10, 60000)), "claims 60000 entries");
-    MUTATE(wr32(z.d + eocd + 12, rd32(z.d + eocd + 12) - 5), "runs past the directory");
-    MUTATE(wr32(z.d + eocd + 12, rd32(z.d + eocd + 12) - 10), "bad zip central directory record");
-    MUTATE(wr32(z.d + eocd + 16, 0xfffffff0u), "lies outside the file");
-    MUTATE(wr32(z.d + eocd + 12, (uint32_t)good.n), "lies outside the file");
-    MUTATE(wr16(z.d + eocd + 4, 1), "multi-disk");
-    MUTATE(wr32(z.d + cd + 42, (uint32_t)cd), "no local header");       /* local header offset */
-    MUTATE(wr32(z.d + cd + 42, 0x7fffffffu), "no local header");
-    MUTATE(z.d[0] = 'Q', "no local header");                              /* local signature */
-    MUTATE((wr32(z.d + cd + 20, 1u << 30), wr32(z.d + cd + 24, 1u << 30)), "runs into the central directory");
-    MUTATE(wr32(z.d + cd + 20, 7), "sizes differ");
-    MUTATE(wr16(z.d + cd + 28, 0xffff), "runs past the directory");      /* name length */
-    MUTATE(z.d[30 + 2] = 'X', "local header disagrees");                  /* "a/data.pkl" -> "a/Xata.pkl" */
-    MUTATE(z.d[eocd - 1] ^= 1, "local header disagrees");                /* last name's last byte */
-    MUTATE(wr16(z.d + eocd + 20, 1), "end-of-central-directory");         /* comment past the end */
+    MUTATE(z.p[cd] = 'X', "bad zip central directory record");
+    MUTATE((set16le(z.p + eocd + 8, 60000), set16le(z.p + eocd + 10, 60000)), "claims 60000 entries");
+    MUTATE(set32le(z.p + eocd + 12, get32le(z.p + eocd + 12) - 5), "runs past the directory");
+    MUTATE(set32le(z.p + eocd + 12, get32le(z.p + eocd + 12) - 10), "bad zip central directory record");
+    MUTATE(set32le(z.p + eocd + 16, 0xfffffff0u), "lies outside the file");
+    MUTATE(set32le(z.p + eocd + 12, (uint32_t)good.n), "lies outside the file");
+    MUTATE(set16le(z.p + eocd + 4, 1), "multi-disk");
+    MUTATE(set32le(z.p + cd + 42, (uint32_t)cd), "no local header");       /* local header offset */
+    MUTATE(set32le(z.p + cd + 42, 0x7fffffffu), "no local header");
+    MUTATE(z.p[0] = 'Q', "no local header");                              /* local signature */
+    MUTATE((set32le(z.p + cd + 20, 1u << 30), set32le(z.p + cd + 24, 1u << 30)), "runs into the central directory");
+    MUTATE(set32le(z.p + cd + 20, 7), "sizes differ");
+    MUTATE(set16le(z.p + cd + 28, 0xffff), "runs past the directory");      /* name length */
+    MUTATE(z.p[30 + 2] = 'X', "local header disagrees");                  /* "a/data.pkl" -> "a/Xata.pkl" */
+    MUTATE(z.p[eocd - 1] ^= 1, "local header disagrees");                /* last name's last byte */
+    MUTATE(set16le(z.p + eocd + 20, 1), "end-of-central-directory");         /* comment past the end */
     /* data.pkl's stored size grown to reach into the next entry */
-    MUTATE((wr32(z.d + cd + 20, rd32(z.d + cd + 20) + 40), wr32(z.d + cd + 24, rd32(z.d + cd + 24) + 40)),
+    MUTATE((set32le(z.p + cd + 20, get32le(z.p + cd + 20) + 40), set32le(z.p + cd + 24, get32le(z.p + cd + 24) + 40)),
            "overlap");
 #undef MUTATE
-    free(z.d);
-    free(good.d);
+    free(z.p);
+    free(good.p);
 
     /* the real checkpoints carry zip64 records; break those */
     size_t size;
     uint8_t *full = load_fixture("tiny-a/pytorch_model.bin", &size);
     if (!full) return;
     size_t locator = size - 22 - 20;
-    CHECK_INT(rd32(full + locator), 0x07064b50);
-    size_t z64 = (size_t)rd64(full + locator + 8);
+    CHECK_INT(get32le(full + locator), 0x07064b50);
+    size_t z64 = (size_t)get64le(full + locator + 8);
     uint8_t saved[56];
     memcpy(saved, full + z64, 56);
-    wr64(full + z64 + 48, 1ull << 62); /* central directory offset */
+    set64le(full + z64 + 48, 1ull << 62); /* central directory offset */
     EXPECT_FAIL(full, size, ALIGN_ERR_FORMAT, "lies outside the file");
     memcpy(full + z64, saved, 56);
-    wr64(full + z64 + 24, 1ull << 40), wr64(full + z64 + 32, 1ull << 40); /* entry counts */
+    set64le(full + z64 + 24, 1ull << 40), set64le(full + z64 + 32, 1ull << 40); /* entry counts */
     EXPECT_FAIL(full, size, ALIGN_ERR_FORMAT, "claims 1099511627776 entries");
     memcpy(full + z64, saved, 56);
-    wr64(full + locator + 8, size); /* zip64 record offset */
+    set64le(full + locator + 8, size); /* zip64 record offset */
     EXPECT_FAIL(full, size, ALIGN_ERR_FORMAT, "zip64");
     free(full);
 }
 
 TEST(pytorch_unsupported_entries)
 {
-    bytes pkl = p_state_dict(&W23, 1);
-    zfile f[] = {{"a/data.pkl", pkl.d, pkl.n, 0, 0, 0}, {"a/data/0", W6, sizeof W6, 8, 0, 0}};
-    bytes z = zip_build(f, 2);
+    buf pkl = p_state_dict(&W23, 1);
+    zfile f[] = {{"a/data.pkl", pkl.p, pkl.n, 0, 0, 0}, {"a/data/0", W6, sizeof W6, 8, 0, 0}};
+    buf z = zip_file(f, 2);
     EXPECT_BAD(z, "a/data/0 is compressed (method 8)");
-    free(z.d);
+    free(z.p);
     f[1].method = 0, f[1].flags = 1;
-    z = zip_build(f, 2);
+    z = zip_file(f, 2);
     EXPECT_BAD(z, "a/data/0 is encrypted");
-    free(z.d);
+    free(z.p);
     f[1].flags = 0;
     zfile twice[] = {f[0], f[1], f[1]};
-    z = zip_build(twice, 3);
+    z = zip_file(twice, 3);
     EXPECT_BAD(z, "a/data/0 appears twice");
-    free(z.d);
+    free(z.p);
     zfile no_pickle[] = {{"a/data/0", W6, sizeof W6, 0, 0, 0}, {"a/version", "3\n", 2, 0, 0, 0}};
-    z = zip_build(no_pickle, 2);
+    z = zip_file(no_pickle, 2);
     EXPECT_BAD(z, "no <dir>/data.pkl");
-    free(z.d);
-    zfile two_pickles[] = {f[0], f[1], {"b/data.pkl", pkl.d, pkl.n, 0, 0, 0}};
-    z = zip_build(two_pickles, 3);
+    free(z.p);
+    zfile two_pickles[] = {f[0], f[1], {"b/data.pkl", pkl.p, pkl.n, 0, 0, 0}};
+    z = zip_file(two_pickles, 3);
     EXPECT_BAD(z, "more than one data.pkl");
-    free(z.d);
+    free(z.p);
     zfile big_endian[] = {f[0], f[1], {"a/byteorder", "big", 3, 0, 0, 0}};
-    z = zip_build(big_endian, 3);
+    z = zip_file(big_endian, 3);
     EXPECT_BAD(z, "byte order 'big'");
-    free(z.d);
-    free(pkl.d);
+    free(z.p);
+    free(pkl.p);
 }
 
 /* ---- hostile pickles ---- */
@@ -510,9 +435,9 @@ TEST(pytorch_unsupported_entries)
 #define RAW(lit) archive_raw(lit, sizeof lit - 1)
 #define EXPECT_RAW(lit, needle)                                                                    \
     do {                                                                                           \
-        bytes z_ = RAW(lit);                                                                       \
+        buf z_ = RAW(lit);                                                                       \
         EXPECT_BAD(z_, needle);                                                                    \
-        free(z_.d);                                                                                \
+        free(z_.p);                                                                                \
     } while (0)
 
 TEST(pytorch_refuses_foreign_code)
@@ -562,12 +487,12 @@ TEST(pytorch_bad_structure)
 TEST(pytorch_bad_storages)
 {
     tspec t = W23;
-    bytes z;
+    buf z;
 #define EXPECT_SPEC(needle)                                                                        \
     do {                                                                                           \
         z = archive_of(&t);                                                                        \
         EXPECT_BAD(z, needle);                                                                     \
-        free(z.d);                                                                                 \
+        free(z.p);                                                                                 \
         t = W23;                                                                                   \
     } while (0)
     t.key = "9";
@@ -611,19 +536,19 @@ TEST(pytorch_huge_counts)
     tspec t = W23;
     t.ndim = 9;
     for (int i = 0; i < 9; i++) t.size[i] = 1, t.stride[i] = 1;
-    bytes z = archive_of(&t);
+    buf z = archive_of(&t);
     EXPECT_BAD(z, "tensor has 9 dimensions, at most 8");
-    free(z.d);
+    free(z.p);
     /* sizes whose product overflows int64 */
     t.ndim = 3;
     for (int i = 0; i < 3; i++) t.size[i] = INT32_MAX;
     z = archive_of(&t);
     EXPECT_BAD(z, "element count overflows");
-    free(z.d);
+    free(z.p);
     t.ndim = 2, t.size[0] = 1LL << 62, t.size[1] = 1LL << 62;
     z = archive_of(&t);
     EXPECT_BAD(z, "element count overflows");
-    free(z.d);
+    free(z.p);
 
     EXPECT_RAW("\x80\x02" "}r\xf0\xff\xff\xff.", "memo index 4294967280 out of range");
     EXPECT_RAW("\x80\x02" "j\xf0\xff\xff\xff.", "memo index 4294967280 was never set");
@@ -636,16 +561,16 @@ TEST(pytorch_huge_counts)
     EXPECT_RAW("\x80\x02" "ccollections\nOrdered", "truncated");
 
     /* a deep stack and deep MARK nesting are cut off, not grown without bound */
-    bytes deep = {0};
+    buf deep = {0};
     PUTS(&deep, "\x80\x02");
     for (int i = 0; i < 70000; i++) put8(&deep, 'N');
     z = archive(&deep);
     EXPECT_BAD(z, "stack deeper than 65536");
-    free(z.d);
+    free(z.p);
     deep.n = 2;
     for (int i = 0; i < 70000; i++) put8(&deep, '(');
     z = archive(&deep);
     EXPECT_BAD(z, "more than 65536 open MARKs");
-    free(z.d);
-    free(deep.d);
+    free(z.p);
+    free(deep.p);
 }

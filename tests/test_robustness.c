@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "builders.h"
 #include "test.h"
 
 #define A align_bin()
@@ -80,81 +81,19 @@ static const char *tmp_path(const char *name)
 
 /* ---- building small image files --------------------------------------------------------------- */
 
-typedef struct {
-    uint8_t *p;
-    size_t n, cap;
-} bytes;
-
-static void put(bytes *b, const void *data, size_t n)
-{
-    if (b->n + n > b->cap) {
-        b->cap = (b->n + n) * 2 + 64;
-        b->p = realloc(b->p, b->cap);
-        if (!b->p) abort();
-    }
-    memcpy(b->p + b->n, data, n);
-    b->n += n;
-}
-
-static void put_be32(bytes *b, uint32_t v)
-{
-    uint8_t x[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
-    put(b, x, 4);
-}
-
-static uint32_t crc32_of(const uint8_t *p, size_t n)
-{
-    uint32_t c = 0xffffffffu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++) c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-    }
-    return ~c;
-}
-
-static void png_chunk(bytes *b, const char *type, const uint8_t *data, size_t n)
-{
-    put_be32(b, (uint32_t)n);
-    size_t at = b->n;
-    put(b, type, 4);
-    if (n) put(b, data, n);
-    put_be32(b, crc32_of(b->p + at, n + 4));
-}
-
 /* A PNG of 8-bit RGB that declares w x h but carries rows x (1 + 3 * row_w) bytes of image data:
- * filter byte 0 and grey pixels, in stored (uncompressed) zlib blocks. */
-static bytes png_rgb(uint32_t w, uint32_t h, uint32_t row_w, uint32_t rows)
+ * filter byte 0 and grey pixels (no IDAT chunk at all when rows is 0). */
+static buf png_rgb(uint32_t w, uint32_t h, uint32_t row_w, uint32_t rows)
 {
-    bytes b = {0};
-    put(&b, "\x89PNG\r\n\x1a\n", 8);
-    uint8_t ihdr[13] = {(uint8_t)(w >> 24), (uint8_t)(w >> 16), (uint8_t)(w >> 8), (uint8_t)w,
-                        (uint8_t)(h >> 24), (uint8_t)(h >> 16), (uint8_t)(h >> 8), (uint8_t)h, 8, 2, 0, 0, 0};
-    png_chunk(&b, "IHDR", ihdr, 13);
-    if (rows) {
-        size_t raw_n = (size_t)rows * (1 + 3 * row_w);
-        uint8_t *raw = malloc(raw_n);
-        for (size_t i = 0; i < raw_n; i++) raw[i] = i % (1 + 3 * row_w) ? 0x80 : 0;
-        bytes z = {0};
-        put(&z, "\x78\x01", 2);
-        for (size_t at = 0; at < raw_n;) { /* stored blocks of at most 65535 bytes */
-            size_t k = raw_n - at < 65535 ? raw_n - at : 65535;
-            uint8_t head[5] = {at + k == raw_n, (uint8_t)k, (uint8_t)(k >> 8), (uint8_t)~k, (uint8_t)(~k >> 8)};
-            put(&z, head, 5);
-            put(&z, raw + at, k);
-            at += k;
-        }
-        uint32_t s1 = 1, s2 = 0;
-        for (size_t i = 0; i < raw_n; i++) s1 = (s1 + raw[i]) % 65521, s2 = (s2 + s1) % 65521;
-        put_be32(&z, s2 << 16 | s1);
-        png_chunk(&b, "IDAT", z.p, z.n);
-        free(z.p);
-        free(raw);
-    }
-    png_chunk(&b, "IEND", NULL, 0);
+    size_t raw_n = (size_t)rows * (1 + 3 * row_w);
+    uint8_t *raw = malloc(raw_n ? raw_n : 1);
+    for (size_t i = 0; i < raw_n; i++) raw[i] = i % (1 + 3 * row_w) ? 0x80 : 0;
+    buf b = png_file((int)w, (int)h, 8, 2, rows ? raw : NULL, raw_n, NULL);
+    free(raw);
     return b;
 }
 
-static const char *write_bytes(const char *name, bytes *b)
+static const char *write_bytes(const char *name, buf *b)
 {
     const char *p = keep(write_tmp(name, b->p, b->n));
     free(b->p);
@@ -218,7 +157,7 @@ TEST(robust_bad_images_fail_alone_in_a_batch)
     if (!cat || !png || !bmp) return;
 
     /* a decompression bomb: 45 bytes declaring 10^10 pixels (refused from IHDR, nothing allocated) */
-    bytes b = png_rgb(100000, 100000, 0, 0);
+    buf b = png_rgb(100000, 100000, 0, 0);
     const char *bomb = write_bytes("bomb.png", &b);
     /* declared sizes the data does not fill */
     b = png_rgb(64, 64, 8, 8);
@@ -446,8 +385,6 @@ static void write_cut(const char *dir, const char *name, const uint8_t *data, si
     if (f) fclose(f);
 }
 
-static uint32_t rd32le(const uint8_t *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
-
 TEST(robust_short_weight_files_refused_before_reading)
 {
     size_t st_n, pt_n;
@@ -482,10 +419,10 @@ TEST(robust_short_weight_files_refused_before_reading)
      * more than the file holds. torch.save writes zip64 end records; the locator's pointer to the
      * zip64 record is moved with it, the offsets the records hold are not. */
     size_t eocd = pt_n - 22, locator = eocd - 20;
-    CHECK(rd32le(pt + eocd) == 0x06054b50 && rd32le(pt + locator) == 0x07064b50);
-    uint64_t z64 = rd32le(pt + locator + 8) | (uint64_t)rd32le(pt + locator + 12) << 32;
-    CHECK(z64 < pt_n && rd32le(pt + z64) == 0x06064b50);
-    uint64_t cd_size = rd32le(pt + z64 + 40), cd_at = rd32le(pt + z64 + 48);
+    CHECK(get32le(pt + eocd) == 0x06054b50 && get32le(pt + locator) == 0x07064b50);
+    uint64_t z64 = get32le(pt + locator + 8) | (uint64_t)get32le(pt + locator + 12) << 32;
+    CHECK(z64 < pt_n && get32le(pt + z64) == 0x06064b50);
+    uint64_t cd_size = get32le(pt + z64 + 40), cd_at = get32le(pt + z64 + 48);
     z64 -= 4096;
     for (int i = 0; i < 8; i++) pt[locator + 8 + i] = (uint8_t)(z64 >> (8 * i));
     memmove(pt + cd_at - 4096, pt + cd_at, pt_n - cd_at);
@@ -701,7 +638,7 @@ TEST(robust_hostile_preprocessor_config)
     unlink(path);
     f = fopen(path, "w");
     if (f) fputs("{\"do_resize\": false, \"do_center_crop\": false}", f), fclose(f);
-    bytes b = png_rgb(3000, 1000, 3000, 1000);
+    buf b = png_rgb(3000, 1000, 3000, 1000);
     const char *wide = write_bytes("wide.png", &b);
     run_result r = run_cmd("%s classify --jsonl -m %s -l cat -l dog %s %s", A, dir, wide, fx("images/cat.jpg"));
     const expect_image e[] = {
@@ -756,7 +693,7 @@ TEST(robust_jpeg_tables_stb_image_would_misuse)
     uint8_t *cat = slurp_file(fixture("images/cat.jpg"), &n);
     if (!cat) return;
     /* the segments before the first scan: find the first DHT, and drop every DHT for the second file */
-    bytes big = {0}, none = {0}, fill = {0};
+    buf big = {0}, none = {0}, fill = {0};
     size_t pos = 2, first_dht = 0;
     put(&none, cat, 2);
     while (pos + 4 <= n && cat[pos] == 0xff) {
@@ -791,34 +728,6 @@ TEST(robust_jpeg_tables_stb_image_would_misuse)
     run_free(&r);
 }
 
-/* A zip of one stored entry (CRC left 0: the reader does not check it). */
-static void put_le(bytes *b, uint64_t v, int n)
-{
-    for (int i = 0; i < n; i++) {
-        uint8_t c = (uint8_t)(v >> (8 * i));
-        put(b, &c, 1);
-    }
-}
-
-static bytes zip_one(const char *name, const uint8_t *data, size_t n)
-{
-    bytes z = {0};
-    size_t name_n = strlen(name);
-    put_le(&z, 0x04034b50, 4), put_le(&z, 20, 2), put_le(&z, 0, 2), put_le(&z, 0, 2), put_le(&z, 0, 4);
-    put_le(&z, 0, 4), put_le(&z, n, 4), put_le(&z, n, 4), put_le(&z, name_n, 2), put_le(&z, 0, 2);
-    put(&z, name, name_n);
-    put(&z, data, n);
-    size_t cd = z.n;
-    put_le(&z, 0x02014b50, 4), put_le(&z, 20, 2), put_le(&z, 20, 2), put_le(&z, 0, 2), put_le(&z, 0, 2);
-    put_le(&z, 0, 4), put_le(&z, 0, 4), put_le(&z, n, 4), put_le(&z, n, 4), put_le(&z, name_n, 2);
-    put_le(&z, 0, 2), put_le(&z, 0, 2), put_le(&z, 0, 2), put_le(&z, 0, 2), put_le(&z, 0, 4), put_le(&z, 0, 4);
-    put(&z, name, name_n);
-    size_t cd_n = z.n - cd;
-    put_le(&z, 0x06054b50, 4), put_le(&z, 0, 2), put_le(&z, 0, 2), put_le(&z, 1, 2), put_le(&z, 1, 2);
-    put_le(&z, cd_n, 4), put_le(&z, cd, 4), put_le(&z, 0, 2);
-    return z;
-}
-
 TEST(robust_pickle_bomb_is_capped)
 {
     /* "append 0 to a list" is 3 bytes of pickle; 4.2 M of them would have taken some 300 MB of
@@ -828,7 +737,7 @@ TEST(robust_pickle_bomb_is_capped)
     memcpy(pkl, "\x80\x02]", 3);
     for (size_t i = 0; i < count; i++) memcpy(pkl + 3 + 3 * i, "K\0a", 3);
     pkl[n - 1] = '.';
-    bytes z = zip_one("archive/data.pkl", pkl, n);
+    buf z = zip_file(&(zfile){"archive/data.pkl", pkl, n, 0, 0, 0}, 1);
     free(pkl);
     const char *dir = model_dir("pickle-bomb", NULL, 0);
     char path[2048], want[4096];
@@ -860,10 +769,10 @@ TEST(robust_json_bombs_are_capped)
     expect_info_error(dir, want);
 
     count = 4200000;
-    bytes st = {0};
+    buf st = {0};
     const char *head = "{\"a\":{\"dtype\":\"F32\",\"shape\":[";
     size_t h = strlen(head) + 2 * count + strlen("0],\"data_offsets\":[0,4]}}");
-    put_le(&st, h, 8);
+    put64le(&st, h);
     put(&st, head, strlen(head));
     for (size_t i = 0; i < count; i++) put(&st, "0,", 2);
     put(&st, "0],\"data_offsets\":[0,4]}}", strlen("0],\"data_offsets\":[0,4]}}"));
