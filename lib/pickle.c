@@ -199,6 +199,13 @@ static align_status tuple_of_top(pickle *u, size_t n)
     return make_tuple(u, u->sp - n);
 }
 
+static align_status tuple_of_mark(pickle *u)
+{
+    size_t base = 0;
+    align_status s = pop_mark(u, &base);
+    return s ? s : make_tuple(u, base);
+}
+
 /* Moves stack[base..sp) into the dict or list at stack[base - 1]. */
 static align_status extend(pickle *u, pickle_kind kind, size_t base)
 {
@@ -243,6 +250,14 @@ static align_status push_int(pickle *u, int64_t v)
     pickle_obj *o = pickle_new(u, PICKLE_INT);
     if (o) o->i = v;
     return push(u, o);
+}
+
+/* BININT (a signed 4-byte integer), BININT1 and BININT2 (unsigned 1- and 2-byte ones). */
+static align_status push_binint(pickle *u, size_t n)
+{
+    const uint8_t *a = take(u, n);
+    if (!a) return truncated(u);
+    return push_int(u, n == 4 ? (int32_t)rd32le(a) : n == 2 ? (int64_t)rd16le(a) : *a);
 }
 
 /* LONG1: a little-endian two's complement integer of n bytes; state_dicts need at most 8. */
@@ -370,6 +385,24 @@ static align_status build(pickle *u)
     return u->hooks->build(u->hooks->ctx, u, u->stack[u->sp - 1], state);
 }
 
+/* PROTO: the protocol the writer used; none past 5 exists. */
+static align_status proto(pickle *u)
+{
+    const uint8_t *a = take(u, 1);
+    if (!a) return truncated(u);
+    if (*a > 5) return pickle_fail(u, "pickle protocol %u is not supported", (unsigned)*a);
+    return ALIGN_OK;
+}
+
+/* FRAME: a length prefix for buffered reading; the whole pickle is in memory. */
+static align_status frame(pickle *u)
+{
+    const uint8_t *a = take(u, 8);
+    if (!a) return truncated(u);
+    if (rd64le(a) > (uint64_t)(u->end - u->p)) return pickle_fail(u, "frame runs past the end");
+    return ALIGN_OK;
+}
+
 static align_status stop(pickle *u, pickle_obj **result)
 {
     if (u->sp != 1 || u->n_marks)
@@ -382,58 +415,41 @@ static align_status stop(pickle *u, pickle_obj **result)
 /* Runs one opcode; *result is set by STOP. */
 static align_status step(pickle *u, uint8_t op, pickle_obj **result)
 {
-    const uint8_t *a;
     switch (op) {
-    case 0x80: /* PROTO */
-        if (!(a = take(u, 1))) return truncated(u);
-        if (*a > 5) return pickle_fail(u, "pickle protocol %u is not supported", (unsigned)*a);
-        return ALIGN_OK;
-    case 0x95: /* FRAME: a length prefix for buffered reading; the whole pickle is in memory */
-        if (!(a = take(u, 8))) return truncated(u);
-        if (rd64le(a) > (uint64_t)(u->end - u->p)) return pickle_fail(u, "frame runs past the end");
-        return ALIGN_OK;
-    case '.': return stop(u, result);
-    case '(': return push_mark(u);
-    case '}': return push(u, pickle_new(u, PICKLE_DICT));
-    case ']': return push(u, pickle_new(u, PICKLE_LIST));
-    case ')': return push(u, pickle_new(u, PICKLE_TUPLE));
-    case 't': {
-        size_t base = 0;
-        align_status s = pop_mark(u, &base);
-        return s ? s : make_tuple(u, base);
-    }
-    case 0x85: return tuple_of_top(u, 1); /* TUPLE1 */
-    case 0x86: return tuple_of_top(u, 2); /* TUPLE2 */
-    case 0x87: return tuple_of_top(u, 3); /* TUPLE3 */
-    case 's': return extend_top(u, PICKLE_DICT, 2); /* SETITEM */
-    case 'u': return extend_mark(u, PICKLE_DICT);   /* SETITEMS */
-    case 'a': return extend_top(u, PICKLE_LIST, 1); /* APPEND */
-    case 'e': return extend_mark(u, PICKLE_LIST);   /* APPENDS */
-    case 'X': return push_str(u, 4);             /* BINUNICODE */
-    case 0x8c: return push_str(u, 1);            /* SHORT_BINUNICODE */
-    case 'J': /* BININT */
-        if (!(a = take(u, 4))) return truncated(u);
-        return push_int(u, (int32_t)rd32le(a));
-    case 'K': /* BININT1 */
-        if (!(a = take(u, 1))) return truncated(u);
-        return push_int(u, *a);
-    case 'M': /* BININT2 */
-        if (!(a = take(u, 2))) return truncated(u);
-        return push_int(u, rd16le(a));
-    case 0x8a: return push_long1(u);
-    case 'N': return push(u, &u->none);
-    case 0x88: return push(u, &u->yes); /* NEWTRUE */
-    case 0x89: return push(u, &u->no);  /* NEWFALSE */
-    case 'c': return global_inline(u);
-    case 0x93: return global_stack(u);
-    case 'R': return reduce(u);
-    case 'b': return build(u);
-    case 'Q': return persistent_load(u);
-    case 'q': return memo_op(u, 1, 1); /* BINPUT */
-    case 'r': return memo_op(u, 4, 1); /* LONG_BINPUT */
-    case 'h': return memo_op(u, 1, 0); /* BINGET */
-    case 'j': return memo_op(u, 4, 0); /* LONG_BINGET */
-    case 0x94: return memo_put(u, u->memo_count); /* MEMOIZE */
+    case 0x80: return proto(u);                            /* PROTO */
+    case 0x95: return frame(u);                            /* FRAME */
+    case '.': return stop(u, result);                      /* STOP */
+    case '(': return push_mark(u);                         /* MARK */
+    case '}': return push(u, pickle_new(u, PICKLE_DICT));  /* EMPTY_DICT */
+    case ']': return push(u, pickle_new(u, PICKLE_LIST));  /* EMPTY_LIST */
+    case ')': return push(u, pickle_new(u, PICKLE_TUPLE)); /* EMPTY_TUPLE */
+    case 't': return tuple_of_mark(u);                     /* TUPLE */
+    case 0x85: return tuple_of_top(u, 1);                  /* TUPLE1 */
+    case 0x86: return tuple_of_top(u, 2);                  /* TUPLE2 */
+    case 0x87: return tuple_of_top(u, 3);                  /* TUPLE3 */
+    case 's': return extend_top(u, PICKLE_DICT, 2);        /* SETITEM */
+    case 'u': return extend_mark(u, PICKLE_DICT);          /* SETITEMS */
+    case 'a': return extend_top(u, PICKLE_LIST, 1);        /* APPEND */
+    case 'e': return extend_mark(u, PICKLE_LIST);          /* APPENDS */
+    case 'X': return push_str(u, 4);                       /* BINUNICODE */
+    case 0x8c: return push_str(u, 1);                      /* SHORT_BINUNICODE */
+    case 'J': return push_binint(u, 4);                    /* BININT */
+    case 'K': return push_binint(u, 1);                    /* BININT1 */
+    case 'M': return push_binint(u, 2);                    /* BININT2 */
+    case 0x8a: return push_long1(u);                       /* LONG1 */
+    case 'N': return push(u, &u->none);                    /* NONE */
+    case 0x88: return push(u, &u->yes);                    /* NEWTRUE */
+    case 0x89: return push(u, &u->no);                     /* NEWFALSE */
+    case 'c': return global_inline(u);                     /* GLOBAL */
+    case 0x93: return global_stack(u);                     /* STACK_GLOBAL */
+    case 'R': return reduce(u);                            /* REDUCE */
+    case 'b': return build(u);                             /* BUILD */
+    case 'Q': return persistent_load(u);                   /* BINPERSID */
+    case 'q': return memo_op(u, 1, 1);                     /* BINPUT */
+    case 'r': return memo_op(u, 4, 1);                     /* LONG_BINPUT */
+    case 'h': return memo_op(u, 1, 0);                     /* BINGET */
+    case 'j': return memo_op(u, 4, 0);                     /* LONG_BINGET */
+    case 0x94: return memo_put(u, u->memo_count);          /* MEMOIZE */
     }
     if (op >= 0x20 && op < 0x7f) return pickle_fail(u, "unsupported pickle opcode 0x%02x ('%c')", op, op);
     return pickle_fail(u, "unsupported pickle opcode 0x%02x", op);

@@ -39,8 +39,9 @@ struct pickle_obj {
     };
 };
 
-/* What a pickle may do beyond building containers. A hook that fails returns pickle_fail's or
- * pickle_nomem's status; *out may be a NULL from pickle_new, which is reported as out of memory. */
+/* What a pickle may do beyond building containers; every hook is required. A hook that fails
+ * returns pickle_fail's or pickle_nomem's status; *out may be a NULL from pickle_new, which is
+ * reported as out of memory. */
 typedef struct {
     void *ctx;                     /* passed to every hook */
     const char *allowed;           /* the globals find_global knows, for the message refusing another */
@@ -56,14 +57,18 @@ typedef struct {
  * Messages read "<file>: <what> at byte N: ...". */
 align_status pickle_load(const uint8_t *data, size_t size, const char *file, const char *what,
                          const pickle_hooks *hooks, align_error *err, pickle **u, pickle_obj **result);
+/* Frees the run and every object it made (NULL is fine). */
 void pickle_free(pickle *u);
 
-/* For hooks: a new object (NULL when out of memory or over the cap), one with size zeroed bytes of
- * the caller's at ext.data, an error at the current opcode, out of memory, and a kind's name. */
+/* For hooks. A new object, NULL when out of memory or past the cap on objects. */
 pickle_obj *pickle_new(pickle *u, pickle_kind kind);
+/* A new PICKLE_EXT object with size zeroed bytes of the caller's at ext.data, freed with it. */
 pickle_obj *pickle_new_ext(pickle *u, int tag, size_t size);
+/* Fails the run with a message at the opcode being run. */
 align_status pickle_fail(pickle *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Fails the run as out of memory (or as too many objects, when that is why pickle_new refused). */
 align_status pickle_nomem(pickle *u);
+/* "an int", "a dict", or the caller's name for an ext object: for messages. */
 const char *pickle_kind_name(const pickle *u, const pickle_obj *o);
 
 #endif

@@ -105,6 +105,48 @@ static int zip64_extra(const uint8_t *x, size_t len, uint64_t *usize, uint64_t *
     return 1;
 }
 
+/* The stored entry's data, which must start after a local header that agrees with the directory
+ * (name and method) and end before the directory. */
+static align_status zip_local_data(const uint8_t *buf, const zip_directory *dir, const zip_entry *e,
+                                   unsigned method, uint64_t *data, const char *file, align_error *err)
+{
+    int shown = ERR_SHOWN(e->name_len);
+    if (!fits(e->start, ZIP_LOCAL_SIZE, dir->offset) || rd32le(buf + e->start) != ZIP_LOCAL_SIG)
+        return align_fail(err, ALIGN_ERR_FORMAT, "%s: zip entry %.*s: no local header at offset %llu",
+                          file, shown, e->name, (unsigned long long)e->start);
+    const uint8_t *l = buf + e->start;
+    *data = e->start + ZIP_LOCAL_SIZE + rd16le(l + 26) + rd16le(l + 28);
+    if (!fits(*data, e->size, dir->offset))
+        return align_fail(err, ALIGN_ERR_FORMAT,
+                          "%s: zip entry %.*s (%llu bytes at offset %llu) runs into the central directory",
+                          file, shown, e->name, (unsigned long long)e->size, (unsigned long long)*data);
+    if (rd16le(l + 26) != e->name_len || memcmp(l + ZIP_LOCAL_SIZE, e->name, e->name_len) != 0 ||
+        rd16le(l + 8) != method)
+        return align_fail(err, ALIGN_ERR_FORMAT,
+                          "%s: zip entry %.*s: local header disagrees with the central directory", file,
+                          shown, e->name);
+    return ALIGN_OK;
+}
+
+/* Refuses what cannot be read in place: encryption, compression, sizes that differ. */
+static align_status zip_check_stored(const zip_entry *e, uint32_t flags, unsigned method, uint64_t csize,
+                                     uint64_t usize, const char *file, align_error *err)
+{
+    int shown = ERR_SHOWN(e->name_len);
+    /* bit 0: encrypted, bit 6: strong encryption */
+    if (flags & 0x41)
+        return align_fail(err, ALIGN_ERR_FORMAT, "%s: zip entry %.*s is encrypted", file, shown, e->name);
+    if (method != 0)
+        return align_fail(err, ALIGN_ERR_FORMAT,
+                          "%s: zip entry %.*s is compressed (method %u); only stored entries can be read "
+                          "in place",
+                          file, shown, e->name, method);
+    if (csize != usize)
+        return align_fail(err, ALIGN_ERR_FORMAT, "%s: zip entry %.*s is stored but its sizes differ",
+                          file, shown, e->name);
+    return ALIGN_OK;
+}
+
 /* Reads the central directory record at *pos and the local header it points to. CRCs are not
  * checked: that would touch every byte of a checkpoint of hundreds of MB at load time, and the bounds
  * checks already keep a damaged archive from reading outside buf. */
@@ -125,41 +167,19 @@ static align_status zip_read_entry(const uint8_t *buf, const zip_directory *dir,
         return align_fail(err, ALIGN_ERR_FORMAT,
                           "%s: zip central directory record at offset %llu runs past the directory",
                           file, (unsigned long long)*pos);
-    const char *name = (const char *)c + ZIP_CENTRAL_SIZE;
-    int shown = ERR_SHOWN(name_len);
+    zip_entry e = {.name = (const char *)c + ZIP_CENTRAL_SIZE, .name_len = name_len};
     if (!zip64_extra(c + ZIP_CENTRAL_SIZE + name_len, extra_len, &usize, &csize, &local))
-        return align_fail(err, ALIGN_ERR_FORMAT, "%s: zip entry %.*s: bad extra field", file, shown, name);
-    /* bit 0: encrypted, bit 6: strong encryption */
-    if (flags & 0x41)
-        return align_fail(err, ALIGN_ERR_FORMAT, "%s: zip entry %.*s is encrypted", file, shown, name);
-    if (method != 0)
-        return align_fail(err, ALIGN_ERR_FORMAT,
-                          "%s: zip entry %.*s is compressed (method %u); only stored entries can be read "
-                          "in place",
-                          file, shown, name, (unsigned)method);
-    if (csize != usize)
-        return align_fail(err, ALIGN_ERR_FORMAT, "%s: zip entry %.*s is stored but its sizes differ",
-                          file, shown, name);
-    if (!fits(local, ZIP_LOCAL_SIZE, dir->offset) || rd32le(buf + local) != ZIP_LOCAL_SIG)
-        return align_fail(err, ALIGN_ERR_FORMAT, "%s: zip entry %.*s: no local header at offset %llu",
-                          file, shown, name, (unsigned long long)local);
-    const uint8_t *l = buf + local;
-    uint64_t data = local + ZIP_LOCAL_SIZE + rd16le(l + 26) + rd16le(l + 28);
-    if (!fits(data, csize, dir->offset))
-        return align_fail(err, ALIGN_ERR_FORMAT,
-                          "%s: zip entry %.*s (%llu bytes at offset %llu) runs into the central directory",
-                          file, shown, name, (unsigned long long)csize, (unsigned long long)data);
-    if (rd16le(l + 26) != name_len || memcmp(l + ZIP_LOCAL_SIZE, name, name_len) != 0 ||
-        rd16le(l + 8) != method)
-        return align_fail(err, ALIGN_ERR_FORMAT,
-                          "%s: zip entry %.*s: local header disagrees with the central directory", file,
-                          shown, name);
-    out->name = name;
-    out->name_len = name_len;
-    out->data = buf + data;
-    out->size = (size_t)csize;
-    out->start = local;
-    out->end = data + csize;
+        return align_fail(err, ALIGN_ERR_FORMAT, "%s: zip entry %.*s: bad extra field", file,
+                          ERR_SHOWN(name_len), e.name);
+    e.start = local;
+    e.size = (size_t)csize;
+    uint64_t data = 0;
+    align_status s = zip_check_stored(&e, flags, method, csize, usize, file, err);
+    if (!s) s = zip_local_data(buf, dir, &e, method, &data, file, err);
+    if (s) return s;
+    e.data = buf + data;
+    e.end = data + csize;
+    *out = e;
     *pos += record;
     return ALIGN_OK;
 }

@@ -27,6 +27,7 @@ typedef struct {
 align_status zip_open(const uint8_t *buf, size_t size, const char *file, zip_archive *zip, align_error *err);
 /* The entry named name[0..len), or NULL. */
 const zip_entry *zip_find(const zip_archive *zip, const char *name, size_t len);
+/* Frees the entry table (the buffer stays the caller's). */
 void zip_close(zip_archive *zip);
 
 #endif
