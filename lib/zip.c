@@ -25,18 +25,20 @@
 typedef struct {
     uint64_t count, offset, size;
     uint64_t end; /* the first end-of-directory record: nothing the directory lists may pass it */
+    uint64_t disk, cd_disk, on_disk; /* one disk only: 0, 0 and count */
 } zip_directory;
 
 /* [off, off + len) lies within [0, limit), with no overflow on the way. */
 static int fits(uint64_t off, uint64_t len, uint64_t limit) { return off <= limit && len <= limit - off; }
 
-static align_status zip_find_directory(const uint8_t *buf, size_t size, const char *file,
-                                       zip_directory *dir, align_error *err)
+/* The end-of-central-directory record's offset. The record ends the file after a comment of its
+ * stated length; requiring that rules out a signature that merely occurs inside the comment or the
+ * data. */
+static align_status zip_find_eocd(const uint8_t *buf, size_t size, const char *file, size_t *eocd,
+                                  align_error *err)
 {
     if (size < ZIP_EOCD_SIZE)
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: %zu bytes is too short for a zip archive", file, size);
-    /* The record ends the file after a comment of its stated length; requiring that rules out a
-     * signature that merely occurs inside the comment or the data. */
     size_t pos = size - ZIP_EOCD_SIZE, lowest = pos > ZIP_MAX_COMMENT ? pos - ZIP_MAX_COMMENT : 0;
     while (!(rd32le(buf + pos) == ZIP_EOCD_SIG && pos + ZIP_EOCD_SIZE + rd16le(buf + pos + 20) == size)) {
         if (pos == lowest)
@@ -45,30 +47,46 @@ static align_status zip_find_directory(const uint8_t *buf, size_t size, const ch
                               file);
         pos--;
     }
+    *eocd = pos;
+    return ALIGN_OK;
+}
+
+/* Replaces the directory's fields with the zip64 end record's, which the locator before the end
+ * record at pos points to. */
+static align_status zip64_directory(const uint8_t *buf, size_t pos, const char *file, zip_directory *dir,
+                                    align_error *err)
+{
+    const uint8_t *loc = buf + pos - ZIP64_LOCATOR_SIZE;
+    uint64_t at = rd64le(loc + 8);
+    if (!fits(at, ZIP64_EOCD_SIZE, pos - ZIP64_LOCATOR_SIZE) || rd32le(buf + at) != ZIP64_EOCD_SIG)
+        return align_fail(err, ALIGN_ERR_FORMAT, "%s: bad zip64 end-of-central-directory record", file);
+    const uint8_t *z = buf + at;
+    dir->disk = rd32le(z + 16) | rd32le(loc + 4);
+    dir->cd_disk = rd32le(z + 20);
+    dir->on_disk = rd64le(z + 24);
+    dir->count = rd64le(z + 32);
+    dir->size = rd64le(z + 40);
+    dir->offset = rd64le(z + 48);
+    dir->end = at;
+    return ALIGN_OK;
+}
+
+static align_status zip_find_directory(const uint8_t *buf, size_t size, const char *file,
+                                       zip_directory *dir, align_error *err)
+{
+    size_t pos = 0;
+    align_status s = zip_find_eocd(buf, size, file, &pos, err);
+    if (s) return s;
     const uint8_t *e = buf + pos;
-    uint64_t disk = rd16le(e + 4), cd_disk = rd16le(e + 6), on_disk = rd16le(e + 8);
-    dir->count = rd16le(e + 10);
-    dir->size = rd32le(e + 12);
-    dir->offset = rd32le(e + 16);
-    dir->end = pos;
+    *dir = (zip_directory){.disk = rd16le(e + 4), .cd_disk = rd16le(e + 6), .on_disk = rd16le(e + 8),
+                           .count = rd16le(e + 10), .size = rd32le(e + 12), .offset = rd32le(e + 16),
+                           .end = pos};
     if (pos >= ZIP64_LOCATOR_SIZE && rd32le(e - ZIP64_LOCATOR_SIZE) == ZIP64_LOCATOR_SIG) {
-        const uint8_t *loc = e - ZIP64_LOCATOR_SIZE;
-        uint64_t at = rd64le(loc + 8);
-        if (!fits(at, ZIP64_EOCD_SIZE, pos - ZIP64_LOCATOR_SIZE) || rd32le(buf + at) != ZIP64_EOCD_SIG)
-            return align_fail(err, ALIGN_ERR_FORMAT, "%s: bad zip64 end-of-central-directory record",
-                              file);
-        const uint8_t *z = buf + at;
-        disk = rd32le(z + 16) | rd32le(loc + 4);
-        cd_disk = rd32le(z + 20);
-        on_disk = rd64le(z + 24);
-        dir->count = rd64le(z + 32);
-        dir->size = rd64le(z + 40);
-        dir->offset = rd64le(z + 48);
-        dir->end = at;
+        if ((s = zip64_directory(buf, pos, file, dir, err))) return s;
     } else if (dir->count == 0xffff || dir->size == 0xffffffff || dir->offset == 0xffffffff) {
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: zip archive lacks the zip64 record it needs", file);
     }
-    if (disk || cd_disk || on_disk != dir->count)
+    if (dir->disk || dir->cd_disk || dir->on_disk != dir->count)
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: multi-disk zip archives are not supported", file);
     if (!fits(dir->offset, dir->size, dir->end))
         return align_fail(err, ALIGN_ERR_FORMAT,
