@@ -9,7 +9,8 @@
 
 #include <stb_image_write.h>
 
-#include "image.h"
+#include "preprocess.h"
+#include "resample.h"
 #include "test.h"
 
 /* ---- helpers ---------------------------------------------------------------------------------- */
