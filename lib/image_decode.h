@@ -4,7 +4,9 @@
  * The dispatcher refuses empty and oversized buffers, recognises the format by its signature (a
  * table with one row per format: signature, name, decoder, orientation source), calls the
  * format's decoder, then applies the file's EXIF orientation (orientation.h). A decoder plugs in
- * with its declaration below and its row in that table.
+ * with its declaration below and its row in that table (a named but unread format's row has a
+ * NULL decoder: fill it in). Its file includes this header, so the compiler checks its definition
+ * against image_decoder; image_limits.h has the checks and messages decoders share.
  *
  * A decoder, the contract:
  *   align_status decode_X(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels,
@@ -12,7 +14,7 @@
  *   - p[0..n) is the whole file (1 <= n <= INT_MAX - 16; its signature matched);
  *   - name is what messages call the file: every error is one line starting "name: ";
  *   - max_pixels (never 0) is checked against the header's width x height before any pixel
- *     buffer is allocated (image_check_size); over it is ALIGN_ERR_LIMIT;
+ *     buffer is allocated (image_limits.h); over it is ALIGN_ERR_LIMIT;
  *   - on success out->rgb holds width x height 8-bit RGB pixels, top row first, channels
  *     innermost, malloc'ed (align_image_free frees it), exactly as PIL's convert("RGB") gives the
  *     file, BEFORE any EXIF orientation (the dispatcher applies it);
@@ -38,15 +40,5 @@ image_decoder stb_decode_png;
 image_decoder stb_decode_gif;
 image_decoder stb_decode_bmp;
 image_decoder stb_decode_tga;
-
-/* ---- what decoders share (image_decode.c) ---- */
-
-/* ALIGN_ERR_FORMAT for a side below 1, ALIGN_ERR_LIMIT over max_pixels; format names the format. */
-align_status image_check_size(const char *name, const char *format, int w, int h, uint64_t max_pixels,
-                              align_error *err);
-/* ALIGN_ERR_LIMIT: w x h pixels is over the limit. */
-align_status image_over_limit(const char *name, uint64_t w, uint64_t h, uint64_t limit, align_error *err);
-/* ALIGN_ERR_NOMEM while decoding w x h pixels. */
-align_status image_out_of_memory(const char *name, int w, int h, align_error *err);
 
 #endif

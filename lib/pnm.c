@@ -8,6 +8,7 @@
 
 #include "byteorder.h"
 #include "error.h"
+#include "image_limits.h"
 
 /* The header is tokens separated by whitespace and #-comments, then one whitespace byte before the
  * raster. */

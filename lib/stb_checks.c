@@ -87,19 +87,19 @@ const char *jpeg_bad_tables(const uint8_t *p, size_t n, char *why, size_t cap)
 /* libjpeg (so PIL) refuses a JPEG that ends before its end-of-image marker; stb_image would
  * decode the missing part as grey. Entropy-coded data cannot contain FF D9, so any FF D9 after the
  * first scan header is the end. */
-int jpeg_complete(const uint8_t *p, size_t n)
+int jpeg_truncated(const uint8_t *p, size_t n)
 {
     int orientation;
     size_t scan = jpeg_segments(p, n, &orientation);
-    if (!scan) return 0;
-    if (n - scan >= 2 && p[n - 2] == 0xff && p[n - 1] == 0xd9) return 1;
+    if (!scan) return 1;
+    if (n - scan >= 2 && p[n - 2] == 0xff && p[n - 1] == 0xd9) return 0;
     for (size_t i = scan; i + 1 < n; i++) {
         const uint8_t *ff = memchr(p + i, 0xff, n - 1 - i);
-        if (!ff) return 0;
+        if (!ff) return 1;
         i = (size_t)(ff - p);
-        if (ff[1] == 0xd9) return 1;
+        if (ff[1] == 0xd9) return 0;
     }
-    return 0;
+    return 1;
 }
 
 /* PIL reads a PNG that ends early once the image data is complete: it does not need the last

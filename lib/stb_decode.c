@@ -12,7 +12,23 @@
 
 #include "byteorder.h"
 #include "error.h"
+#include "image_limits.h"
 #include "stb_checks.h"
+
+/* What the decoders below tell apart. */
+typedef struct {
+    const char *name;                             /* in messages */
+    const char *unreadable;                       /* the message when stbi_info refuses the header */
+    int (*truncated)(const uint8_t *p, size_t n); /* stb_checks.h; NULL: stb_image notices */
+    const char *cut;                              /* what a truncated file lacks */
+} stb_format;
+
+static const stb_format jpeg = {"JPEG", NULL, jpeg_truncated, "no end-of-image marker"};
+static const stb_format png = {"PNG", NULL, NULL, NULL};
+static const stb_format gif = {"GIF", NULL, gif_truncated, "image data cut short"};
+static const stb_format bmp = {"BMP", NULL, bmp_truncated, "pixel data cut short"};
+/* TGA is what has no other format's signature: a file stb_image cannot read as one is no image */
+static const stb_format tga = {"TGA", "not an image (unknown format)", tga_truncated, "pixel data cut short"};
 
 static const char *stb_reason(void)
 {
@@ -21,31 +37,36 @@ static const char *stb_reason(void)
 }
 
 /* stb_image says "outofmem" when an allocation fails: that is not a corrupt file. */
-static align_status stb_failed(const char *name, const char *format, int w, int h, align_error *err)
+static align_status stb_failed(const stb_format *f, const char *name, int w, int h, align_error *err)
 {
     if (strcmp(stb_reason(), "outofmem") == 0) return image_out_of_memory(name, w, h, err);
-    return align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt %s image (%s)", name, format, stb_reason());
+    return align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt %s image (%s)", name, f->name, stb_reason());
 }
 
-/* The image's width and height from its header alone: nothing is allocated for a size that is
- * over the limit. */
-static align_status stb_header(const uint8_t *p, size_t n, const char *name, const char *format,
+/* The image's width and height from its header alone (nothing is allocated for a size over the
+ * limit), then the refusal of a file that stb_image would complete with invented pixels. */
+static align_status stb_header(const stb_format *f, const uint8_t *p, size_t n, const char *name,
                                uint64_t max_pixels, int *w, int *h, align_error *err)
 {
     int comp;
-    if (!stbi_info_from_memory(p, (int)n, w, h, &comp))
-        return align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt %s image (%s)", name, format, stb_reason());
-    return image_check_size(name, format, *w, *h, max_pixels, err);
+    if (!stbi_info_from_memory(p, (int)n, w, h, &comp)) {
+        if (f->unreadable) return align_fail(err, ALIGN_ERR_FORMAT, "%s: %s", name, f->unreadable);
+        return align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt %s image (%s)", name, f->name, stb_reason());
+    }
+    align_status s = image_check_size(name, f->name, *w, *h, max_pixels, err);
+    if (!s && f->truncated && f->truncated(p, n))
+        return align_fail(err, ALIGN_ERR_FORMAT, "%s: truncated %s (%s)", name, f->name, f->cut);
+    return s;
 }
 
 /* Hands rgb (got_w x got_h) to out when it has the size the header gave (w x h), else frees it. */
-static align_status stb_keep(uint8_t *rgb, int got_w, int got_h, int w, int h, const char *name,
-                             const char *format, align_image *out, align_error *err)
+static align_status stb_keep(const stb_format *f, uint8_t *rgb, int got_w, int got_h, int w, int h,
+                             const char *name, align_image *out, align_error *err)
 {
     if (got_w != w || got_h != h) {
         free(rgb);
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt %s image (size changed while decoding)", name,
-                          format);
+                          f->name);
     }
     out->rgb = rgb;
     out->width = w;
@@ -54,13 +75,22 @@ static align_status stb_keep(uint8_t *rgb, int got_w, int got_h, int w, int h, c
 }
 
 /* stb_image's RGB pixels of a file whose header said w x h. */
-static align_status stb_rgb(const uint8_t *p, size_t n, const char *name, const char *format, int w, int h,
+static align_status stb_rgb(const stb_format *f, const uint8_t *p, size_t n, const char *name, int w, int h,
                             align_image *out, align_error *err)
 {
     int got_w = 0, got_h = 0, comp;
     uint8_t *rgb = stbi_load_from_memory(p, (int)n, &got_w, &got_h, &comp, 3);
-    if (!rgb) return stb_failed(name, format, w, h, err);
-    return stb_keep(rgb, got_w, got_h, w, h, name, format, out, err);
+    if (!rgb) return stb_failed(f, name, w, h, err);
+    return stb_keep(f, rgb, got_w, got_h, w, h, name, out, err);
+}
+
+/* The header, then the pixels as stb_image gives them. */
+static align_status stb_decode(const stb_format *f, const uint8_t *p, size_t n, const char *name,
+                               uint64_t max_pixels, align_image *out, align_error *err)
+{
+    int w, h;
+    align_status s = stb_header(f, p, n, name, max_pixels, &w, &h, err);
+    return s ? s : stb_rgb(f, p, n, name, w, h, out, err);
 }
 
 align_status stb_decode_jpeg(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels,
@@ -69,12 +99,7 @@ align_status stb_decode_jpeg(const uint8_t *p, size_t n, const char *name, uint6
     char why[128];
     if (jpeg_bad_tables(p, n, why, sizeof why))
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt JPEG image (%s)", name, why);
-    int w, h;
-    align_status s = stb_header(p, n, name, "JPEG", max_pixels, &w, &h, err);
-    if (s) return s;
-    if (!jpeg_complete(p, n))
-        return align_fail(err, ALIGN_ERR_FORMAT, "%s: truncated JPEG (no end-of-image marker)", name);
-    return stb_rgb(p, n, name, "JPEG", w, h, out, err);
+    return stb_decode(&jpeg, p, n, name, max_pixels, out, err);
 }
 
 /* 16-bit grey: PIL makes it mode "I" and convert("RGB") clips the values at 255 (every other
@@ -82,17 +107,17 @@ align_status stb_decode_jpeg(const uint8_t *p, size_t n, const char *name, uint6
 static align_status png_pixels(const uint8_t *p, size_t n, const char *name, int w, int h, align_image *out,
                                align_error *err)
 {
-    if (!(n >= 26 && p[24] == 16 && p[25] == 0)) return stb_rgb(p, n, name, "PNG", w, h, out, err);
+    if (!(n >= 26 && p[24] == 16 && p[25] == 0)) return stb_rgb(&png, p, n, name, w, h, out, err);
     int got_w = 0, got_h = 0, comp;
     uint16_t *grey = stbi_load_16_from_memory(p, (int)n, &got_w, &got_h, &comp, 1);
-    if (!grey) return stb_failed(name, "PNG", w, h, err);
+    if (!grey) return stb_failed(&png, name, w, h, err);
     size_t count = (size_t)got_w * got_h;
     uint8_t *rgb = malloc(count * 3);
     for (size_t i = 0; rgb && i < count; i++)
         rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = grey[i] > 255 ? 255 : (uint8_t)grey[i];
     stbi_image_free(grey);
     if (!rgb) return image_out_of_memory(name, w, h, err);
-    return stb_keep(rgb, got_w, got_h, w, h, name, "PNG", out, err);
+    return stb_keep(&png, rgb, got_w, got_h, w, h, name, out, err);
 }
 
 align_status stb_decode_png(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels,
@@ -102,7 +127,7 @@ align_status stb_decode_png(const uint8_t *p, size_t n, const char *name, uint64
     if (n >= 24 && !memcmp(p + 12, "IHDR", 4) && (uint64_t)be32(p + 16) * be32(p + 20) > max_pixels)
         return image_over_limit(name, be32(p + 16), be32(p + 20), max_pixels, err);
     int w, h;
-    align_status s = stb_header(p, n, name, "PNG", max_pixels, &w, &h, err);
+    align_status s = stb_header(&png, p, n, name, max_pixels, &w, &h, err);
     if (s) return s;
     size_t crc_pad, keep = png_cut_short(p, n, &crc_pad);
     if (!keep) return png_pixels(p, n, name, w, h, out, err);
@@ -179,39 +204,24 @@ align_status stb_decode_gif(const uint8_t *p, size_t n, const char *name, uint64
                             align_image *out, align_error *err)
 {
     int w, h;
-    align_status s = stb_header(p, n, name, "GIF", max_pixels, &w, &h, err);
+    align_status s = stb_header(&gif, p, n, name, max_pixels, &w, &h, err);
     if (s) return s;
-    if (gif_truncated(p, n))
-        return align_fail(err, ALIGN_ERR_FORMAT, "%s: truncated GIF (image data cut short)", name);
     int got_w = 0, got_h = 0, comp;
     uint8_t *rgba = stbi_load_from_memory(p, (int)n, &got_w, &got_h, &comp, 4);
-    if (!rgba) return stb_failed(name, "GIF", w, h, err);
+    if (!rgba) return stb_failed(&gif, name, w, h, err);
     gif_canvas_like_pil(p, n, rgba, got_w, got_h);
     rgba_to_rgb(rgba, (size_t)got_w * got_h);
-    return stb_keep(rgba, got_w, got_h, w, h, name, "GIF", out, err);
+    return stb_keep(&gif, rgba, got_w, got_h, w, h, name, out, err);
 }
 
 align_status stb_decode_bmp(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels,
                             align_image *out, align_error *err)
 {
-    int w, h;
-    align_status s = stb_header(p, n, name, "BMP", max_pixels, &w, &h, err);
-    if (s) return s;
-    if (bmp_truncated(p, n))
-        return align_fail(err, ALIGN_ERR_FORMAT, "%s: truncated BMP (pixel data cut short)", name);
-    return stb_rgb(p, n, name, "BMP", w, h, out, err);
+    return stb_decode(&bmp, p, n, name, max_pixels, out, err);
 }
 
-/* TGA is what has no other format's signature: a file stb_image cannot read as one is no image. */
 align_status stb_decode_tga(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels,
                             align_image *out, align_error *err)
 {
-    int w, h, comp;
-    if (!stbi_info_from_memory(p, (int)n, &w, &h, &comp))
-        return align_fail(err, ALIGN_ERR_FORMAT, "%s: not an image (unknown format)", name);
-    align_status s = image_check_size(name, "TGA", w, h, max_pixels, err);
-    if (s) return s;
-    if (tga_truncated(p, n))
-        return align_fail(err, ALIGN_ERR_FORMAT, "%s: truncated TGA (pixel data cut short)", name);
-    return stb_rgb(p, n, name, "TGA", w, h, out, err);
+    return stb_decode(&tga, p, n, name, max_pixels, out, err);
 }
