@@ -2,11 +2,12 @@
  * align_image_load_memory, align_image_free) and the format decoders it calls.
  *
  * The dispatcher refuses empty and oversized buffers, recognises the format by its signature (a
- * table with one row per format: signature, name, decoder, orientation source), calls the
- * format's decoder, then applies the file's EXIF orientation (orientation.h). A decoder plugs in
- * with its declaration below and its row in that table (a named but unread format's row has a
- * NULL decoder: fill it in). Its file includes this header, so the compiler checks its definition
- * against image_decoder; image_limits.h has the checks and messages decoders share.
+ * table with one row per signature: the bytes, the format's name, its decoder, where it keeps its
+ * orientation), calls the format's decoder, then applies the file's EXIF orientation
+ * (orientation.h). A decoder plugs in with its declaration below and its row in that table (a
+ * named but unread format's row has a NULL decoder: fill it in). Its file includes this header,
+ * so the compiler checks its definition against image_decoder; image_limits.h has the checks and
+ * messages decoders share.
  *
  * A decoder, the contract:
  *   align_status decode_X(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels,

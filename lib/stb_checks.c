@@ -8,6 +8,66 @@
 #include "byteorder.h"
 #include "orientation.h"
 
+/* The tables of a DHT segment whose data starts at t, len - 2 bytes, read as stb_image reads them:
+ * while the length is not used up, with zeros past the file's end. Marks each in defined. */
+static const char *dht_tables(const uint8_t *p, size_t n, size_t t, size_t len, int defined[2][4], char *why,
+                              size_t cap)
+{
+    for (long left = (long)len - 2; left > 0;) {
+        unsigned codes = 0, q = t < n ? p[t] : 0;
+        for (size_t i = 1; i <= 16; i++) codes += t + i < n ? p[t + i] : 0;
+        if (codes > 256) {
+            snprintf(why, cap, "a Huffman table of %u codes, at most 256", codes);
+            return why;
+        }
+        if ((q >> 4) <= 1 && (q & 15) <= 3) defined[q >> 4][q & 15] = 1;
+        t += 17 + codes;
+        left -= 17 + (long)codes;
+    }
+    return NULL;
+}
+
+/* A scan header h (len bytes, all in the file): the tables of the coefficients it codes (a
+ * progressive scan codes DC or AC only) must be defined. */
+static const char *scan_tables(const uint8_t *h, size_t len, int progressive, int defined[2][4], char *why,
+                               size_t cap)
+{
+    size_t ns = h[0];
+    if (len != 6 + 2 * ns) return NULL;
+    const uint8_t *tail = h + 1 + 2 * ns; /* Ss, Se, Ah Al */
+    int dc = progressive <= 0 || (tail[0] == 0 && (tail[2] >> 4) == 0);
+    int ac = progressive <= 0 || tail[0] > 0;
+    for (size_t c = 0; c < ns; c++) {
+        unsigned td = h[2 + 2 * c] >> 4, ta = h[2 + 2 * c] & 15;
+        if ((dc && td <= 3 && !defined[0][td]) || (ac && ta <= 3 && !defined[1][ta])) {
+            int dc_missing = dc && td <= 3 && !defined[0][td];
+            snprintf(why, cap, "a scan uses Huffman table %s%u, which no DHT segment defines",
+                     dc_missing ? "DC " : "AC ", dc_missing ? td : ta);
+            return why;
+        }
+    }
+    return NULL;
+}
+
+/* Past a scan's entropy-coded data, from pos to its next marker. */
+static size_t skip_entropy_data(const uint8_t *p, size_t n, size_t pos)
+{
+    while (pos + 1 < n) {
+        if (p[pos] != 0xff) {
+            pos++;
+            continue;
+        }
+        size_t k = pos + 1;
+        while (k < n && p[k] == 0xff) k++;
+        if (k < n && (p[k] == 0x00 || (p[k] >= 0xd0 && p[k] <= 0xd7))) {
+            pos = k + 1;
+            continue;
+        }
+        break;
+    }
+    return pos;
+}
+
 /* Two holes in stb_image 2.27 (Debian 12's libstb) that a JPEG's tables open, closed here by
  * reading the segments as it will before it sees them:
  *  - it trusts a DHT segment's sixteen code counts: when they add up to more than 256 it writes
@@ -31,55 +91,14 @@ const char *jpeg_bad_tables(const uint8_t *p, size_t n, char *why, size_t cap)
         if (m == 0x00 || m == 0x01 || (m >= 0xd0 && m <= 0xd8)) continue;
         if (n - pos < 2) break;
         size_t len = be16(p + pos);
-        if (m == 0xc4) {
-            size_t t = pos + 2;
-            for (long left = (long)len - 2; left > 0;) {
-                unsigned codes = 0, q = t < n ? p[t] : 0;
-                for (size_t i = 1; i <= 16; i++) codes += t + i < n ? p[t + i] : 0;
-                if (codes > 256) {
-                    snprintf(why, cap, "a Huffman table of %u codes, at most 256", codes);
-                    return why;
-                }
-                if ((q >> 4) <= 1 && (q & 15) <= 3) defined[q >> 4][q & 15] = 1;
-                t += 17 + codes;
-                left -= 17 + (long)codes;
-            }
-        } else if ((m == 0xc0 || m == 0xc1 || m == 0xc2) && progressive < 0) {
-            progressive = m == 0xc2;
-        } else if (m == 0xda && len >= 6 && n - pos >= len) {
-            const uint8_t *h = p + pos + 2;
-            size_t ns = h[0];
-            if (len == 6 + 2 * ns) {
-                const uint8_t *tail = h + 1 + 2 * ns; /* Ss, Se, Ah Al */
-                int dc = progressive <= 0 || (tail[0] == 0 && (tail[2] >> 4) == 0);
-                int ac = progressive <= 0 || tail[0] > 0;
-                for (size_t c = 0; c < ns; c++) {
-                    unsigned td = h[2 + 2 * c] >> 4, ta = h[2 + 2 * c] & 15;
-                    if ((dc && td <= 3 && !defined[0][td]) || (ac && ta <= 3 && !defined[1][ta])) {
-                        snprintf(why, cap, "a scan uses Huffman table %s%u, which no DHT segment defines",
-                                 dc && td <= 3 && !defined[0][td] ? "DC " : "AC ",
-                                 dc && td <= 3 && !defined[0][td] ? td : ta);
-                        return why;
-                    }
-                }
-            }
-        }
+        const char *bad = NULL;
+        if (m == 0xc4) bad = dht_tables(p, n, pos + 2, len, defined, why, cap);
+        else if ((m == 0xc0 || m == 0xc1 || m == 0xc2) && progressive < 0) progressive = m == 0xc2;
+        else if (m == 0xda && len >= 6 && n - pos >= len)
+            bad = scan_tables(p + pos + 2, len, progressive, defined, why, cap);
+        if (bad) return bad;
         pos += len;
-        if (m != 0xda) continue;
-        /* skip the entropy-coded data to the next marker */
-        while (pos + 1 < n) {
-            if (p[pos] != 0xff) {
-                pos++;
-                continue;
-            }
-            size_t k = pos + 1;
-            while (k < n && p[k] == 0xff) k++;
-            if (k < n && (p[k] == 0x00 || (p[k] >= 0xd0 && p[k] <= 0xd7))) {
-                pos = k + 1;
-                continue;
-            }
-            break;
-        }
+        if (m == 0xda) pos = skip_entropy_data(p, n, pos);
     }
     return NULL;
 }
