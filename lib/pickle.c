@@ -257,7 +257,7 @@ static align_status push_binint(pickle *u, size_t n)
 {
     const uint8_t *a = take(u, n);
     if (!a) return truncated(u);
-    return push_int(u, n == 4 ? (int32_t)rd32le(a) : n == 2 ? (int64_t)rd16le(a) : *a);
+    return push_int(u, n == 4 ? (int32_t)le32(a) : n == 2 ? (int64_t)le16(a) : *a);
 }
 
 /* LONG1: a little-endian two's complement integer of n bytes; state_dicts need at most 8. */
@@ -276,7 +276,7 @@ static align_status push_str(pickle *u, size_t len_bytes)
 {
     const uint8_t *l = take(u, len_bytes), *s;
     if (!l) return truncated(u);
-    size_t len = len_bytes == 1 ? *l : rd32le(l);
+    size_t len = len_bytes == 1 ? *l : le32(l);
     if (!(s = take(u, len))) return pickle_fail(u, "string of %zu bytes runs past the end", len);
     pickle_obj *o = pickle_new(u, PICKLE_STR);
     if (o) {
@@ -350,7 +350,7 @@ static align_status memo_op(pickle *u, size_t idx_bytes, int put)
 {
     const uint8_t *a = take(u, idx_bytes);
     if (!a) return truncated(u);
-    size_t idx = idx_bytes == 1 ? *a : rd32le(a);
+    size_t idx = idx_bytes == 1 ? *a : le32(a);
     return put ? memo_put(u, idx) : memo_get(u, idx);
 }
 /* BINPERSID: the caller says what the id on the stack stands for. */
@@ -399,7 +399,7 @@ static align_status frame(pickle *u)
 {
     const uint8_t *a = take(u, 8);
     if (!a) return truncated(u);
-    if (rd64le(a) > (uint64_t)(u->end - u->p)) return pickle_fail(u, "frame runs past the end");
+    if (le64(a) > (uint64_t)(u->end - u->p)) return pickle_fail(u, "frame runs past the end");
     return ALIGN_OK;
 }
 

@@ -40,7 +40,7 @@ static align_status zip_find_eocd(const uint8_t *buf, size_t size, const char *f
     if (size < ZIP_EOCD_SIZE)
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: %zu bytes is too short for a zip archive", file, size);
     size_t pos = size - ZIP_EOCD_SIZE, lowest = pos > ZIP_MAX_COMMENT ? pos - ZIP_MAX_COMMENT : 0;
-    while (!(rd32le(buf + pos) == ZIP_EOCD_SIG && pos + ZIP_EOCD_SIZE + rd16le(buf + pos + 20) == size)) {
+    while (!(le32(buf + pos) == ZIP_EOCD_SIG && pos + ZIP_EOCD_SIZE + le16(buf + pos + 20) == size)) {
         if (pos == lowest)
             return align_fail(err, ALIGN_ERR_FORMAT,
                               "%s: no zip end-of-central-directory record (truncated or not a zip archive)",
@@ -57,16 +57,16 @@ static align_status zip64_directory(const uint8_t *buf, size_t pos, const char *
                                     align_error *err)
 {
     const uint8_t *loc = buf + pos - ZIP64_LOCATOR_SIZE;
-    uint64_t at = rd64le(loc + 8);
-    if (!fits(at, ZIP64_EOCD_SIZE, pos - ZIP64_LOCATOR_SIZE) || rd32le(buf + at) != ZIP64_EOCD_SIG)
+    uint64_t at = le64(loc + 8);
+    if (!fits(at, ZIP64_EOCD_SIZE, pos - ZIP64_LOCATOR_SIZE) || le32(buf + at) != ZIP64_EOCD_SIG)
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: bad zip64 end-of-central-directory record", file);
     const uint8_t *z = buf + at;
-    dir->disk = rd32le(z + 16) | rd32le(loc + 4);
-    dir->cd_disk = rd32le(z + 20);
-    dir->on_disk = rd64le(z + 24);
-    dir->count = rd64le(z + 32);
-    dir->size = rd64le(z + 40);
-    dir->offset = rd64le(z + 48);
+    dir->disk = le32(z + 16) | le32(loc + 4);
+    dir->cd_disk = le32(z + 20);
+    dir->on_disk = le64(z + 24);
+    dir->count = le64(z + 32);
+    dir->size = le64(z + 40);
+    dir->offset = le64(z + 48);
     dir->end = at;
     return ALIGN_OK;
 }
@@ -78,10 +78,10 @@ static align_status zip_find_directory(const uint8_t *buf, size_t size, const ch
     align_status s = zip_find_eocd(buf, size, file, &pos, err);
     if (s) return s;
     const uint8_t *e = buf + pos;
-    *dir = (zip_directory){.disk = rd16le(e + 4), .cd_disk = rd16le(e + 6), .on_disk = rd16le(e + 8),
-                           .count = rd16le(e + 10), .size = rd32le(e + 12), .offset = rd32le(e + 16),
+    *dir = (zip_directory){.disk = le16(e + 4), .cd_disk = le16(e + 6), .on_disk = le16(e + 8),
+                           .count = le16(e + 10), .size = le32(e + 12), .offset = le32(e + 16),
                            .end = pos};
-    if (pos >= ZIP64_LOCATOR_SIZE && rd32le(e - ZIP64_LOCATOR_SIZE) == ZIP64_LOCATOR_SIG) {
+    if (pos >= ZIP64_LOCATOR_SIZE && le32(e - ZIP64_LOCATOR_SIZE) == ZIP64_LOCATOR_SIG) {
         if ((s = zip64_directory(buf, pos, file, dir, err))) return s;
     } else if (dir->count == 0xffff || dir->size == 0xffffffff || dir->offset == 0xffffffff) {
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: zip archive lacks the zip64 record it needs", file);
@@ -104,7 +104,7 @@ static align_status zip_find_directory(const uint8_t *buf, size_t size, const ch
 static int zip64_extra(const uint8_t *x, size_t len, uint64_t *usize, uint64_t *csize, uint64_t *local)
 {
     while (len >= 4) {
-        size_t id = rd16le(x), n = rd16le(x + 2);
+        size_t id = le16(x), n = le16(x + 2);
         if (n > len - 4) return 0;
         if (id == 1) {
             uint64_t *fields[3] = {usize, csize, local};
@@ -112,7 +112,7 @@ static int zip64_extra(const uint8_t *x, size_t len, uint64_t *usize, uint64_t *
             for (int i = 0; i < 3; i++) {
                 if (*fields[i] != 0xffffffff) continue;
                 if (v + 8 > x + 4 + n) return 0;
-                *fields[i] = rd64le(v);
+                *fields[i] = le64(v);
                 v += 8;
             }
             return 1;
@@ -129,17 +129,17 @@ static align_status zip_local_data(const uint8_t *buf, const zip_directory *dir,
                                    unsigned method, uint64_t *data, const char *file, align_error *err)
 {
     int shown = ERR_SHOWN(e->name_len);
-    if (!fits(e->start, ZIP_LOCAL_SIZE, dir->offset) || rd32le(buf + e->start) != ZIP_LOCAL_SIG)
+    if (!fits(e->start, ZIP_LOCAL_SIZE, dir->offset) || le32(buf + e->start) != ZIP_LOCAL_SIG)
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: zip entry %.*s: no local header at offset %llu",
                           file, shown, e->name, (unsigned long long)e->start);
     const uint8_t *l = buf + e->start;
-    *data = e->start + ZIP_LOCAL_SIZE + rd16le(l + 26) + rd16le(l + 28);
+    *data = e->start + ZIP_LOCAL_SIZE + le16(l + 26) + le16(l + 28);
     if (!fits(*data, e->size, dir->offset))
         return align_fail(err, ALIGN_ERR_FORMAT,
                           "%s: zip entry %.*s (%llu bytes at offset %llu) runs into the central directory",
                           file, shown, e->name, (unsigned long long)e->size, (unsigned long long)*data);
-    if (rd16le(l + 26) != e->name_len || memcmp(l + ZIP_LOCAL_SIZE, e->name, e->name_len) != 0 ||
-        rd16le(l + 8) != method)
+    if (le16(l + 26) != e->name_len || memcmp(l + ZIP_LOCAL_SIZE, e->name, e->name_len) != 0 ||
+        le16(l + 8) != method)
         return align_fail(err, ALIGN_ERR_FORMAT,
                           "%s: zip entry %.*s: local header disagrees with the central directory", file,
                           shown, e->name);
@@ -172,14 +172,14 @@ static align_status zip_read_entry(const uint8_t *buf, const zip_directory *dir,
                                    zip_entry *out, const char *file, align_error *err)
 {
     uint64_t cd_end = dir->offset + dir->size;
-    if (!fits(*pos, ZIP_CENTRAL_SIZE, cd_end) || rd32le(buf + *pos) != ZIP_CENTRAL_SIG)
+    if (!fits(*pos, ZIP_CENTRAL_SIZE, cd_end) || le32(buf + *pos) != ZIP_CENTRAL_SIG)
         return align_fail(err, ALIGN_ERR_FORMAT,
                           "%s: bad zip central directory record at offset %llu", file,
                           (unsigned long long)*pos);
     const uint8_t *c = buf + *pos;
-    uint32_t flags = rd16le(c + 8), method = rd16le(c + 10);
-    uint64_t csize = rd32le(c + 20), usize = rd32le(c + 24), local = rd32le(c + 42);
-    size_t name_len = rd16le(c + 28), extra_len = rd16le(c + 30), comment_len = rd16le(c + 32);
+    uint32_t flags = le16(c + 8), method = le16(c + 10);
+    uint64_t csize = le32(c + 20), usize = le32(c + 24), local = le32(c + 42);
+    size_t name_len = le16(c + 28), extra_len = le16(c + 30), comment_len = le16(c + 32);
     uint64_t record = ZIP_CENTRAL_SIZE + name_len + extra_len + comment_len;
     if (!fits(*pos, record, cd_end))
         return align_fail(err, ALIGN_ERR_FORMAT,

@@ -8,7 +8,8 @@
 #include <unistd.h>
 
 #include "builders.h"
-#include "image.h"
+#include "preprocess.h"
+#include "resample.h"
 #include "test.h"
 
 /* ---- helpers ---------------------------------------------------------------------------------- */

@@ -5,7 +5,8 @@
 
 #include "config.h"
 #include "fuzz_util.h"
-#include "image.h"
+#include "preprocess.h"
+#include "resample.h"
 #include "tokenizer.h"
 
 static void check_config(const align_config *c)

@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "fuzz_util.h"
-#include "image.h"
+#include "preprocess.h"
 
 /* Lower than the default (89 M) so that one input decodes in well under libFuzzer's timeout under
  * the sanitizers; the limit's own logic is the same at any value. */

@@ -21,7 +21,7 @@
 
 #include "config.h"
 #include "fuzz_util.h"
-#include "image.h"
+#include "preprocess.h"
 #include "pytorch.h"
 #include "safetensors.h"
 #include "tokenizer.h"

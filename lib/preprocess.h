@@ -1,15 +1,12 @@
-/* image.h: decoding (stb_image + EXIF orientation) and Hugging Face's EfficientNetImageProcessor,
- * with PIL's resampling reproduced exactly. The public part is in align.h. */
-#ifndef ALIGN_IMAGE_H
-#define ALIGN_IMAGE_H
+/* preprocess.h: Hugging Face's EfficientNetImageProcessor (transformers 4.27), from an RGB image to
+ * the floats the vision tower takes. */
+#ifndef ALIGN_PREPROCESS_H
+#define ALIGN_PREPROCESS_H
 
 #include "align.h"
 
-/* PIL resample filter numbers, as preprocessor_config.json writes them. */
-enum { RESAMPLE_NEAREST = 0, RESAMPLE_LANCZOS = 1, RESAMPLE_BILINEAR = 2, RESAMPLE_BICUBIC = 3,
-       RESAMPLE_BOX = 4, RESAMPLE_HAMMING = 5 };
-
-/* What preprocessor_config.json says; absent keys take EfficientNetImageProcessor's defaults. */
+/* What preprocessor_config.json says; absent keys take EfficientNetImageProcessor's defaults.
+ * resample is a PIL filter number (resample.h). */
 typedef struct {
     int do_resize, size_h, size_w, resample;
     int do_center_crop, crop_h, crop_w;
@@ -34,9 +31,5 @@ void preprocess_output_size(const preprocess_config *cfg, int in_w, int in_h, in
  * floats, channels innermost (HWC). */
 align_status image_preprocess(const preprocess_config *cfg, const align_image *in, float *out,
                               align_error *err);
-
-/* PIL's Image.resize on 8-bit RGB with the given filter; out->rgb is malloc'ed. */
-align_status image_resize(const align_image *in, int out_w, int out_h, int filter, align_image *out,
-                          align_error *err);
 
 #endif

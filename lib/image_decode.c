@@ -1,0 +1,124 @@
+/* image_decode.c: images to RGB as Hugging Face's load_image gives them (PIL 9.4, the version
+ * Debian ships and the fixtures agree with: EXIF transpose, then convert("RGB")). The format is
+ * recognised here by its signature and decoded by its decoder (image_decode.h); the orientation
+ * is applied after. PNG, BMP, GIF, TGA and PNM pixels come out identical to PIL's; JPEG pixels
+ * differ from libjpeg-turbo's by a few levels, since stb_image rounds its IDCT, chroma upsampling
+ * and colour conversion differently. */
+#include "image_decode.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "fileio.h"
+#include "orientation.h"
+
+/* stb_image takes the length as an int; 16 bytes are kept for completing a PNG (stb_decode.c). */
+#define MAX_IMAGE_BYTES ((size_t)INT_MAX - 16)
+
+typedef struct {
+    const char *magic;
+    size_t len;
+    unsigned any; /* bit i set: byte i of magic stands for any byte */
+    const char *name;
+    image_decoder *decode; /* NULL: PIL opens it or stb_image would, align does not (named) */
+    int (*orientation)(const uint8_t *p, size_t n); /* NULL: the format keeps none */
+} image_format;
+
+/* Formats that stb_image would also take (PSD, HDR, PIC) or that PIL opens but align cannot are
+ * named, so the error says what the file is. No signature here is a prefix of another. */
+static const image_format formats[] = {
+    {"\xff\xd8\xff", 3, 0, "JPEG", stb_decode_jpeg, orientation_jpeg},
+    {"\x89PNG\r\n\x1a\n", 8, 0, "PNG", stb_decode_png, orientation_png},
+    {"GIF87a", 6, 0, "GIF", stb_decode_gif, NULL},
+    {"GIF89a", 6, 0, "GIF", stb_decode_gif, NULL},
+    {"BM", 2, 0, "BMP", stb_decode_bmp, NULL},
+    {"P5", 2, 0, "PNM", pnm_decode, NULL},
+    {"P6", 2, 0, "PNM", pnm_decode, NULL},
+    {"RIFF....WEBP", 12, 0xf0, "WebP", NULL, NULL},
+    {"II*\0", 4, 0, "TIFF", NULL, NULL},
+    {"MM\0*", 4, 0, "TIFF", NULL, NULL},
+    {"P1", 2, 0, "plain-text PBM", NULL, NULL},
+    {"P2", 2, 0, "plain-text PGM", NULL, NULL},
+    {"P3", 2, 0, "plain-text PPM", NULL, NULL},
+    {"P4", 2, 0, "PBM (1-bit)", NULL, NULL},
+    {"P7", 2, 0, "PAM", NULL, NULL},
+    {"8BPS", 4, 0, "PSD", NULL, NULL},
+    {"#?RADIANCE", 10, 0, "HDR", NULL, NULL},
+    {"#?RGBE", 6, 0, "HDR", NULL, NULL},
+    {"\x53\x80\xf6\x34", 4, 0, "PIC", NULL, NULL},
+    {"\0\0\1\0", 4, 0, "ICO", NULL, NULL},
+};
+
+/* TGA has no signature, so anything without one of the others' is a TGA candidate. */
+static const image_format tga = {"", 0, 0, "TGA", stb_decode_tga, NULL};
+
+/* stb_image skips 0xFF fill bytes before a JPEG's start marker, PIL does not; such a file would
+ * reach stb_image's JPEG decoder without the checks JPEGs get (as a TGA candidate). Only JPEG's
+ * signature starts with FF, so this is looked for after the table. */
+static const image_format jpeg_after_fill[] = {
+    {"", 0, 0, "JPEG without a marker after its start", NULL, NULL},
+    {"", 0, 0, "JPEG preceded by fill bytes", NULL, NULL},
+};
+
+static int signature_matches(const uint8_t *p, size_t n, const image_format *f)
+{
+    if (n < f->len) return 0;
+    for (size_t i = 0; i < f->len; i++)
+        if (!(f->any >> i & 1) && p[i] != (uint8_t)f->magic[i]) return 0;
+    return 1;
+}
+
+static const image_format *sniff(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
+        if (signature_matches(p, n, &formats[i])) return &formats[i];
+    size_t fill = 0;
+    while (fill < n && p[fill] == 0xff) fill++;
+    if (fill && fill < n && p[fill] == 0xd8) return &jpeg_after_fill[fill > 1];
+    return &tga;
+}
+
+align_status align_image_load_memory(const void *data, size_t size, const char *name,
+                                     const align_decode_options *opts, align_image *out,
+                                     align_error *err)
+{
+    if (!name) name = "(image)";
+    if (!out || (!data && size)) return align_fail(err, ALIGN_ERR_ARG, "%s: no image buffer", name);
+    memset(out, 0, sizeof *out);
+    if (size == 0) return align_fail(err, ALIGN_ERR_FORMAT, "%s: not an image (empty file)", name);
+    if (size > MAX_IMAGE_BYTES)
+        return align_fail(err, ALIGN_ERR_LIMIT, "%s: %zu bytes is more than the decoder takes (%zu)",
+                          name, size, MAX_IMAGE_BYTES);
+    const uint8_t *p = data;
+    const image_format *f = sniff(p, size);
+    if (!f->decode)
+        return align_fail(err, ALIGN_ERR_FORMAT, "%s: unsupported image format (%s)", name, f->name);
+    uint64_t limit = opts && opts->max_pixels ? opts->max_pixels : ALIGN_DEFAULT_MAX_PIXELS;
+    align_status s = f->decode(p, size, name, limit, out, err);
+    if (s) return s;
+    int orientation = f->orientation ? f->orientation(p, size) : 1;
+    if ((s = orientation_apply(out, orientation, name, err))) align_image_free(out);
+    return s;
+}
+
+align_status align_image_load(const char *path, const align_decode_options *opts, align_image *out,
+                              align_error *err)
+{
+    if (out) memset(out, 0, sizeof *out);
+    if (!path || !out) return align_fail(err, ALIGN_ERR_ARG, "align_image_load: no path or output");
+    file_map map;
+    align_status s = file_map_open(path, &map, err);
+    if (s) return s;
+    s = align_image_load_memory(map.data, map.size, path, opts, out, err);
+    file_map_close(&map);
+    return s;
+}
+
+void align_image_free(align_image *image)
+{
+    if (!image) return;
+    free(image->rgb);
+    memset(image, 0, sizeof *image);
+}

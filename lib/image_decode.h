@@ -1,0 +1,45 @@
+/* image_decode.h: the interface between the image dispatcher (image_decode.c: align_image_load,
+ * align_image_load_memory, align_image_free) and the format decoders it calls.
+ *
+ * The dispatcher refuses empty and oversized buffers, recognises the format by its signature (a
+ * table with one row per signature: the bytes, the format's name, its decoder, where it keeps its
+ * orientation), calls the format's decoder, then applies the file's EXIF orientation
+ * (orientation.h). A decoder plugs in with its declaration below and its row in that table (a
+ * named but unread format's row has a NULL decoder: fill it in). Its file includes this header,
+ * so the compiler checks its definition against image_decoder; image_limits.h has the checks and
+ * messages decoders share.
+ *
+ * A decoder, the contract:
+ *   align_status decode_X(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels,
+ *                         align_image *out, align_error *err);
+ *   - p[0..n) is the whole file (1 <= n <= INT_MAX - 16; its signature matched);
+ *   - name is what messages call the file: every error is one line starting "name: ";
+ *   - max_pixels (never 0) is checked against the header's width x height before any pixel
+ *     buffer is allocated (image_limits.h); over it is ALIGN_ERR_LIMIT;
+ *   - on success out->rgb holds width x height 8-bit RGB pixels, top row first, channels
+ *     innermost, malloc'ed (align_image_free frees it), exactly as PIL's convert("RGB") gives the
+ *     file, BEFORE any EXIF orientation (the dispatcher applies it);
+ *   - on failure out is left zeroed (*out is zeroed on entry) and err says what is wrong:
+ *     ALIGN_ERR_FORMAT for a corrupt or truncated file, ALIGN_ERR_NOMEM, ALIGN_ERR_LIMIT;
+ *   - it is reentrant (no global mutable state) and never aborts, exits or prints. */
+#ifndef ALIGN_IMAGE_DECODE_H
+#define ALIGN_IMAGE_DECODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "align.h"
+
+typedef align_status image_decoder(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels,
+                                   align_image *out, align_error *err);
+
+/* ---- the decoders ---- */
+
+image_decoder pnm_decode;      /* binary PNM, P5 grey and P6 RGB (pnm.c) */
+image_decoder stb_decode_jpeg; /* stb_image, checked and fixed to agree with PIL (stb_decode.c) */
+image_decoder stb_decode_png;
+image_decoder stb_decode_gif;
+image_decoder stb_decode_bmp;
+image_decoder stb_decode_tga;
+
+#endif

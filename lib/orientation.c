@@ -1,0 +1,134 @@
+/* orientation.c: where PIL finds a file's EXIF orientation (PIL 9.4: a JPEG's APP1 Exif segment,
+ * a PNG's eXIf chunk), and the transpose exif_transpose makes of it. */
+#include "orientation.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "byteorder.h"
+#include "error.h"
+
+/* The Orientation tag (0x0112) of IFD0 in a TIFF-structured EXIF block, as PIL's getexif() reads
+ * it: the last entry with the tag wins, a tag that is not one integer means "no rotation", and a
+ * truncated directory keeps what was read before the cut. Only IFD0 holds the tag, so no offset
+ * chain is followed (and no loop can form). Returns 1 (as stored) when there is nothing to do. */
+int orientation_exif(const uint8_t *t, size_t n)
+{
+    if (n < 8) return 1;
+    int little;
+    if (!memcmp(t, "II\x2a\0", 4)) little = 1;
+    else if (!memcmp(t, "MM\0\x2a", 4)) little = 0;
+    else return 1;
+    uint32_t ifd = rd32(t + 4, little);
+    if (ifd > n || n - ifd < 2) return 1;
+    uint32_t count = rd16(t + ifd, little);
+    int orientation = 1;
+    size_t e = ifd + 2;
+    for (uint32_t i = 0; i < count && n - e >= 12; i++, e += 12) {
+        if (rd16(t + e, little) != 0x0112) continue;
+        uint32_t type = rd16(t + e + 2, little), values = rd32(t + e + 4, little);
+        const uint8_t *v = t + e + 8;
+        long value;
+        switch (type) {
+        case 1: value = v[0]; break;                               /* BYTE */
+        case 6: value = (int8_t)v[0]; break;                       /* SBYTE */
+        case 3: value = rd16(v, little); break;                    /* SHORT */
+        case 8: value = (int16_t)rd16(v, little); break;           /* SSHORT */
+        case 4: value = rd32(v, little); break;                    /* LONG */
+        case 9: value = (long)(int32_t)rd32(v, little); break;     /* SLONG */
+        default:
+            if (type > 13) continue; /* a type PIL does not know: it skips the entry */
+            value = 0;               /* a string, rational or float: not an orientation */
+        }
+        orientation = values == 1 ? (int)value : 0;
+    }
+    return orientation >= 1 && orientation <= 8 ? orientation : 1;
+}
+
+/* Walks a JPEG's segments up to the first scan the way PIL's parser does (junk between segments
+ * and fill bytes skipped). PIL keeps the first APP1 that starts "Exif\0"; its TIFF data follows a
+ * second NUL. Returns the offset just past the first SOS segment, or 0 when there is none. */
+size_t jpeg_segments(const uint8_t *p, size_t n, int *orientation)
+{
+    int exif_seen = 0;
+    size_t pos = 2;
+    *orientation = 1;
+    while (pos < n) {
+        if (p[pos++] != 0xff) continue;
+        while (pos < n && p[pos] == 0xff) pos++;
+        if (pos >= n) break;
+        uint8_t m = p[pos++];
+        if (m == 0x00 || m == 0x01 || m == 0xd8 || (m >= 0xd0 && m <= 0xd7)) continue;
+        if (m == 0xd9 || n - pos < 2) break;
+        size_t len = be16(p + pos);
+        if (len < 2 || len > n - pos) break;
+        if (m == 0xda) return pos + len;
+        const uint8_t *s = p + pos + 2;
+        size_t slen = len - 2;
+        if (m == 0xe1 && !exif_seen && slen >= 5 && !memcmp(s, "Exif\0", 5)) {
+            exif_seen = 1;
+            if (slen >= 6 && s[5] == 0) *orientation = orientation_exif(s + 6, slen - 6);
+        }
+        pos += len;
+    }
+    return 0;
+}
+
+int orientation_jpeg(const uint8_t *p, size_t n)
+{
+    int orientation;
+    jpeg_segments(p, n, &orientation);
+    return orientation;
+}
+
+/* Pillow reads a PNG's eXIf chunk (anywhere before IEND; a later one replaces an earlier one). */
+int orientation_png(const uint8_t *p, size_t n)
+{
+    const uint8_t *exif = NULL;
+    size_t exif_len = 0, pos = 8;
+    while (n - pos >= 12) {
+        size_t len = be32(p + pos);
+        if (len > n - pos - 12) break;
+        if (!memcmp(p + pos + 4, "eXIf", 4)) {
+            exif = p + pos + 8;
+            exif_len = len;
+        }
+        if (!memcmp(p + pos + 4, "IEND", 4)) break;
+        pos += 12 + len;
+    }
+    return exif ? orientation_exif(exif, exif_len) : 1;
+}
+
+/* PIL's Image.transpose for orientations 2..8 (exif_transpose's table). Output pixel (x, y) reads
+ * input pixel (x0 + x*dxx + y*dxy, y0 + x*dyx + y*dyy); 5..8 swap width and height. */
+align_status orientation_apply(align_image *img, int orientation, const char *name, align_error *err)
+{
+    if (orientation <= 1) return ALIGN_OK;
+    static const int map[9][6] = {
+        /* x0 dxx dxy  y0 dyx dyy    x0/y0 are 0 or "last column/row" */
+        [2] = {1, -1, 0, 0, 0, 1},  /* FLIP_LEFT_RIGHT */
+        [3] = {1, -1, 0, 1, 0, -1}, /* ROTATE_180 */
+        [4] = {0, 1, 0, 1, 0, -1},  /* FLIP_TOP_BOTTOM */
+        [5] = {0, 0, 1, 0, 1, 0},   /* TRANSPOSE */
+        [6] = {0, 0, 1, 1, -1, 0},  /* ROTATE_270 (90 degrees clockwise) */
+        [7] = {1, 0, -1, 1, -1, 0}, /* TRANSVERSE */
+        [8] = {1, 0, -1, 0, 1, 0},  /* ROTATE_90 (counter-clockwise) */
+    };
+    const int *m = map[orientation];
+    int w = img->width, h = img->height;
+    int ow = orientation >= 5 ? h : w, oh = orientation >= 5 ? w : h;
+    uint8_t *out = malloc((size_t)w * h * 3);
+    if (!out) return align_fail(err, ALIGN_ERR_NOMEM, "%s: out of memory rotating the image", name);
+    ptrdiff_t step_x = ((ptrdiff_t)m[4] * w + m[1]) * 3, step_y = ((ptrdiff_t)m[5] * w + m[2]) * 3;
+    const uint8_t *origin = img->rgb + ((ptrdiff_t)(m[3] ? h - 1 : 0) * w + (m[0] ? w - 1 : 0)) * 3;
+    uint8_t *dst = out;
+    for (int y = 0; y < oh; y++) {
+        const uint8_t *src = origin + y * step_y;
+        for (int x = 0; x < ow; x++, src += step_x, dst += 3) memcpy(dst, src, 3);
+    }
+    free(img->rgb);
+    img->rgb = out;
+    img->width = ow;
+    img->height = oh;
+    return ALIGN_OK;
+}

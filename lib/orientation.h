@@ -1,0 +1,26 @@
+/* orientation.h: the EXIF orientation of a file, read where PIL's ImageOps.exif_transpose finds
+ * it, and the transpose it asks for. The readers return 1..8; 1 (as stored) when there is nothing
+ * to do. */
+#ifndef ALIGN_ORIENTATION_H
+#define ALIGN_ORIENTATION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "align.h"
+
+/* The Orientation tag of IFD0 in a TIFF-structured EXIF block t[0..n). */
+int orientation_exif(const uint8_t *t, size_t n);
+/* A JPEG's: its first "Exif" APP1 segment. */
+int orientation_jpeg(const uint8_t *p, size_t n);
+/* A PNG's: its last eXIf chunk. */
+int orientation_png(const uint8_t *p, size_t n);
+
+/* Walks a JPEG's segments up to its first scan as PIL's parser does; *orientation as
+ * orientation_jpeg. Returns the offset just past the first SOS segment, 0 when there is none. */
+size_t jpeg_segments(const uint8_t *p, size_t n, int *orientation);
+
+/* Transposes img in place (a new img->rgb) as PIL's exif_transpose does for orientation 2..8. */
+align_status orientation_apply(align_image *img, int orientation, const char *name, align_error *err);
+
+#endif
