@@ -24,8 +24,8 @@
  *     align_model_free(m);
  *
  * Errors: every call that can fail returns an align_status and fills an align_error with a
- * one-line message naming the file or input and the problem. The library never
- * prints, exits or aborts.
+ * one-line message naming the file or input and the problem. The library never prints, exits or
+ * aborts.
  *
  * Threads: a loaded handle may be shared by any number of threads, each calling any function of
  * this header on it at the same time, except align_model_free, which must come after every other
