@@ -12,7 +12,7 @@
 #include "stream.h"
 
 static const char *const help =
-    "usage: align embed [OPTIONS] IMAGE...\n"
+    "usage: align embed [OPTIONS] [IMAGE | DIR]...\n"
     "       align embed [OPTIONS] --text TEXT...\n"
     "\n"
     "Prints the L2-normalised embedding of each image (or, with --text, of each text), the\n"

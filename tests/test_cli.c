@@ -120,30 +120,6 @@ static int embedding_rows(char *out, int dim, float *rows, int max_rows)
     return row;
 }
 
-/* `align embed` rows against image_embeds / text_embeds of the first case. */
-TEST(cli_embed_matches_hf)
-{
-    cJSON *exp = load_json(fixture("tiny-a/expected.json"));
-    if (!exp) return;
-    const cJSON *c = cJSON_GetArrayItem(get(exp, "cases"), 1); /* astronaut.png: a lossless file */
-    float *want = json_tensor(get(c, "image_embeds"), NULL), got[2 * 40];
-    run_result r = run_cmd("%s embed -m %s %s", A, fixture("tiny-a"), fixture("images/astronaut.png"));
-    CHECK_MSG(r.status == 0, "%s", r.err);
-    CHECK_INT(embedding_rows(r.out, 40, got, 2), 1);
-    CHECK_CLOSE(got, want, 40, 1e-5);
-    free(want);
-    run_free(&r);
-    /* the text side: both labels, as rows in order */
-    want = json_tensor(get(c, "text_embeds"), NULL);
-    r = run_cmd("%s embed -m %s --text 'an astronaut' 'a rocket'", A, fixture("tiny-a"));
-    CHECK_MSG(r.status == 0, "%s", r.err);
-    CHECK_INT(embedding_rows(r.out, 40, got, 2), 2);
-    CHECK_CLOSE(got, want, 2 * 40, 1e-5);
-    free(want);
-    run_free(&r);
-    cJSON_Delete(exp);
-}
-
 /* The fixtures' README: unnormalised vectors compare at 1e-5 relative to the reference's largest
  * magnitude (they are not bounded by 1). */
 static double relative_tol(const float *ref, size_t n)
@@ -153,36 +129,49 @@ static double relative_tol(const float *ref, size_t n)
     return 1e-5 * m;
 }
 
-/* --unnormalized: what Hugging Face's get_image_features (the pooled features) and
- * get_text_features (the text projection) return, before L2 normalisation. */
-TEST(cli_embed_unnormalized_matches_hf_features)
+/* `align embed FLAGS` of astronaut.png (a lossless file), then of the texts 'an astronaut' and
+ * 'a rocket' (rows in order), against the fields of tiny-a's second case; relative: at 1e-5 of the
+ * reference's largest magnitude, else 1e-5. */
+static void embed_vs_hf(const char *flags, const char *image_field, const char *text_field, int relative)
 {
     cJSON *exp = load_json(fixture("tiny-a/expected.json"));
     if (!exp) return;
     const cJSON *c = cJSON_GetArrayItem(get(exp, "cases"), 1);
-    float *want = json_tensor(get(c, "image_embeds_unnormalized"), NULL), got[2 * 40];
-    run_result r = run_cmd("%s embed --unnormalized -m %s %s", A, fixture("tiny-a"), fixture("images/astronaut.png"));
-    CHECK_MSG(r.status == 0, "%s", r.err);
-    CHECK_INT(embedding_rows(r.out, 40, got, 2), 1);
-    CHECK_CLOSE(got, want, 40, relative_tol(want, 40));
-    run_free(&r);
-    /* the npy matrix holds the same rows */
+    const char *operands[] = {fixture("images/astronaut.png"), "--text 'an astronaut' 'a rocket'"};
+    const char *fields[] = {image_field, text_field};
+    for (int k = 0; k < 2; k++) {
+        int rows = k + 1; /* the case's first rows: its image, its first two labels */
+        float *want = json_tensor(get(c, fields[k]), NULL), got[2 * 40];
+        run_result r = run_cmd("%s embed %s -m %s %s", A, flags, fixture("tiny-a"), operands[k]);
+        CHECK_MSG(r.status == 0, "%s", r.err);
+        CHECK_INT(embedding_rows(r.out, 40, got, 2), rows);
+        CHECK_CLOSE(got, want, rows * 40, relative ? relative_tol(want, rows * 40) : 1e-5);
+        free(want);
+        run_free(&r);
+    }
+    cJSON_Delete(exp);
+}
+
+/* `align embed` rows against image_embeds / text_embeds. */
+TEST(cli_embed_matches_hf) { embed_vs_hf("", "image_embeds", "text_embeds", 0); }
+
+/* --unnormalized: what Hugging Face's get_image_features (the pooled features) and
+ * get_text_features (the text projection) return, before L2 normalisation; the npy matrix too. */
+TEST(cli_embed_unnormalized_matches_hf_features)
+{
+    embed_vs_hf("--unnormalized", "image_embeds_unnormalized", "text_embeds_unnormalized", 1);
+    cJSON *exp = load_json(fixture("tiny-a/expected.json"));
+    if (!exp) return;
+    float *want = json_tensor(get(cJSON_GetArrayItem(get(exp, "cases"), 1), "image_embeds_unnormalized"), NULL), got[40];
     char path[512];
     snprintf(path, sizeof path, "%s/unnormalized.npy", test_tmpdir());
-    r = run_cmd("%s embed --unnormalized --format npy -o %s -m %s %s", A, path, fixture("tiny-a"),
-                fixture("images/astronaut.png"));
+    run_result r = run_cmd("%s embed --unnormalized --format npy -o %s -m %s %s", A, path, fixture("tiny-a"),
+                           fixture("images/astronaut.png"));
     CHECK_MSG(r.status == 0, "%s", r.err);
     FILE *f = fopen(path, "rb");
     CHECK(f && fseek(f, -40 * (long)sizeof(float), SEEK_END) == 0 && fread(got, sizeof(float), 40, f) == 40);
     if (f) fclose(f);
     CHECK_CLOSE(got, want, 40, relative_tol(want, 40));
-    free(want);
-    run_free(&r);
-    want = json_tensor(get(c, "text_embeds_unnormalized"), NULL);
-    r = run_cmd("%s embed --unnormalized -m %s --text 'an astronaut' 'a rocket'", A, fixture("tiny-a"));
-    CHECK_MSG(r.status == 0, "%s", r.err);
-    CHECK_INT(embedding_rows(r.out, 40, got, 2), 2);
-    CHECK_CLOSE(got, want, 2 * 40, relative_tol(want, 2 * 40));
     free(want);
     run_free(&r);
     cJSON_Delete(exp);
