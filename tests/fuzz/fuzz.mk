@@ -25,7 +25,7 @@ FUZZ_LDLIBS  := $(shell pkg-config --libs libcjson libutf8proc) -lm -pthread
 
 # Only what the targets reach: the towers (and with them OpenBLAS) stay out.
 FUZZ_LIB_SRC := lib/error.c lib/fileio.c lib/jsonutil.c lib/config.c lib/tensors.c lib/safetensors.c \
-                lib/pytorch.c lib/tokenizer.c lib/image.c cli/inputs.c tests/fuzz/stb_image_impl.c
+                lib/pytorch.c lib/tokenizer.c lib/image.c cli/inputs.c cli/strlist.c tests/fuzz/stb_image_impl.c
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 
