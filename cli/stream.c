@@ -56,9 +56,12 @@ static decoded *slot(image_stream *s, size_t i)
 static char *naming(const char *path, const char *message)
 {
     size_t n = strlen(path), len = n + strlen(message) + 3;
-    int named = strncmp(message, path, n) == 0 && message[n] == ':';
     char *s = malloc(len);
-    if (s) snprintf(s, len, named ? "%s" : "%s: %s", named ? message : path, message);
+    if (!s) return NULL;
+    if (strncmp(message, path, n) == 0 && message[n] == ':')
+        snprintf(s, len, "%s", message);
+    else
+        snprintf(s, len, "%s: %s", path, message);
     return s;
 }
 
