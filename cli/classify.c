@@ -1,14 +1,15 @@
-/* align classify: label probabilities for images. Labels are encoded once per run; images go
- * through the vision tower in batches, and results come out in input order. */
-#include <getopt.h>
+/* align classify: label probabilities for images. Labels are encoded once per run; the images
+ * come through the image stream, and results go out in input order. */
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-
-#define BATCH 8
+#include "commands.h"
+#include "options.h"
+#include "outfile.h"
+#include "records.h"
+#include "report.h"
+#include "stream.h"
 
 static const char *const help =
     "usage: align classify [OPTIONS] IMAGE LABEL [LABEL...]\n"
@@ -39,12 +40,11 @@ static const char *const help =
 typedef struct {
     common_opts o;
     strlist labels, templates, images;
-    const char *labels_file, *files_from;
+    const char *labels_file;
     long top;
-    int recursive, nul;
 } classify_opts;
 
-enum { OPT_LABELS = OPT_FIRST_OWN, OPT_FILES_FROM };
+enum { OPT_LABELS = OPT_FIRST_OWN };
 
 /* 0 to go on, 1 when --help was shown, -1 on a usage error (reported). */
 static int parse_args(int argc, char **argv, classify_opts *c)
@@ -52,12 +52,10 @@ static int parse_args(int argc, char **argv, classify_opts *c)
     static const struct option longopts[] = {
         {"label", required_argument, 0, 'l'},    {"labels", required_argument, 0, OPT_LABELS},
         {"template", required_argument, 0, 't'}, {"top", required_argument, 0, 'k'},
-        {"recursive", no_argument, 0, 'r'},      {"files-from", required_argument, 0, OPT_FILES_FROM},
-        {"null", no_argument, 0, '0'},           COMMON_LONGOPTS,
-        {0, 0, 0, 0}};
+        OPTS_IMAGES, OPTS_FORMAT, OPTS_RUN, OPTS_MODEL, {0, 0, 0, 0}};
     int opt;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":l:t:k:r0" COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":l:t:k:" SHORT_IMAGES SHORT_RUN SHORT_MODEL, longopts, NULL)) != -1) {
         int common = common_option(opt, optarg, argv, &c->o, "classify", help);
         if (common < 0) return -1;
         if (common == 2) return 1;
@@ -74,9 +72,6 @@ static int parse_args(int argc, char **argv, classify_opts *c)
         case 'k':
             if (parse_count(optarg, "--top", "classify", 1, 1L << 30, &c->top)) return -1;
             break;
-        case 'r': c->recursive = 1; break;
-        case OPT_FILES_FROM: c->files_from = optarg; break;
-        case '0': c->nul = 1; break;
         }
     }
     if (c->o.format == FMT_NPY) return usage_error("classify", "npy is a format of 'align embed'"), -1;
@@ -92,13 +87,12 @@ static int gather_inputs(int argc, char **argv, classify_opts *c)
     if (!c->labels_file && c->labels.count == 0) {
         /* the short form: IMAGE LABEL [LABEL...] */
         if (n_ops < 1) return usage_error("classify", "no image and no labels"), -1;
-        if (expand_images(ops, 1, c->recursive, &c->images)) return -1;
+        if (gather_images(ops, 1, &c->o.images, &c->images)) return -1;
         for (int i = 1; i < n_ops; i++)
             if (strlist_add(&c->labels, ops[i], strlen(ops[i]))) return -1;
-    } else if (expand_images(ops, n_ops, c->recursive, &c->images)) {
+    } else if (gather_images(ops, n_ops, &c->o.images, &c->images)) {
         return -1;
     }
-    if (c->files_from && read_files_from(c->files_from, c->nul, &c->images)) return -1;
     if (c->labels.count == 0) return usage_error("classify", "no labels to score"), -1;
     if (c->images.count == 0) return usage_error("classify", "no images"), -1;
     if (c->labels.count > (1u << 24)) return usage_error("classify", "too many labels (%zu)", c->labels.count), -1;
@@ -170,14 +164,7 @@ static float *encode_labels(align_model *m, const classify_opts *c, int dim)
     return ok ? out : NULL;
 }
 
-/* ---- output ----------------------------------------------------------------------------------- */
-
-typedef struct {
-    out_format format;
-    size_t n_images, written;
-    long top;
-    const strlist *labels;
-} writer;
+/* ---- scoring and output ----------------------------------------------------------------------- */
 
 typedef struct {
     int label;
@@ -191,252 +178,127 @@ static int by_score(const void *a, const void *b)
     return x->label - y->label; /* ties keep the labels' order */
 }
 
-static void put_tsv_field(const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '\t')
-            fputs("\\t", stdout);
-        else if (*s == '\n')
-            fputs("\\n", stdout);
-        else if (*s == '\\')
-            fputs("\\\\", stdout);
-        else
-            putchar(*s);
-    }
-}
-
-static void begin_record(writer *w)
-{
-    if (w->format == FMT_JSON) fputs(w->written ? ",\n" : "[\n", stdout);
-    w->written++;
-}
-
-static void write_result(writer *w, const char *image, const ranked *r, size_t n)
-{
-    char score[32], logit[32];
-    begin_record(w);
-    if (w->format == FMT_TEXT && w->n_images > 1) printf("%s%s\n", w->written > 1 ? "\n" : "", image);
-    if (w->format == FMT_JSON || w->format == FMT_JSONL) {
-        fputs("{\"image\":", stdout);
-        put_json_string(stdout, image);
-        fputs(",\"results\":[", stdout);
-    }
-    for (size_t i = 0; i < n; i++) {
-        const char *label = w->labels->items[r[i].label];
-        format_float(score, sizeof score, r[i].score);
-        format_float(logit, sizeof logit, r[i].logit);
-        switch (w->format) {
-        case FMT_TEXT: printf("%s%6.2f%%  %s\n", w->n_images > 1 ? "  " : "", 100.0 * r[i].score, label); break;
-        case FMT_TSV:
-            put_tsv_field(image);
-            putchar('\t');
-            put_tsv_field(label);
-            printf("\t%s\t%s\n", score, logit);
-            break;
-        default:
-            fputs(i ? ",{\"label\":" : "{\"label\":", stdout);
-            put_json_string(stdout, label);
-            printf(",\"score\":%s,\"logit\":%s}", score, logit);
-        }
-    }
-    if (w->format == FMT_JSON || w->format == FMT_JSONL) fputs(w->format == FMT_JSONL ? "]}\n" : "]}", stdout);
-}
-
-static void write_failure(writer *w, const char *image, const char *message)
-{
-    if (w->format == FMT_JSON || w->format == FMT_JSONL) {
-        begin_record(w);
-        fputs("{\"image\":", stdout);
-        put_json_string(stdout, image);
-        fputs(",\"error\":", stdout);
-        put_json_string(stdout, message);
-        fputs(w->format == FMT_JSONL ? "}\n" : "}", stdout);
-    }
-    error_msg("%s", message);
-}
-
-/* ---- the run ---------------------------------------------------------------------------------- */
-
 typedef struct {
     align_model *model;
-    const float *label_emb;
-    int dim, n_labels;
-    align_decode_options decode;
-    writer w;
-    progress prog;
-    int failures;
-    ranked *ranks;
-    float *logits;
-} run_state;
+    const strlist *labels;
+    const float *label_emb; /* [n_labels][projection_dim] */
+    int n_labels;
+    size_t keep;     /* labels shown per image */
+    size_t n_images; /* text: a heading per image when there are several */
+    size_t shown;    /* text: images shown so far */
+    record_writer w;
+    ranked *ranks;   /* [n_labels] */
+    float *logits;   /* [2 * n_labels]: the logits, then the probabilities */
+} scorer;
 
-static void score_image(run_state *st, const char *path, const float *image_emb)
+static void write_text(scorer *sc, const char *image, const ranked *r)
 {
-    align_logits(st->model, image_emb, 1, st->label_emb, st->n_labels, st->logits);
-    float *probs = st->logits + st->n_labels;
-    align_softmax(st->logits, st->n_labels, probs);
-    for (int j = 0; j < st->n_labels; j++) st->ranks[j] = (ranked){j, probs[j], st->logits[j]};
-    qsort(st->ranks, (size_t)st->n_labels, sizeof *st->ranks, by_score);
-    size_t keep = st->w.top && st->w.top < st->n_labels ? (size_t)st->w.top : (size_t)st->n_labels;
-    write_result(&st->w, path, st->ranks, keep);
+    const char *indent = sc->n_images > 1 ? "  " : "";
+    if (sc->n_images > 1) printf("%s%s\n", sc->shown ? "\n" : "", image);
+    for (size_t i = 0; i < sc->keep; i++)
+        printf("%s%6.2f%%  %s\n", indent, 100.0 * r[i].score, sc->labels->items[r[i].label]);
+    sc->shown++;
 }
 
-/* Reports an image that failed; the message names the file (the decoder's errors start with the
- * path already, the encoder's get it prefixed here). */
-static void fail_image(run_state *st, const char *path, const char *message)
+static void write_tsv(scorer *sc, const char *image, const ranked *r)
 {
-    char full[1400];
-    size_t n = strlen(path);
-    if (strncmp(message, path, n) == 0 && message[n] == ':')
-        snprintf(full, sizeof full, "%s", message);
+    for (size_t i = 0; i < sc->keep; i++) {
+        char score[32], logit[32];
+        format_float(score, sizeof score, r[i].score);
+        format_float(logit, sizeof logit, r[i].logit);
+        const char *fields[] = {image, sc->labels->items[r[i].label], score, logit};
+        record_tsv_row(&sc->w, fields, 4);
+    }
+}
+
+static void write_json(scorer *sc, const char *image, const ranked *r)
+{
+    record_begin(&sc->w);
+    record_string(&sc->w, "image", image);
+    record_open(&sc->w, "results", '[');
+    for (size_t i = 0; i < sc->keep; i++) {
+        record_open(&sc->w, NULL, '{');
+        record_string(&sc->w, "label", sc->labels->items[r[i].label]);
+        record_float(&sc->w, "score", r[i].score);
+        record_float(&sc->w, "logit", r[i].logit);
+        record_close(&sc->w);
+    }
+    record_close(&sc->w);
+    record_end(&sc->w);
+}
+
+static void score_image(scorer *sc, const char *path, const float *image_emb)
+{
+    align_logits(sc->model, image_emb, 1, sc->label_emb, sc->n_labels, sc->logits);
+    float *probs = sc->logits + sc->n_labels;
+    align_softmax(sc->logits, sc->n_labels, probs);
+    for (int j = 0; j < sc->n_labels; j++) sc->ranks[j] = (ranked){j, probs[j], sc->logits[j]};
+    qsort(sc->ranks, (size_t)sc->n_labels, sizeof *sc->ranks, by_score);
+    if (sc->w.format == FMT_TEXT)
+        write_text(sc, path, sc->ranks);
+    else if (sc->w.format == FMT_TSV)
+        write_tsv(sc, path, sc->ranks);
     else
-        snprintf(full, sizeof full, "%s: %s", path, message);
-    progress_end(&st->prog);
-    st->failures++;
-    write_failure(&st->w, path, full);
+        write_json(sc, path, sc->ranks);
 }
 
-/* Encodes a batch of decoded images; when the batch fails as a whole, each image alone, so one
- * bad image cannot take its neighbours down. */
-static void encode_batch(run_state *st, char **paths, align_image *imgs, int n, float *emb)
+/* An image that failed has a record of its own in JSON; the stream reported it on stderr. */
+static void write_failure(scorer *sc, const char *image, const char *message)
 {
-    align_error err;
-    if (align_encode_images(st->model, imgs, n, emb, NULL, &err) == ALIGN_OK) {
-        for (int i = 0; i < n; i++) score_image(st, paths[i], emb + (size_t)i * st->dim);
-        return;
-    }
-    for (int i = 0; i < n; i++) {
-        if (n > 1 && align_encode_images(st->model, imgs + i, 1, emb, NULL, &err) == ALIGN_OK)
-            score_image(st, paths[i], emb);
-        else
-            fail_image(st, paths[i], err.message);
-    }
+    if (sc->w.format != FMT_JSON && sc->w.format != FMT_JSONL) return;
+    record_begin(&sc->w);
+    record_string(&sc->w, "image", image);
+    record_string(&sc->w, "error", message);
+    record_end(&sc->w);
 }
 
-/* A batch of images decoded ahead, on another thread, while the previous batch computes. */
-typedef struct {
-    char **paths;
-    int n;
-    align_decode_options opts;
-    align_image imgs[BATCH];
-    char *errors[BATCH]; /* NULL where the image decoded */
-    pthread_t thread;
-    int started;
-} decoded_batch;
-
-static void *decode_batch(void *arg)
+/* Scores every image the stream hands out; -1 on a write error. */
+static int score_all(scorer *sc, image_stream *s)
 {
-    decoded_batch *b = arg;
-    for (int i = 0; i < b->n; i++) {
-        align_error err;
-        b->errors[i] = NULL;
-        if (load_image_operand(b->paths[i], &b->opts, &b->imgs[i], &err) != ALIGN_OK)
-            b->errors[i] = strdup(err.message[0] ? err.message : "cannot decode");
-    }
-    return NULL;
-}
-
-static void start_decoding(decoded_batch *b, char **paths, int n, const align_decode_options *opts)
-{
-    b->paths = paths;
-    b->n = n;
-    b->opts = *opts;
-    b->started = pthread_create(&b->thread, NULL, decode_batch, b) == 0;
-    if (!b->started) decode_batch(b); /* no thread to be had: decode here */
-}
-
-static void finish_decoding(decoded_batch *b)
-{
-    if (b->started) pthread_join(b->thread, NULL);
-    b->started = 0;
-}
-
-static void free_batch(decoded_batch *b)
-{
-    for (int i = 0; i < b->n; i++) {
-        if (b->errors[i])
-            free(b->errors[i]);
-        else
-            align_image_free(&b->imgs[i]);
-    }
-    b->n = 0;
-}
-
-/* Scores a decoded batch, results in input order: a run of good images is encoded together, a bad
- * one is reported in its place. */
-static int score_batch(run_state *st, decoded_batch *b, float *emb)
-{
-    align_image imgs[BATCH];
-    char *ok_paths[BATCH];
-    int k = 0;
-    for (int i = 0; i < b->n; i++) {
-        if (!b->errors[i]) {
-            imgs[k] = b->imgs[i];
-            ok_paths[k++] = b->paths[i];
-            continue;
+    const stream_image *batch;
+    for (size_t k; (k = image_stream_next(s, &batch));) {
+        for (size_t i = 0; i < k; i++) {
+            if (batch[i].error)
+                write_failure(sc, batch[i].path, batch[i].error);
+            else
+                score_image(sc, batch[i].path, batch[i].embedding);
         }
-        if (k) encode_batch(st, ok_paths, imgs, k, emb);
-        k = 0;
-        fail_image(st, b->paths[i], b->errors[i]);
+        if (fflush(stdout) != 0 || ferror(stdout)) return -1;
     }
-    if (k) encode_batch(st, ok_paths, imgs, k, emb);
-    for (int i = 0; i < b->n; i++) progress_step(&st->prog);
-    fflush(stdout);
-    return ferror(stdout) ? -1 : 0;
+    return 0;
 }
 
-/* Scores every image, decoding batch i + 1 while batch i computes. */
-static void score_all(run_state *st, const classify_opts *c, decoded_batch slots[2], float *emb)
+static int run(const classify_opts *c)
 {
-    size_t count = c->images.count;
-    for (size_t at = 0, i = 0; at < count; at += BATCH, i++) {
-        decoded_batch *cur = &slots[i % 2], *next = &slots[(i + 1) % 2];
-        finish_decoding(cur);
-        size_t after = at + BATCH;
-        if (after < count) start_decoding(next, c->images.items + after, count - after < BATCH ? (int)(count - after) : BATCH, &st->decode);
-        int failed = score_batch(st, cur, emb);
-        free_batch(cur);
-        if (failed) break;
-    }
-}
-
-static int run(classify_opts *c)
-{
-    /* the first images decode while the model loads and the labels encode */
-    decoded_batch slots[2] = {0};
-    align_decode_options opts = {c->o.max_pixels};
-    start_decoding(&slots[0], c->images.items, c->images.count < BATCH ? (int)c->images.count : BATCH, &opts);
     align_model *m = load_model(&c->o);
-    int rc = EXIT_USAGE;
-    float *label_emb = NULL, *emb = NULL;
-    run_state st = {0};
-    if (!m) goto done;
+    if (!m) return EXIT_FAILURE;
     align_model_info info;
     align_model_get_info(m, &info);
-    st = (run_state){m, NULL, info.projection_dim, (int)c->labels.count, opts,
-                     {c->o.format, c->images.count, 0, c->top, &c->labels}, {0}, 0, NULL, NULL};
-    label_emb = encode_labels(m, c, st.dim);
-    st.ranks = malloc(sizeof *st.ranks * c->labels.count);
-    st.logits = malloc(sizeof(float) * 2 * c->labels.count);
-    emb = malloc(sizeof(float) * BATCH * (size_t)st.dim);
-    if (!label_emb || !st.ranks || !st.logits || !emb) {
-        if (label_emb) error_msg("out of memory");
-        goto done;
+    /* the images decode while the labels encode */
+    stream_options so = {.decode = {c->o.max_pixels}, .quiet = c->o.quiet};
+    image_stream *s = image_stream_open(m, c->images.items, c->images.count, &so);
+    size_t n = c->labels.count;
+    scorer sc = {.model = m,
+                 .labels = &c->labels,
+                 .n_labels = (int)n,
+                 .keep = c->top && (size_t)c->top < n ? (size_t)c->top : n,
+                 .n_images = c->images.count};
+    float *label_emb = s ? encode_labels(m, c, info.projection_dim) : NULL;
+    sc.label_emb = label_emb;
+    sc.ranks = malloc(sizeof *sc.ranks * n);
+    sc.logits = malloc(sizeof(float) * 2 * n);
+    int rc = EXIT_FAILURE;
+    if (label_emb && sc.ranks && sc.logits) {
+        records_start(&sc.w, stdout, c->o.format, "image\tlabel\tscore\tlogit");
+        score_all(&sc, s);
+        records_finish(&sc.w);
+        rc = check_stdout() ? EXIT_FAILURE : image_stream_failures(s) ? EXIT_PARTIAL : EXIT_SUCCESS;
+    } else if (label_emb) {
+        error_msg("out of memory");
     }
-    st.label_emb = label_emb;
-    if (c->o.format == FMT_TSV) fputs("image\tlabel\tscore\tlogit\n", stdout);
-    progress_init(&st.prog, c->images.count, c->o.quiet);
-    score_all(&st, c, slots, emb);
-    progress_end(&st.prog);
-    if (c->o.format == FMT_JSON) fputs(st.w.written ? "\n]\n" : "[]\n", stdout);
-    rc = check_stdout() ? EXIT_USAGE : st.failures ? EXIT_SOME_FAILED : EXIT_ALL_OK;
-done:
-    for (int i = 0; i < 2; i++) {
-        finish_decoding(&slots[i]);
-        free_batch(&slots[i]);
-    }
-    free(emb);
-    free(st.logits);
-    free(st.ranks);
+    image_stream_close(s);
+    free(sc.logits);
+    free(sc.ranks);
     free(label_emb);
     align_model_free(m);
     return rc;
@@ -446,8 +308,10 @@ int cmd_classify(int argc, char **argv)
 {
     classify_opts c = {0};
     int rc = parse_args(argc, argv, &c);
-    if (rc == 0) rc = gather_inputs(argc, argv, &c) ? EXIT_USAGE : run(&c);
-    else rc = rc > 0 ? EXIT_ALL_OK : EXIT_USAGE;
+    if (rc == 0)
+        rc = gather_inputs(argc, argv, &c) ? EXIT_FAILURE : run(&c);
+    else
+        rc = rc > 0 ? EXIT_SUCCESS : EXIT_FAILURE;
     strlist_free(&c.labels);
     strlist_free(&c.templates);
     strlist_free(&c.images);

@@ -4,17 +4,22 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cli.h"
+#include "commands.h"
+#include "options.h"
+#include "outfile.h"
+#include "records.h"
+#include "report.h"
 
-/* Parses only the common options; returns 0 to go on, else the exit status. */
-static int parse_common_only(int argc, char **argv, common_opts *o, const char *command, const char *help)
+/* Parses a command that takes only shared options (those in longopts); returns 0 to go on, -1
+ * when --help was shown, else the exit status. */
+static int parse_common_only(int argc, char **argv, const struct option *longopts, common_opts *o,
+                             const char *command, const char *help)
 {
-    static const struct option longopts[] = {COMMON_LONGOPTS, {0, 0, 0, 0}};
     int opt;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":" COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":" SHORT_MODEL, longopts, NULL)) != -1) {
         int common = common_option(opt, optarg, argv, o, command, help);
-        if (common < 0) return EXIT_USAGE;
+        if (common < 0) return EXIT_FAILURE;
         if (common == 2) return -1;
     }
     return 0;
@@ -28,53 +33,50 @@ static const char *const tokenize_help =
     "Prints the BERT WordPiece ids ([CLS] ... [SEP]) and tokens the text tower sees, one JSON\n"
     "object per text: {\"text\":...,\"ids\":[...],\"tokens\":[...]}.\n"
     "\n"
-    "      --format F          jsonl (default) or json\n"
+    "      --format F          jsonl (default) or json; --json and --jsonl for short\n"
     "  -m, --model DIR         model directory (default $ALIGN_MODEL, then ./weights/align-base)\n"
     "  -h, --help              this help\n"
     "\n"
     "example: align tokenize 'a photo of a cat'\n";
 
-static void write_tokens(const align_model *m, const char *text, size_t index, out_format fmt, int *failed)
+static void write_tokens(const align_model *m, const char *text, record_writer *w, int *failed)
 {
     int32_t *ids;
     size_t n;
     align_error err;
-    if (fmt == FMT_JSON) fputs(index ? ",\n" : "[\n", stdout);
-    fputs("{\"text\":", stdout);
-    put_json_string(stdout, text);
+    record_begin(w);
+    record_string(w, "text", text);
     if (align_tokenize(m, text, strlen(text), &ids, &n, &err)) {
-        fputs(",\"error\":", stdout);
-        put_json_string(stdout, err.message);
+        record_string(w, "error", err.message);
         error_msg("%s", err.message);
         *failed = 1;
     } else {
-        fputs(",\"ids\":[", stdout);
-        for (size_t i = 0; i < n; i++) printf(i ? ",%d" : "%d", (int)ids[i]);
-        fputs("],\"tokens\":[", stdout);
-        for (size_t i = 0; i < n; i++) {
-            if (i) putchar(',');
-            put_json_string(stdout, align_token_string(m, ids[i]));
-        }
-        putchar(']');
+        record_ints(w, "ids", ids, n);
+        record_open(w, "tokens", '[');
+        for (size_t i = 0; i < n; i++) record_string(w, NULL, align_token_string(m, ids[i]));
+        record_close(w);
         free(ids);
     }
-    fputs(fmt == FMT_JSONL ? "}\n" : "}", stdout);
+    record_end(w);
 }
 
 int cmd_tokenize(int argc, char **argv)
 {
+    static const struct option longopts[] = {OPTS_FORMAT, OPTS_MODEL, {0, 0, 0, 0}};
     common_opts o = {.format = FMT_JSONL};
-    int rc = parse_common_only(argc, argv, &o, "tokenize", tokenize_help);
-    if (rc) return rc < 0 ? EXIT_ALL_OK : rc;
+    int rc = parse_common_only(argc, argv, longopts, &o, "tokenize", tokenize_help);
+    if (rc) return rc < 0 ? EXIT_SUCCESS : rc;
     if (o.format != FMT_JSONL && o.format != FMT_JSON) return usage_error("tokenize", "tokenize writes jsonl or json");
     if (optind >= argc) return usage_error("tokenize", "no texts");
     align_model *m = load_model(&o);
-    if (!m) return EXIT_USAGE;
+    if (!m) return EXIT_FAILURE;
     int failed = 0;
-    for (int i = optind; i < argc; i++) write_tokens(m, argv[i], (size_t)(i - optind), o.format, &failed);
-    if (o.format == FMT_JSON) fputs("\n]\n", stdout);
+    record_writer w;
+    records_start(&w, stdout, o.format, NULL);
+    for (int i = optind; i < argc; i++) write_tokens(m, argv[i], &w, &failed);
+    records_finish(&w);
     align_model_free(m);
-    return check_stdout() ? EXIT_USAGE : failed ? EXIT_SOME_FAILED : EXIT_ALL_OK;
+    return check_stdout() ? EXIT_FAILURE : failed ? EXIT_PARTIAL : EXIT_SUCCESS;
 }
 
 /* ---- info ------------------------------------------------------------------------------------- */
@@ -85,7 +87,7 @@ static const char *const info_help =
     "Loads and checks the model directory, then describes it: files, sizes, parameter count,\n"
     "the BLAS library and the kernel it selected, and the threads in use.\n"
     "\n"
-    "      --format F          text (default) or json\n"
+    "      --format F          text (default) or json; --json for short\n"
     "  -m, --model DIR         model directory (default $ALIGN_MODEL, then ./weights/align-base)\n"
     "      --threads N         threads to use (default: every core)\n"
     "  -h, --help              this help\n";
@@ -132,13 +134,18 @@ static void info_text(const align_model_info *i, int threads)
 
 int cmd_info(int argc, char **argv)
 {
+    static const struct option longopts[] = {{"format", required_argument, 0, OPT_FORMAT},
+                                             {"json", no_argument, 0, OPT_JSON},
+                                             {"threads", required_argument, 0, OPT_THREADS},
+                                             OPTS_MODEL,
+                                             {0, 0, 0, 0}};
     common_opts o = {0};
-    int rc = parse_common_only(argc, argv, &o, "info", info_help);
-    if (rc) return rc < 0 ? EXIT_ALL_OK : rc;
+    int rc = parse_common_only(argc, argv, longopts, &o, "info", info_help);
+    if (rc) return rc < 0 ? EXIT_SUCCESS : rc;
     if (o.format != FMT_TEXT && o.format != FMT_JSON) return usage_error("info", "info writes text or json");
     if (optind < argc) return usage_error("info", "unexpected operand '%s'", argv[optind]);
     align_model *m = load_model(&o);
-    if (!m) return EXIT_USAGE;
+    if (!m) return EXIT_FAILURE;
     align_model_info info;
     align_model_get_info(m, &info);
     int threads = o.threads ? o.threads : align_cpu_count();
@@ -147,7 +154,7 @@ int cmd_info(int argc, char **argv)
     else
         info_text(&info, threads);
     align_model_free(m);
-    return check_stdout() ? EXIT_USAGE : EXIT_ALL_OK;
+    return check_stdout() ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
 /* ---- convert ---------------------------------------------------------------------------------- */
@@ -178,7 +185,7 @@ int cmd_convert(int argc, char **argv)
         case 'o': out = optarg; break;
         case 'd': dtype = optarg; break;
         case 'q': quiet = 1; break;
-        case 'h': fputs(convert_help, stdout); return check_stdout() ? EXIT_USAGE : EXIT_ALL_OK;
+        case 'h': fputs(convert_help, stdout); return check_stdout() ? EXIT_FAILURE : EXIT_SUCCESS;
         case ':': return usage_error("convert", "option '%s' needs a value", argv[optind - 1]);
         default: return usage_error("convert", "unknown option '%s'", argv[optind - 1]);
         }
@@ -193,15 +200,15 @@ int cmd_convert(int argc, char **argv)
         free(in);
         free(def_out);
         error_msg("out of memory");
-        return EXIT_USAGE;
+        return EXIT_FAILURE;
     }
     snprintf(in, len, "%s/pytorch_model.bin", dir);
     snprintf(def_out, len, "%s/model.safetensors", dir);
     align_error err;
-    int rc = EXIT_ALL_OK;
+    int rc = EXIT_SUCCESS;
     if (align_convert_checkpoint(in, out ? out : def_out, dtype, &err)) {
         error_msg("%s", err.message);
-        rc = EXIT_USAGE;
+        rc = EXIT_FAILURE;
     } else if (!quiet) {
         struct stat st;
         stat(out ? out : def_out, &st);

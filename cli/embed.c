@@ -1,23 +1,33 @@
-/* align embed: L2-normalised embeddings of images or texts, as jsonl/json or one .npy matrix. */
-#include <errno.h>
-#include <getopt.h>
+/* align embed: the embeddings of images (through the image stream) or of texts (one call for all),
+ * as JSON Lines, JSON or one .npy matrix. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "commands.h"
+#include "options.h"
+#include "outfile.h"
+#include "records.h"
+#include "report.h"
+#include "stream.h"
 
 static const char *const help =
-    "usage: align embed [OPTIONS] IMAGE...\n"
+    "usage: align embed [OPTIONS] [IMAGE | DIR]...\n"
     "       align embed [OPTIONS] --text TEXT...\n"
     "\n"
     "Prints the L2-normalised embedding of each image (or, with --text, of each text), the\n"
     "vectors whose dot products, divided by the model's temperature, are classify's logits.\n"
+    "IMAGE '-' reads the image from stdin; a directory means the images in it, in sorted order.\n"
     "\n"
     "      --text              the operands are texts, not images\n"
+    "      --unnormalized      the vectors before L2 normalisation (Hugging Face's\n"
+    "                          get_image_features / get_text_features)\n"
     "  -r, --recursive         descend into subdirectories of DIR operands\n"
-    "      --format F          jsonl (default), json or npy (one float32 matrix, rows in input order)\n"
-    "  -o, --output FILE       write to FILE instead of stdout\n"
+    "      --files-from FILE   image paths one per line ('-' = stdin)\n"
+    "  -0, --null              --files-from paths are NUL-separated (find -print0)\n"
+    "      --format F          jsonl (default), json or npy (one float32 matrix, rows in input order);\n"
+    "                          --json and --jsonl for short\n"
+    "  -o, --output FILE       write to FILE instead of stdout (to a temporary name, renamed at the end)\n"
     "  -m, --model DIR         model directory (default $ALIGN_MODEL, then ./weights/align-base)\n"
     "      --threads N         threads to use (default: every core)\n"
     "      --max-pixels N      refuse larger images (default 89478485)\n"
@@ -27,39 +37,87 @@ static const char *const help =
     "example: align embed --format npy -o photos.npy photos/\n"
     "         align embed --text 'a photo of a cat'\n";
 
-enum { OPT_TEXT = OPT_FIRST_OWN };
+enum { OPT_TEXT = OPT_FIRST_OWN, OPT_UNNORMALIZED };
 
 typedef struct {
     common_opts o;
-    int text, recursive;
+    int text, unnormalized;
+    const char *output;
     strlist inputs;
 } embed_opts;
 
-/* One embedding record, or an error record in its place. */
-static void write_record(FILE *out, out_format fmt, size_t index, const char *key, const char *value,
-                         const float *emb, int dim, const char *error)
+/* 0 to go on, 1 when --help was shown, -1 on a usage error (reported). */
+static int parse_args(int argc, char **argv, embed_opts *e)
 {
-    char num[32];
-    if (fmt == FMT_JSON) fputs(index ? ",\n" : "[\n", out);
-    fprintf(out, "{\"%s\":", key);
-    put_json_string(out, value);
-    if (error) {
-        fputs(",\"error\":", out);
-        put_json_string(out, error);
-    } else {
-        fputs(",\"embedding\":[", out);
-        for (int d = 0; d < dim; d++) {
-            format_float(num, sizeof num, emb[d]);
-            fprintf(out, d ? ",%s" : "%s", num);
-        }
-        fputc(']', out);
+    static const struct option longopts[] = {{"text", no_argument, 0, OPT_TEXT},
+                                             {"unnormalized", no_argument, 0, OPT_UNNORMALIZED},
+                                             {"output", required_argument, 0, 'o'},
+                                             OPTS_IMAGES,
+                                             OPTS_FORMAT,
+                                             OPTS_RUN,
+                                             OPTS_MODEL,
+                                             {0, 0, 0, 0}};
+    int opt;
+    e->o.format = FMT_JSONL;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":o:" SHORT_IMAGES SHORT_RUN SHORT_MODEL, longopts, NULL)) != -1) {
+        int common = common_option(opt, optarg, argv, &e->o, "embed", help);
+        if (common < 0) return -1;
+        if (common == 2) return 1;
+        if (common) continue;
+        if (opt == OPT_TEXT) e->text = 1;
+        if (opt == OPT_UNNORMALIZED) e->unnormalized = 1;
+        if (opt == 'o') e->output = optarg;
     }
-    fputs(fmt == FMT_JSONL ? "}\n" : "}", out);
+    if (e->o.format != FMT_JSONL && e->o.format != FMT_JSON && e->o.format != FMT_NPY)
+        return usage_error("embed", "embed writes jsonl, json or npy"), -1;
+    if (e->text && e->o.images.files_from) return usage_error("embed", "--files-from names images, not texts"), -1;
+    if (optind >= argc && !e->o.images.files_from) return usage_error("embed", e->text ? "no texts" : "no images"), -1;
+    for (int i = optind; i < argc; i++)
+        if (e->text && strlist_add(&e->inputs, argv[i], strlen(argv[i]))) return -1;
+    if (!e->text && gather_images(argv + optind, argc - optind, &e->o.images, &e->inputs)) return -1;
+    if (!e->inputs.count) return usage_error("embed", "no images"), -1;
+    return 0;
+}
+
+/* ---- output: records as they come, or one matrix at the end ----------------------------------- */
+
+typedef struct {
+    record_writer w;
+    const char *key; /* "image" or "text" */
+    int dim;
+    float *matrix; /* npy: the rows that succeeded, in input order */
+    size_t rows, cap;
+} embed_sink;
+
+/* One input's vector, or its error. -1 when out of memory. */
+static int put_row(embed_sink *s, const char *input, const float *v, const char *error)
+{
+    if (s->w.format != FMT_NPY) {
+        record_begin(&s->w);
+        record_string(&s->w, s->key, input);
+        if (error)
+            record_string(&s->w, "error", error);
+        else
+            record_floats(&s->w, "embedding", v, (size_t)s->dim);
+        record_end(&s->w);
+        return 0;
+    }
+    if (error) return 0;
+    if (s->rows == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 64;
+        float *m = realloc(s->matrix, sizeof(float) * cap * (size_t)s->dim);
+        if (!m) return -1;
+        s->matrix = m;
+        s->cap = cap;
+    }
+    memcpy(s->matrix + s->rows++ * (size_t)s->dim, v, sizeof(float) * (size_t)s->dim);
+    return 0;
 }
 
 /* NumPy's .npy v1.0: magic, header length, a Python dict literal padded so the data starts on a
  * 64-byte boundary, then the little-endian float32 rows. */
-static int write_npy(FILE *out, const float *rows, size_t n, int dim)
+static void write_npy(FILE *out, const float *rows, size_t n, int dim)
 {
     char header[128];
     int len = snprintf(header, sizeof header, "{'descr': '<f4', 'fortran_order': False, 'shape': (%zu, %d), }", n, dim);
@@ -72,140 +130,100 @@ static int write_npy(FILE *out, const float *rows, size_t n, int dim)
     for (int i = 0; i < pad; i++) fputc(' ', out);
     fputc('\n', out);
     fwrite(rows, sizeof(float), n * (size_t)dim, out);
-    return ferror(out) ? -1 : 0;
 }
 
-static int parse_args(int argc, char **argv, embed_opts *e)
+static void finish_sink(embed_sink *s)
 {
-    static const struct option longopts[] = {{"text", no_argument, 0, OPT_TEXT},
-                                             {"recursive", no_argument, 0, 'r'},
-                                             {"output", required_argument, 0, 'o'},
-                                             COMMON_LONGOPTS,
-                                             {0, 0, 0, 0}};
-    int opt;
-    e->o.format = FMT_JSONL;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":ro:" COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-        int common = common_option(opt, optarg, argv, &e->o, "embed", help);
-        if (common < 0) return -1;
-        if (common == 2) return 1;
-        if (common) continue;
-        if (opt == OPT_TEXT) e->text = 1;
-        if (opt == 'r') e->recursive = 1;
-        if (opt == 'o') e->o.output = optarg;
-    }
-    if (e->o.format != FMT_JSONL && e->o.format != FMT_JSON && e->o.format != FMT_NPY)
-        return usage_error("embed", "embed writes jsonl, json or npy"), -1;
-    if (optind >= argc) return usage_error("embed", e->text ? "no texts" : "no images"), -1;
-    for (int i = optind; i < argc; i++)
-        if (e->text && strlist_add(&e->inputs, argv[i], strlen(argv[i]))) return -1;
-    if (!e->text && expand_images(argv + optind, argc - optind, e->recursive, &e->inputs)) return -1;
-    if (!e->inputs.count) return usage_error("embed", "no images"), -1;
-    return 0;
+    if (s->w.format == FMT_NPY)
+        write_npy(s->w.f, s->matrix, s->rows, s->dim);
+    else
+        records_finish(&s->w);
 }
 
-/* Embeds every input; rows[i] is valid where errors[i] is NULL. Returns the number that failed. */
-static size_t embed_all(align_model *m, const embed_opts *e, int dim, float *rows, char **errors)
+/* ---- the run ---------------------------------------------------------------------------------- */
+
+/* Every image through the stream. Returns how many failed, or -1 on a write error or out of
+ * memory (reported). */
+static long embed_images(align_model *m, const embed_opts *e, embed_sink *out)
 {
-    size_t failed = 0;
-    align_error err;
-    if (e->text) {
-        for (size_t i = 0; i < e->inputs.count; i++) {
-            const char *t = e->inputs.items[i];
-            if (align_encode_text(m, &t, 1, rows + i * dim, NULL, &err)) errors[i] = strdup(err.message), failed++;
-        }
-        return failed;
+    stream_options so = {.decode = {e->o.max_pixels}, .unnormalized = e->unnormalized, .quiet = e->o.quiet};
+    image_stream *s = image_stream_open(m, e->inputs.items, e->inputs.count, &so);
+    if (!s) return -1;
+    const stream_image *batch;
+    int bad = 0;
+    for (size_t k; !bad && (k = image_stream_next(s, &batch));) {
+        for (size_t i = 0; i < k && !bad; i++)
+            bad = put_row(out, batch[i].path, e->unnormalized ? batch[i].unnormalized : batch[i].embedding,
+                          batch[i].error);
+        if (bad) error_msg("out of memory");
+        bad = bad || ferror(out->w.f);
     }
-    align_decode_options opts = {e->o.max_pixels};
-    progress p;
-    progress_init(&p, e->inputs.count, e->o.quiet);
-    for (size_t i = 0; i < e->inputs.count; i++) {
-        align_image img;
-        const char *path = e->inputs.items[i];
-        align_status s = load_image_operand(path, &opts, &img, &err);
-        if (s == ALIGN_OK) {
-            s = align_encode_images(m, &img, 1, rows + i * dim, NULL, &err);
-            align_image_free(&img);
-            if (s) { /* the encoder's messages do not name the file */
-                char msg[sizeof err.message + 4096];
-                snprintf(msg, sizeof msg, "%s: %s", path, err.message);
-                size_t len = strnlen(msg, sizeof err.message - 1);
-                memcpy(err.message, msg, len);
-                err.message[len] = 0;
-            }
-        }
-        if (s) {
-            progress_end(&p);
-            error_msg("%s", err.message);
-            errors[i] = strdup(err.message);
-            failed++;
-        }
-        progress_step(&p);
-    }
-    progress_end(&p);
+    long failed = bad ? -1 : (long)image_stream_failures(s);
+    image_stream_close(s);
     return failed;
 }
 
-static FILE *open_output(const embed_opts *e)
+/* Every text in one call; when that fails, each text alone, so that one bad text cannot take the
+ * others down. Returns how many failed, or -1 when out of memory (reported). */
+static long embed_texts(align_model *m, const embed_opts *e, embed_sink *out)
 {
-    if (!e->o.output) {
-        if (e->o.format == FMT_NPY && isatty(STDOUT_FILENO)) {
-            error_msg("npy is binary: redirect stdout or use -o FILE");
-            return NULL;
-        }
-        return stdout;
+    size_t n = e->inputs.count, dim = (size_t)out->dim;
+    const char *const *texts = (const char *const *)e->inputs.items;
+    float *rows = malloc(sizeof(float) * n * dim), *unnorm = e->unnormalized ? malloc(sizeof(float) * n * dim) : NULL;
+    char **errors = calloc(n, sizeof *errors);
+    long failed = 0;
+    align_error err;
+    if (!rows || !errors || (e->unnormalized && !unnorm)) {
+        error_msg("out of memory");
+        failed = -1;
+    } else if (align_encode_text(m, texts, (int)n, rows, unnorm, &err) != ALIGN_OK) {
+        for (size_t i = 0; i < n; i++)
+            if (n == 1 || align_encode_text(m, texts + i, 1, rows + i * dim, unnorm ? unnorm + i * dim : NULL, &err)) {
+                error_msg("%s", err.message);
+                failed = (errors[i] = strdup(err.message)) && failed >= 0 ? failed + 1 : -1;
+            }
     }
-    FILE *f = fopen(e->o.output, "wb");
-    if (!f) error_msg("%s: %s", e->o.output, strerror(errno));
-    return f;
+    const float *vectors = e->unnormalized ? unnorm : rows;
+    for (size_t i = 0; failed >= 0 && i < n; i++)
+        if (put_row(out, texts[i], vectors + i * dim, errors[i]) != 0) failed = -1;
+    if (failed < 0 && rows && errors) error_msg("out of memory");
+    for (size_t i = 0; errors && i < n; i++) free(errors[i]);
+    free(errors);
+    free(unnorm);
+    free(rows);
+    return failed;
 }
 
-static int write_all(FILE *out, const embed_opts *e, const float *rows, char **errors, int dim)
+static int run(const embed_opts *e)
 {
-    const char *key = e->text ? "text" : "image";
-    if (e->o.format != FMT_NPY) {
-        for (size_t i = 0; i < e->inputs.count; i++)
-            write_record(out, e->o.format, i, key, e->inputs.items[i], rows + i * dim, dim, errors[i]);
-        if (e->o.format == FMT_JSON) fputs("\n]\n", out);
-        return 0;
+    align_model *m = load_model(&e->o);
+    if (!m) return EXIT_FAILURE;
+    if (e->o.format == FMT_NPY && !e->output && isatty(STDOUT_FILENO)) {
+        error_msg("npy is binary: redirect stdout or use -o FILE");
+        align_model_free(m);
+        return EXIT_FAILURE;
     }
-    /* the matrix holds the inputs that succeeded, in input order */
-    size_t k = 0;
-    for (size_t i = 0; i < e->inputs.count; i++)
-        if (!errors[i]) memmove((float *)rows + k++ * dim, rows + i * dim, sizeof(float) * (size_t)dim);
-    return write_npy(out, rows, k, dim);
+    align_model_info info;
+    align_model_get_info(m, &info);
+    outfile out;
+    int rc = EXIT_FAILURE;
+    if (outfile_open(&out, e->output) == 0) {
+        embed_sink sink = {.key = e->text ? "text" : "image", .dim = info.projection_dim};
+        records_start(&sink.w, out.f, e->o.format, NULL);
+        long failed = e->text ? embed_texts(m, e, &sink) : embed_images(m, e, &sink);
+        if (failed >= 0) finish_sink(&sink);
+        if (outfile_close(&out, failed >= 0) == 0 && failed >= 0) rc = failed ? EXIT_PARTIAL : EXIT_SUCCESS;
+        free(sink.matrix);
+    }
+    align_model_free(m);
+    return rc;
 }
 
 int cmd_embed(int argc, char **argv)
 {
     embed_opts e = {0};
     int rc = parse_args(argc, argv, &e);
-    if (rc) {
-        strlist_free(&e.inputs);
-        return rc > 0 ? EXIT_ALL_OK : EXIT_USAGE;
-    }
-    align_model *m = load_model(&e.o);
-    rc = EXIT_USAGE;
-    if (m) {
-        align_model_info info;
-        align_model_get_info(m, &info);
-        int dim = info.projection_dim;
-        float *rows = calloc(e.inputs.count, sizeof(float) * (size_t)dim);
-        char **errors = calloc(e.inputs.count, sizeof *errors);
-        FILE *out = rows && errors ? open_output(&e) : NULL;
-        if (out) {
-            size_t failed = embed_all(m, &e, dim, rows, errors);
-            write_all(out, &e, rows, errors, dim);
-            int bad = out == stdout ? check_stdout() : (fclose(out) != 0 ? (error_msg("%s: %s", e.o.output, strerror(errno)), -1) : 0);
-            rc = bad ? EXIT_USAGE : failed ? EXIT_SOME_FAILED : EXIT_ALL_OK;
-        } else if (!rows || !errors) {
-            error_msg("out of memory");
-        }
-        for (size_t i = 0; errors && i < e.inputs.count; i++) free(errors[i]);
-        free(errors);
-        free(rows);
-        align_model_free(m);
-    }
+    rc = rc == 0 ? run(&e) : rc > 0 ? EXIT_SUCCESS : EXIT_FAILURE;
     strlist_free(&e.inputs);
     return rc;
 }

@@ -1,4 +1,6 @@
 /* Where images and labels come from: operands, directories, --files-from, --labels, stdin. */
+#include "inputs.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -6,35 +8,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "cli.h"
-
-/* Labels and path lists are text: 256 MB is far past any real one and keeps a runaway pipe from
- * eating memory. Images piped on stdin get the same cap. */
-#define MAX_STREAM (256u << 20)
-
-int strlist_add(strlist *l, const char *s, size_t len)
-{
-    if (l->count == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        char **items = realloc(l->items, cap * sizeof *items);
-        if (!items) return -1;
-        l->items = items;
-        l->cap = cap;
-    }
-    char *copy = malloc(len + 1);
-    if (!copy) return -1;
-    memcpy(copy, s, len);
-    copy[len] = 0;
-    l->items[l->count++] = copy;
-    return 0;
-}
-
-void strlist_free(strlist *l)
-{
-    for (size_t i = 0; i < l->count; i++) free(l->items[i]);
-    free(l->items);
-    memset(l, 0, sizeof *l);
-}
+#include "report.h"
 
 int read_stream(FILE *f, const char *name, size_t max, char **out, size_t *len)
 {
@@ -228,7 +202,7 @@ static int walk_dir(const char *dir, int recursive, const walk_level *up, strlis
     return rc;
 }
 
-int expand_images(char **operands, int n, int recursive, strlist *out)
+static int expand_images(char **operands, int n, int recursive, strlist *out)
 {
     for (int i = 0; i < n; i++) {
         struct stat st;
@@ -242,18 +216,8 @@ int expand_images(char **operands, int n, int recursive, strlist *out)
     return 0;
 }
 
-align_status load_image_operand(const char *operand, const align_decode_options *opts, align_image *img,
-                                align_error *err)
+int gather_images(char **operands, int n, const image_sources *src, strlist *out)
 {
-    if (strcmp(operand, "-") != 0) return align_image_load(operand, opts, img, err);
-    char *data;
-    size_t len;
-    if (read_stream(stdin, "stdin", MAX_STREAM, &data, &len)) {
-        err->code = ALIGN_ERR_IO;
-        snprintf(err->message, sizeof err->message, "-: cannot read the image from stdin");
-        return ALIGN_ERR_IO;
-    }
-    align_status s = align_image_load_memory(data, len, "-", opts, img, err);
-    free(data);
-    return s;
+    if (expand_images(operands, n, src->recursive, out)) return -1;
+    return src->files_from ? read_files_from(src->files_from, src->nul, out) : 0;
 }

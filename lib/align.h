@@ -1,12 +1,36 @@
 /* align.h: zero-shot image classification with Google's ALIGN (EfficientNet + BERT) on the CPU.
  *
- * A model directory in Hugging Face's layout loads into one read-only handle that any number of
- * threads may share. Every call reports failure as a status code plus a one-line message in an
- * align_error; the library never prints, exits or aborts.
+ * Basic usage: the whole pipeline, from a model directory to the probabilities of labels.
  *
  *     align_error err;
- *     align_model *m = align_model_load("weights/align-base", &err);
+ *     align_model *m = align_model_load("weights/align-base", &err);      // 1. load the model
  *     if (!m) { fprintf(stderr, "%s\n", err.message); return 1; }
+ *     align_model_info info;
+ *     align_model_get_info(m, &info);             // projection_dim floats an embedding, batch_size
+ *
+ *     const char *labels[] = {"a photo of a cat", "a photo of a dog"};
+ *     float *text = malloc(sizeof(float) * 2 * info.projection_dim);
+ *     if (align_encode_text(m, labels, 2, text, NULL, &err)) ...         // 2. encode the labels, once
+ *
+ *     align_image img;
+ *     if (align_image_load("cat.jpg", NULL, &img, &err)) ...             // 3. load an image
+ *     float *image = malloc(sizeof(float) * info.projection_dim);
+ *     if (align_encode_images(m, &img, 1, image, NULL, &err)) ...        // 4. encode images (up to
+ *     align_image_free(&img);                                            //    batch_size at once)
+ *
+ *     float logits[2], probs[2];
+ *     align_logits(m, image, 1, text, 2, logits);                        // 5. logits
+ *     align_softmax(logits, 2, probs);                                   // 6. probabilities
+ *     align_model_free(m);
+ *
+ * Errors: every call that can fail returns an align_status and fills an align_error with a
+ * one-line message naming the file or input and the problem. The library never prints, exits or
+ * aborts.
+ *
+ * Threads: a loaded handle may be shared by any number of threads, each calling any function of
+ * this header on it at the same time, except align_model_free, which must come after every other
+ * call on the handle has returned. align_model_set_threads is safe at any time: calls already
+ * running keep the thread count they started with.
  */
 #ifndef ALIGN_H
 #define ALIGN_H
@@ -58,13 +82,16 @@ typedef struct {
     int image_height, image_width;      /* what the vision tower is fed after preprocessing */
     int64_t num_parameters;
     float temperature;
+    int batch_size; /* images align_encode_images runs through the vision tower together: pass at
+                       least this many at a time for full speed */
 } align_model_info;
 
 void align_model_get_info(const align_model *model, align_model_info *info);
 
-/* Threads the library uses (0 = every core). align splits every matrix product over its own
- * threads and so runs OpenBLAS single-threaded: loading a model sets OpenBLAS's process-wide
- * thread count to 1 and stops its idle server threads. */
+/* Threads the model's calls use (0 = every core, the default). Safe to call at any time, from
+ * any thread: a call already running keeps the count it started with. align splits every matrix
+ * product over its own threads and so runs OpenBLAS single-threaded: loading a model sets
+ * OpenBLAS's process-wide thread count to 1 and stops its idle server threads. */
 void align_model_set_threads(align_model *model, int threads);
 
 /* ---- text ------------------------------------------------------------------------------------- */
@@ -122,7 +149,7 @@ void align_softmax(const float *logits, int n, float *probs);
 align_status align_convert_checkpoint(const char *in_path, const char *out_path, const char *dtype,
                                       align_error *err);
 
-/* ---- BLAS ------------------------------------------------------------------------------------- */
+/* ---- BLAS and CPU: process-wide, no model needed ---------------------------------------------- */
 
 /* The OpenBLAS kernel in use ("SkylakeX", "Haswell", ...). */
 const char *align_blas_core(void);
@@ -134,6 +161,7 @@ const char *align_blas_better_core(void);
  * align_blas_better_core(), before any BLAS work. Returns only when there is nothing better or the
  * exec failed, in which case the program goes on with the kernel it has. */
 void align_blas_reexec(char **argv);
+/* The cores online (at least 1): what a thread count of 0 means. */
 int align_cpu_count(void);
 
 #ifdef __cplusplus

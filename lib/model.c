@@ -143,14 +143,15 @@ static scratch *scratch_acquire(const align_model *cm, size_t n)
     pthread_mutex_lock(&m->scratch_lock);
     scratch *s = m->idle;
     if (s) m->idle = s->next;
+    int threads = m->threads; /* align_model_set_threads may change it from another thread */
     pthread_mutex_unlock(&m->scratch_lock);
     if (!s && !(s = calloc(1, sizeof *s))) return NULL;
-    if (s->pool && s->threads != m->threads) {
+    if (s->pool && s->threads != threads) {
         pool_free(s->pool);
         s->pool = NULL;
     }
-    if (!s->pool && m->threads > 1) s->pool = pool_create(m->threads);
-    s->threads = m->threads;
+    if (!s->pool && threads > 1) s->pool = pool_create(threads);
+    s->threads = threads;
     if (n && s->n_floats < n) {
         big_free(&s->buffer);
         s->floats = NULL;
@@ -259,11 +260,17 @@ void align_model_get_info(const align_model *m, align_model_info *info)
                            &info->image_height);
     info->num_parameters = m->num_parameters;
     info->temperature = m->temperature;
+    info->batch_size = IMAGE_CHUNK;
 }
 
+/* Under the scratch lock, so that calls running on other threads read a whole value: each call
+ * takes the count once, as it starts. */
 void align_model_set_threads(align_model *m, int threads)
 {
-    m->threads = threads > 0 ? threads : align_cpu_count();
+    int n = threads > 0 ? threads : align_cpu_count();
+    pthread_mutex_lock(&m->scratch_lock);
+    m->threads = n;
+    pthread_mutex_unlock(&m->scratch_lock);
 }
 
 /* ---- text ------------------------------------------------------------------------------------- */

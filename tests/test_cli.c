@@ -105,38 +105,73 @@ static void classify_golden(const char *model)
 TEST(cli_classify_jsonl_matches_hf_tiny_a) { classify_golden("tiny-a"); }
 TEST(cli_classify_jsonl_matches_hf_tiny_b) { classify_golden("tiny-b"); }
 
-/* `align embed` rows against image_embeds / text_embeds of the first case. */
-TEST(cli_embed_matches_hf)
+/* The "embedding" of each JSON line of out (modified), dim floats a row, at most max_rows rows;
+ * returns the rows read. */
+static int embedding_rows(char *out, int dim, float *rows, int max_rows)
+{
+    int row = 0;
+    for (char *line = strtok(out, "\n"); line && row < max_rows; line = strtok(NULL, "\n"), row++) {
+        cJSON *o = cJSON_Parse(line), *v;
+        int n = 0;
+        cJSON_ArrayForEach(v, (o ? get(o, "embedding") : NULL)) if (n < dim) rows[row * dim + n++] = (float)v->valuedouble;
+        CHECK_INT(n, dim);
+        cJSON_Delete(o);
+    }
+    return row;
+}
+
+/* The fixtures' README: unnormalised vectors compare at 1e-5 relative to the reference's largest
+ * magnitude (they are not bounded by 1). */
+static double relative_tol(const float *ref, size_t n)
+{
+    double m = 1;
+    for (size_t i = 0; i < n; i++) m = fabs(ref[i]) > m ? fabs(ref[i]) : m;
+    return 1e-5 * m;
+}
+
+/* `align embed FLAGS` of astronaut.png (a lossless file), then of the texts 'an astronaut' and
+ * 'a rocket' (rows in order), against the fields of tiny-a's second case; relative: at 1e-5 of the
+ * reference's largest magnitude, else 1e-5. */
+static void embed_vs_hf(const char *flags, const char *image_field, const char *text_field, int relative)
 {
     cJSON *exp = load_json(fixture("tiny-a/expected.json"));
     if (!exp) return;
-    const cJSON *c = cJSON_GetArrayItem(get(exp, "cases"), 1); /* astronaut.png: a lossless file */
-    float *want = json_tensor(get(c, "image_embeds"), NULL);
-    run_result r = run_cmd("%s embed -m %s %s", A, fixture("tiny-a"), fixture("images/astronaut.png"));
-    CHECK_MSG(r.status == 0, "%s", r.err);
-    cJSON *o = cJSON_Parse(r.out), *v;
-    float got[64];
-    int n = 0;
-    cJSON_ArrayForEach(v, (o ? get(o, "embedding") : NULL)) got[n++] = (float)v->valuedouble;
-    CHECK_INT(n, 40);
-    CHECK_CLOSE(got, want, 40, 1e-5);
-    cJSON_Delete(o);
-    free(want);
-    run_free(&r);
-    /* the text side: both labels, as rows in order */
-    want = json_tensor(get(c, "text_embeds"), NULL);
-    r = run_cmd("%s embed -m %s --text 'an astronaut' 'a rocket'", A, fixture("tiny-a"));
-    CHECK_MSG(r.status == 0, "%s", r.err);
-    int row = 0;
-    for (char *line = strtok(r.out, "\n"); line; line = strtok(NULL, "\n"), row++) {
-        o = cJSON_Parse(line);
-        n = 0;
-        cJSON_ArrayForEach(v, (o ? get(o, "embedding") : NULL)) got[n++] = (float)v->valuedouble;
-        CHECK_INT(n, 40);
-        CHECK_CLOSE(got, want + row * 40, 40, 1e-5);
-        cJSON_Delete(o);
+    const cJSON *c = cJSON_GetArrayItem(get(exp, "cases"), 1);
+    const char *operands[] = {fixture("images/astronaut.png"), "--text 'an astronaut' 'a rocket'"};
+    const char *fields[] = {image_field, text_field};
+    for (int k = 0; k < 2; k++) {
+        int rows = k + 1; /* the case's first rows: its image, its first two labels */
+        float *want = json_tensor(get(c, fields[k]), NULL), got[2 * 40];
+        run_result r = run_cmd("%s embed %s -m %s %s", A, flags, fixture("tiny-a"), operands[k]);
+        CHECK_MSG(r.status == 0, "%s", r.err);
+        CHECK_INT(embedding_rows(r.out, 40, got, 2), rows);
+        CHECK_CLOSE(got, want, rows * 40, relative ? relative_tol(want, rows * 40) : 1e-5);
+        free(want);
+        run_free(&r);
     }
-    CHECK_INT(row, 2);
+    cJSON_Delete(exp);
+}
+
+/* `align embed` rows against image_embeds / text_embeds. */
+TEST(cli_embed_matches_hf) { embed_vs_hf("", "image_embeds", "text_embeds", 0); }
+
+/* --unnormalized: what Hugging Face's get_image_features (the pooled features) and
+ * get_text_features (the text projection) return, before L2 normalisation; the npy matrix too. */
+TEST(cli_embed_unnormalized_matches_hf_features)
+{
+    embed_vs_hf("--unnormalized", "image_embeds_unnormalized", "text_embeds_unnormalized", 1);
+    cJSON *exp = load_json(fixture("tiny-a/expected.json"));
+    if (!exp) return;
+    float *want = json_tensor(get(cJSON_GetArrayItem(get(exp, "cases"), 1), "image_embeds_unnormalized"), NULL), got[40];
+    char path[512];
+    snprintf(path, sizeof path, "%s/unnormalized.npy", test_tmpdir());
+    run_result r = run_cmd("%s embed --unnormalized --format npy -o %s -m %s %s", A, path, fixture("tiny-a"),
+                           fixture("images/astronaut.png"));
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    FILE *f = fopen(path, "rb");
+    CHECK(f && fseek(f, -40 * (long)sizeof(float), SEEK_END) == 0 && fread(got, sizeof(float), 40, f) == 40);
+    if (f) fclose(f);
+    CHECK_CLOSE(got, want, 40, relative_tol(want, 40));
     free(want);
     run_free(&r);
     cJSON_Delete(exp);
@@ -501,5 +536,166 @@ TEST(cli_info_describes_the_model)
         CHECK(cJSON_IsString(get(get(o, "blas"), "core")));
     }
     cJSON_Delete(o);
+    run_free(&r);
+}
+
+/* ---- the image stream ------------------------------------------------------------------------- */
+
+/* Twenty images, five of them broken, across three batches (the library's batch size is 8): every
+ * image has its record, in input order, through classify and embed alike (embed reading the list
+ * NUL-separated from stdin); each broken one is reported on stderr and the rest go on. */
+TEST(cli_stream_keeps_input_order_across_batches)
+{
+    const char *dir = test_tmpdir(), *good[] = {"astronaut.png", "rocket.bmp", "cat.jpg"};
+    static const int broken[] = {0, 7, 8, 15, 19};
+    char list[8192] = "";
+    size_t k = 0;
+    for (int i = 0, b = 0; i < 20; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "stream%02d.%s", i, i == broken[b] ? "png" : strchr(good[i % 3], '.') + 1);
+        if (i == broken[b]) {
+            write_tmp(name, "\x89PNG\r\n\x1a\n broken", 15);
+            b++;
+        } else {
+            char src[64];
+            snprintf(src, sizeof src, "images/%s", good[i % 3]);
+            run_result cp = run_cmd("cp %s %s/%s", fixture(src), dir, name);
+            run_free(&cp);
+        }
+        k += (size_t)snprintf(list + k, sizeof list - k, "%s/%s\n", dir, name);
+    }
+    const char *paths = write_tmp("stream.txt", list, k);
+    run_result c = run_cmd("%s classify -m %s --jsonl -l cat -l rocket --files-from %s", A, fixture("tiny-a"), paths);
+    run_result e = run_cmd("tr '\\n' '\\0' < %s | %s embed -m %s -0 --files-from -", paths, A, fixture("tiny-a"));
+    run_result *runs[] = {&c, &e};
+    for (int r = 0; r < 2; r++) {
+        CHECK_INT(runs[r]->status, 2);
+        CHECK_INT(count_lines(runs[r]->out), 20);
+        CHECK_INT(count_lines(runs[r]->err), 5);
+        char *save, *line = strtok_r(runs[r]->out, "\n", &save);
+        for (int i = 0, b = 0; i < 20 && line; i++, line = strtok_r(NULL, "\n", &save)) {
+            cJSON *o = cJSON_Parse(line);
+            char want[64];
+            snprintf(want, sizeof want, "/stream%02d.", i);
+            CHECK_MSG(o && strstr(get(o, "image")->valuestring, want), "line %d: %s", i, line);
+            int failed = o && cJSON_GetObjectItem(o, "error") != NULL;
+            CHECK_MSG(failed == (i == broken[b]), "line %d: %s", i, line);
+            b += i == broken[b];
+            cJSON_Delete(o);
+        }
+    }
+    run_free(&c);
+    run_free(&e);
+}
+
+/* ---- output ----------------------------------------------------------------------------------- */
+
+/* U+2028 and U+2029 (and U+0085) are line breaks to readers that split on Unicode line breaks
+ * (Python's str.splitlines): in a label or a file name they must not cut a JSON line. */
+TEST(cli_json_escapes_unicode_line_breaks)
+{
+    const char *breaks[] = {"\xe2\x80\xa8", "\xe2\x80\xa9", "\xc2\x85"};
+    const char *label = "a\xe2\x80\xa8" "b\xe2\x80\xa9" "c\xc2\x85" "d";
+    char path[512];
+    snprintf(path, sizeof path, "%s/line\xe2\x80\xa8" "break.png", test_tmpdir());
+    run_result cp = run_cmd("cp %s '%s'", fixture("images/astronaut.png"), path);
+    run_free(&cp);
+    run_result r[] = {run_cmd("%s classify -m %s --jsonl -l '%s' -l plain '%s'", A, fixture("tiny-a"), label, path),
+                      run_cmd("%s embed -m %s '%s'", A, fixture("tiny-a"), path),
+                      run_cmd("%s embed -m %s --text '%s'", A, fixture("tiny-a"), label),
+                      run_cmd("%s tokenize -m %s '%s'", A, fixture("tiny-a"), label)};
+    for (int i = 0; i < 4; i++) {
+        CHECK_MSG(r[i].status == 0, "%s", r[i].err);
+        for (int b = 0; b < 3; b++) CHECK_MSG(!strstr(r[i].out, breaks[b]), "raw line break %d in %s", b, r[i].out);
+        CHECK_INT(count_lines(r[i].out), 1);
+        cJSON *o = cJSON_Parse(r[i].out);
+        CHECK_MSG(o != NULL, "not JSON: %s", r[i].out);
+        if (i < 2) CHECK_STR(o ? get(o, "image")->valuestring : NULL, path);
+        if (i >= 2) CHECK_STR(o ? get(o, "text")->valuestring : NULL, label);
+        if (i == 0) CHECK(o && !isnan(score_of(get(o, "results"), label, "score")));
+        cJSON_Delete(o);
+    }
+    CHECK_CONTAINS(r[0].out, "\"label\":\"a\\u2028b\\u2029c\\u0085d\"");
+    CHECK_CONTAINS(r[0].out, "line\\u2028break.png");
+    for (int i = 0; i < 4; i++) run_free(&r[i]);
+}
+
+/* The names in a directory, one per line, sorted. */
+static void list_dir(const char *dir, char *out, size_t cap)
+{
+    run_result r = run_cmd("ls -A %s", dir);
+    snprintf(out, cap, "%s", r.out);
+    run_free(&r);
+}
+
+static void check_file(const char *path, const char *want)
+{
+    FILE *f = fopen(path, "rb");
+    char got[256] = "";
+    size_t n = f ? fread(got, 1, sizeof got - 1, f) : 0;
+    got[n] = 0;
+    if (f) fclose(f);
+    CHECK_STR(got, want);
+}
+
+/* embed -o writes a temporary file beside the output and renames it at the end: a run that fails
+ * (here past a file size limit) or is killed leaves the old file as it was, and no temporary file. */
+TEST(cli_output_file_is_replaced_whole_or_not_at_all)
+{
+    char dir[512], out[600], list[8192] = "", names[1024];
+    snprintf(dir, sizeof dir, "%s/outdir", test_tmpdir());
+    snprintf(out, sizeof out, "%s/e.jsonl", dir);
+    run_result r = run_cmd("mkdir -p %s && printf 'old content\\n' > %s", dir, out);
+    run_free(&r);
+    for (size_t i = 0, k = 0; i < 20; i++) k += (size_t)snprintf(list + k, sizeof list - k, " %s", fixture("images/astronaut.png"));
+    /* 20 records are some 10 KB; ulimit -f 2 allows 1 or 2 KB */
+    r = run_cmd("ulimit -f 2 && %s embed -m %s -o %s%s", A, fixture("tiny-a"), out, list);
+    CHECK_INT(r.status, 1);
+    CHECK_CONTAINS(r.err, "e.jsonl: write error");
+    run_free(&r);
+    check_file(out, "old content\n");
+    list_dir(dir, names, sizeof names);
+    CHECK_STR(names, "e.jsonl\n");
+    /* killed while it waits for an image on stdin, once its temporary file exists */
+    r = run_cmd("mkfifo %s/fifo && exec 3<>%s/fifo && (%s embed -m %s -o %s %s - <&3 & pid=$!; i=0; "
+                "while ! ls %s.partial-* >/dev/null 2>&1 && [ $i -lt 2000 ]; do sleep 0.01; i=$((i+1)); done; "
+                "kill -TERM $pid; wait $pid; echo $?); rm %s/fifo",
+                dir, dir, A, fixture("tiny-a"), out, fixture("images/astronaut.png"), out, dir);
+    CHECK_STR(r.out, "143\n");
+    run_free(&r);
+    check_file(out, "old content\n");
+    list_dir(dir, names, sizeof names);
+    CHECK_STR(names, "e.jsonl\n");
+    /* a run that works replaces it */
+    r = run_cmd("%s embed -m %s -o %s %s", A, fixture("tiny-a"), out, fixture("images/astronaut.png"));
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    run_free(&r);
+    FILE *f = fopen(out, "rb");
+    char head[16] = "";
+    CHECK(f && fread(head, 1, 9, f) == 9 && strcmp(head, "{\"image\":") == 0);
+    if (f) fclose(f);
+    list_dir(dir, names, sizeof names);
+    CHECK_STR(names, "e.jsonl\n");
+}
+
+/* Every option a command accepts is in its --help. The candidates are every option named in any
+ * command's help or in the README; each is tried on each command, and one that is not refused as
+ * unknown must be listed. */
+TEST(cli_help_lists_every_option)
+{
+    const char *script =
+        "cd %s && for c in classify embed tokenize info convert; do "
+        "  help=$(%s $c --help); "
+        "  for o in $( (for d in classify embed tokenize info convert; do %s $d --help; done; cat %s/README.md) "
+        "      | grep -oE -- '(^|[ `,(])(--[a-z][a-z0-9-]+|-[a-zA-Z0-9])\\b' | grep -oE -- '-.*' | sort -u); do "
+        "    err=$(ALIGN_MODEL=/nonexistent %s $c $o </dev/null 2>&1 >/dev/null); "
+        "    case $err in *\"unknown option\"*) continue;; esac; "
+        "    printf '%%s\\n' \"$help\" | grep -qE -- \"(^|[ ,])$o([ ,]|$)\" || echo \"$c $o\"; "
+        "  done; "
+        "done";
+    char cwd[4096];
+    CHECK(getcwd(cwd, sizeof cwd) != NULL);
+    run_result r = run_cmd(script, test_tmpdir(), A, A, cwd, A);
+    CHECK_MSG(r.out_len == 0, "accepted but not in --help:\n%s", r.out);
     run_free(&r);
 }

@@ -5,7 +5,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 
-#include "cli.h"
+#include "inputs.h"
 #include "fuzz_util.h"
 
 static int errors;

@@ -1,0 +1,98 @@
+/* The shared options and the model they name. */
+#include "options.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "outfile.h"
+#include "report.h"
+
+static int parse_format(const char *s, common_opts *o, const char *command)
+{
+    static const struct {
+        const char *name;
+        out_format f;
+    } names[] = {{"text", FMT_TEXT}, {"json", FMT_JSON}, {"jsonl", FMT_JSONL}, {"tsv", FMT_TSV}, {"npy", FMT_NPY}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(s, names[i].name) == 0) {
+            o->format = names[i].f;
+            return 0;
+        }
+    usage_error(command, "unknown format '%s' (text, json, jsonl, tsv or npy)", s);
+    return -1;
+}
+
+int parse_count(const char *s, const char *option, const char *command, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        usage_error(command, "%s takes a whole number from %ld to %ld, not '%s'", option, lo, hi, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int common_option(int opt, const char *arg, char **argv, common_opts *o, const char *command, const char *help)
+{
+    long v;
+    switch (opt) {
+    case OPT_FORMAT: return parse_format(arg, o, command) ? -1 : 1;
+    case OPT_JSON: o->format = FMT_JSON; return 1;
+    case OPT_JSONL: o->format = FMT_JSONL; return 1;
+    case 'm': o->model_dir = arg; return 1;
+    case OPT_THREADS:
+        if (parse_count(arg, "--threads", command, 1, 1024, &v)) return -1;
+        o->threads = (int)v;
+        return 1;
+    case OPT_MAX_PIXELS:
+        if (parse_count(arg, "--max-pixels", command, 1, 1L << 40, &v)) return -1;
+        o->max_pixels = (uint64_t)v;
+        return 1;
+    case 'q': o->quiet = 1; return 1;
+    case 'r': o->images.recursive = 1; return 1;
+    case OPT_FILES_FROM: o->images.files_from = arg; return 1;
+    case '0': o->images.nul = 1; return 1;
+    case 'h': fputs(help, stdout); return check_stdout() ? -1 : 2;
+    case ':': usage_error(command, "option '%s' needs a value", argv[optind - 1]); return -1;
+    case '?': usage_error(command, "unknown option '%s'", argv[optind - 1]); return -1;
+    }
+    return 0;
+}
+
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+align_model *load_model(const common_opts *o)
+{
+    const char *env = getenv("ALIGN_MODEL");
+    const char *dir = o->model_dir;
+    if (!dir && env && *env) dir = env;
+    if (!dir && is_dir("weights/align-base")) dir = "weights/align-base";
+    if (!dir && is_dir(ALIGN_SHARE_DIR "/align-base")) dir = ALIGN_SHARE_DIR "/align-base";
+    if (!dir) {
+        error_msg("no model found: looked in --model, $ALIGN_MODEL (%s), ./weights/align-base and %s/align-base; "
+                  "get kakaobrain/align-base with 'make weights' (or scripts/download-weights) or pass --model DIR",
+                  env && *env ? env : "unset", ALIGN_SHARE_DIR);
+        return NULL;
+    }
+    if (!is_dir(dir)) {
+        error_msg("%s: model directory not found; get the weights with 'make weights' or pass --model DIR", dir);
+        return NULL;
+    }
+    align_error err;
+    align_model *m = align_model_load(dir, &err);
+    if (!m) {
+        error_msg("%s", err.message);
+        return NULL;
+    }
+    align_model_set_threads(m, o->threads);
+    return m;
+}

@@ -1,0 +1,93 @@
+/* Output files written whole or not at all. */
+#include "outfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "report.h"
+
+/* The temporary file being written, for the signal handler: an interrupted run (Ctrl-C, kill)
+ * removes it instead of leaving it beside the output. Process-wide by nature, as signals are. */
+static const char *volatile pending_tmp;
+
+static void remove_pending_and_die(int sig)
+{
+    const char *tmp = pending_tmp;
+    if (tmp) unlink(tmp);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void watch_signals(const char *tmp)
+{
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    pending_tmp = tmp;
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) signal(sigs[i], tmp ? remove_pending_and_die : SIG_DFL);
+}
+
+/* The permissions the output gets: those of the file it replaces, else what creating it would give. */
+static mode_t output_mode(const struct stat *old, int exists)
+{
+    if (exists) return old->st_mode & 07777;
+    mode_t mask = umask(0);
+    umask(mask);
+    return 0666 & ~mask;
+}
+
+int check_stdout(void)
+{
+    if (fflush(stdout) == 0 && !ferror(stdout)) return 0;
+    error_msg("write error: %s", strerror(errno ? errno : EIO));
+    return -1;
+}
+
+int outfile_open(outfile *o, const char *path)
+{
+    *o = (outfile){stdout, NULL, NULL};
+    if (!path || strcmp(path, "-") == 0) return 0;
+    o->path = path;
+    struct stat st;
+    int exists = stat(path, &st) == 0;
+    if (exists && !S_ISREG(st.st_mode)) {
+        if (!(o->f = fopen(path, "wb"))) error_msg("%s: %s", path, strerror(errno));
+        return o->f ? 0 : -1;
+    }
+    size_t len = strlen(path) + sizeof ".partial-XXXXXX";
+    int fd = -1;
+    if ((o->tmp = malloc(len))) {
+        snprintf(o->tmp, len, "%s.partial-XXXXXX", path);
+        fd = mkstemp(o->tmp);
+    }
+    if (fd < 0 || fchmod(fd, output_mode(&st, exists)) != 0 || !(o->f = fdopen(fd, "wb"))) {
+        error_msg("%s: %s", path, o->tmp ? strerror(errno) : "out of memory");
+        if (fd >= 0) close(fd), unlink(o->tmp);
+        free(o->tmp);
+        o->tmp = NULL;
+        return -1;
+    }
+    watch_signals(o->tmp);
+    return 0;
+}
+
+int outfile_close(outfile *o, int keep)
+{
+    if (!o->path) return check_stdout();
+    int failed = fflush(o->f) != 0 || ferror(o->f);
+    int err = errno ? errno : EIO;
+    if (fclose(o->f) != 0 && !failed) failed = 1, err = errno;
+    if (failed) error_msg("%s: write error: %s", o->path, strerror(err));
+    if (o->tmp && keep && !failed && rename(o->tmp, o->path) != 0) {
+        error_msg("%s: %s", o->path, strerror(errno));
+        failed = 1;
+    }
+    if (o->tmp && (failed || !keep)) unlink(o->tmp);
+    if (o->tmp) watch_signals(NULL);
+    free(o->tmp);
+    *o = (outfile){0};
+    return failed ? -1 : 0;
+}

@@ -1,0 +1,23 @@
+/* outfile.h: where results go: stdout, or a file written under a temporary name in its directory
+ * and renamed over it at the end, so that a run that fails or is killed leaves the old file whole. */
+#ifndef ALIGN_CLI_OUTFILE_H
+#define ALIGN_CLI_OUTFILE_H
+
+#include <stdio.h>
+
+typedef struct {
+    FILE *f;
+    const char *path; /* NULL for stdout */
+    char *tmp;        /* the temporary name, while one is being written */
+} outfile;
+
+/* Opens path for writing (NULL or "-": stdout). A path that exists and is not a regular file (a
+ * device, a pipe) is written in place. Returns 0, or -1 after reporting why not. */
+int outfile_open(outfile *o, const char *path);
+/* Flushes and checks every write. The temporary file is renamed over path when keep is set and
+ * nothing failed; else it is removed. Returns 0, or -1 after reporting the error. */
+int outfile_close(outfile *o, int keep);
+/* Checks stdout after writing (help, short outputs); returns -1 after reporting a write error. */
+int check_stdout(void);
+
+#endif

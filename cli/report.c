@@ -1,0 +1,29 @@
+/* Exit statuses and one-line messages on stderr. */
+#include "report.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+void error_msg(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("align: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+int usage_error(const char *command, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("align: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    if (command)
+        fprintf(stderr, " (see 'align %s --help')\n", command);
+    else
+        fputs(" (see 'align --help')\n", stderr);
+    va_end(ap);
+    return EXIT_FAILURE;
+}

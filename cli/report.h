@@ -1,0 +1,19 @@
+/* report.h: how the align command ends and complains: exit statuses and one-line messages on
+ * stderr. */
+#ifndef ALIGN_CLI_REPORT_H
+#define ALIGN_CLI_REPORT_H
+
+#include <stdlib.h>
+
+/* Exit statuses: EXIT_SUCCESS (0) when everything was done; EXIT_FAILURE (1) for a usage error,
+ * a missing or broken model, a write error, or when nothing could be done; EXIT_PARTIAL when some
+ * inputs failed (each reported) and the rest were done. */
+#define EXIT_PARTIAL 2
+
+/* One line on stderr: "align: " + message. */
+void error_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A usage error: the message, then a hint to run `align COMMAND --help` (`align --help` when
+ * command is NULL); returns EXIT_FAILURE. */
+int usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,46 @@
+/* stream.h: the one path images take through the align command. The paths are decoded ahead on
+ * another thread, encoded in batches of the library's batch size and handed out in input order,
+ * each with its embedding or the reason it failed. A failure is reported on stderr as its batch
+ * is handed out, and the rest go on.
+ *
+ *     image_stream *s = image_stream_open(model, paths, n, &(stream_options){0});
+ *     const stream_image *batch;
+ *     for (size_t k; (k = image_stream_next(s, &batch));)
+ *         for (size_t i = 0; i < k; i++) use(batch[i].path, batch[i].embedding or batch[i].error);
+ *     image_stream_close(s);
+ */
+#ifndef ALIGN_CLI_STREAM_H
+#define ALIGN_CLI_STREAM_H
+
+#include <stddef.h>
+
+#include "align.h"
+
+typedef struct {
+    const char *path;          /* as given; "-" is the image on stdin */
+    const float *embedding;    /* projection_dim floats, L2-normalised; NULL when it failed */
+    const float *unnormalized; /* the same before normalisation, when asked for; else NULL */
+    const char *error;         /* why it failed, one line naming the file; NULL when it did not */
+} stream_image;
+
+typedef struct {
+    align_decode_options decode;
+    int unnormalized; /* hand out the vectors before normalisation too */
+    int quiet;        /* no progress line */
+} stream_options;
+
+typedef struct image_stream image_stream;
+
+/* Starts decoding paths[0..n), which must outlive the stream; the model must too. NULL after
+ * reporting when out of memory. */
+image_stream *image_stream_open(const align_model *model, char *const *paths, size_t n,
+                                const stream_options *opts);
+/* The next batch, in input order: *batch gets the returned number of images (at most the
+ * model's batch_size), valid until the next call. 0 at the end. */
+size_t image_stream_next(image_stream *s, const stream_image **batch);
+/* How many images failed so far. */
+size_t image_stream_failures(const image_stream *s);
+/* Stops decoding, whether or not every batch was taken, and frees everything. */
+void image_stream_close(image_stream *s);
+
+#endif

@@ -1,0 +1,29 @@
+/* A growable list of owned strings. */
+#include "strlist.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int strlist_add(strlist *l, const char *s, size_t len)
+{
+    if (l->count == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        char **items = realloc(l->items, cap * sizeof *items);
+        if (!items) return -1;
+        l->items = items;
+        l->cap = cap;
+    }
+    char *copy = malloc(len + 1);
+    if (!copy) return -1;
+    memcpy(copy, s, len);
+    copy[len] = 0;
+    l->items[l->count++] = copy;
+    return 0;
+}
+
+void strlist_free(strlist *l)
+{
+    for (size_t i = 0; i < l->count; i++) free(l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof *l);
+}
