@@ -57,6 +57,10 @@ $(BUILD)/test_align: $(TEST_OBJ) $(BUILD)/libalign.a
 $(BUILD)/random-model: scripts/random_model.c $(BUILD)/libalign.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# A synthetic index of random embeddings, for timing search and merge at 100,000 and 1,000,000 images.
+$(BUILD)/make-index: scripts/make_index.c $(BUILD)/libalign.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # A full-size align-base with random weights, for the full-size test and the benchmark. Made once:
 # rebuilding the generator does not remake it.
 $(RANDOM_MODEL)/model.safetensors: | $(BUILD)/random-model

@@ -4,8 +4,10 @@
  *     images(path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, embedding BLOB)
  *
  * The header's application_id marks the file as align's and its user_version is the format.
- * Embeddings are float32 BLOBs: a row is 4 * dim bytes plus its path, and 16 KB pages hold six
- * 640-float rows with little room left over. Reads go through SQLite in chunks of SCAN_CHUNK rows
+ * Embeddings are float32 BLOBs: a row is 4 * dim bytes plus its path and a few bytes of record.
+ * 64 KB pages hold 25 rows of 640 floats, so little is lost to page ends (with 4 KB pages one such
+ * row fills a page); an image costs about 2.6 KB plus twice its path (the path index), and a scan
+ * makes few page reads. Reads go through SQLite in chunks of SCAN_CHUNK rows
  * copied out of its pages (BLOBs sit at any byte offset; floats must be aligned), so memory stays
  * bounded however large the index. */
 #include <errno.h>
@@ -26,7 +28,7 @@ static const db_kind index_kind = {
     .what = "an align index",
     .application_id = 0x414c4958, /* "ALIX" */
     .version = 1,
-    .page_size = 16384,
+    .page_size = 65536,
     .schema = "CREATE TABLE meta(key TEXT PRIMARY KEY NOT NULL, value NOT NULL);"
               "CREATE TABLE images(path TEXT PRIMARY KEY NOT NULL, size INTEGER NOT NULL,"
               " mtime_ns INTEGER NOT NULL, embedding BLOB NOT NULL);",

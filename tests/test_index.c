@@ -550,7 +550,7 @@ TEST(index_refuses_truncated_and_corrupt_files)
     /* garbage over the pages after the first few: the header is sound, the rows are not. The
      * damage shows when the rows are read; it is reported, never crashes, and writes nothing. */
     bytes = read_bytes(path, &n);
-    for (size_t i = 3 * 16384; i < n; i++) bytes[i] = (char)(i * 7 + 3);
+    for (size_t i = 3 * 65536; i < n; i++) bytes[i] = (char)(i * 7 + 3);
     const char *bad = write_tmp("garbage.db", bytes, n);
     align_error err;
     align_index *ix = align_index_open(bad, MODEL, DIM, ALIGN_INDEX_READ, &err);
