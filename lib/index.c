@@ -594,7 +594,7 @@ align_status align_index_search(align_index *ix, const float *query, int k, floa
         align_index_hits_free(st.heap, (int)st.n);
         return s;
     }
-    qsort(st.heap, st.n, sizeof *st.heap, by_rank);
+    if (st.n) qsort(st.heap, st.n, sizeof *st.heap, by_rank);
     *hits = st.heap;
     *n_hits = (int)st.n;
     return ALIGN_OK;

@@ -87,15 +87,17 @@ static void build_index(const char *path, int first, int n, uint64_t salt)
     free(e);
 }
 
+/* A regular file's bytes, or NULL. */
 static char *read_bytes(const char *path, size_t *n)
 {
+    struct stat st;
+    *n = 0;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return NULL;
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)size + 1);
-    *n = fread(b, 1, (size_t)size, f);
+    char *b = malloc((size_t)st.st_size + 1);
+    size_t size = (size_t)st.st_size;
+    *n = fread(b, 1, size, f);
     fclose(f);
     return b;
 }
