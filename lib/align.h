@@ -174,7 +174,7 @@ align_status align_index_count(align_index *index, int64_t *count, align_error *
 
 /* Calls fn with the rows in path order, up to 4096 at a time, until it returns non-zero. The
  * embeddings of one call are contiguous, rows[0].embedding being an n x dim row-major matrix.
- * Everything given to fn is valid only during the call. */
+ * Everything given to fn is valid only during the call; fn must not change this index. */
 typedef int (*align_index_scan_fn)(void *user, const align_index_row *rows, int n);
 align_status align_index_scan(align_index *index, align_index_scan_fn fn, void *user, align_error *err);
 

@@ -4,7 +4,7 @@
  *     text_embeddings(model_id TEXT, text TEXT, embedding BLOB, checksum INTEGER,
  *                     PRIMARY KEY (model_id, text))
  *
- * Each entry carries an FNV-1a checksum of its key and bytes, so that a damaged entry reads as
+ * Each entry carries a checksum (hash.h) of its key and bytes, so that a damaged entry reads as
  * missing (and is computed and stored again) rather than as a wrong embedding. Concurrent processes
  * share the file through SQLite's WAL; the worst a race does is store the same bytes twice. */
 #include <errno.h>
@@ -105,9 +105,9 @@ const char *align_label_cache_warning(const align_label_cache *c)
 
 static int64_t checksum(const align_label_cache *c, const char *text, const void *embedding)
 {
-    uint64_t h = fnv1a(FNV1A_INIT, c->model_id, strlen(c->model_id) + 1);
-    h = fnv1a(h, text, strlen(text) + 1);
-    return (int64_t)fnv1a(h, embedding, sizeof(float) * (size_t)c->dim);
+    uint64_t h = hash_bytes(HASH_INIT, c->model_id, strlen(c->model_id) + 1);
+    h = hash_bytes(h, text, strlen(text) + 1);
+    return (int64_t)hash_bytes(h, embedding, sizeof(float) * (size_t)c->dim);
 }
 
 /* Fills embed and returns 1 when the statement's row is a sound entry for text. */

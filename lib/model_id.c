@@ -32,7 +32,7 @@ static const char *const hashed_files[] = {"config.json", "preprocessor_config.j
 static uint64_t hash_field(uint64_t h, const void *data, size_t n)
 {
     uint64_t len = n;
-    return fnv1a(fnv1a(h, &len, sizeof len), data, n);
+    return hash_bytes(hash_bytes(h, &len, sizeof len), data, n);
 }
 
 static align_status hash_file(uint64_t *h, const char *dir, const char *name, align_error *err)
@@ -45,7 +45,7 @@ static align_status hash_file(uint64_t *h, const char *dir, const char *name, al
     /* an optional file the loader did without still counts: absent hashes differently from empty */
     if (file_exists(path)) s = file_read_all(path, MAX_TEXT_FILE, &text, &len, err);
     *h = hash_field(*h, name, strlen(name));
-    if (!s) *h = text ? hash_field(*h, text, len) : fnv1a(*h, "-", 1);
+    if (!s) *h = text ? hash_field(*h, text, len) : hash_bytes(*h, "-", 1);
     free(text);
     free(path);
     return s;
@@ -55,9 +55,9 @@ static uint64_t hash_tensor(uint64_t h, const tensor_entry *t)
 {
     h = hash_field(h, t->name, strlen(t->name));
     int32_t dtype = t->dtype, ndim = t->ndim;
-    h = fnv1a(h, &dtype, sizeof dtype);
-    h = fnv1a(h, &ndim, sizeof ndim);
-    h = fnv1a(h, t->shape, sizeof t->shape[0] * (size_t)t->ndim);
+    h = hash_bytes(h, &dtype, sizeof dtype);
+    h = hash_bytes(h, &ndim, sizeof ndim);
+    h = hash_bytes(h, t->shape, sizeof t->shape[0] * (size_t)t->ndim);
     if (t->nbytes <= 2 * TENSOR_SAMPLE) return hash_field(h, t->data, t->nbytes);
     h = hash_field(h, t->data, TENSOR_SAMPLE);
     return hash_field(h, t->data + t->nbytes - TENSOR_SAMPLE, TENSOR_SAMPLE);
@@ -65,7 +65,7 @@ static uint64_t hash_tensor(uint64_t h, const tensor_entry *t)
 
 align_status model_id_compute(const char *dir, const tensor_file *tf, char id[MODEL_ID_SIZE], align_error *err)
 {
-    uint64_t h = FNV1A_INIT;
+    uint64_t h = HASH_INIT;
     for (size_t i = 0; i < sizeof hashed_files / sizeof *hashed_files; i++) {
         align_status s = hash_file(&h, dir, hashed_files[i], err);
         if (s) return s;

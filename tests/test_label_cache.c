@@ -39,6 +39,18 @@ static const char *text_of(int w, int i, char buf[64])
     return buf;
 }
 
+/* tiny-a and its embedding length */
+static align_model *load_tiny(int *dim)
+{
+    align_error err;
+    align_model *m = align_model_load(fixture("tiny-a"), &err);
+    CHECK_MSG(m != NULL, "%s", err.message);
+    align_model_info info = {0};
+    if (m) align_model_get_info(m, &info);
+    *dim = info.projection_dim;
+    return m;
+}
+
 static align_label_cache *open_ok(const char *dir, const char *id, int dim)
 {
     align_error err;
@@ -82,12 +94,9 @@ TEST(label_cache_gives_back_what_it_was_given_per_model)
 TEST(label_cache_spares_the_text_tower_and_is_bit_identical)
 {
     align_error err;
-    align_model *m = align_model_load(fixture("tiny-a"), &err);
-    CHECK_MSG(m != NULL, "%s", err.message);
+    int d;
+    align_model *m = load_tiny(&d);
     if (!m) return;
-    align_model_info info;
-    align_model_get_info(m, &info);
-    int d = info.projection_dim;
     const char *labels[4] = {"a photo of a cat", "a dog", "a photo of a cat", "something else entirely"};
     float *direct = malloc(sizeof(float) * 4 * d), *cached = malloc(sizeof(float) * 4 * d);
     float *one = malloc(sizeof(float) * d);
@@ -192,12 +201,9 @@ TEST(label_cache_replaces_a_file_that_is_not_a_cache)
 TEST(label_cache_in_a_read_only_directory_is_read_not_written)
 {
     align_error err;
-    align_model *m = align_model_load(fixture("tiny-a"), &err);
-    CHECK_MSG(m != NULL, "%s", err.message);
+    int d;
+    align_model *m = load_tiny(&d);
     if (!m) return;
-    align_model_info info;
-    align_model_get_info(m, &info);
-    int d = info.projection_dim;
     const char *dir = cache_dir("cache5");
     const char *labels[2] = {"kept", "new"};
     float *e = malloc(sizeof(float) * 2 * d);
