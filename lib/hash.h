@@ -2,9 +2,9 @@
  * cache checksums). Not cryptographic: it tells honest inputs apart.
  *
  * FNV-1a takes a multiply per byte, under 1 GB/s; a model identity hashes some 6 MB on every load
- * (8 ms of a 20 ms load that way), so this takes 8 bytes a step: xor a word in, multiply (which carries every bit upward), and
- * xor-shift (which brings the high bits back down for the next word). Words are read in the
- * machine's byte order, as the float32 data it hashes is stored. */
+ * (8 ms of a 20 ms load that way), so this takes 8 bytes a step: xor a word in, multiply (which
+ * carries every bit upward), and xor-shift (which brings the high bits back down for the next
+ * word). Words are read in the machine's byte order, as the float32 data it hashes is stored. */
 #ifndef ALIGN_HASH_H
 #define ALIGN_HASH_H
 
