@@ -108,8 +108,8 @@ static align_status check_model(const align_index *ix, const char *model_id, int
 static align_status open_index(align_index *ix, const char *model_id, int dim, int flags, align_error *err)
 {
     int create = (flags & ALIGN_INDEX_CREATE) == ALIGN_INDEX_CREATE;
-    if (create && (!model_id || !*model_id || strlen(model_id) > MODEL_ID_MAX || dim <= 0 || dim > MAX_DIM))
-        return align_fail(err, ALIGN_ERR_ARG, "%s: a new index needs a model identity and an embedding length",
+    if (ix->writable && (!model_id || !*model_id || strlen(model_id) > MODEL_ID_MAX || dim <= 0 || dim > MAX_DIM))
+        return align_fail(err, ALIGN_ERR_ARG, "%s: writing an index needs a model identity and an embedding length",
                           ix->path);
     struct stat st;
     if (create && stat(ix->path, &st) != 0 && errno == ENOENT) {

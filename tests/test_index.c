@@ -523,7 +523,9 @@ TEST(index_refuses_an_index_of_another_model)
     ix = align_index_open(path, NULL, 0, ALIGN_INDEX_READ, &err);
     CHECK(ix != NULL);
     align_index_close(ix);
-    /* creating needs a model */
+    /* writing needs a model */
+    ix = align_index_open(path, NULL, 0, ALIGN_INDEX_WRITE, &err);
+    CHECK(!ix && err.code == ALIGN_ERR_ARG);
     ix = align_index_open(tmp("nomodel.db"), NULL, DIM, ALIGN_INDEX_CREATE, &err);
     CHECK(!ix && err.code == ALIGN_ERR_ARG);
     CHECK(access(tmp("nomodel.db"), F_OK) != 0);
