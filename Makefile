@@ -3,7 +3,7 @@
 
 CC      ?= cc
 PREFIX  ?= /usr/local
-PKGS    := openblas libcjson libutf8proc stb
+PKGS    := openblas libcjson libutf8proc stb sqlite3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 
@@ -55,6 +55,10 @@ $(BUILD)/test_align: $(TEST_OBJ) $(BUILD)/libalign.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/random-model: scripts/random_model.c $(BUILD)/libalign.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# A synthetic index of random embeddings, for timing search and merge at 100,000 and 1,000,000 images.
+$(BUILD)/make-index: scripts/make_index.c $(BUILD)/libalign.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # A full-size align-base with random weights, for the full-size test and the benchmark. Made once:

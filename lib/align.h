@@ -149,6 +149,122 @@ void align_softmax(const float *logits, int n, float *probs);
 align_status align_convert_checkpoint(const char *in_path, const char *out_path, const char *dtype,
                                       align_error *err);
 
+/* ==== collections: the embedding index and the label cache (lib/index.c, lib/label_cache.c) ==== */
+
+/* A model's identity: 16 hex digits hashing its configuration files, vocabulary and a sample of
+ * every tensor (lib/model_id.c says why a sample suffices). The same weights read from
+ * pytorch_model.bin or model.safetensors share an identity; another checkpoint, a converted dtype
+ * or another preprocessing does not. Indexes and caches keep embeddings under it. */
+const char *align_model_id(const align_model *model);
+
+/* An index: one SQLite file mapping image paths to their embeddings, with the model identity and
+ * embedding length it was made with. Any number of processes may read it while one writes (WAL);
+ * a second writer waits up to 5 s for the first's transaction, then reports the file busy. A handle
+ * is for one thread at a time. Embeddings are stored as float32 (little-endian), 4 * dim bytes. */
+typedef struct align_index align_index;
+
+enum {
+    ALIGN_INDEX_READ = 0,   /* search and read; never writes */
+    ALIGN_INDEX_WRITE = 1,  /* also add, remove, prune */
+    ALIGN_INDEX_CREATE = 3  /* write, creating the file when it does not exist */
+};
+
+/* Opens the index at path. model_id and dim (the model's projection_dim) must match what the index
+ * holds: a model can neither write nor search an index made by another. When only reading they may
+ * be NULL and 0 to accept any model. Refuses, naming the file and writing or deleting nothing: a
+ * file that is not an align index, an index of another model, a truncated or corrupt file, and, for
+ * writing, a read-only file or directory (a file or directory with no write bit counts as read-only
+ * even for root). NULL on failure. */
+align_index *align_index_open(const char *path, const char *model_id, int dim, int flags, align_error *err);
+void align_index_close(align_index *index);
+const char *align_index_model_id(const align_index *index);
+int align_index_dim(const align_index *index);
+
+typedef struct {
+    const char *path;     /* as the caller gave it: the index compares bytes, not files */
+    int64_t size;         /* the file's size and modification time when it was embedded, so that */
+    int64_t mtime_ns;     /* an unchanged file need not be embedded again */
+    const float *embedding; /* dim floats, L2-normalised */
+} align_index_row;
+
+/* Adds n rows, replacing rows of the same paths, in one transaction: after a crash or kill -9 the
+ * index holds all of them or none. */
+align_status align_index_add(align_index *index, const align_index_row *rows, int n, align_error *err);
+/* Removes the rows of n paths (absent paths are ignored), in one transaction. */
+align_status align_index_remove(align_index *index, const char *const *paths, int n, align_error *err);
+
+/* Looks path up: *found is 1 and size, mtime_ns and embedding (dim floats) are filled when the
+ * index holds it; each output may be NULL. */
+align_status align_index_lookup(align_index *index, const char *path, int64_t *size, int64_t *mtime_ns,
+                                float *embedding, int *found, align_error *err);
+align_status align_index_count(align_index *index, int64_t *count, align_error *err);
+
+/* Calls fn with the rows in path order, up to 4096 at a time, until it returns non-zero. The
+ * embeddings of one call are contiguous, rows[0].embedding being an n x dim row-major matrix.
+ * Everything given to fn is valid only during the call; fn must not change this index. */
+typedef int (*align_index_scan_fn)(void *user, const align_index_row *rows, int n);
+align_status align_index_scan(align_index *index, align_index_scan_fn fn, void *user, align_error *err);
+
+/* Removes, in one transaction, the rows whose path keep() rejects (returns 0 for). keep == NULL
+ * keeps the rows whose path is a regular file now. *removed (may be NULL) gets the count. */
+typedef int (*align_index_keep_fn)(void *user, const char *path);
+align_status align_index_prune(align_index *index, align_index_keep_fn keep, void *user, int64_t *removed,
+                               align_error *err);
+
+typedef struct {
+    char *path;
+    float score; /* cosine similarity to the query */
+} align_index_hit;
+
+/* Ranks every row by cosine similarity to query (dim floats, normalised here) and returns the best
+ * k (k <= 0: all) whose similarity is above threshold (-INFINITY: no threshold), best first, equal
+ * scores in path (byte) order. Rows are streamed: memory holds k hits, not the index. A row's score
+ * depends on its embedding alone, so the same rows rank the same in any index. *hits is freed with
+ * align_index_hits_free. */
+align_status align_index_search(align_index *index, const float *query, int k, float threshold,
+                                 align_index_hit **hits, int *n_hits, align_error *err);
+void align_index_hits_free(align_index_hit *hits, int n);
+
+/* SQLite's integrity check of the whole file, and every embedding's length: ALIGN_ERR_FORMAT with
+ * the first problem. Reads every page: seconds for a million rows. */
+align_status align_index_check(align_index *index, align_error *err);
+
+/* Merges the rows of n shard indexes into out_path (created when missing). Every shard and an
+ * existing out_path must hold the same model's embeddings; any mismatch is refused before anything
+ * is written. Rows already identical are not rewritten, and each chunk of rows is a transaction,
+ * so an interrupted merge can simply be run again. A path in several shards takes its row from the
+ * last. */
+align_status align_index_merge(const char *out_path, const char *const *shards, int n, align_error *err);
+
+/* A label cache: text embeddings kept across runs in dir/text-embeddings.db (dir is created when
+ * missing), keyed by model identity and the exact text, stored bit for bit. Safe to share between
+ * concurrent processes. A damaged entry reads as missing; a file that is not a label cache is
+ * replaced. A read-only cache is read and not written. */
+typedef struct align_label_cache align_label_cache;
+
+align_label_cache *align_label_cache_open(const char *dir, const char *model_id, int dim, align_error *err);
+void align_label_cache_close(align_label_cache *cache);
+
+/* found[i] = 1 and embeds row i filled for each of the n texts the cache holds; *n_found (may be
+ * NULL) counts them. */
+align_status align_label_cache_get(align_label_cache *cache, const char *const *texts, int n, float *embeds,
+                                   unsigned char *found, int *n_found, align_error *err);
+/* Stores n embeddings (n x dim) in one transaction. */
+align_status align_label_cache_put(align_label_cache *cache, const char *const *texts, int n,
+                                   const float *embeds, align_error *err);
+
+/* align_encode_text through the cache (which may be NULL): cached texts are read, the others
+ * computed in one call and stored. A failing cache never fails the call: the texts are computed,
+ * and align_label_cache_warning says what went wrong. *n_computed (may be NULL) counts the texts
+ * that went through the text tower. */
+align_status align_encode_text_cached(const align_model *model, align_label_cache *cache,
+                                      const char *const *labels, int n, float *embeds, int *n_computed,
+                                      align_error *err);
+/* The last problem the cache met and shrugged off, or NULL. */
+const char *align_label_cache_warning(const align_label_cache *cache);
+
+/* ==== end of collections ==== */
+
 /* ---- BLAS and CPU: process-wide, no model needed ---------------------------------------------- */
 
 /* The OpenBLAS kernel in use ("SkylakeX", "Haswell", ...). */

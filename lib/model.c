@@ -125,7 +125,9 @@ static align_status load_all(align_model *m, align_error *err)
     if (!path) return align_fail(err, ALIGN_ERR_NOMEM, "out of memory");
     align_status s = config_read(path, &m->cfg, err);
     free(path);
-    if (s || (s = open_weights(m, err)) || (s = check_weights(m, err)) || (s = load_tensors(m, err)) ||
+    /* the identity samples the tensors before loading releases their pages */
+    if (s || (s = open_weights(m, err)) || (s = check_weights(m, err)) ||
+        (s = model_id_compute(m->dir, &m->tensors, m->id, err)) || (s = load_tensors(m, err)) ||
         (s = load_text_files(m, err)) || (s = load_image_files(m, err)))
         return s;
     return ALIGN_OK;

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "efficientnet.h"
 #include "memory.h"
+#include "model_id.h"
 #include "preprocess.h"
 #include "tensors.h"
 #include "tokenizer.h"
@@ -42,6 +43,8 @@ struct align_model {
     /* the only state that changes after load: scratch not in use, behind a lock */
     pthread_mutex_t scratch_lock;
     scratch *idle;
+    /* identity for indexes and caches (model_id.c) */
+    char id[MODEL_ID_SIZE];
 };
 
 /* Every tensor an ALIGN checkpoint with this config holds, in Hugging Face's state_dict order. */
