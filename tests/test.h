@@ -10,6 +10,8 @@
 
 #include <cJSON.h>
 
+#include "align.h"
+
 typedef void (*test_fn)(void);
 void test_register(const char *name, const char *file, test_fn fn);
 void test_fail_at(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -63,6 +65,11 @@ cJSON *load_json(const char *path);
 float *json_tensor(const cJSON *t, size_t *n);
 /* Shape entry i of a JSON tensor. */
 int json_tensor_dim(const cJSON *t, int i);
+/* A file's bytes with a NUL after them (malloc'ed), failing the test when it cannot be read. */
+uint8_t *read_fixture_bytes(const char *path, size_t *n);
+/* A binary 8-bit PPM ("P6\nW H\n255\n" + pixels) read without the library's decoder: the form the
+ * expected pixels of the image fixtures take. 0 (and a failure) when it is not one. */
+int load_ppm(const char *path, align_image *img);
 /* A scratch directory for this run (created on first use, removed at exit). */
 const char *test_tmpdir(void);
 /* Writes size bytes to tmpdir/name and returns the path (static rotation like fixture). */

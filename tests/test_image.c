@@ -14,45 +14,6 @@
 
 /* ---- helpers ---------------------------------------------------------------------------------- */
 
-static uint8_t *read_bytes(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        test_fail_at(__FILE__, __LINE__, "cannot read %s", path);
-        *n = 0;
-        return NULL;
-    }
-    buf b = {0};
-    uint8_t chunk[65536];
-    size_t r;
-    while ((r = fread(chunk, 1, sizeof chunk, f)) > 0) put(&b, chunk, r);
-    fclose(f);
-    *n = b.n;
-    put8(&b, 0); /* a NUL after the data, for sscanf on a header */
-    return b.p;
-}
-
-/* The fixtures' binary PPMs ("P6\nW H\n255\n" + pixels), read without the library's decoder. */
-static int load_ppm(const char *path, align_image *img)
-{
-    size_t n;
-    uint8_t *p = read_bytes(path, &n);
-    int w, h, maxval, off = 0;
-    memset(img, 0, sizeof *img);
-    if (!p || sscanf((const char *)p, "P6 %d %d %d%n", &w, &h, &maxval, &off) != 3 || maxval != 255 ||
-        (size_t)off + 1 + (size_t)w * h * 3 != n) {
-        test_fail_at(__FILE__, __LINE__, "%s: not a binary 8-bit PPM", path);
-        free(p);
-        return 0;
-    }
-    img->width = w;
-    img->height = h;
-    img->rgb = malloc((size_t)w * h * 3);
-    memcpy(img->rgb, p + off + 1, (size_t)w * h * 3);
-    free(p);
-    return 1;
-}
-
 static int load_ok(const void *data, size_t n, const char *name, align_image *img)
 {
     align_error err = {0};
@@ -223,7 +184,7 @@ static int decoded_orientation(const uint8_t *jpeg, size_t n, const align_image 
 TEST(image_exif_orientations)
 {
     size_t n;
-    uint8_t *jpeg = read_bytes(fixture("images/cat.jpg"), &n);
+    uint8_t *jpeg = read_fixture_bytes(fixture("images/cat.jpg"), &n);
     align_image plain;
     if (!jpeg || !load_ok(jpeg, n, "cat.jpg", &plain)) return;
     CHECK_INT(plain.width, 180);
@@ -253,7 +214,7 @@ TEST(image_exif_orientations)
 TEST(image_exif_hostile)
 {
     size_t n;
-    uint8_t *jpeg = read_bytes(fixture("images/cat.jpg"), &n);
+    uint8_t *jpeg = read_fixture_bytes(fixture("images/cat.jpg"), &n);
     align_image plain;
     if (!jpeg || !load_ok(jpeg, n, "cat.jpg", &plain)) return;
     struct {
@@ -894,8 +855,8 @@ TEST(image_hostile_inputs)
     expect_memory_error("RIFF\0\0\0\0WEBPVP8 ", 16, "a.webp", ALIGN_ERR_FORMAT, "WebP", 0);
 
     size_t pn, jn;
-    uint8_t *png = read_bytes(fixture("images/astronaut.png"), &pn);
-    uint8_t *jpg = read_bytes(fixture("images/cat.jpg"), &jn);
+    uint8_t *png = read_fixture_bytes(fixture("images/astronaut.png"), &pn);
+    uint8_t *jpg = read_fixture_bytes(fixture("images/cat.jpg"), &jn);
     if (!png || !jpg) return;
     /* truncated inside the image data; JPEGs without their end marker */
     expect_file_error(write_tmp("half.png", png, pn / 2), ALIGN_ERR_FORMAT, "corrupt PNG");

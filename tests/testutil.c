@@ -52,6 +52,35 @@ static char *slurp(const char *path, size_t *len)
     return buf;
 }
 
+uint8_t *read_fixture_bytes(const char *path, size_t *n)
+{
+    size_t len = 0;
+    char *p = slurp(path, &len);
+    if (!p) test_fail_at(__FILE__, __LINE__, "cannot read %s", path);
+    *n = len;
+    return (uint8_t *)p;
+}
+
+int load_ppm(const char *path, align_image *img)
+{
+    size_t n;
+    uint8_t *p = read_fixture_bytes(path, &n);
+    int w, h, maxval, off = 0;
+    memset(img, 0, sizeof *img);
+    if (!p || sscanf((const char *)p, "P6 %d %d %d%n", &w, &h, &maxval, &off) != 3 || maxval != 255 ||
+        w <= 0 || h <= 0 || (size_t)off + 1 + (size_t)w * h * 3 != n) {
+        test_fail_at(__FILE__, __LINE__, "%s: not a binary 8-bit PPM", path);
+        free(p);
+        return 0;
+    }
+    img->width = w;
+    img->height = h;
+    img->rgb = malloc((size_t)w * h * 3);
+    memcpy(img->rgb, p + off + 1, (size_t)w * h * 3);
+    free(p);
+    return 1;
+}
+
 cJSON *load_json(const char *path)
 {
     char *text = slurp(path, NULL);

@@ -1,0 +1,126 @@
+/* The format corpus against Pillow 9.4 (Debian's python3-pil), byte for byte.
+ *
+ * tests/fixtures/formats/<format>/ holds small files made by that directory's make.py with the
+ * tools Debian has (python3-pil, imagemagick, cwebp, libtiff-tools), each FILE beside one of:
+ *   FILE.ppm  what Hugging Face's load_image gives (PIL's exif_transpose, then convert("RGB")),
+ *             written by ../expect.py;
+ *   FILE.err  for a file Pillow refuses too: text align's one-line message must contain.
+ * Every file is decoded twice in this process: equal bytes both times, and equal to Pillow's,
+ * which was decoded in another, so no pixel may come from memory the file did not define. */
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test.h"
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static int is_corpus_file(const char *name)
+{
+    return name[0] != '.' && !ends_with(name, ".ppm") && !ends_with(name, ".err") &&
+           !ends_with(name, ".py") && !ends_with(name, ".md");
+}
+
+static int exists(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f) fclose(f);
+    return f != NULL;
+}
+
+/* Decodes path twice; both must equal the PPM's pixels. */
+static void expect_decoded(const char *path, const char *ppm)
+{
+    align_image want, got[2] = {{0}};
+    if (!load_ppm(ppm, &want)) return;
+    for (int i = 0; i < 2; i++) {
+        align_error err = {0};
+        if (align_image_load(path, NULL, &got[i], &err) != ALIGN_OK) {
+            test_fail_at(__FILE__, __LINE__, "%s: %s", path, err.message);
+            break;
+        }
+        size_t bytes = (size_t)want.width * want.height * 3;
+        CHECK_MSG(got[i].width == want.width && got[i].height == want.height,
+                  "%s: %d x %d, Pillow %d x %d", path, got[i].width, got[i].height, want.width,
+                  want.height);
+        if (got[i].width != want.width || got[i].height != want.height) break;
+        size_t differ = 0;
+        for (size_t k = 0; k < bytes; k++) differ += got[i].rgb[k] != want.rgb[k];
+        CHECK_MSG(differ == 0, "%s: %zu of %zu values differ from Pillow's (decode %d)", path, differ,
+                  bytes, i + 1);
+    }
+    align_image_free(&got[0]);
+    align_image_free(&got[1]);
+    align_image_free(&want);
+}
+
+static void expect_refused(const char *path, const char *errfile)
+{
+    size_t n;
+    char *text = (char *)read_fixture_bytes(errfile, &n);
+    if (!text) return;
+    while (n && (text[n - 1] == '\n' || text[n - 1] == '\r')) text[--n] = 0;
+    align_image img;
+    align_error err = {0};
+    align_status s = align_image_load(path, NULL, &img, &err);
+    CHECK_MSG(s != ALIGN_OK, "%s: decoded, but Pillow refuses it", path);
+    if (s != ALIGN_OK) {
+        CHECK_CONTAINS(err.message, path);
+        CHECK_CONTAINS(err.message, text);
+        CHECK_MSG(!strchr(err.message, '\n'), "%s: the message is more than one line", path);
+    }
+    align_image_free(&img);
+    free(text);
+}
+
+/* Checks one format's directory; counts its files and the ones decoded. */
+static void check_format(const char *dir, const char *format, int *files, int *decoded)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!is_corpus_file(e->d_name)) continue;
+        char path[4400], expected[4500];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        (*files)++;
+        snprintf(expected, sizeof expected, "%s.ppm", path);
+        if (exists(expected)) {
+            (*decoded)++;
+            expect_decoded(path, expected);
+            continue;
+        }
+        snprintf(expected, sizeof expected, "%s.err", path);
+        if (exists(expected))
+            expect_refused(path, expected);
+        else
+            test_fail_at(__FILE__, __LINE__, "%s/%s: no .ppm or .err beside it", format, e->d_name);
+    }
+    closedir(d);
+}
+
+TEST(formats_corpus_equals_pillow)
+{
+    const char *root = fixture("formats");
+    DIR *d = opendir(root);
+    CHECK_MSG(d != NULL, "cannot open %s", root);
+    if (!d) return;
+    int files = 0, decoded = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/%s", root, e->d_name);
+        int f = 0, ok = 0;
+        check_format(dir, e->d_name, &f, &ok);
+        if (f) test_note("%s: %d files, %d decoded as Pillow does, %d refused as Pillow does", e->d_name, f, ok, f - ok);
+        files += f;
+        decoded += ok;
+    }
+    closedir(d);
+    test_note("corpus: %d files, %d decoded", files, decoded);
+}
