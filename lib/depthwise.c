@@ -9,8 +9,10 @@
 #include "kernels.h"
 #include "ops.h"
 
-#if defined(__x86_64__)
+#if defined(__AVX512F__)
 #define VW 16
+#elif defined(__AVX2__)
+#define VW 8
 #else
 #define VW 4
 #endif
