@@ -153,3 +153,25 @@ TEST(isa_cap_picks_the_lower_of_the_cap_and_the_cpu)
     CHECK_INT(kernel_table_choose("sse4", "ALIGN_ISA", &kt, &err), ALIGN_ERR_ARG);
     CHECK_STR(err.message, "ALIGN_ISA=sse4: expected baseline, avx2 or avx512");
 }
+
+TEST(align_isa_is_read_at_load)
+{
+    align_error err = {0};
+    setenv("ALIGN_ISA", "avx1024", 1);
+    align_model *m = align_model_load(fixture("tiny-a"), &err);
+    CHECK(m == NULL);
+    CHECK_INT(err.code, ALIGN_ERR_ARG);
+    CHECK_STR(err.message, "ALIGN_ISA=avx1024: expected baseline, avx2 or avx512");
+    setenv("ALIGN_ISA", "baseline", 1);
+    m = align_model_load(fixture("tiny-a"), &err);
+    CHECK_MSG(m != NULL, "%s", err.message);
+    unsetenv("ALIGN_ISA");
+    align_model_info info = {0};
+    if (m) align_model_get_info(m, &info);
+    CHECK_STR(info.isa, kernel_table_at(0)->isa);
+    align_model_free(m);
+    m = align_model_load(fixture("tiny-a"), &err);
+    if (m) align_model_get_info(m, &info);
+    CHECK_STR(info.isa, kernel_table_at(kernel_cpu_level())->isa);
+    align_model_free(m);
+}
