@@ -30,11 +30,6 @@ int kernel_cpu_level(void)
 
 #define N_LEVELS ((int)(sizeof tables / sizeof tables[0]))
 
-int kernel_levels(void)
-{
-    return N_LEVELS;
-}
-
 const kernel_table *kernel_table_at(int level)
 {
     return &tables[level < 0 ? 0 : level >= N_LEVELS ? N_LEVELS - 1 : level];
@@ -47,11 +42,12 @@ align_status kernel_table_choose(const char *cap, const char *variable, const ke
      * last one stands for the last */
     static const char *const names[] = {"baseline", "avx2", "avx512"};
     int level = kernel_cpu_level();
-    if (cap) {
+    if (cap && *cap) {
         int i = 0;
         while (i < 3 && strcmp(cap, names[i]) != 0) i++;
         if (i == 3)
-            return align_fail(err, ALIGN_ERR_ARG, "%s=%s: expected baseline, avx2 or avx512", variable, cap);
+            return align_fail(err, ALIGN_ERR_ARG, "%s=%.*s: expected baseline, avx2 or avx512", variable,
+                              ERR_SHOWN(strlen(cap)), cap);
         level = i < level ? i : level;
     }
     *table = kernel_table_at(level);

@@ -47,12 +47,12 @@ KERNEL_DECLARE(avx512)
 KERNEL_DECLARE(generic)
 #endif
 
-/* Levels compiled into this build, lowest first, and the highest this CPU runs. */
-int kernel_levels(void);
+/* The highest level this CPU runs (0: the lowest compiled in), and a level's table (clamped to the
+ * levels compiled in). */
 int kernel_cpu_level(void);
 const kernel_table *kernel_table_at(int level);
 /* The table for min(the CPU's level, cap), cap being a level's name ("baseline", "avx2",
- * "avx512") or NULL for no cap. An unknown name is an ALIGN_ERR_ARG naming `variable`. */
+ * "avx512"), or NULL or empty for no cap. An unknown name is an ALIGN_ERR_ARG naming `variable`. */
 align_status kernel_table_choose(const char *cap, const char *variable, const kernel_table **table,
                                  align_error *err);
 

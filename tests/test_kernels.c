@@ -146,6 +146,8 @@ TEST(isa_cap_picks_the_lower_of_the_cap_and_the_cpu)
     align_error err = {0};
     CHECK(kernel_table_choose(NULL, "ALIGN_ISA", &kt, &err) == ALIGN_OK);
     CHECK(kt == kernel_table_at(kernel_cpu_level()));
+    CHECK(kernel_table_choose("", "ALIGN_ISA", &kt, &err) == ALIGN_OK);
+    CHECK(kt == kernel_table_at(kernel_cpu_level()));
     CHECK(kernel_table_choose("baseline", "ALIGN_ISA", &kt, &err) == ALIGN_OK);
     CHECK(kt == kernel_table_at(0));
     CHECK(kernel_table_choose("avx512", "ALIGN_ISA", &kt, &err) == ALIGN_OK);
