@@ -29,8 +29,20 @@ endif
 
 RANDOM_MODEL := build/align-base-random
 
-LIB_SRC  := $(sort $(wildcard lib/*.c))
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+# The kernel files (lib/kernels.h) are compiled once per ISA level, -DKERNEL_LEVEL naming the level
+# in their functions' names: on x86-64 baseline (the compiler's x86-64 default), avx2 and avx512;
+# on any other target one level, generic, with the target's defaults.
+KERNEL_SRC := lib/channel_scale.c lib/depthwise.c lib/epilogue.c
+ifneq ($(filter x86_64%,$(shell $(CC) -dumpmachine)),)
+KERNEL_LEVELS := baseline avx2 avx512
+else
+KERNEL_LEVELS := generic
+endif
+KERNEL_FLAGS_avx2   := -mavx2 -mfma
+KERNEL_FLAGS_avx512 := -mavx512f -mavx512dq -mavx512bw -mavx512vl -mavx2 -mfma -mprefer-vector-width=512
+LIB_SRC  := $(filter-out $(KERNEL_SRC),$(sort $(wildcard lib/*.c)))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) \
+            $(foreach l,$(KERNEL_LEVELS),$(KERNEL_SRC:%.c=$(BUILD)/%.$(l).o))
 CLI_SRC  := $(sort $(wildcard cli/*.c))
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/*.c))
@@ -43,6 +55,13 @@ random-model: $(RANDOM_MODEL)/model.safetensors
 $(BUILD)/%.o: %.c $(wildcard lib/*.h cli/*.h tests/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+define kernel_rule
+$(BUILD)/lib/%.$(1).o: lib/%.c $(wildcard lib/*.h) Makefile
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS) $$(KERNEL_FLAGS_$(1)) -DKERNEL_LEVEL=$(1) -c $$< -o $$@
+endef
+$(foreach l,$(KERNEL_LEVELS),$(eval $(call kernel_rule,$(l))))
 
 $(BUILD)/libalign.a: $(LIB_OBJ)
 	@rm -f $@

@@ -22,6 +22,7 @@
 #include "config.h"
 #include "efficientnet.h"
 #include "fileio.h"
+#include "kernels.h"
 
 typedef struct {
     const char *model, *align, *image;
@@ -300,6 +301,8 @@ int main(int argc, char **argv)
     align_config cfg;
     align_error err;
     if (config_read(cfg_path, &cfg, &err)) return fprintf(stderr, "bench: %s (make random-model)\n", err.message), 1;
+    const kernel_table *isa;
+    if (kernel_table_choose(getenv("ALIGN_ISA"), "ALIGN_ISA", &isa, &err)) return fprintf(stderr, "bench: %s\n", err.message), 1;
     struct stat st;
     double file_mb = stat(st_path, &st) == 0 ? st.st_size / 1048576.0 : 0;
 
@@ -313,7 +316,8 @@ int main(int argc, char **argv)
            align_blas_core(), threads, o.model, file_mb);
     printf("sgemm peak (2048^3, same threads): %.1f GFLOP/s; vision %.2f GFLOP per 289x289 image, text %.3f GFLOP "
            "for the 10 labels\n", peak, vis, txt10);
-    printf("page cache: %.0f of the %.0f MB of weights in 2 MB pages\n\n", huge_mapped_mb(st_path), file_mb);
+    printf("page cache: %.0f of the %.0f MB of weights in 2 MB pages\n", huge_mapped_mb(st_path), file_mb);
+    printf("hot loops at ISA level %s (the CPU's, capped by ALIGN_ISA)\n\n", isa->isa);
     printf("| %-36s | %8s | %8s | %7s | %6s | %7s |\n", "scenario", "median ms", "min ms", "GFLOP/s", "of peak", "RSS MB");
     printf("|%.38s|%.10s|%.10s|%.9s|%.8s|%.9s|\n", "--------------------------------------", "----------",
            "----------", "---------", "--------", "---------");

@@ -112,7 +112,9 @@ static void info_json(const align_model_info *i, int threads)
         put_json_string(stdout, better);
     else
         fputs("null", stdout);
-    printf("},\"threads\":%d}\n", threads);
+    fputs("},\"isa\":", stdout);
+    put_json_string(stdout, i->isa);
+    printf(",\"threads\":%d}\n", threads);
 }
 
 static void info_text(const align_model_info *i, int threads)
@@ -129,6 +131,7 @@ static void info_text(const align_model_info *i, int threads)
     printf("blas         OpenBLAS, %s kernel%s%s\n", align_blas_core(), better ? " (this CPU could run " : "",
            better ? better : "");
     if (better) printf(")\n");
+    printf("isa          %s\n", i->isa);
     printf("threads      %d\n", threads);
 }
 

@@ -68,7 +68,9 @@ const char *align_status_name(align_status code);
 typedef struct align_model align_model;
 
 /* Reads config.json, model.safetensors (or pytorch_model.bin), vocab.txt, tokenizer_config.json
- * and preprocessor_config.json from dir and checks every tensor the config implies. */
+ * and preprocessor_config.json from dir and checks every tensor the config implies. The
+ * environment variable ALIGN_ISA (baseline, avx2 or avx512), read here, caps the ISA level of the
+ * hot loops; a level above the CPU's runs at the CPU's, an unknown name is ALIGN_ERR_ARG. */
 align_model *align_model_load(const char *dir, align_error *err);
 void align_model_free(align_model *model);
 
@@ -84,6 +86,8 @@ typedef struct {
     float temperature;
     int batch_size; /* images align_encode_images runs through the vision tower together: pass at
                        least this many at a time for full speed */
+    const char *isa; /* the ISA level the hot loops run at: "baseline", "avx2", "avx512" (x86-64)
+                        or "generic"; the CPU's, capped by ALIGN_ISA read at load */
 } align_model_info;
 
 void align_model_get_info(const align_model *model, align_model_info *info);

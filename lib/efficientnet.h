@@ -9,24 +9,29 @@
 #define ALIGN_EFFICIENTNET_H
 
 #include "config.h"
+#include "kernels.h"
 #include "parallel.h"
+#include "squeeze_excite.h"
 #include "weights.h"
 
 typedef struct {
     const vision_block *spec;
     const float *expand_w;            /* [expand_dim, in_dim]; NULL without expansion */
-    float *expand_s, *expand_b;       /* its batch norm as a per-channel scale and bias */
-    float *dw_w, *dw_b;               /* [k * k, expand_dim], BN folded */
-    const float *se_reduce_w, *se_reduce_b; /* [se_dim, expand_dim] */
-    const float *se_expand_w, *se_expand_b; /* [expand_dim, se_dim] */
+    float *expand_s, *expand_b;       /* [expand_dim] each: its batch norm as a scale and bias */
+    float *dw_w;                      /* [k * k, expand_dim], batch norm's scale folded in */
+    float *dw_b;                      /* [expand_dim]: batch norm's shift */
+    se_weights se;                    /* reduce [se_dim, expand_dim], expand [expand_dim, se_dim] */
     const float *project_w;           /* [out_dim, expand_dim] */
-    float *project_s, *project_b;     /* its batch norm as a per-channel scale and bias */
+    float *project_s, *project_b;     /* [out_dim] each: its batch norm as a scale and bias */
 } effnet_block;
 
 typedef struct {
     const vision_config *cfg;
-    float *stem_w, *stem_b; /* [stem_dim, 3 * 3 * channels] (ky, kx, c innermost), BN folded */
-    effnet_block *blocks;
+    float *stem_w;          /* [stem_dim, 3 * 3 * channels] (ky, kx, c innermost), BN folded */
+    float *stem_b;          /* [stem_dim] */
+    effnet_block *blocks;   /* [n_blocks] */
+    /* the hot loops at the ISA level chosen at load: the CPU's, unless the model handle caps it */
+    const kernel_table *kernels;
     /* Blocks whose input map has at least this many pixels run one image at a time even in a batch:
      * their maps are large enough to leave the cache, and their products tall enough without the
      * batch. The later, smaller ones run as one batch, where stacking raises the products' height. */

@@ -125,11 +125,13 @@ static align_status load_all(align_model *m, align_error *err)
     if (!path) return align_fail(err, ALIGN_ERR_NOMEM, "out of memory");
     align_status s = config_read(path, &m->cfg, err);
     free(path);
+    if (!s) s = kernel_table_choose(getenv("ALIGN_ISA"), "ALIGN_ISA", &m->kernels, err);
     /* the identity samples the tensors before loading releases their pages */
     if (s || (s = open_weights(m, err)) || (s = check_weights(m, err)) ||
         (s = model_id_compute(m->dir, &m->tensors, m->id, err)) || (s = load_tensors(m, err)) ||
         (s = load_text_files(m, err)) || (s = load_image_files(m, err)))
         return s;
+    m->vision.kernels = m->kernels;
     return ALIGN_OK;
 }
 
@@ -263,6 +265,7 @@ void align_model_get_info(const align_model *m, align_model_info *info)
     info->num_parameters = m->num_parameters;
     info->temperature = m->temperature;
     info->batch_size = IMAGE_CHUNK;
+    info->isa = m->kernels->isa;
 }
 
 /* Under the scratch lock, so that calls running on other threads read a whole value: each call

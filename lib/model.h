@@ -9,6 +9,7 @@
 #include "bert.h"
 #include "config.h"
 #include "efficientnet.h"
+#include "kernels.h"
 #include "memory.h"
 #include "model_id.h"
 #include "preprocess.h"
@@ -35,6 +36,7 @@ struct align_model {
     weight_store store;
     bert_weights text;
     effnet_weights vision;
+    const kernel_table *kernels; /* the hot loops' ISA level, chosen at load */
     tokenizer *tok;
     preprocess_config pre;
     float temperature;

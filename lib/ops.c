@@ -27,15 +27,12 @@ float act_one(act_kind act, float x)
     return x;
 }
 
-HOT_LOOP static void silu(float *x, size_t n)
-{
-    for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + exp_fast(-x[i]));
-}
-
 void act_apply(act_kind act, float *x, size_t n)
 {
     switch (act) {
-    case ACT_SILU: silu(x, n); break;
+    case ACT_SILU:
+        for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + exp_fast(-x[i]));
+        break;
     case ACT_LINEAR: break;
     default:
         for (size_t i = 0; i < n; i++) x[i] = act_one(act, x[i]);
@@ -84,20 +81,8 @@ typedef struct {
     const float *a, *w, *scale, *bias, *residual;
     float *c;
     act_kind act;
+    epilogue_fn epilogue;
 } gemm_job;
-
-/* c = act(c * scale + bias) (+ residual), one row: the product's epilogue in a single pass. */
-HOT_LOOP static void epilogue(float *c, const float *scale, const float *bias, const float *residual, act_kind act,
-                              size_t n)
-{
-    if (scale)
-        for (size_t i = 0; i < n; i++) c[i] = c[i] * scale[i] + bias[i];
-    else
-        for (size_t i = 0; i < n; i++) c[i] += bias[i];
-    act_apply(act, c, n);
-    if (residual)
-        for (size_t i = 0; i < n; i++) c[i] += residual[i];
-}
 
 static void gemm_part(void *arg, int part)
 {
@@ -114,18 +99,24 @@ static void gemm_part(void *arg, int part)
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, cols, j->k, 1.0f, j->a + r0 * j->k, j->k,
                 j->w + c0 * j->k, j->k, 0.0f, c, j->n);
     for (long r = 0; r < rows; r++)
-        epilogue(c + r * j->n, j->scale ? j->scale + c0 : NULL, j->bias + c0, j->residual ? j->residual + (r0 + r) * j->n + c0 : NULL, j->act,
+        j->epilogue(c + r * j->n, j->scale ? j->scale + c0 : NULL, j->bias + c0, j->residual ? j->residual + (r0 + r) * j->n + c0 : NULL, j->act,
                  (size_t)cols);
 }
 
-void gemm_bias_act(thread_pool *pool, long rows, int n, int k, const float *a, const float *w, const float *scale,
-                   const float *bias, act_kind act, const float *residual, float *c)
+void gemm_epilogue(epilogue_fn epilogue, thread_pool *pool, long rows, int n, int k, const float *a, const float *w,
+                   const float *scale, const float *bias, act_kind act, const float *residual, float *c)
 {
     int threads = pool_threads(pool);
     /* Rows when each thread gets a tall block. Below a few hundred rows a thread's share of the
      * weights costs as much to pack as to multiply, so columns: each thread packs only its half
      * (measured with 2 threads: 70 x 768 x 3072 at 94 -> 131 GFLOP/s, 14 rows 52 -> 88). */
     int by_rows = rows >= 256L * threads || n < 32 * threads;
-    gemm_job j = {rows, n, k, threads, by_rows, a, w, scale, bias, residual, c, act};
+    gemm_job j = {rows, n, k, threads, by_rows, a, w, scale, bias, residual, c, act, epilogue};
     pool_run(pool, threads, gemm_part, &j);
+}
+
+void gemm_bias_act(thread_pool *pool, long rows, int n, int k, const float *a, const float *w, const float *scale,
+                   const float *bias, act_kind act, const float *residual, float *c)
+{
+    gemm_epilogue(epilogue_reference, pool, rows, n, k, a, w, scale, bias, act, residual, c);
 }

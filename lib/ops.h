@@ -8,14 +8,6 @@
 #include "config.h"
 #include "parallel.h"
 
-/* The hot loops are compiled for AVX-512, AVX2 and plain x86-64, and the loader picks the one
- * this CPU runs (GCC's function multiversioning), so one binary is fast everywhere. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
-#define HOT_LOOP __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define HOT_LOOP
-#endif
-
 /* exp_fast's input range, [ln FLT_MIN, 127.5 ln 2): defined in ops.c, out of the compiler's sight,
  * because as visible constants GCC folds e^limit and splits every caller's division by 1 + e^x
  * into a constant case and a general one, two divisions per vector (SiLU 0.27 -> 0.48 ns per
@@ -57,10 +49,21 @@ void layer_norm_d(const double *x, float *out, int n, const float *weight, const
 void l2_normalize(float *x, int n);
 void softmax_inplace(float *x, int n);
 
+/* c = act(c * scale + bias) + residual over n floats (NULL scale: 1, NULL residual: none): a
+ * product's epilogue, one row. epilogue_reference (epilogue_reference.c) is the plain version; the
+ * tuned ones are the kernel table's (epilogue.c). */
+typedef void (*epilogue_fn)(float *c, const float *scale, const float *bias, const float *residual, act_kind act,
+                            size_t n);
+void epilogue_reference(float *c, const float *scale, const float *bias, const float *residual, act_kind act,
+                        size_t n);
+
 /* c[rows, n] = a[rows, k] w[n, k]^T * scale + bias, then act, then + residual[rows, n] when not
  * NULL: a linear layer, or a 1x1 convolution with its batch norm as scale and bias (NULL scale: 1).
  * The rows (or, when there are few, the columns) are shared among the pool's threads, each running
- * a single-threaded sgemm on its part. */
+ * a single-threaded sgemm on its part and the epilogue on its rows. gemm_bias_act runs
+ * epilogue_reference. */
+void gemm_epilogue(epilogue_fn epilogue, thread_pool *pool, long rows, int n, int k, const float *a, const float *w,
+                   const float *scale, const float *bias, act_kind act, const float *residual, float *c);
 void gemm_bias_act(thread_pool *pool, long rows, int n, int k, const float *a, const float *w, const float *scale,
                    const float *bias, act_kind act, const float *residual, float *c);
 

@@ -1,0 +1,59 @@
+/* kernels.h: the hot loops at one ISA level, as a table of function pointers.
+ *
+ * Each kernel file (KERNEL_SRC in the Makefile) is compiled once per level with that level's
+ * flags and -DKERNEL_LEVEL=<level>, which suffixes its functions (depthwise_row_avx2). The model
+ * handle picks a table at load: the CPU's level, capped by ALIGN_ISA. On x86-64 the levels are
+ * baseline (x86-64, SSE2), avx2 (AVX2 + FMA) and avx512 (AVX-512 F/DQ/BW/VL); elsewhere only
+ * one, generic, compiled with the target's defaults. */
+#ifndef ALIGN_KERNELS_H
+#define ALIGN_KERNELS_H
+
+#include <stddef.h>
+
+#include "align.h"
+#include "config.h"
+#include "depthwise.h"
+
+#define KERNEL_PASTE(f, level) f##_##level
+#define KERNEL_SUFFIX(f, level) KERNEL_PASTE(f, level)
+/* A kernel's name at the level being compiled: KERNEL(depthwise_row) is depthwise_row_avx2. */
+#define KERNEL(f) KERNEL_SUFFIX(f, KERNEL_LEVEL)
+
+typedef struct {
+    const char *isa; /* "baseline", "avx2", "avx512" or "generic" */
+    /* one output row of a depthwise convolution (depthwise.c) */
+    void (*depthwise_row)(const depthwise_job *j, const float *in, float *out, int y, float *rowsum);
+    /* c = act(c * scale + bias) + residual over n floats: a product's epilogue (epilogue.c) */
+    void (*epilogue)(float *c, const float *scale, const float *bias, const float *residual, act_kind act,
+                     size_t n);
+    /* x[p][ch] *= gate[ch] for pixels p (channel_scale.c) */
+    void (*scale_pixels)(float *x, const float *gate, long pixels, int c);
+    /* dst[o][ch] = w[o][ch] * gate[ch] (channel_scale.c) */
+    void (*scale_columns)(float *dst, const float *w, const float *gate, int rows, int c);
+} kernel_table;
+
+#define KERNEL_DECLARE(level)                                                                      \
+    void depthwise_row_##level(const depthwise_job *j, const float *in, float *out, int y, float *rowsum); \
+    void epilogue_##level(float *c, const float *scale, const float *bias, const float *residual, act_kind act, \
+                          size_t n);                                                               \
+    void scale_pixels_##level(float *x, const float *gate, long pixels, int c);                    \
+    void scale_columns_##level(float *dst, const float *w, const float *gate, int rows, int c);
+
+#if defined(__x86_64__)
+KERNEL_DECLARE(baseline)
+KERNEL_DECLARE(avx2)
+KERNEL_DECLARE(avx512)
+#else
+KERNEL_DECLARE(generic)
+#endif
+
+/* The highest level this CPU runs (0: the lowest compiled in), and a level's table (clamped to the
+ * levels compiled in). */
+int kernel_cpu_level(void);
+const kernel_table *kernel_table_at(int level);
+/* The table for min(the CPU's level, cap), cap being a level's name ("baseline", "avx2",
+ * "avx512"), or NULL or empty for no cap. An unknown name is an ALIGN_ERR_ARG naming `variable`. */
+align_status kernel_table_choose(const char *cap, const char *variable, const kernel_table **table,
+                                 align_error *err);
+
+#endif

@@ -1,0 +1,179 @@
+/* The tuned kernels against their plain references (kernels.h), at every ISA level this CPU runs,
+ * on random shapes that reach every tile: 3x3 and 5x5 windows, strides 1 and 2, both paddings at
+ * stride 2, maps narrower than a tile and rows whose tiles end at each edge, channel counts the
+ * tiles take and ones they leave to the reference. */
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "depthwise.h"
+#include "kernels.h"
+#include "ops.h"
+#include "test.h"
+
+/* A small deterministic generator (xorshift32): uniform in [-1, 1). */
+static float uniform(unsigned *state)
+{
+    unsigned x = *state;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    *state = x;
+    return (float)(x >> 8) / (1 << 23) - 1.0f;
+}
+
+static float *random_floats(size_t n, unsigned *state)
+{
+    float *p = malloc(sizeof(float) * (n ? n : 1));
+    for (size_t i = 0; i < n; i++) p[i] = uniform(state);
+    return p;
+}
+
+/* One map through a level's depthwise_row and through the reference, row by row; returns the
+ * worst output difference in units of its bound. */
+static double depthwise_case(const kernel_table *kt, int h, int w, int c, int k, int stride, int adjust,
+                             unsigned *state)
+{
+    int pad_y, pad_x, oh = depthwise_output_size(h, k, stride, adjust, &pad_y),
+        ow = depthwise_output_size(w, k, stride, adjust, &pad_x);
+    float *in = random_floats((size_t)h * w * c, state), *wt = random_floats((size_t)k * k * c, state);
+    float *b = random_floats((size_t)c, state);
+    float *out = malloc(sizeof(float) * oh * ow * c), *want = malloc(sizeof(float) * oh * ow * c);
+    float *sum = calloc((size_t)c, sizeof(float)), *want_sum = calloc((size_t)c, sizeof(float));
+    depthwise_job j = {in, wt, b, NULL, NULL, NULL, h, w, oh, ow, c, k, stride, pad_y, pad_x, oh, 1, ACT_SILU};
+    /* Inputs, weights and biases in [-1, 1): a window sum adds at most k * k + 1 terms of magnitude
+     * below 1, so every partial sum is below 26 and each float32 addition or multiplication rounds
+     * it by at most half an ulp of 32, 2^-19. The two versions round the same sums (fused or not,
+     * depending on the level), so they differ by at most 2 (k * k + 1) such roundings, and SiLU's
+     * slope is below 1.1. Each row sum adds ow such values in the same order: ow output
+     * differences plus ow roundings of a sum below 26 * ow. */
+    double tol = 1.1 * 2 * (k * k + 1) * ldexp(1, -19), worst = 0;
+    double tol_sum = ow * tol + ow * 0.5 * FLT_EPSILON * 32 * ow;
+    for (int y = 0; y < oh; y++) {
+        kt->depthwise_row(&j, in, out, y, sum);
+        depthwise_row_reference(&j, in, want, y, want_sum);
+        for (int ch = 0; ch < c; ch++) {
+            double d = fabs((double)sum[ch] - want_sum[ch]) / tol_sum;
+            worst = d > worst ? d : worst;
+            sum[ch] = want_sum[ch] = 0;
+        }
+    }
+    for (size_t i = 0; i < (size_t)oh * ow * c; i++) {
+        double d = fabs((double)out[i] - want[i]) / tol;
+        worst = d > worst ? d : worst;
+    }
+    free(in), free(wt), free(b), free(out), free(want), free(sum), free(want_sum);
+    return worst;
+}
+
+TEST(depthwise_tiles_match_the_reference_at_every_level)
+{
+    static const int channels[] = {16, 32, 48, 8, 12, 6}; /* whole vectors at every level, then fewer */
+    unsigned state = 12345;
+    for (int level = 0; level <= kernel_cpu_level(); level++) {
+        const kernel_table *kt = kernel_table_at(level);
+        double worst = 0;
+        int cases = 0;
+        for (int k = 3; k <= 5; k += 2)
+            for (int stride = 1; stride <= 2; stride++)
+                for (int adjust = 0; adjust <= (stride == 2); adjust++)
+                    for (int w = 1; w <= 23; w += (w < 12 ? 1 : 5))
+                        for (int ci = 0; ci < 6; ci++) {
+                            int h = 1 + (int)((uniform(&state) + 1) * 4), c = channels[ci];
+                            double d = depthwise_case(kt, h, w, c, k, stride, adjust, &state);
+                            CHECK_MSG(d <= 1, "%s: %dx%d, %d channels, k %d, stride %d: %.3g of the bound",
+                                      kt->isa, w, h, c, k, stride, d);
+                            worst = d > worst ? d : worst;
+                            cases++;
+                        }
+        test_note("%s: %d maps, worst %.3g of the bound", kt->isa, cases, worst);
+    }
+}
+
+TEST(epilogues_match_the_reference_at_every_level)
+{
+    static const act_kind acts[] = {ACT_SILU, ACT_LINEAR, ACT_GELU};
+    unsigned state = 777;
+    for (int level = 0; level <= kernel_cpu_level(); level++) {
+        const kernel_table *kt = kernel_table_at(level);
+        for (int n = 1; n <= 70; n += 3)
+            for (int ai = 0; ai < 3; ai++)
+                for (int with = 0; with < 4; with++) {
+                    float *c = random_floats((size_t)n, &state), *scale = random_floats((size_t)n, &state);
+                    float *bias = random_floats((size_t)n, &state), *res = random_floats((size_t)n, &state);
+                    float *want = malloc(sizeof(float) * n);
+                    memcpy(want, c, sizeof(float) * n);
+                    const float *s = with & 1 ? scale : NULL, *r = with & 2 ? res : NULL;
+                    kt->epilogue(c, s, bias, r, acts[ai], (size_t)n);
+                    epilogue_reference(want, s, bias, r, acts[ai], (size_t)n);
+                    /* c * scale + bias, fused or not, then the same activation arithmetic (the
+                     * vector loop and act_one compute the same float operations) and one addition:
+                     * values below 3, so a few roundings of half an ulp of 4, 2^-22 each */
+                    for (int i = 0; i < n; i++)
+                        CHECK_MSG(fabsf(c[i] - want[i]) <= 4 * ldexpf(1, -22), "%s, act %d, n %d: %g vs %g",
+                                  kt->isa, (int)acts[ai], n, c[i], want[i]);
+                    free(c), free(scale), free(bias), free(res), free(want);
+                }
+    }
+}
+
+TEST(channel_scales_match_the_baseline_exactly_at_every_level)
+{
+    unsigned state = 99;
+    const kernel_table *base = kernel_table_at(0);
+    for (int level = 1; level <= kernel_cpu_level(); level++) {
+        const kernel_table *kt = kernel_table_at(level);
+        for (int c = 1; c <= 40; c += 13) {
+            int pixels = 37;
+            float *x = random_floats((size_t)pixels * c, &state), *gate = random_floats((size_t)c, &state);
+            float *a = malloc(sizeof(float) * pixels * c), *b = malloc(sizeof(float) * pixels * c);
+            /* one multiplication per value: nothing to round differently */
+            kt->scale_columns(a, x, gate, pixels, c);
+            base->scale_columns(b, x, gate, pixels, c);
+            CHECK(memcmp(a, b, sizeof(float) * pixels * c) == 0);
+            memcpy(a, x, sizeof(float) * pixels * c);
+            kt->scale_pixels(a, gate, pixels, c);
+            CHECK(memcmp(a, b, sizeof(float) * pixels * c) == 0);
+            free(x), free(gate), free(a), free(b);
+        }
+    }
+}
+
+TEST(isa_cap_picks_the_lower_of_the_cap_and_the_cpu)
+{
+    const kernel_table *kt = NULL;
+    align_error err = {0};
+    CHECK(kernel_table_choose(NULL, "ALIGN_ISA", &kt, &err) == ALIGN_OK);
+    CHECK(kt == kernel_table_at(kernel_cpu_level()));
+    CHECK(kernel_table_choose("", "ALIGN_ISA", &kt, &err) == ALIGN_OK);
+    CHECK(kt == kernel_table_at(kernel_cpu_level()));
+    CHECK(kernel_table_choose("baseline", "ALIGN_ISA", &kt, &err) == ALIGN_OK);
+    CHECK(kt == kernel_table_at(0));
+    CHECK(kernel_table_choose("avx512", "ALIGN_ISA", &kt, &err) == ALIGN_OK);
+    CHECK(kt == kernel_table_at(kernel_cpu_level()));
+    CHECK_INT(kernel_table_choose("sse4", "ALIGN_ISA", &kt, &err), ALIGN_ERR_ARG);
+    CHECK_STR(err.message, "ALIGN_ISA=sse4: expected baseline, avx2 or avx512");
+}
+
+TEST(align_isa_is_read_at_load)
+{
+    align_error err = {0};
+    setenv("ALIGN_ISA", "avx1024", 1);
+    align_model *m = align_model_load(fixture("tiny-a"), &err);
+    CHECK(m == NULL);
+    CHECK_INT(err.code, ALIGN_ERR_ARG);
+    CHECK_STR(err.message, "ALIGN_ISA=avx1024: expected baseline, avx2 or avx512");
+    setenv("ALIGN_ISA", "baseline", 1);
+    m = align_model_load(fixture("tiny-a"), &err);
+    CHECK_MSG(m != NULL, "%s", err.message);
+    unsetenv("ALIGN_ISA");
+    align_model_info info = {0};
+    if (m) align_model_get_info(m, &info);
+    CHECK_STR(info.isa, kernel_table_at(0)->isa);
+    align_model_free(m);
+    m = align_model_load(fixture("tiny-a"), &err);
+    if (m) align_model_get_info(m, &info);
+    CHECK_STR(info.isa, kernel_table_at(kernel_cpu_level())->isa);
+    align_model_free(m);
+}
