@@ -24,7 +24,7 @@ TEST(full_size_random_align_base_classifies)
     if (!dir) return;
     const char *emulator = getenv("ALIGN_EMULATOR");
     if (emulator && *emulator) {
-        test_skip("under %s: a full-size forward pass takes many minutes there", emulator);
+        test_skip("under %s: emulated, the full-size pass is by far the slowest test; it runs natively", emulator);
         return;
     }
     align_error err;
