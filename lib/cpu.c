@@ -5,13 +5,16 @@
  * slower. The choice is made in the library's constructor, before main, so the only fix that works
  * with the shared library is to run the program again with OPENBLAS_CORETYPE set. */
 #include <cblas.h>
-#include <cpuid.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "align.h"
 #include "cpu.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
 
 static unsigned long long xgetbv0(void)
 {
@@ -36,6 +39,14 @@ simd_level cpu_level(void)
     if (avx2 && fma) return LEVEL_AVX2;
     return LEVEL_AVX;
 }
+#else
+/* Elsewhere (aarch64: NEON comes through the compiler's generic vectors) there is one level, and no
+ * OpenBLAS kernel this file knows how to upgrade. */
+simd_level cpu_level(void)
+{
+    return LEVEL_GENERIC;
+}
+#endif
 
 /* The level an OpenBLAS kernel name stands for; LEVEL_AVX512 for names it does not know, so an
  * unknown (newer) kernel is never replaced. */
@@ -68,7 +79,8 @@ const char *core_upgrade(const char *loaded, simd_level cpu)
     case LEVEL_AVX512: return "SkylakeX";
     case LEVEL_AVX2: return "Haswell";
     case LEVEL_AVX: return "Sandybridge";
-    case LEVEL_SSE: break;
+    case LEVEL_SSE:
+    case LEVEL_GENERIC: break;
     }
     return NULL;
 }

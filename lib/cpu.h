@@ -2,7 +2,8 @@
 #ifndef ALIGN_CPU_H
 #define ALIGN_CPU_H
 
-typedef enum { LEVEL_SSE, LEVEL_AVX, LEVEL_AVX2, LEVEL_AVX512 } simd_level;
+/* LEVEL_GENERIC: a CPU that is not x86, below every x86 level so that no x86 kernel is asked for. */
+typedef enum { LEVEL_GENERIC, LEVEL_SSE, LEVEL_AVX, LEVEL_AVX2, LEVEL_AVX512 } simd_level;
 
 /* The widest vector instructions both the CPU and the OS (which must save the registers) allow. */
 simd_level cpu_level(void);

@@ -52,7 +52,9 @@ static void *map_aligned(int fd, size_t size)
     if (at > area) munmap(area, (size_t)(at - area));
     size_t tail = (size_t)(area + size + HUGE_PAGE - (at + size));
     if (tail) munmap(at + size, tail);
+#ifdef MADV_HUGEPAGE /* Linux only; elsewhere this is a plain map */
     madvise(p, size, MADV_HUGEPAGE); /* a hint: without it, or without huge pages, this is a plain map */
+#endif
     return p;
 }
 
@@ -162,6 +164,8 @@ char *path_join(const char *dir, const char *name)
 int file_evict(int fd)
 {
     if (fdatasync(fd) != 0) return -1;
+#ifdef POSIX_FADV_DONTNEED /* macOS has no posix_fadvise: there the pages stay cached */
     posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED); /* a hint: pages another process maps stay */
+#endif
     return 0;
 }

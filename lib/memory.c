@@ -13,7 +13,9 @@ int big_alloc(big_buffer *b, size_t bytes)
     if (p == MAP_FAILED) return -1;
     uint8_t *aligned = huge_page_up(p);
     /* a hint: where the kernel has no huge pages to give, this is an ordinary mapping */
+#ifdef MADV_HUGEPAGE /* Linux only */
     madvise(aligned, len - (size_t)(aligned - (uint8_t *)p), MADV_HUGEPAGE);
+#endif
     b->map = p;
     b->map_len = len;
     b->data = aligned;

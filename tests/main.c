@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <time.h>
 
 #include "test.h"
@@ -15,7 +16,7 @@ struct test_case {
     int order;
 };
 static struct test_case tests[MAX_TESTS];
-static int n_tests, current_failures;
+static int n_tests, current_failures, current_skipped;
 
 void test_register(const char *name, const char *file, test_fn fn)
 {
@@ -53,6 +54,30 @@ void test_note(const char *fmt, ...)
     va_end(ap);
 }
 
+void test_skip(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    printf("    skipped: ");
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+    current_skipped = 1;
+}
+
+/* Which machine the results are from: a failure on one CPU kind or under an emulator reads
+ * differently. uname gives the emulated machine under qemu; make test names the emulator. */
+static void print_platform(void)
+{
+    struct utsname u;
+    const char *emulator = getenv("ALIGN_EMULATOR");
+    if (uname(&u) != 0) memset(&u, 0, sizeof u);
+    printf("platform: %s %s, %d CPUs, OpenBLAS kernel %s", u.sysname, u.machine, align_cpu_count(),
+           align_blas_core());
+    if (emulator && *emulator) printf(", under %s", emulator);
+    printf("\n");
+}
+
 /* Constructors of different files run in an order the linker chooses: sort by file, then by
  * position in the file, for a stable report. */
 static int by_file_then_order(const void *a, const void *b)
@@ -66,10 +91,12 @@ int main(int argc, char **argv)
 {
     const char *filter = argc > 1 ? argv[1] : NULL;
     qsort(tests, (size_t)n_tests, sizeof tests[0], by_file_then_order);
-    int passed = 0, failed = 0;
+    print_platform();
+    int passed = 0, failed = 0, skipped = 0;
     for (int i = 0; i < n_tests; i++) {
         if (filter && !strstr(tests[i].name, filter) && !strstr(tests[i].file, filter)) continue;
         current_failures = 0;
+        current_skipped = 0;
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         printf("%s ...\n", tests[i].name);
@@ -80,12 +107,17 @@ int main(int argc, char **argv)
         if (current_failures) {
             printf("FAIL %s (%d failed checks)\n", tests[i].name, current_failures);
             failed++;
+        } else if (current_skipped) {
+            printf("skip %s\n", tests[i].name);
+            skipped++;
         } else {
             printf("ok   %s (%.0f ms)\n", tests[i].name, ms);
             passed++;
         }
         fflush(stdout);
     }
-    printf("%d passed, %d failed\n", passed, failed);
+    printf("%d passed, %d failed", passed, failed);
+    if (skipped) printf(", %d skipped", skipped);
+    printf("\n");
     return failed ? 1 : 0;
 }

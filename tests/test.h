@@ -1,6 +1,6 @@
 /* test.h: a small test runner. TEST(name) { ... } registers a test; CHECK* record failures and
  * go on, so one run shows every broken value. build/test_align [SUBSTRING] runs the matching tests
- * and ends with the line "N passed, N failed". */
+ * and ends with the line "N passed, N failed" (", N skipped" after it when a test was skipped). */
 #ifndef ALIGN_TEST_H
 #define ALIGN_TEST_H
 
@@ -17,6 +17,9 @@ void test_register(const char *name, const char *file, test_fn fn);
 void test_fail_at(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Prints a note under the test's name (for reporting measured differences). */
 void test_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Marks the running test skipped, with the reason (the test returns right after). A run that skipped
+ * something ends with "N passed, N failed, N skipped". */
+void test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #define TEST(name)                                                                                 \
     static void name(void);                                                                        \
