@@ -1,9 +1,7 @@
 /* image_decode.c: images to RGB as Hugging Face's load_image gives them (PIL 9.4, the version
  * Debian ships and the fixtures agree with: EXIF transpose, then convert("RGB")). The format is
  * recognised here by its signature and decoded by its decoder (image_decode.h); the orientation
- * is applied after. PNG, BMP, GIF, TGA and PNM pixels come out identical to PIL's; JPEG pixels
- * differ from libjpeg-turbo's by a few levels, since stb_image rounds its IDCT, chroma upsampling
- * and colour conversion differently. */
+ * is applied after. Every decoded format's pixels come out identical to PIL's. */
 #include "image_decode.h"
 
 #include <limits.h>
@@ -29,7 +27,7 @@ typedef struct {
 /* Formats that stb_image would also take (PSD, HDR, PIC) or that PIL opens but align cannot are
  * named, so the error says what the file is. No signature here is a prefix of another. */
 static const image_format formats[] = {
-    {"\xff\xd8\xff", 3, 0, "JPEG", stb_decode_jpeg, orientation_jpeg},
+    {"\xff\xd8\xff", 3, 0, "JPEG", jpeg_decode, orientation_jpeg},
     {"\x89PNG\r\n\x1a\n", 8, 0, "PNG", stb_decode_png, orientation_png},
     {"GIF87a", 6, 0, "GIF", stb_decode_gif, NULL},
     {"GIF89a", 6, 0, "GIF", stb_decode_gif, NULL},
