@@ -34,7 +34,7 @@ static const image_format formats[] = {
     {"BM", 2, 0, "BMP", stb_decode_bmp, NULL},
     {"P5", 2, 0, "PNM", pnm_decode, NULL},
     {"P6", 2, 0, "PNM", pnm_decode, NULL},
-    {"RIFF....WEBP", 12, 0xf0, "WebP", NULL, NULL},
+    {"RIFF....WEBP", 12, 0xf0, "WebP", webp_decode, orientation_webp},
     {"II*\0", 4, 0, "TIFF", NULL, NULL},
     {"MM\0*", 4, 0, "TIFF", NULL, NULL},
     {"P1", 2, 0, "plain-text PBM", NULL, NULL},

@@ -99,6 +99,25 @@ int orientation_png(const uint8_t *p, size_t n)
     return exif ? orientation_exif(exif, exif_len) : 1;
 }
 
+/* PIL keeps a WebP's first EXIF chunk (libwebpdemux's), "Exif\0\0" before the TIFF data or not. */
+int orientation_webp(const uint8_t *p, size_t n)
+{
+    size_t pos = 12;
+    while (n - pos >= 8) {
+        size_t len = le32(p + pos + 4);
+        if (len > n - pos - 8) break;
+        const uint8_t *c = p + pos + 8;
+        if (!memcmp(p + pos, "EXIF", 4)) {
+            if (len >= 6 && !memcmp(c, "Exif\0\0", 6)) return orientation_exif(c + 6, len - 6);
+            return orientation_exif(c, len);
+        }
+        size_t next = pos + 8 + len + (len & 1);
+        if (next > n) break;
+        pos = next;
+    }
+    return 1;
+}
+
 /* PIL's Image.transpose for orientations 2..8 (exif_transpose's table). Output pixel (x, y) reads
  * input pixel (x0 + x*dxx + y*dxy, y0 + x*dyx + y*dyy); 5..8 swap width and height. */
 align_status orientation_apply(align_image *img, int orientation, const char *name, align_error *err)
