@@ -1,5 +1,5 @@
-/* orientation.c: where PIL finds a file's EXIF orientation (PIL 9.4: a JPEG's APP1 Exif segment,
- * a PNG's eXIf chunk), and the transpose exif_transpose makes of it. */
+/* orientation.c: where PIL finds a file's EXIF orientation (PIL 9.4: a JPEG's APP1 Exif segment, a
+ * WebP's EXIF chunk; a PNG's in png_orientation.c), and the transpose exif_transpose makes of it. */
 #include "orientation.h"
 
 #include <stdlib.h>
@@ -11,18 +11,19 @@
 /* The Orientation tag (0x0112) of IFD0 in a TIFF-structured EXIF block, as PIL's getexif() reads
  * it: the last entry with the tag wins, a tag that is not one integer means "no rotation", and a
  * truncated directory keeps what was read before the cut. Only IFD0 holds the tag, so no offset
- * chain is followed (and no loop can form). Returns 1 (as stored) when there is nothing to do. */
-int orientation_exif(const uint8_t *t, size_t n)
+ * chain is followed (and no loop can form). Returns 0 when there is no such tag, 1 (as stored) when
+ * the tag asks for nothing. */
+int orientation_exif_tag(const uint8_t *t, size_t n)
 {
-    if (n < 8) return 1;
+    if (n < 8) return 0;
     int little;
     if (!memcmp(t, "II\x2a\0", 4)) little = 1;
     else if (!memcmp(t, "MM\0\x2a", 4)) little = 0;
-    else return 1;
+    else return 0;
     uint32_t ifd = rd32(t + 4, little);
-    if (ifd > n || n - ifd < 2) return 1;
+    if (ifd > n || n - ifd < 2) return 0;
     uint32_t count = rd16(t + ifd, little);
-    int orientation = 1;
+    int orientation = 0, found = 0;
     size_t e = ifd + 2;
     for (uint32_t i = 0; i < count && n - e >= 12; i++, e += 12) {
         if (rd16(t + e, little) != 0x0112) continue;
@@ -41,8 +42,16 @@ int orientation_exif(const uint8_t *t, size_t n)
             value = 0;               /* a string, rational or float: not an orientation */
         }
         orientation = values == 1 ? (int)value : 0;
+        found = 1;
     }
+    if (!found) return 0;
     return orientation >= 1 && orientation <= 8 ? orientation : 1;
+}
+
+int orientation_exif(const uint8_t *t, size_t n)
+{
+    int o = orientation_exif_tag(t, n);
+    return o ? o : 1;
 }
 
 /* Walks a JPEG's segments up to the first scan the way PIL's parser does (junk between segments
@@ -79,24 +88,6 @@ int orientation_jpeg(const uint8_t *p, size_t n)
     int orientation;
     jpeg_segments(p, n, &orientation);
     return orientation;
-}
-
-/* Pillow reads a PNG's eXIf chunk (anywhere before IEND; a later one replaces an earlier one). */
-int orientation_png(const uint8_t *p, size_t n)
-{
-    const uint8_t *exif = NULL;
-    size_t exif_len = 0, pos = 8;
-    while (n - pos >= 12) {
-        size_t len = be32(p + pos);
-        if (len > n - pos - 12) break;
-        if (!memcmp(p + pos + 4, "eXIf", 4)) {
-            exif = p + pos + 8;
-            exif_len = len;
-        }
-        if (!memcmp(p + pos + 4, "IEND", 4)) break;
-        pos += 12 + len;
-    }
-    return exif ? orientation_exif(exif, exif_len) : 1;
 }
 
 /* PIL keeps a WebP's first EXIF chunk (libwebpdemux's), "Exif\0\0" before the TIFF data or not. */

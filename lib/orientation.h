@@ -11,9 +11,11 @@
 
 /* The Orientation tag of IFD0 in a TIFF-structured EXIF block t[0..n). */
 int orientation_exif(const uint8_t *t, size_t n);
+/* The same, but 0 when the block has no Orientation tag (PIL then looks at XMP). */
+int orientation_exif_tag(const uint8_t *t, size_t n);
 /* A JPEG's: its first "Exif" APP1 segment. */
 int orientation_jpeg(const uint8_t *p, size_t n);
-/* A PNG's: its last eXIf chunk. */
+/* A PNG's: its eXIf chunk, else its "Raw profile type exif" text, else XMP (png_orientation.c). */
 int orientation_png(const uint8_t *p, size_t n);
 /* A WebP's: its first EXIF chunk. */
 int orientation_webp(const uint8_t *p, size_t n);
