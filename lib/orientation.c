@@ -109,6 +109,15 @@ int orientation_webp(const uint8_t *p, size_t n)
     return 1;
 }
 
+/* PIL 9.4 turns a TIFF by its Orientation tag when it loads the pixels (TiffImageFile.load_end),
+ * and keeps the tag; exif_transpose, which read the tag before the load, then turns it again.
+ * Twice the same transpose: flips and 180 degrees undo themselves, 90 degrees either way makes 180. */
+int orientation_tiff(const uint8_t *p, size_t n)
+{
+    int o = orientation_exif(p, n);
+    return o == 6 || o == 8 ? 3 : 1;
+}
+
 /* PIL's Image.transpose for orientations 2..8 (exif_transpose's table). Output pixel (x, y) reads
  * input pixel (x0 + x*dxx + y*dxy, y0 + x*dyx + y*dyy); 5..8 swap width and height. */
 align_status orientation_apply(align_image *img, int orientation, const char *name, align_error *err)

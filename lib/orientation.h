@@ -19,6 +19,8 @@ int orientation_jpeg(const uint8_t *p, size_t n);
 int orientation_png(const uint8_t *p, size_t n);
 /* A WebP's: its first EXIF chunk. */
 int orientation_webp(const uint8_t *p, size_t n);
+/* A TIFF's: what PIL's load and exif_transpose make of IFD0's tag together. */
+int orientation_tiff(const uint8_t *p, size_t n);
 
 /* Walks a JPEG's segments up to its first scan as PIL's parser does; *orientation as
  * orientation_jpeg. Returns the offset just past the first SOS segment, 0 when there is none. */
