@@ -37,6 +37,8 @@ static const image_format formats[] = {
     {"RIFF....WEBP", 12, 0xf0, "WebP", webp_decode, orientation_webp},
     {"II*\0", 4, 0, "TIFF", tiff_decode, orientation_tiff},
     {"MM\0*", 4, 0, "TIFF", tiff_decode, orientation_tiff},
+    {"II+\0", 4, 0, "BigTIFF", tiff_decode, orientation_tiff},
+    {"MM\0+", 4, 0, "BigTIFF", tiff_decode, orientation_tiff},
     {"P1", 2, 0, "plain-text PBM", NULL, NULL},
     {"P2", 2, 0, "plain-text PGM", NULL, NULL},
     {"P3", 2, 0, "plain-text PPM", NULL, NULL},

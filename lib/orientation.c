@@ -8,27 +8,29 @@
 #include "byteorder.h"
 #include "error.h"
 
-/* The Orientation tag (0x0112) of IFD0 in a TIFF-structured EXIF block, as PIL's getexif() reads
- * it: the last entry with the tag wins, a tag that is not one integer means "no rotation", and a
- * truncated directory keeps what was read before the cut. Only IFD0 holds the tag, so no offset
- * chain is followed (and no loop can form). Returns 0 when there is no such tag, 1 (as stored) when
- * the tag asks for nothing. */
-int orientation_exif_tag(const uint8_t *t, size_t n)
+static uint64_t rd64(const uint8_t *p, int little)
 {
-    if (n < 8) return 0;
-    int little;
-    if (!memcmp(t, "II\x2a\0", 4)) little = 1;
-    else if (!memcmp(t, "MM\0\x2a", 4)) little = 0;
-    else return 0;
-    uint32_t ifd = rd32(t + 4, little);
-    if (ifd > n || n - ifd < 2) return 0;
-    uint32_t count = rd16(t + ifd, little);
+    return little ? (uint64_t)rd32(p + 4, 1) << 32 | rd32(p, 1) : (uint64_t)rd32(p, 0) << 32 | rd32(p + 4, 0);
+}
+
+/* The Orientation tag (0x0112) of IFD0 in a TIFF-structured block (wide: BigTIFF, with 8-byte
+ * offsets and counts and 20-byte entries), as PIL's getexif() reads it: the last entry with the tag
+ * wins, a tag that is not one integer means "no rotation", and a truncated directory keeps what was
+ * read before the cut. Only IFD0 holds the tag, so no offset chain is followed (and no loop can
+ * form). Returns 0 when there is no such tag, 1 (as stored) when the tag asks for nothing. */
+static int ifd0_orientation(const uint8_t *t, size_t n, int little, int wide)
+{
+    uint64_t ifd = wide ? rd64(t + 8, little) : rd32(t + 4, little);
+    size_t count_size = wide ? 8 : 2, entry = wide ? 20 : 12;
+    if (ifd > n || n - ifd < count_size) return 0;
+    uint64_t count = wide ? rd64(t + ifd, little) : rd16(t + ifd, little);
     int orientation = 0, found = 0;
-    size_t e = ifd + 2;
-    for (uint32_t i = 0; i < count && n - e >= 12; i++, e += 12) {
+    size_t e = (size_t)ifd + count_size;
+    for (uint64_t i = 0; i < count && n - e >= entry; i++, e += entry) {
         if (rd16(t + e, little) != 0x0112) continue;
-        uint32_t type = rd16(t + e + 2, little), values = rd32(t + e + 4, little);
-        const uint8_t *v = t + e + 8;
+        uint32_t type = rd16(t + e + 2, little);
+        uint64_t values = wide ? rd64(t + e + 4, little) : rd32(t + e + 4, little);
+        const uint8_t *v = t + e + (wide ? 12 : 8);
         long value;
         switch (type) {
         case 1: value = v[0]; break;                               /* BYTE */
@@ -37,6 +39,11 @@ int orientation_exif_tag(const uint8_t *t, size_t n)
         case 8: value = (int16_t)rd16(v, little); break;           /* SSHORT */
         case 4: value = rd32(v, little); break;                    /* LONG */
         case 9: value = (long)(int32_t)rd32(v, little); break;     /* SLONG */
+        case 16:                                                   /* LONG8, SLONG8 (BigTIFF) */
+        case 17:
+            if (!wide) continue;
+            value = (long)(rd64(v, little) & 0xffff); /* only 1..8 matter */
+            break;
         default:
             if (type > 13) continue; /* a type PIL does not know: it skips the entry */
             value = 0;               /* a string, rational or float: not an orientation */
@@ -46,6 +53,14 @@ int orientation_exif_tag(const uint8_t *t, size_t n)
     }
     if (!found) return 0;
     return orientation >= 1 && orientation <= 8 ? orientation : 1;
+}
+
+int orientation_exif_tag(const uint8_t *t, size_t n)
+{
+    if (n < 8) return 0;
+    if (!memcmp(t, "II\x2a\0", 4)) return ifd0_orientation(t, n, 1, 0);
+    if (!memcmp(t, "MM\0\x2a", 4)) return ifd0_orientation(t, n, 0, 0);
+    return 0;
 }
 
 int orientation_exif(const uint8_t *t, size_t n)
@@ -115,6 +130,8 @@ int orientation_webp(const uint8_t *p, size_t n)
 int orientation_tiff(const uint8_t *p, size_t n)
 {
     int o = orientation_exif(p, n);
+    if (n >= 16 && (!memcmp(p, "II\x2b\0\x08\0\0\0", 8) || !memcmp(p, "MM\0\x2b\0\x08\0\0", 8)))
+        o = ifd0_orientation(p, n, p[0] == 'I', 1);
     return o == 6 || o == 8 ? 3 : 1;
 }
 

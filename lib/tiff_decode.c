@@ -90,7 +90,7 @@ static int on_warning(TIFF *tif, void *user, const char *module, const char *fmt
 }
 
 /* What PIL makes of the page: the mode its table gives, with the details the conversion needs. */
-typedef enum { GREY, GREY16, NUMBER, RGB_, RGB_PREMULTIPLIED, PALETTE, CMYK, UNSUPPORTED } tiff_kind;
+typedef enum { GREY, GREY16, NUMBER, RGB_, RGB_PREMULTIPLIED, PALETTE, CMYK, YCBCR, UNSUPPORTED } tiff_kind;
 
 typedef struct {
     int w, h, bits, samples, planar, photometric;
@@ -144,7 +144,9 @@ static tiff_kind page_kind(TIFF *tif, tiff_page *pg)
     case PHOTOMETRIC_YCBCR: {
         uint16_t compression = 0;
         TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &compression);
-        if (compression != COMPRESSION_JPEG || b != 8 || s != 3) return UNSUPPORTED;
+        if (b != 8 || s != 3 || compression == COMPRESSION_NONE) return UNSUPPORTED;
+        /* PIL's libtiff decoder has libtiff's RGBA reader convert YCbCr, unless it is JPEG */
+        if (compression != COMPRESSION_JPEG) return YCBCR;
         /* libjpeg converts to RGB, as in PIL's libtiff decoder */
         TIFFSetField(tif, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB);
         pg->photometric = PHOTOMETRIC_RGB;
@@ -243,14 +245,37 @@ static void page_pixel(const tiff_page *pg, int x, int y, uint8_t *out)
     case CMYK:
         for (int c = 0; c < 3; c++) out[c] = cmyk_channel(sample8(pg, x, y, c), sample8(pg, x, y, 3));
         break;
+    case YCBCR: /* converted by read_rgba into raw, 4 bytes a pixel */
+        memcpy(out, pg->raw + (size_t)y * pg->row_bytes + 4 * (size_t)x, 3);
+        break;
     case UNSUPPORTED:
         break;
     }
 }
 
+/* YCbCr through libtiff's RGBA reader, top row first as PIL asks for it: pg->raw becomes RGBA rows. */
+static int read_rgba(TIFF *tif, tiff_page *pg)
+{
+    TIFFRGBAImage img;
+    char why[1024];
+    if (!TIFFRGBAImageOK(tif, why) || !TIFFRGBAImageBegin(&img, tif, 0, why)) return 0;
+    img.req_orientation = ORIENTATION_TOPLEFT;
+    uint32_t *px = malloc((size_t)pg->w * pg->h * 4);
+    int ok = px && TIFFRGBAImageGet(&img, px, (uint32_t)pg->w, (uint32_t)pg->h);
+    TIFFRGBAImageEnd(&img);
+    for (size_t i = 0; ok && i < (size_t)pg->w * pg->h; i++) {
+        uint8_t *o = pg->raw + i * 4;
+        o[0] = (uint8_t)TIFFGetR(px[i]), o[1] = (uint8_t)TIFFGetG(px[i]), o[2] = (uint8_t)TIFFGetB(px[i]);
+        o[3] = (uint8_t)TIFFGetA(px[i]);
+    }
+    free(px);
+    return ok;
+}
+
 /* Every row (of every plane) into pg->raw: tile by tile, or scanline by scanline. */
 static int read_samples(TIFF *tif, tiff_page *pg)
 {
+    if (pg->kind == YCBCR) return read_rgba(tif, pg);
     int planes = pg->planar ? pg->samples : 1;
     if (!TIFFIsTiled(tif)) {
         for (int s = 0; s < planes; s++)
@@ -313,8 +338,8 @@ static align_status tiff_page_read(TIFF *tif, const tiff_source *src, const char
         return align_fail(err, ALIGN_ERR_FORMAT,
                           "%s: unsupported TIFF (photometric %d, %d bits x %d samples)", name,
                           photometric, bits, samples);
-    tmsize_t row = TIFFScanlineSize(tif);
-    size_t want = ((size_t)w * (pg->planar ? 1 : samples) * bits + 7) / 8;
+    tmsize_t row = pg->kind == YCBCR ? (tmsize_t)w * 4 : TIFFScanlineSize(tif);
+    size_t want = pg->kind == YCBCR ? (size_t)w * 4 : ((size_t)w * (pg->planar ? 1 : samples) * bits + 7) / 8;
     if (row <= 0 || (size_t)row < want) return tiff_failed(src, name, "inconsistent row size", err);
     pg->row_bytes = (size_t)row;
     size_t planes = pg->planar ? samples : 1;

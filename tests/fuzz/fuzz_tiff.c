@@ -4,6 +4,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 4 || (memcmp(data, "II*\0", 4) && memcmp(data, "MM\0*", 4))) return 0;
+    if (size < 4 || (memcmp(data, "II*\0", 4) && memcmp(data, "MM\0*", 4) && memcmp(data, "II+\0", 4) &&
+                     memcmp(data, "MM\0+", 4)))
+        return 0;
     return fuzz_decoder(tiff_decode, data, size);
 }
