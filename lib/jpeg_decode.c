@@ -18,8 +18,23 @@
 typedef struct {
     struct jpeg_error_mgr pub; /* first: libjpeg's err pointer is this struct's address */
     jmp_buf jump;
-    int ran_out; /* the data ended before the end-of-image marker */
+    int ran_out;    /* the data ended before the end-of-image marker */
+    int many_scans; /* stopped by jpeg_progress */
 } jpeg_errors;
+
+/* Every scan of a progressive JPEG passes over the whole image, so a small file of many tiny scans
+ * takes minutes (libjpeg-turbo's own tools cap them too); real encoders write about ten. */
+#define MAX_SCANS 1000
+
+static void jpeg_progress(j_common_ptr cinfo)
+{
+    j_decompress_ptr d = (j_decompress_ptr)cinfo;
+    jpeg_errors *errors = (jpeg_errors *)cinfo->err;
+    if (d->input_scan_number > MAX_SCANS) {
+        errors->many_scans = 1;
+        longjmp(errors->jump, 1);
+    }
+}
 
 static void jpeg_error_exit(j_common_ptr cinfo)
 {
@@ -94,12 +109,15 @@ align_status jpeg_decode(const uint8_t *p, size_t n, const char *name, uint64_t 
     cinfo.err = jpeg_std_error(&errors.pub);
     errors.pub.error_exit = jpeg_error_exit;
     errors.pub.emit_message = jpeg_message;
-    errors.ran_out = 0;
+    errors.ran_out = errors.many_scans = 0;
+    struct jpeg_progress_mgr progress = {.progress_monitor = jpeg_progress};
     align_status s;
     if (setjmp(errors.jump)) {
         char why[JMSG_LENGTH_MAX];
         errors.pub.format_message((j_common_ptr)&cinfo, why);
-        if (errors.pub.msg_code == JERR_OUT_OF_MEMORY)
+        if (errors.many_scans)
+            s = align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt JPEG image (more than %d scans)", name, MAX_SCANS);
+        else if (errors.pub.msg_code == JERR_OUT_OF_MEMORY)
             s = align_fail(err, ALIGN_ERR_NOMEM, "%s: out of memory decoding the JPEG", name);
         else if (errors.ran_out) /* libjpeg ended the data with a made-up marker, then failed on it */
             s = align_fail(err, ALIGN_ERR_FORMAT, "%s: truncated JPEG (%s)", name, why);
@@ -107,6 +125,7 @@ align_status jpeg_decode(const uint8_t *p, size_t n, const char *name, uint64_t 
             s = align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt JPEG image (%s)", name, why);
     } else {
         jpeg_create_decompress(&cinfo);
+        cinfo.progress = &progress;
         jpeg_mem_src(&cinfo, p, (unsigned long)n);
         s = jpeg_pixels(&cinfo, name, max_pixels, out, err);
     }

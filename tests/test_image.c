@@ -849,6 +849,22 @@ TEST(image_hostile_inputs)
     expect_file_error(write_tmp("half.jpg", jpg, jn / 2), ALIGN_ERR_FORMAT, "truncated JPEG");
     expect_file_error(write_tmp("noeoi.jpg", jpg, jn - 2), ALIGN_ERR_FORMAT, "truncated JPEG");
     expect_memory_error(jpg, 200, "head.jpg", ALIGN_ERR_FORMAT, "JPEG", 0);
+    /* a progressive JPEG whose last scan comes 1,001 times more: every scan passes over the whole
+     * image, so scans are capped (PIL would grind through them) */
+    size_t qn;
+    uint8_t *prog = read_fixture_bytes(fixture("images/coffee_progressive.jpg"), &qn);
+    if (prog) {
+        size_t last = 0;
+        for (size_t k = 0; k + 1 < qn; k++)
+            if (prog[k] == 0xff && prog[k + 1] == 0xda) last = k;
+        buf many = {0};
+        put(&many, prog, qn - 2);
+        for (int k = 0; k < 1001; k++) put(&many, prog + last, qn - 2 - last);
+        put(&many, "\xff\xd9", 2);
+        expect_memory_error(many.p, many.n, "scans.jpg", ALIGN_ERR_FORMAT, "more than 1000 scans", 0);
+        free(many.p);
+        free(prog);
+    }
     expect_memory_error("P6 4 4 255\n\x01\x02\x03", 14, "short.ppm", ALIGN_ERR_FORMAT, "truncated PNM", 0);
     expect_memory_error("P6 4 4 0\n\x01\x02\x03", 12, "zero.ppm", ALIGN_ERR_FORMAT, "PNM", 0);
     uint8_t rgb[8 * 8 * 3] = {0};
