@@ -55,7 +55,7 @@ static const image_format formats[] = {
 static const image_format tga = {"", 0, 0, "TGA", stb_decode_tga, NULL};
 
 /* stb_image skips 0xFF fill bytes before a JPEG's start marker, PIL does not; such a file would
- * reach stb_image's JPEG decoder without the checks JPEGs get (as a TGA candidate). Only JPEG's
+ * reach stb_image's own JPEG decoder (as a TGA candidate), not libjpeg. Only JPEG's
  * signature starts with FF, so this is looked for after the table. */
 static const image_format jpeg_after_fill[] = {
     {"", 0, 0, "JPEG without a marker after its start", NULL, NULL},
