@@ -81,7 +81,7 @@ OOM_CFLAGS := -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread $(PKG_CFLAGS)
               -DALIGN_FUZZ_FIXTURES='"$(CURDIR)/tests/fixtures"'
 OOM_OBJ    := $(LIB_SRC:%.c=$(OOM_DIR)/obj/%.o) $(OOM_DIR)/obj/tests/fuzz/stb_image_impl.o
 OOM_WRAP   := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=mmap
-OOM_LIBS   := $(shell pkg-config --libs openblas libcjson libutf8proc libjpeg libwebp libwebpdemux libtiff-4) -lm -pthread
+OOM_LIBS   := $(shell pkg-config --libs openblas libcjson libutf8proc sqlite3 libjpeg libwebp libwebpdemux libtiff-4) -lm -pthread
 
 .PHONY: oom-check
 $(OOM_DIR)/obj/%.o: %.c $(wildcard lib/*.h tests/fuzz/*.h) tests/fuzz/fuzz.mk
