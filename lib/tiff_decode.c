@@ -253,7 +253,8 @@ static void page_pixel(const tiff_page *pg, int x, int y, uint8_t *out)
     }
 }
 
-/* YCbCr through libtiff's RGBA reader, top row first as PIL asks for it: pg->raw becomes RGBA rows. */
+/* YCbCr through libtiff's RGBA reader, top row first as PIL asks for it: pg->raw becomes RGBA rows.
+ * Returns 1, 0 for unreadable data, -1 out of memory. */
 static int read_rgba(TIFF *tif, tiff_page *pg)
 {
     TIFFRGBAImage img;
@@ -261,9 +262,9 @@ static int read_rgba(TIFF *tif, tiff_page *pg)
     if (!TIFFRGBAImageOK(tif, why) || !TIFFRGBAImageBegin(&img, tif, 0, why)) return 0;
     img.req_orientation = ORIENTATION_TOPLEFT;
     uint32_t *px = malloc((size_t)pg->w * pg->h * 4);
-    int ok = px && TIFFRGBAImageGet(&img, px, (uint32_t)pg->w, (uint32_t)pg->h);
+    int ok = !px ? -1 : TIFFRGBAImageGet(&img, px, (uint32_t)pg->w, (uint32_t)pg->h) ? 1 : 0;
     TIFFRGBAImageEnd(&img);
-    for (size_t i = 0; ok && i < (size_t)pg->w * pg->h; i++) {
+    for (size_t i = 0; ok > 0 && i < (size_t)pg->w * pg->h; i++) {
         uint8_t *o = pg->raw + i * 4;
         o[0] = (uint8_t)TIFFGetR(px[i]), o[1] = (uint8_t)TIFFGetG(px[i]), o[2] = (uint8_t)TIFFGetB(px[i]);
         o[3] = (uint8_t)TIFFGetA(px[i]);
@@ -272,7 +273,8 @@ static int read_rgba(TIFF *tif, tiff_page *pg)
     return ok;
 }
 
-/* Every row (of every plane) into pg->raw: tile by tile, or scanline by scanline. */
+/* Every row (of every plane) into pg->raw: tile by tile, or scanline by scanline. Returns 1, 0 for
+ * unreadable data, -1 out of memory. */
 static int read_samples(TIFF *tif, tiff_page *pg)
 {
     if (pg->kind == YCBCR) return read_rgba(tif, pg);
@@ -291,7 +293,7 @@ static int read_samples(TIFF *tif, tiff_page *pg)
     tmsize_t tile_row = TIFFTileRowSize(tif), tile_size = TIFFTileSize(tif);
     if (!tw || !th || tile_row <= 0 || tile_size < tile_row * (tmsize_t)th) return 0;
     uint8_t *tile = malloc((size_t)tile_size);
-    if (!tile) return 0;
+    if (!tile) return -1;
     size_t pixel_bits = (size_t)pg->bits * (pg->planar ? 1 : pg->samples);
     int ok = 1;
     for (int s = 0; ok && s < planes; s++)
@@ -344,7 +346,9 @@ static align_status tiff_page_read(TIFF *tif, const tiff_source *src, const char
     pg->row_bytes = (size_t)row;
     size_t planes = pg->planar ? samples : 1;
     if (!(pg->raw = calloc(planes * h, pg->row_bytes))) return image_out_of_memory(name, pg->w, pg->h, err);
-    if (!read_samples(tif, pg)) return tiff_failed(src, name, "unreadable image data", err);
+    int read = read_samples(tif, pg);
+    if (read < 0) return image_out_of_memory(name, pg->w, pg->h, err);
+    if (!read) return tiff_failed(src, name, "unreadable image data", err);
     return ALIGN_OK;
 }
 
