@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <lcms2.h>
 #include <tiffio.h>
 
 #include "error.h"
@@ -90,7 +91,7 @@ static int on_warning(TIFF *tif, void *user, const char *module, const char *fmt
 }
 
 /* What PIL makes of the page: the mode its table gives, with the details the conversion needs. */
-typedef enum { GREY, GREY16, NUMBER, RGB_, RGB_PREMULTIPLIED, PALETTE, CMYK, YCBCR, UNSUPPORTED } tiff_kind;
+typedef enum { GREY, GREY16, NUMBER, RGB_, RGB_PREMULTIPLIED, PALETTE, CMYK, YCBCR, LAB, UNSUPPORTED } tiff_kind;
 
 typedef struct {
     int w, h, bits, samples, planar, photometric;
@@ -152,6 +153,8 @@ static tiff_kind page_kind(TIFF *tif, tiff_page *pg)
         pg->photometric = PHOTOMETRIC_RGB;
         return RGB_;
     }
+    case PHOTOMETRIC_CIELAB:
+        return b == 8 && s == 3 ? LAB : UNSUPPORTED;
     default:
         return UNSUPPORTED;
     }
@@ -245,7 +248,8 @@ static void page_pixel(const tiff_page *pg, int x, int y, uint8_t *out)
     case CMYK:
         for (int c = 0; c < 3; c++) out[c] = cmyk_channel(sample8(pg, x, y, c), sample8(pg, x, y, 3));
         break;
-    case YCBCR: /* converted by read_rgba into raw, 4 bytes a pixel */
+    case YCBCR: /* converted by read_rgba or lab_to_rgb into raw, 4 bytes a pixel */
+    case LAB:
         memcpy(out, pg->raw + (size_t)y * pg->row_bytes + 4 * (size_t)x, 3);
         break;
     case UNSUPPORTED:
@@ -273,11 +277,38 @@ static int read_rgba(TIFF *tif, tiff_page *pg)
     return ok;
 }
 
+/* PIL converts LAB to RGB with LittleCMS: its own LAB profile (D50) to sRGB, perceptual, in 8 bits,
+ * PIL's LAB pixels (a and b stored signed in a TIFF, unsigned with 128 for 0 in PIL) padded to 4
+ * bytes. In place over pg->raw, which holds 4 bytes a pixel. A context of its own for each call:
+ * LittleCMS's default one is process-wide. */
+static int lab_to_rgb(tiff_page *pg)
+{
+    cmsContext ctx = cmsCreateContext(NULL, NULL);
+    cmsHPROFILE lab = ctx ? cmsCreateLab2ProfileTHR(ctx, NULL) : NULL, srgb = ctx ? cmsCreate_sRGBProfileTHR(ctx) : NULL;
+    cmsUInt32Number lab_x = COLORSPACE_SH(PT_LabV2) | CHANNELS_SH(3) | BYTES_SH(1) | EXTRA_SH(1);
+    cmsHTRANSFORM t = lab && srgb ? cmsCreateTransformTHR(ctx, lab, lab_x, srgb, TYPE_RGBA_8, INTENT_PERCEPTUAL, 0)
+                                  : NULL;
+    if (t) {
+        for (int y = 0; y < pg->h; y++) {
+            uint8_t *row = pg->raw + (size_t)y * pg->row_bytes;
+            for (int x = pg->w - 1; x >= 0; x--) { /* 3 bytes a pixel to 4, from the right */
+                uint8_t l = row[3 * x], a = row[3 * x + 1], b = row[3 * x + 2];
+                row[4 * x] = l, row[4 * x + 1] = a ^ 0x80, row[4 * x + 2] = b ^ 0x80, row[4 * x + 3] = 0;
+            }
+            cmsDoTransform(t, row, row, (cmsUInt32Number)pg->w);
+        }
+        cmsDeleteTransform(t);
+    }
+    if (lab) cmsCloseProfile(lab);
+    if (srgb) cmsCloseProfile(srgb);
+    if (ctx) cmsDeleteContext(ctx);
+    return t ? 1 : -1;
+}
+
 /* Every row (of every plane) into pg->raw: tile by tile, or scanline by scanline. Returns 1, 0 for
  * unreadable data, -1 out of memory. */
-static int read_samples(TIFF *tif, tiff_page *pg)
+static int read_planes(TIFF *tif, tiff_page *pg)
 {
-    if (pg->kind == YCBCR) return read_rgba(tif, pg);
     int planes = pg->planar ? pg->samples : 1;
     if (!TIFFIsTiled(tif)) {
         for (int s = 0; s < planes; s++)
@@ -313,6 +344,14 @@ static int read_samples(TIFF *tif, tiff_page *pg)
     return ok;
 }
 
+/* The page's pixels into pg->raw, as samples or (YCBCR, LAB) as RGBA. 1, 0 unreadable, -1 out of memory. */
+static int read_samples(TIFF *tif, tiff_page *pg)
+{
+    if (pg->kind == YCBCR) return read_rgba(tif, pg);
+    int read = read_planes(tif, pg);
+    return read > 0 && pg->kind == LAB ? lab_to_rgb(pg) : read;
+}
+
 static align_status tiff_failed(const tiff_source *src, const char *name, const char *what, align_error *err)
 {
     if (src->message[0]) return align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt TIFF image (%s)", name, src->message);
@@ -340,8 +379,9 @@ static align_status tiff_page_read(TIFF *tif, const tiff_source *src, const char
         return align_fail(err, ALIGN_ERR_FORMAT,
                           "%s: unsupported TIFF (photometric %d, %d bits x %d samples)", name,
                           photometric, bits, samples);
-    tmsize_t row = pg->kind == YCBCR ? (tmsize_t)w * 4 : TIFFScanlineSize(tif);
-    size_t want = pg->kind == YCBCR ? (size_t)w * 4 : ((size_t)w * (pg->planar ? 1 : samples) * bits + 7) / 8;
+    int four = pg->kind == YCBCR || pg->kind == LAB; /* rows of 4 bytes a pixel */
+    tmsize_t row = four ? (tmsize_t)w * 4 : TIFFScanlineSize(tif);
+    size_t want = four ? (size_t)w * 4 : ((size_t)w * (pg->planar ? 1 : samples) * bits + 7) / 8;
     if (row <= 0 || (size_t)row < want) return tiff_failed(src, name, "inconsistent row size", err);
     pg->row_bytes = (size_t)row;
     size_t planes = pg->planar ? samples : 1;

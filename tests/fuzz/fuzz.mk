@@ -16,12 +16,12 @@ FUZZ_SECONDS ?= 30
 FUZZ_TARGETS ?= safetensors pytorch config tokenizer vocab image inputs jpeg webp tiff orientation
 FUZZ_DIR     := build/fuzz
 
-FUZZ_PKGS    := libcjson libutf8proc stb libjpeg libwebp libwebpdemux libtiff-4
+FUZZ_PKGS    := libcjson libutf8proc stb libjpeg libwebp libwebpdemux libtiff-4 lcms2
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread \
                 $(shell pkg-config --cflags $(FUZZ_PKGS)) -Ilib -Icli $(FUZZ_SAN) \
                 -DALIGN_FUZZ_FIXTURES='"$(CURDIR)/tests/fixtures"'
-FUZZ_LDLIBS  := $(shell pkg-config --libs libcjson libutf8proc libjpeg libwebp libwebpdemux libtiff-4) -lm -pthread
+FUZZ_LDLIBS  := $(shell pkg-config --libs libcjson libutf8proc libjpeg libwebp libwebpdemux libtiff-4 lcms2) -lm -pthread
 
 # Only what the targets reach: the towers (and with them OpenBLAS) stay out.
 FUZZ_LIB_SRC := lib/error.c lib/fileio.c lib/jsonutil.c lib/config.c lib/tensors.c lib/safetensors.c \
@@ -81,7 +81,7 @@ OOM_CFLAGS := -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread $(PKG_CFLAGS)
               -DALIGN_FUZZ_FIXTURES='"$(CURDIR)/tests/fixtures"'
 OOM_OBJ    := $(LIB_SRC:%.c=$(OOM_DIR)/obj/%.o) $(OOM_DIR)/obj/tests/fuzz/stb_image_impl.o
 OOM_WRAP   := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=mmap
-OOM_LIBS   := $(shell pkg-config --libs openblas libcjson libutf8proc sqlite3 libjpeg libwebp libwebpdemux libtiff-4) -lm -pthread
+OOM_LIBS   := $(shell pkg-config --libs openblas libcjson libutf8proc sqlite3 libjpeg libwebp libwebpdemux libtiff-4 lcms2) -lm -pthread
 
 .PHONY: oom-check
 $(OOM_DIR)/obj/%.o: %.c $(wildcard lib/*.h tests/fuzz/*.h) tests/fuzz/fuzz.mk
