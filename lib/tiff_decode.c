@@ -2,7 +2,8 @@
  * convert: its table of (photometric, bits, samples, extra samples) decides the mode, and only
  * what it names is read (PIL refuses the rest, so does this). libtiff decompresses (none, LZW,
  * deflate, PackBits, CCITT, JPEG...), reverses the fill order and swaps the byte order; the samples
- * then become RGB here as PIL's unpackers and convert("RGB") make them.
+ * then become RGB here as PIL's unpackers and convert("RGB") make them (CIELAB through LittleCMS,
+ * as PIL converts it).
  *
  * libtiff's messages go to handlers set per handle through TIFFOpenOptions (libtiff 4.5): the
  * first error is kept for align_error, warnings are dropped. The global TIFFSetErrorHandler would
