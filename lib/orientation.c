@@ -71,38 +71,26 @@ int orientation_exif(const uint8_t *t, size_t n)
 
 /* Walks a JPEG's segments up to the first scan the way PIL's parser does (junk between segments
  * and fill bytes skipped). PIL keeps the first APP1 that starts "Exif\0"; its TIFF data follows a
- * second NUL. Returns the offset just past the first SOS segment, or 0 when there is none. */
-size_t jpeg_segments(const uint8_t *p, size_t n, int *orientation)
+ * second NUL. */
+int orientation_jpeg(const uint8_t *p, size_t n)
 {
-    int exif_seen = 0;
     size_t pos = 2;
-    *orientation = 1;
     while (pos < n) {
         if (p[pos++] != 0xff) continue;
         while (pos < n && p[pos] == 0xff) pos++;
         if (pos >= n) break;
         uint8_t m = p[pos++];
         if (m == 0x00 || m == 0x01 || m == 0xd8 || (m >= 0xd0 && m <= 0xd7)) continue;
-        if (m == 0xd9 || n - pos < 2) break;
+        if (m == 0xd9 || m == 0xda || n - pos < 2) break;
         size_t len = be16(p + pos);
         if (len < 2 || len > n - pos) break;
-        if (m == 0xda) return pos + len;
         const uint8_t *s = p + pos + 2;
         size_t slen = len - 2;
-        if (m == 0xe1 && !exif_seen && slen >= 5 && !memcmp(s, "Exif\0", 5)) {
-            exif_seen = 1;
-            if (slen >= 6 && s[5] == 0) *orientation = orientation_exif(s + 6, slen - 6);
-        }
+        if (m == 0xe1 && slen >= 5 && !memcmp(s, "Exif\0", 5))
+            return slen >= 6 && s[5] == 0 ? orientation_exif(s + 6, slen - 6) : 1;
         pos += len;
     }
-    return 0;
-}
-
-int orientation_jpeg(const uint8_t *p, size_t n)
-{
-    int orientation;
-    jpeg_segments(p, n, &orientation);
-    return orientation;
+    return 1;
 }
 
 /* PIL keeps a WebP's first EXIF chunk (libwebpdemux's), "Exif\0\0" before the TIFF data or not. */

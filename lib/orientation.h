@@ -22,10 +22,6 @@ int orientation_webp(const uint8_t *p, size_t n);
 /* A TIFF's: what PIL's load and exif_transpose make of IFD0's tag together. */
 int orientation_tiff(const uint8_t *p, size_t n);
 
-/* Walks a JPEG's segments up to its first scan as PIL's parser does; *orientation as
- * orientation_jpeg. Returns the offset just past the first SOS segment, 0 when there is none. */
-size_t jpeg_segments(const uint8_t *p, size_t n, int *orientation);
-
 /* Transposes img in place (a new img->rgb) as PIL's exif_transpose does for orientation 2..8. */
 align_status orientation_apply(align_image *img, int orientation, const char *name, align_error *err);
 
