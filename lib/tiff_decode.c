@@ -285,7 +285,8 @@ static int read_rgba(TIFF *tif, tiff_page *pg)
 static int lab_to_rgb(tiff_page *pg)
 {
     cmsContext ctx = cmsCreateContext(NULL, NULL);
-    cmsHPROFILE lab = ctx ? cmsCreateLab2ProfileTHR(ctx, NULL) : NULL, srgb = ctx ? cmsCreate_sRGBProfileTHR(ctx) : NULL;
+    cmsHPROFILE lab = ctx ? cmsCreateLab2ProfileTHR(ctx, NULL) : NULL;
+    cmsHPROFILE srgb = ctx ? cmsCreate_sRGBProfileTHR(ctx) : NULL;
     cmsUInt32Number lab_x = COLORSPACE_SH(PT_LabV2) | CHANNELS_SH(3) | BYTES_SH(1) | EXTRA_SH(1);
     cmsHTRANSFORM t = lab && srgb ? cmsCreateTransformTHR(ctx, lab, lab_x, srgb, TYPE_RGBA_8, INTENT_PERCEPTUAL, 0)
                                   : NULL;
