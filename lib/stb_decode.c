@@ -1,4 +1,4 @@
-/* stb_decode.c: the formats stb_image decodes (JPEG, PNG, GIF, BMP, TGA), made to agree with PIL
+/* stb_decode.c: the formats stb_image decodes (PNG, GIF, BMP, TGA), made to agree with PIL
  * where the two differ: files PIL refuses or stb_image would misread are refused first
  * (stb_checks.h), a PNG cut short where PIL still reads it is completed, and 16-bit grey PNG and
  * GIF's canvas come out as PIL's convert("RGB") gives them. stb_image allocates with the C
@@ -23,7 +23,6 @@ typedef struct {
     const char *cut;                              /* what a truncated file lacks */
 } stb_format;
 
-static const stb_format jpeg = {"JPEG", NULL, jpeg_truncated, "no end-of-image marker"};
 static const stb_format png = {"PNG", NULL, NULL, NULL};
 static const stb_format gif = {"GIF", NULL, gif_truncated, "image data cut short"};
 static const stb_format bmp = {"BMP", NULL, bmp_truncated, "pixel data cut short"};
@@ -91,15 +90,6 @@ static align_status stb_decode(const stb_format *f, const uint8_t *p, size_t n, 
     int w, h;
     align_status s = stb_header(f, p, n, name, max_pixels, &w, &h, err);
     return s ? s : stb_rgb(f, p, n, name, w, h, out, err);
-}
-
-align_status stb_decode_jpeg(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels,
-                             align_image *out, align_error *err)
-{
-    char why[128];
-    if (jpeg_bad_tables(p, n, why, sizeof why))
-        return align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt JPEG image (%s)", name, why);
-    return stb_decode(&jpeg, p, n, name, max_pixels, out, err);
 }
 
 /* 16-bit grey: PIL makes it mode "I" and convert("RGB") clips the values at 255 (every other

@@ -296,10 +296,23 @@ def seed_images():
     put("image", "max7.ppm", b"P6 2 1 7 " + bytes((0, 3, 7, 7, 1, 2)))
 
 
+def seed_formats():
+    """The format corpus's files (tests/fixtures/formats) for the decoders' own targets, and the
+    rotated ones for the orientation readers."""
+    for fmt in ("jpeg", "webp", "tiff", "png-orientation"):
+        d = os.path.join(FIX, "formats", fmt)
+        for name in sorted(os.listdir(d)):
+            if name.endswith((".ppm", ".err", ".py")):
+                continue
+            target = "orientation" if fmt == "png-orientation" or "orientation" in name else fmt
+            put(target, name, fixture(os.path.join("formats", fmt, name)))
+
+
 def main():
     if os.path.isdir(OUT):
         shutil.rmtree(OUT)
-    for fn in (seed_safetensors, seed_pytorch, seed_config, seed_tokenizer, seed_vocab, seed_inputs, seed_images):
+    for fn in (seed_safetensors, seed_pytorch, seed_config, seed_tokenizer, seed_vocab, seed_inputs, seed_images,
+               seed_formats):
         fn()
     for t in sorted(os.listdir(OUT)):
         files = os.listdir(os.path.join(OUT, t))
