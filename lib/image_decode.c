@@ -33,7 +33,7 @@ static const image_format formats[] = {
     {"\x89PNG\r\n\x1a\n", 8, 0, "PNG", stb_decode_png, orientation_png},
     {"GIF87a", 6, 0, "GIF", stb_decode_gif, NULL},
     {"GIF89a", 6, 0, "GIF", stb_decode_gif, NULL},
-    {"BM", 2, 0, "BMP", stb_decode_bmp, NULL},
+    {"BM", 2, 0, "BMP", bmp_decode, NULL},
     {"P5", 2, 0, "PNM", pnm_decode, NULL},
     {"P6", 2, 0, "PNM", pnm_decode, NULL},
     {"RIFF....WEBP", 12, 0xf0, "WebP", NULL, NULL},

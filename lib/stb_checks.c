@@ -147,30 +147,6 @@ size_t png_cut_short(const uint8_t *p, size_t n, size_t *crc_pad)
     return n;
 }
 
-/* stb_image leaves the unread part of a truncated BMP black; PIL refuses the file. For the
- * uncompressed layouts (the only ones stb_image reads) the raster size follows from the header. */
-int bmp_truncated(const uint8_t *p, size_t n)
-{
-    if (n < 26) return 0;
-    uint64_t offset = le32(p + 10), header = le32(p + 14), w, h, bpp, compression = 0;
-    if (header == 12) {
-        w = le16(p + 18);
-        h = le16(p + 20);
-        bpp = le16(p + 24);
-    } else {
-        if (n < 34) return 0;
-        int32_t sh = (int32_t)le32(p + 22);
-        w = le32(p + 18);
-        h = sh < 0 ? (uint64_t)-(int64_t)sh : (uint64_t)sh;
-        bpp = le16(p + 28);
-        compression = le32(p + 30);
-    }
-    if (w == 0 || w > 0x7fffffff || bpp == 0 || bpp > 32) return 0;
-    if (compression != 0 && compression != 3 && compression != 6) return 0;
-    uint64_t stride = (w * bpp + 31) / 32 * 4;
-    return offset + stride * h > n;
-}
-
 /* stb_image completes a TGA that ends early (with zeros, or the last RLE packet repeated); PIL
  * refuses it. The layout as stb_image reads it: the 18-byte header, the image ID, for a
  * colour-mapped image its palette (after skipping "first entry" bytes, as stb_image does), then

@@ -1,4 +1,4 @@
-/* stb_decode.c: the formats stb_image decodes (JPEG, PNG, GIF, BMP, TGA), made to agree with PIL
+/* stb_decode.c: the formats stb_image decodes (JPEG, PNG, GIF, TGA), made to agree with PIL
  * where the two differ: files PIL refuses or stb_image would misread are refused first
  * (stb_checks.h), a PNG cut short where PIL still reads it is completed, and 16-bit grey PNG and
  * GIF's canvas come out as PIL's convert("RGB") gives them. stb_image allocates with the C
@@ -26,7 +26,6 @@ typedef struct {
 static const stb_format jpeg = {"JPEG", NULL, jpeg_truncated, "no end-of-image marker"};
 static const stb_format png = {"PNG", NULL, NULL, NULL};
 static const stb_format gif = {"GIF", NULL, gif_truncated, "image data cut short"};
-static const stb_format bmp = {"BMP", NULL, bmp_truncated, "pixel data cut short"};
 /* TGA is what has no other format's signature: a file stb_image cannot read as one is no image */
 static const stb_format tga = {"TGA", "not an image (unknown format)", tga_truncated, "pixel data cut short"};
 
@@ -212,12 +211,6 @@ align_status stb_decode_gif(const uint8_t *p, size_t n, const char *name, uint64
     gif_canvas_like_pil(p, n, rgba, got_w, got_h);
     rgba_to_rgb(rgba, (size_t)got_w * got_h);
     return stb_keep(&gif, rgba, got_w, got_h, w, h, name, out, err);
-}
-
-align_status stb_decode_bmp(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels,
-                            align_image *out, align_error *err)
-{
-    return stb_decode(&bmp, p, n, name, max_pixels, out, err);
 }
 
 align_status stb_decode_tga(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels,
