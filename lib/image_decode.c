@@ -52,7 +52,7 @@ static const image_format formats[] = {
 };
 
 /* TGA has no signature, so anything without one of the others' is a TGA candidate. */
-static const image_format tga = {"", 0, 0, "TGA", stb_decode_tga, NULL};
+static const image_format tga = {"", 0, 0, "TGA", tga_decode, NULL};
 
 /* stb_image skips 0xFF fill bytes before a JPEG's start marker, PIL does not; such a file would
  * reach stb_image's JPEG decoder without the checks JPEGs get (as a TGA candidate). Only JPEG's

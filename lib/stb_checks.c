@@ -147,31 +147,6 @@ size_t png_cut_short(const uint8_t *p, size_t n, size_t *crc_pad)
     return n;
 }
 
-/* stb_image completes a TGA that ends early (with zeros, or the last RLE packet repeated); PIL
- * refuses it. The layout as stb_image reads it: the 18-byte header, the image ID, for a
- * colour-mapped image its palette (after skipping "first entry" bytes, as stb_image does), then
- * the pixels, raw or in RLE packets of which only what fills the image is read. stbi_info has
- * accepted the header, so the sizes here are the ones the decoder uses. */
-int tga_truncated(const uint8_t *p, size_t n)
-{
-    if (n < 18) return 1;
-    uint64_t total = (uint64_t)le16(p + 12) * le16(p + 14), pb = (p[16] + 7u) / 8, pos = 18 + (uint64_t)p[0];
-    if (p[1]) pos += le16(p + 3) + (uint64_t)le16(p + 5) * ((p[7] + 7u) / 8);
-    if (pos > n) return 1;
-    if (p[2] < 8) return total * pb > n - pos;
-    for (uint64_t done = 0; done < total;) {
-        if (pos >= n) return 1;
-        uint8_t head = p[pos++];
-        uint64_t count = (head & 127) + 1u, bytes;
-        if (count > total - done) count = total - done;
-        bytes = head & 0x80 ? pb : count * pb;
-        if (bytes > n - pos) return 1;
-        pos += bytes;
-        done += count;
-    }
-    return 0;
-}
-
 /* stb_image stops a GIF's first image where its data runs out and keeps the canvas as it was;
  * PIL refuses a file cut inside the image data. Walks the blocks to the first image descriptor as
  * stb_image does, then the image's data sub-blocks to their terminator. A structure stb_image

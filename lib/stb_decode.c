@@ -1,4 +1,4 @@
-/* stb_decode.c: the formats stb_image decodes (JPEG, PNG, GIF, TGA), made to agree with PIL
+/* stb_decode.c: the formats stb_image decodes (JPEG, PNG, GIF), made to agree with PIL
  * where the two differ: files PIL refuses or stb_image would misread are refused first
  * (stb_checks.h), a PNG cut short where PIL still reads it is completed, and 16-bit grey PNG and
  * GIF's canvas come out as PIL's convert("RGB") gives them. stb_image allocates with the C
@@ -18,16 +18,13 @@
 /* What the decoders below tell apart. */
 typedef struct {
     const char *name;                             /* in messages */
-    const char *unreadable;                       /* the message when stbi_info refuses the header */
     int (*truncated)(const uint8_t *p, size_t n); /* stb_checks.h; NULL: stb_image notices */
     const char *cut;                              /* what a truncated file lacks */
 } stb_format;
 
-static const stb_format jpeg = {"JPEG", NULL, jpeg_truncated, "no end-of-image marker"};
-static const stb_format png = {"PNG", NULL, NULL, NULL};
-static const stb_format gif = {"GIF", NULL, gif_truncated, "image data cut short"};
-/* TGA is what has no other format's signature: a file stb_image cannot read as one is no image */
-static const stb_format tga = {"TGA", "not an image (unknown format)", tga_truncated, "pixel data cut short"};
+static const stb_format jpeg = {"JPEG", jpeg_truncated, "no end-of-image marker"};
+static const stb_format png = {"PNG", NULL, NULL};
+static const stb_format gif = {"GIF", gif_truncated, "image data cut short"};
 
 static const char *stb_reason(void)
 {
@@ -48,10 +45,8 @@ static align_status stb_header(const stb_format *f, const uint8_t *p, size_t n, 
                                uint64_t max_pixels, int *w, int *h, align_error *err)
 {
     int comp;
-    if (!stbi_info_from_memory(p, (int)n, w, h, &comp)) {
-        if (f->unreadable) return align_fail(err, ALIGN_ERR_FORMAT, "%s: %s", name, f->unreadable);
+    if (!stbi_info_from_memory(p, (int)n, w, h, &comp))
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt %s image (%s)", name, f->name, stb_reason());
-    }
     align_status s = image_check_size(name, f->name, *w, *h, max_pixels, err);
     if (!s && f->truncated && f->truncated(p, n))
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: truncated %s (%s)", name, f->name, f->cut);
@@ -211,10 +206,4 @@ align_status stb_decode_gif(const uint8_t *p, size_t n, const char *name, uint64
     gif_canvas_like_pil(p, n, rgba, got_w, got_h);
     rgba_to_rgb(rgba, (size_t)got_w * got_h);
     return stb_keep(&gif, rgba, got_w, got_h, w, h, name, out, err);
-}
-
-align_status stb_decode_tga(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels,
-                            align_image *out, align_error *err)
-{
-    return stb_decode(&tga, p, n, name, max_pixels, out, err);
 }
