@@ -31,8 +31,8 @@ typedef struct {
 static const image_format formats[] = {
     {"\xff\xd8\xff", 3, 0, "JPEG", stb_decode_jpeg, orientation_jpeg},
     {"\x89PNG\r\n\x1a\n", 8, 0, "PNG", stb_decode_png, orientation_png},
-    {"GIF87a", 6, 0, "GIF", stb_decode_gif, NULL},
-    {"GIF89a", 6, 0, "GIF", stb_decode_gif, NULL},
+    {"GIF87a", 6, 0, "GIF", gif_decode, NULL},
+    {"GIF89a", 6, 0, "GIF", gif_decode, NULL},
     {"BM", 2, 0, "BMP", bmp_decode, NULL},
     {"P1", 2, 0, "PNM", netpbm_decode, NULL},
     {"P2", 2, 0, "PNM", netpbm_decode, NULL},

@@ -38,8 +38,8 @@ typedef align_status image_decoder(const uint8_t *p, size_t n, const char *name,
 image_decoder netpbm_decode;   /* PBM, PGM and PPM, plain and binary (netpbm.c) */
 image_decoder bmp_decode;      /* every BMP Pillow reads, as it reads it (bmp.c) */
 image_decoder tga_decode;      /* every TGA Pillow reads, as it reads it (tga.c) */
+image_decoder gif_decode;      /* a GIF's first frame, as Pillow gives it (gif.c) */
 image_decoder stb_decode_jpeg; /* stb_image, checked and fixed to agree with PIL (stb_decode.c) */
 image_decoder stb_decode_png;
-image_decoder stb_decode_gif;
 
 #endif

@@ -1,7 +1,7 @@
-/* stb_decode.c: the formats stb_image decodes (JPEG, PNG, GIF), made to agree with PIL
+/* stb_decode.c: the formats stb_image decodes (JPEG, PNG), made to agree with PIL
  * where the two differ: files PIL refuses or stb_image would misread are refused first
- * (stb_checks.h), a PNG cut short where PIL still reads it is completed, and 16-bit grey PNG and
- * GIF's canvas come out as PIL's convert("RGB") gives them. stb_image allocates with the C
+ * (stb_checks.h), a PNG cut short where PIL still reads it is completed, and 16-bit grey PNG
+ * comes out as PIL's convert("RGB") gives it. stb_image allocates with the C
  * library's malloc, so its buffers are freed with free(). */
 #include "image_decode.h"
 
@@ -24,7 +24,6 @@ typedef struct {
 
 static const stb_format jpeg = {"JPEG", jpeg_truncated, "no end-of-image marker"};
 static const stb_format png = {"PNG", NULL, NULL};
-static const stb_format gif = {"GIF", gif_truncated, "image data cut short"};
 
 static const char *stb_reason(void)
 {
@@ -134,76 +133,4 @@ align_status stb_decode_png(const uint8_t *p, size_t n, const char *name, uint64
     s = png_pixels(completed, total, name, w, h, out, err);
     free(completed);
     return s;
-}
-
-/* PIL draws a GIF's first frame on a canvas filled with the transparent index (index 0 when there
- * is none) and keeps transparent pixels at their palette colour; stb_image leaves both transparent
- * (alpha 0, black) or paints the background colour. Parsing the blocks before the first image
- * gives what PIL used; a malformed header leaves stb_image's pixels as they are. */
-static void gif_canvas_like_pil(const uint8_t *p, size_t n, uint8_t *rgba, int w, int h)
-{
-    if (n < 13) return;
-    size_t pos = 13;
-    const uint8_t *palette = NULL;
-    int entries = 0, transparent = -1;
-    if (p[10] & 0x80) {
-        palette = p + 13;
-        entries = 2 << (p[10] & 7);
-        pos += (size_t)entries * 3;
-        if (pos > n) return;
-    }
-    for (;;) {
-        if (pos >= n) return;
-        uint8_t block = p[pos++];
-        if (block == 0x2c) break;
-        if (block != 0x21 || pos >= n) return;
-        uint8_t label = p[pos++];
-        for (int first = 1;; first = 0) { /* the extension's sub-blocks */
-            if (pos >= n) return;
-            size_t len = p[pos++];
-            if (len == 0) break;
-            if (len > n - pos) return;
-            if (first && label == 0xf9 && len >= 4 && (p[pos] & 1)) transparent = p[pos + 3];
-            pos += len;
-        }
-    }
-    if (n - pos < 9) return;
-    int x0 = (int)le16(p + pos), y0 = (int)le16(p + pos + 2);
-    int x1 = x0 + (int)le16(p + pos + 4), y1 = y0 + (int)le16(p + pos + 6);
-    if (p[pos + 8] & 0x80) {
-        palette = p + pos + 9;
-        entries = 2 << (p[pos + 8] & 7);
-        if ((size_t)entries * 3 > n - pos - 9) return;
-    }
-    for (int y = 0; y < h; y++) {
-        for (int x = 0; x < w; x++) {
-            uint8_t *px = rgba + ((size_t)y * w + x) * 4;
-            int inside = x >= x0 && x < x1 && y >= y0 && y < y1, index;
-            if (!inside) index = transparent >= 0 ? transparent : 0;
-            else if (px[3] == 0 && transparent >= 0) index = transparent;
-            else continue;
-            /* PIL's palette beyond the stored entries is a grey ramp */
-            for (int c = 0; c < 3; c++) px[c] = index < entries ? palette[index * 3 + c] : (uint8_t)index;
-        }
-    }
-}
-
-/* Drops the fourth byte of every pixel in place. */
-static void rgba_to_rgb(uint8_t *px, size_t count)
-{
-    for (size_t i = 0; i < count; i++) memmove(px + i * 3, px + i * 4, 3);
-}
-
-align_status stb_decode_gif(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels,
-                            align_image *out, align_error *err)
-{
-    int w, h;
-    align_status s = stb_header(&gif, p, n, name, max_pixels, &w, &h, err);
-    if (s) return s;
-    int got_w = 0, got_h = 0, comp;
-    uint8_t *rgba = stbi_load_from_memory(p, (int)n, &got_w, &got_h, &comp, 4);
-    if (!rgba) return stb_failed(&gif, name, w, h, err);
-    gif_canvas_like_pil(p, n, rgba, got_w, got_h);
-    rgba_to_rgb(rgba, (size_t)got_w * got_h);
-    return stb_keep(&gif, rgba, got_w, got_h, w, h, name, out, err);
 }
