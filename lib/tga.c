@@ -79,11 +79,11 @@ static align_status tga_palette(const uint8_t *p, size_t n, const char *name, tg
     if (first + got / size > 256)
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: unsupported TGA (a palette of %zu entries)", name,
                           first + got / size);
-    for (size_t i = 0; i < first + got / size; i++) {
-        const uint8_t *e = p + start + (i - first) * size;
-        if (i < first) memset(t->palette[i], 0, 3);
-        else if (size == 2) rgb_555(le16(e), t->palette[i]);
-        else t->palette[i][0] = e[2], t->palette[i][1] = e[1], t->palette[i][2] = e[0];
+    for (size_t i = 0; i < first; i++) memset(t->palette[i], 0, 3);
+    for (size_t i = 0; i < got / size; i++) {
+        const uint8_t *e = p + start + i * size;
+        if (size == 2) rgb_555(le16(e), t->palette[first + i]);
+        else t->palette[first + i][0] = e[2], t->palette[first + i][1] = e[1], t->palette[first + i][2] = e[0];
     }
     t->data = start + got;
     return ALIGN_OK;
