@@ -226,19 +226,31 @@ static int plain_tokens(plain_reader *r)
     return 1;
 }
 
-/* P2 and P3: at the end of the file a held token is read again, and again, until the image is
- * full. */
+/* At the end of the file Pillow reads a held token again, and again, until the image is full. */
+static int plain_held_repeats(plain_reader *r)
+{
+    if (!plain_value(r, r->text, r->held)) return 0;
+    int c = r->h->channels;
+    uint8_t v = r->rgb[c == 3 ? r->done - 1 : 3 * (r->done - 1)];
+    while (r->done < r->total) put_sample(r->rgb, r->done++, v, c);
+    return 1;
+}
+
+/* P2 and P3. */
 static align_status plain_samples(plain_reader *r, const char *name, align_error *err)
 {
-    while (r->done < r->total) {
+    int ok = 1;
+    while (ok && r->done < r->total) {
         size_t len;
         const uint8_t *b = next_block(r, &len);
-        if (!len && !r->held) break;
-        if (!len) b = (const uint8_t *)" ", len = 1;
+        if (!len) {
+            if (r->held) ok = plain_held_repeats(r);
+            break;
+        }
         clean_block(r, b, len);
-        if (!plain_tokens(r))
-            return align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt PNM (a sample token Pillow refuses)", name);
+        ok = plain_tokens(r);
     }
+    if (!ok) return align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt PNM (a sample token Pillow refuses)", name);
     return ALIGN_OK;
 }
 
