@@ -308,7 +308,8 @@ align_status bmp_decode(const uint8_t *p, size_t n, const char *name, uint64_t m
     if (!s && !b->offset) b->offset = b->header_end;
     if (!s) s = image_check_size(name, "BMP", b->width, b->height, max_pixels, err);
     uint8_t *rgb = NULL;
-    if (!s && !(rgb = malloc((size_t)b->width * b->height * 3))) s = image_out_of_memory(name, b->width, b->height, err);
+    if (!s && !(rgb = malloc((size_t)b->width * b->height * 3)))
+        s = image_out_of_memory(name, b->width, b->height, err);
     if (!s) s = b->compression == BMP_RLE8 || b->compression == BMP_RLE4 ? bmp_rle(p, n, name, b, rgb, err)
                                                                         : bmp_raw(p, n, name, b, rgb, err);
     if (!s) out->rgb = rgb, out->width = b->width, out->height = b->height;
