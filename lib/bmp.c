@@ -7,6 +7,7 @@
  * every row (the last one's padding aside); RLE needs an end of line where a row ends. */
 #include "image_decode.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,7 @@ enum { BMP_RAW, BMP_RLE8, BMP_RLE4, BMP_BITFIELDS };
 typedef enum { PX_MONO, PX_GREY, PX_PALETTE, PX_555, PX_565, PX_BYTES } px_kind;
 
 typedef struct {
+    uint64_t w, h;      /* as the header gives them */
     int width, height, top_down;
     unsigned header_size, bits, compression;
     uint64_t colors;
@@ -56,10 +58,9 @@ static align_status bmp_header(const uint8_t *p, size_t n, const char *name, bmp
         if (b->top_down) h = (1ull << 32) - h;
         b->colors = le32(p + 46);
     }
-    if (w > 0x7fffffff || h > 0x7fffffff) return image_over_limit(name, w, h, 0x7fffffffull, err);
-    b->width = (int)w, b->height = (int)h;
+    b->w = w, b->h = h;
+    b->width = w > INT_MAX ? INT_MAX : (int)w, b->height = h > INT_MAX ? INT_MAX : (int)h;
     if (!b->colors) b->colors = 1ull << (b->bits & 63);
-    if (b->bits > 32) b->colors = 0; /* a depth refused below, whatever its palette */
     if (b->offset == b->header_end && b->bits <= 8) b->offset += 4 * b->colors;
     return ALIGN_OK;
 }
@@ -306,6 +307,7 @@ align_status bmp_decode(const uint8_t *p, size_t n, const char *name, uint64_t m
     if (!s) s = bmp_layout(p, n, name, b, err);
     if (!s && b->kind == PX_PALETTE) s = bmp_palette(p, n, name, b, err);
     if (!s && !b->offset) b->offset = b->header_end;
+    if (!s && (b->w > INT_MAX || b->h > INT_MAX)) s = image_over_limit(name, b->w, b->h, max_pixels, err);
     if (!s) s = image_check_size(name, "BMP", b->width, b->height, max_pixels, err);
     uint8_t *rgb = NULL;
     if (!s && !(rgb = malloc((size_t)b->width * b->height * 3)))
