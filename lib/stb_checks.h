@@ -9,11 +9,5 @@
 /* For a PNG cut short where PIL still reads it: the bytes to keep, and in *crc_pad the CRC bytes to
  * add before an IEND; 0 to decode the file as it is. */
 size_t png_cut_short(const uint8_t *p, size_t n, size_t *crc_pad);
-/* 1 when an uncompressed BMP's pixel data is cut short. */
-int bmp_truncated(const uint8_t *p, size_t n);
-/* 1 when a TGA (its header accepted by stbi_info) ends before its pixels do. */
-int tga_truncated(const uint8_t *p, size_t n);
-/* 1 when a GIF ends inside its first image's data. */
-int gif_truncated(const uint8_t *p, size_t n);
 
 #endif

@@ -26,10 +26,10 @@ FUZZ_LDLIBS  := $(shell pkg-config --libs libcjson libutf8proc libjpeg libwebp l
 # Only what the targets reach: the towers (and with them OpenBLAS) stay out.
 FUZZ_LIB_SRC := lib/error.c lib/fileio.c lib/jsonutil.c lib/config.c lib/tensors.c lib/safetensors.c \
                 lib/checkpoint.c lib/zip.c lib/pickle.c \
-                lib/pytorch.c lib/tokenizer.c lib/image_decode.c lib/image_limits.c lib/orientation.c lib/pnm.c \
+                lib/pytorch.c lib/tokenizer.c lib/image_decode.c lib/image_limits.c lib/orientation.c lib/netpbm.c \
                 lib/jpeg_decode.c lib/webp_decode.c lib/tiff_decode.c lib/png_orientation.c \
                 lib/stb_checks.c lib/stb_decode.c lib/resample.c lib/preprocess.c cli/inputs.c cli/strlist.c \
-                tests/fuzz/stb_image_impl.c
+                lib/bmp.c lib/tga.c lib/gif.c tests/fuzz/stb_image_impl.c
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 

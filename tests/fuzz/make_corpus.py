@@ -253,7 +253,17 @@ def gif_lzw(pixels):
     return bytes((2, len(out))) + bytes(out) + b"\0"
 
 
+def seed_simple_formats():
+    """The BMP, TGA, PNM and GIF files of the format corpus (tests/fixtures/formats) that are small."""
+    for fmt in ("bmp", "tga", "pnm", "gif"):
+        d = os.path.join(FIX, "formats", fmt)
+        for name in sorted(os.listdir(d)):
+            if not name.endswith((".ppm", ".err", ".py")) and os.path.getsize(os.path.join(d, name)) <= 4096:
+                put("image", fmt + "-" + name, fixture(os.path.join("formats", fmt, name)))
+
+
 def seed_images():
+    seed_simple_formats()
     for f in ("cat_exif_rot.jpg", "coffee_progressive.jpg", "odd_37x23.png", "camera_gray.png", "cat.jpg",
               "chelsea_palette.png"):
         put("image", f, fixture("images/" + f))
