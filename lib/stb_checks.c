@@ -31,3 +31,24 @@ size_t png_cut_short(const uint8_t *p, size_t n, size_t *crc_pad)
     *crc_pad = 12 + len - rest;
     return n;
 }
+
+/* stb_image grows its buffer to the length such a chunk claims, up to 2 GB for a file of a few
+ * hundred bytes, before it finds the data missing, so the callers look first. */
+size_t png_chunk_overruns(const uint8_t *p, size_t n, int *first_idat)
+{
+    size_t pos = 8;
+    int idat = 0;
+    while (n - pos >= 8) {
+        size_t len = be32(p + pos);
+        int is_idat = !memcmp(p + pos + 4, "IDAT", 4);
+        if (len > n - pos - 8) {
+            *first_idat = is_idat && !idat;
+            return pos;
+        }
+        if (!memcmp(p + pos + 4, "IEND", 4)) return 0;
+        if (n - pos - 8 - len < 4) return 0; /* only the CRC is cut: png_cut_short's case */
+        idat |= is_idat;
+        pos += 12 + len;
+    }
+    return 0;
+}

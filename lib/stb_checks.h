@@ -10,4 +10,8 @@
  * add before an IEND; 0 to decode the file as it is. */
 size_t png_cut_short(const uint8_t *p, size_t n, size_t *crc_pad);
 
+/* Where the first chunk that claims more data than the file has left starts, 0 if none does. In
+ * *first_idat whether it is the image data's first chunk. */
+size_t png_chunk_overruns(const uint8_t *p, size_t n, int *first_idat);
+
 #endif

@@ -80,6 +80,31 @@ static align_status png_pixels(const uint8_t *p, size_t n, const char *name, int
     return stb_keep(rgb, got_w, got_h, w, h, name, out, err);
 }
 
+/* A chunk claims more than the file holds. PIL inflates the image data it finds and reads the
+ * image when the stream ends in it; it refuses any other chunk cut short, and more data after the
+ * stream has ended. So stb_image is given the first image data chunk with the length it has, its
+ * CRC and an IEND; anything else is refused as truncated. */
+static align_status png_overrun(const uint8_t *p, size_t n, size_t pos, int first_idat, const char *name,
+                                int w, int h, align_image *out, align_error *err)
+{
+    if (!first_idat)
+        return align_fail(err, ALIGN_ERR_FORMAT, "%s: truncated PNG (a chunk runs past the end of the file)", name);
+    size_t total = n + 4 + 12;
+    uint8_t *clipped = malloc(total);
+    if (!clipped) return image_out_of_memory(name, w, h, err);
+    memcpy(clipped, p, n);
+    size_t len = n - pos - 8;
+    for (int i = 0; i < 4; i++) clipped[pos + i] = (uint8_t)(len >> (24 - 8 * i));
+    memset(clipped + n, 0, 4); /* stb_image does not check CRCs */
+    memcpy(clipped + n + 4, "\0\0\0\0IEND\xae\x42\x60\x82", 12);
+    align_status s = png_pixels(clipped, total, name, w, h, out, err);
+    free(clipped);
+    /* stb_image names the symptom (a bad Huffman code where the data stops), not the cause */
+    if (s == ALIGN_ERR_FORMAT)
+        return align_fail(err, ALIGN_ERR_FORMAT, "%s: truncated PNG (image data cut short)", name);
+    return s;
+}
+
 align_status stb_decode_png(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels,
                             align_image *out, align_error *err)
 {
@@ -89,6 +114,9 @@ align_status stb_decode_png(const uint8_t *p, size_t n, const char *name, uint64
     int w, h;
     align_status s = stb_header(p, n, name, max_pixels, &w, &h, err);
     if (s) return s;
+    int first_idat;
+    size_t overrun = n >= 8 ? png_chunk_overruns(p, n, &first_idat) : 0;
+    if (overrun) return png_overrun(p, n, overrun, first_idat, name, w, h, out, err);
     size_t crc_pad, keep = png_cut_short(p, n, &crc_pad);
     if (!keep) return png_pixels(p, n, name, w, h, out, err);
     size_t total = keep + crc_pad + 12;

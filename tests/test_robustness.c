@@ -195,7 +195,7 @@ TEST(robust_bad_images_fail_alone_in_a_batch)
         {lying_tga, "truncated TGA (pixel data cut short)"},
         {lying_rle, "truncated TGA (pixel data cut short)"},
         {half_jpg, "truncated JPEG (no end-of-image marker)"},
-        {half_png, "corrupt PNG image (outofdata)"},
+        {half_png, "truncated PNG (image data cut short)"},
         {cut_bmp, "truncated BMP (pixel data cut short)"},
         {cut_gif, "truncated GIF (image data cut short)"},
         {empty, "not an image (empty file)"},
