@@ -127,9 +127,14 @@ install: all
 $(BUILD)/bench: bench/bench.c $(BUILD)/libalign.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# Timings on the full-size random model, as ratios to this machine's sgemm peak (never in make test).
-bench: $(BUILD)/bench $(BUILD)/align $(RANDOM_MODEL)/model.safetensors
+$(BUILD)/bench-decode: bench/decode.c $(BUILD)/libalign.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Timings on the full-size random model, as ratios to this machine's sgemm peak, then image
+# decoding against stb_image (never in make test).
+bench: $(BUILD)/bench $(BUILD)/bench-decode $(BUILD)/align $(RANDOM_MODEL)/model.safetensors
 	$(BUILD)/bench --model $(RANDOM_MODEL) --align $(BUILD)/align
+	$(BUILD)/bench-decode
 
 # Downloads kakaobrain/align-base (about 690 MB) into weights/align-base/: resumable, verified,
 # skipping what is already there; then checks it with build/align info.

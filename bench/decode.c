@@ -1,0 +1,154 @@
+/* bench-decode: how long align takes to decode a 12-megapixel photo, against stb_image, the decoder
+ * align used for JPEG before libjpeg-turbo and still uses for PNG, timed in the same run on the
+ * same bytes (issue 17: "never slower than today").
+ *
+ *     build/bench-decode [--runs N]
+ *
+ * The photo is made here: smooth gradients with grain, 4000 x 3000, as JPEG (quality 90, 4:2:0,
+ * libjpeg-turbo's defaults, as a camera writes) and as PNG (stb_image_write). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jpeglib.h>
+#include <stb_image.h>
+#include <stb_image_write.h>
+
+#include "align.h"
+
+enum { W = 4000, H = 3000 };
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* A photo's statistics, roughly: large smooth areas (cheap to code) and fine grain (not). */
+static unsigned char *photo(void)
+{
+    unsigned char *rgb = malloc((size_t)W * H * 3);
+    if (!rgb) return NULL;
+    unsigned seed = 12345;
+    for (size_t y = 0; y < H; y++)
+        for (size_t x = 0; x < W; x++) {
+            seed = seed * 1103515245u + 12345u;
+            int grain = (int)(seed >> 28) - 8;
+            unsigned char *p = rgb + (y * W + x) * 3;
+            int v[3] = {(int)(x * 255 / W), (int)(y * 255 / H), (int)((x + y) * 127 / (W + H)) + 64};
+            for (int c = 0; c < 3; c++) {
+                int q = v[c] + grain;
+                p[c] = (unsigned char)(q < 0 ? 0 : q > 255 ? 255 : q);
+            }
+        }
+    return rgb;
+}
+
+static unsigned char *jpeg_of(const unsigned char *rgb, unsigned long *size)
+{
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr e;
+    unsigned char *out = NULL;
+    c.err = jpeg_std_error(&e);
+    jpeg_create_compress(&c);
+    jpeg_mem_dest(&c, &out, size);
+    c.image_width = W;
+    c.image_height = H;
+    c.input_components = 3;
+    c.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, 90, TRUE);
+    jpeg_start_compress(&c, TRUE);
+    while (c.next_scanline < H) {
+        JSAMPROW row = (JSAMPROW)(rgb + (size_t)c.next_scanline * W * 3);
+        jpeg_write_scanlines(&c, &row, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    return out;
+}
+
+typedef struct {
+    unsigned char *data;
+    size_t size, cap;
+} buffer;
+
+static void append(void *context, void *data, int size)
+{
+    buffer *b = context;
+    if (!b->data && b->cap) return; /* an allocation failed before */
+    if (b->size + (size_t)size > b->cap) {
+        size_t cap = 2 * (b->size + (size_t)size);
+        unsigned char *grown = realloc(b->data, cap);
+        if (!grown) {
+            free(b->data);
+            *b = (buffer){NULL, 0, 1};
+            return;
+        }
+        b->data = grown;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->size, data, (size_t)size);
+    b->size += (size_t)size;
+}
+
+static int by_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The median of runs decodes by align (which = 0) or by stb_image (which = 1), in seconds. */
+static double decode_time(const unsigned char *data, size_t size, int which, int runs)
+{
+    double t[64];
+    for (int r = 0; r < runs; r++) {
+        double t0 = now();
+        if (which == 0) {
+            align_image img;
+            align_error err;
+            if (align_image_load_memory(data, size, "photo", NULL, &img, &err)) {
+                fprintf(stderr, "bench-decode: %s\n", err.message);
+                exit(1);
+            }
+            align_image_free(&img);
+        } else {
+            int w, h, comp;
+            unsigned char *px = stbi_load_from_memory(data, (int)size, &w, &h, &comp, 3);
+            if (!px) exit(1);
+            stbi_image_free(px);
+        }
+        t[r] = now() - t0;
+    }
+    qsort(t, (size_t)runs, sizeof *t, by_double);
+    return t[runs / 2];
+}
+
+static void row(const char *format, const unsigned char *data, size_t size, int runs)
+{
+    double a = decode_time(data, size, 0, runs), s = decode_time(data, size, 1, runs);
+    printf("| %-4s | %7.1f MB | %9.1f | %9.1f | %5.2fx |\n", format, size / 1e6, a * 1e3, s * 1e3, s / a);
+}
+
+int main(int argc, char **argv)
+{
+    int runs = argc == 3 && strcmp(argv[1], "--runs") == 0 ? atoi(argv[2]) : 5;
+    if (runs < 1 || runs > 64) runs = 5;
+    unsigned char *rgb = photo();
+    if (!rgb) return fprintf(stderr, "bench-decode: out of memory\n"), 1;
+    unsigned long jpeg_size = 0;
+    unsigned char *jpeg = jpeg_of(rgb, &jpeg_size);
+    buffer png = {0};
+    stbi_write_png_to_func(append, &png, W, H, 3, rgb, W * 3);
+    free(rgb);
+    if (!jpeg || !png.data) return fprintf(stderr, "bench-decode: could not encode the photo\n"), 1;
+    printf("\ndecoding a %d x %d photo (12 MP), median of %d, one thread:\n\n", W, H, runs);
+    printf("| file | size | align ms | stb_image ms | stb / align |\n|---|---|---|---|---|\n");
+    row("JPEG", jpeg, jpeg_size, runs);
+    row("PNG", png.data, png.size, runs);
+    free(jpeg);
+    free(png.data);
+    return 0;
+}
