@@ -246,6 +246,11 @@ void align_model_free(align_model *m)
     free(m);
 }
 
+const char *align_model_id(const align_model *m)
+{
+    return m->id;
+}
+
 void align_model_get_info(const align_model *m, align_model_info *info)
 {
     memset(info, 0, sizeof *info);

@@ -20,7 +20,6 @@
 #include "error.h"
 #include "fileio.h"
 #include "hash.h"
-#include "model.h"
 
 #define TENSOR_SAMPLE 4096
 #define MAX_TEXT_FILE (64u << 20)
@@ -73,9 +72,4 @@ align_status model_id_compute(const char *dir, const tensor_file *tf, char id[MO
     for (size_t i = 0; i < tf->count; i++) h = hash_tensor(h, &tf->entries[i]);
     snprintf(id, MODEL_ID_SIZE, "%016llx", (unsigned long long)h);
     return ALIGN_OK;
-}
-
-const char *align_model_id(const align_model *m)
-{
-    return m->id;
 }
