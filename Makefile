@@ -22,6 +22,11 @@ endif
 PKG_CONFIG ?= pkg-config
 BUILD_ROOT ?= build
 PKGS    := openblas libcjson libutf8proc stb sqlite3 libjpeg libwebp libwebpdemux libtiff-4 lcms2
+ifneq ($(MAKECMDGOALS),clean)
+ifneq ($(shell $(PKG_CONFIG) --exists $(PKGS) && echo found),found)
+$(error pkg-config cannot find all of $(PKGS): install the -dev packages the README lists)
+endif
+endif
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS))
 
