@@ -55,7 +55,7 @@ static void embed_label(void *arg, int i)
 
 static void embeddings(const bert_state *s, const int32_t *const *ids)
 {
-    embed_job j = {s, ids};
+    embed_job j = {.s = s, .ids = ids};
     pool_run(s->pool, s->n, embed_label, &j);
 }
 
@@ -112,7 +112,8 @@ static void add_norm_part(void *arg, int part)
 
 static void add_norm(const bert_state *s, float *x, const float *residual, const float *weight, const float *bias)
 {
-    add_norm_job j = {s, x, residual, weight, bias, pool_threads(s->pool)};
+    add_norm_job j = {.s = s, .x = x, .residual = residual, .weight = weight, .bias = bias,
+                      .parts = pool_threads(s->pool)};
     pool_run(s->pool, j.parts, add_norm_part, &j);
 }
 
