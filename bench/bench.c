@@ -264,6 +264,23 @@ static void run_text(void *arg, double *t, int runs)
 
 /* ---- report ----------------------------------------------------------------------------------- */
 
+/* /proc/cpuinfo's first "model name" (x86 Linux), or "unknown" where there is none. */
+static void cpu_model(char *out, size_t size)
+{
+    char line[512];
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    snprintf(out, size, "unknown");
+    while (f && fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        if (strncmp(line, "model name", 10) != 0 || !colon) continue;
+        colon += strspn(colon + 1, " \t") + 1;
+        colon[strcspn(colon, "\n")] = 0;
+        if (*colon) snprintf(out, size, "%s", colon);
+        break;
+    }
+    if (f) fclose(f);
+}
+
 static void row(const char *name, timing t, double gflop, double peak, const char *extra)
 {
     double gfs = gflop > 0 ? gflop / t.median : 0;
@@ -317,7 +334,9 @@ int main(int argc, char **argv)
     printf("sgemm peak (2048^3, same threads): %.1f GFLOP/s; vision %.2f GFLOP per 289x289 image, text %.3f GFLOP "
            "for the 10 labels\n", peak, vis, txt10);
     printf("page cache: %.0f of the %.0f MB of weights in 2 MB pages\n", huge_mapped_mb(st_path), file_mb);
-    printf("hot loops at ISA level %s (the CPU's, capped by ALIGN_ISA)\n\n", isa->isa);
+    char cpu[256];
+    cpu_model(cpu, sizeof cpu);
+    printf("CPU %s; hot loops at ISA level %s (the CPU's, capped by ALIGN_ISA)\n\n", cpu, isa->isa);
     printf("| %-36s | %8s | %8s | %7s | %6s | %7s |\n", "scenario", "median ms", "min ms", "GFLOP/s", "of peak", "RSS MB");
     printf("|%.38s|%.10s|%.10s|%.9s|%.8s|%.9s|\n", "--------------------------------------", "----------",
            "----------", "---------", "--------", "---------");

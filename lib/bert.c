@@ -1,234 +1,159 @@
+/* bert.c: the text tower's forward pass, top to bottom: embeddings -> for each layer (attention:
+ * query, key and value projections, each head's probabilities and context, output projection +
+ * residual + LayerNorm; feed-forward: intermediate + GELU, output + residual + LayerNorm) -> each
+ * label's [CLS] row -> the text projection. The weights and their load are in bert_weights.c; the
+ * machinery each step runs on is in a file of its own: ops.c (products with their epilogue),
+ * attention*.c and layer_norm*.c. In the shapes below, R is the token rows of all labels, stacked
+ * unpadded, and n the labels. */
 #include "bert.h"
 
-#include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
 #include "ops.h"
 
-#define TEXT "text_model"
+/* One call: the labels' layout and every activation. */
+typedef struct {
+    const bert_weights *bw;
+    thread_pool *pool;
+    const int *lens;    /* [n]: label i's tokens are rows offsets[i] .. offsets[i] + lens[i] - 1 */
+    const int *offsets; /* [n] */
+    int n, rows, max_len; /* labels, R, and the longest label's tokens */
+    float *x;           /* [R, hidden]: the hidden states, each layer's input and output */
+    float *q, *k, *v;   /* [R, hidden] each: the heads side by side, head j in columns j d .. j d + d - 1 */
+    float *ctx;         /* [R, hidden]: attention's context, before its output projection */
+    float *attn;        /* [R, hidden]: LayerNorm(x + attention), the feed-forward's input and residual */
+    float *inter;       /* [R, intermediate]: the feed-forward's GELU */
+    float *cls;         /* [n, hidden]: each label's [CLS] row after the last layer */
+    double *probs;      /* [n * heads, max_len]: each (label, head) task's probabilities of one query row */
+} bert_state;
 
-void bert_specs(const align_config *cfg, spec_list *l)
+/* y [R or n, out] = act(x [R or n, in] W^T + b) */
+static void linear(const bert_state *s, const linear_weights *l, const float *x, int rows, act_kind act, float *y)
 {
-    const text_config *t = &cfg->text;
-    int64_t h = t->hidden_size, in = t->intermediate_size;
-    spec_add(l, SPEC_OPTIONAL | SPEC_I64, 2, 1, t->max_position, 0, 0, TEXT ".embeddings.position_ids");
-    spec_add(l, 0, 2, t->vocab_size, h, 0, 0, TEXT ".embeddings.word_embeddings.weight");
-    spec_add(l, 0, 2, t->max_position, h, 0, 0, TEXT ".embeddings.position_embeddings.weight");
-    spec_add(l, 0, 2, t->type_vocab_size, h, 0, 0, TEXT ".embeddings.token_type_embeddings.weight");
-    spec_add(l, 0, 1, h, 0, 0, 0, TEXT ".embeddings.LayerNorm.weight");
-    spec_add(l, 0, 1, h, 0, 0, 0, TEXT ".embeddings.LayerNorm.bias");
-    for (int i = 0; i < t->num_layers; i++) {
-        static const char *const qkv[] = {"query", "key", "value"};
-        for (int k = 0; k < 3; k++) {
-            spec_add(l, 0, 2, h, h, 0, 0, TEXT ".encoder.layer.%d.attention.self.%s.weight", i, qkv[k]);
-            spec_add(l, 0, 1, h, 0, 0, 0, TEXT ".encoder.layer.%d.attention.self.%s.bias", i, qkv[k]);
-        }
-        spec_add(l, 0, 2, h, h, 0, 0, TEXT ".encoder.layer.%d.attention.output.dense.weight", i);
-        spec_add(l, 0, 1, h, 0, 0, 0, TEXT ".encoder.layer.%d.attention.output.dense.bias", i);
-        spec_add(l, 0, 1, h, 0, 0, 0, TEXT ".encoder.layer.%d.attention.output.LayerNorm.weight", i);
-        spec_add(l, 0, 1, h, 0, 0, 0, TEXT ".encoder.layer.%d.attention.output.LayerNorm.bias", i);
-        spec_add(l, 0, 2, in, h, 0, 0, TEXT ".encoder.layer.%d.intermediate.dense.weight", i);
-        spec_add(l, 0, 1, in, 0, 0, 0, TEXT ".encoder.layer.%d.intermediate.dense.bias", i);
-        spec_add(l, 0, 2, h, in, 0, 0, TEXT ".encoder.layer.%d.output.dense.weight", i);
-        spec_add(l, 0, 1, h, 0, 0, 0, TEXT ".encoder.layer.%d.output.dense.bias", i);
-        spec_add(l, 0, 1, h, 0, 0, 0, TEXT ".encoder.layer.%d.output.LayerNorm.weight", i);
-        spec_add(l, 0, 1, h, 0, 0, 0, TEXT ".encoder.layer.%d.output.LayerNorm.bias", i);
-    }
-    /* AlignTextModel has a tanh pooler that AlignModel never uses */
-    spec_add(l, SPEC_OPTIONAL, 2, h, h, 0, 0, TEXT ".pooler.dense.weight");
-    spec_add(l, SPEC_OPTIONAL, 1, h, 0, 0, 0, TEXT ".pooler.dense.bias");
-}
-
-static align_status get(weight_store *ws, const float **out, align_error *err, const char *fmt, int layer)
-{
-    char name[160];
-    snprintf(name, sizeof name, fmt, layer);
-    *out = weights_get(ws, name, err);
-    return *out ? ALIGN_OK : err->code;
-}
-
-static align_status get_linear(weight_store *ws, linear_weights *l, int out, int in, align_error *err,
-                               const char *prefix, int layer)
-{
-    char name[160];
-    l->out = out;
-    l->in = in;
-    snprintf(name, sizeof name, "%s.weight", prefix);
-    align_status s = get(ws, &l->w, err, name, layer);
-    snprintf(name, sizeof name, "%s.bias", prefix);
-    return s ? s : get(ws, &l->b, err, name, layer);
-}
-
-static align_status load_layer(bert_layer *L, const text_config *t, weight_store *ws, int i, align_error *err)
-{
-    int h = t->hidden_size, in = t->intermediate_size;
-    align_status s;
-    if ((s = get_linear(ws, &L->query, h, h, err, TEXT ".encoder.layer.%d.attention.self.query", i)) ||
-        (s = get_linear(ws, &L->key, h, h, err, TEXT ".encoder.layer.%d.attention.self.key", i)) ||
-        (s = get_linear(ws, &L->value, h, h, err, TEXT ".encoder.layer.%d.attention.self.value", i)) ||
-        (s = get_linear(ws, &L->attn_out, h, h, err, TEXT ".encoder.layer.%d.attention.output.dense", i)) ||
-        (s = get(ws, &L->attn_ln_w, err, TEXT ".encoder.layer.%d.attention.output.LayerNorm.weight", i)) ||
-        (s = get(ws, &L->attn_ln_b, err, TEXT ".encoder.layer.%d.attention.output.LayerNorm.bias", i)) ||
-        (s = get_linear(ws, &L->intermediate, in, h, err, TEXT ".encoder.layer.%d.intermediate.dense", i)) ||
-        (s = get_linear(ws, &L->output, h, in, err, TEXT ".encoder.layer.%d.output.dense", i)) ||
-        (s = get(ws, &L->out_ln_w, err, TEXT ".encoder.layer.%d.output.LayerNorm.weight", i)) ||
-        (s = get(ws, &L->out_ln_b, err, TEXT ".encoder.layer.%d.output.LayerNorm.bias", i)))
-        return s;
-    return ALIGN_OK;
-}
-
-align_status bert_load(bert_weights *bw, const align_config *cfg, weight_store *ws, align_error *err)
-{
-    const text_config *t = &cfg->text;
-    memset(bw, 0, sizeof *bw);
-    bw->cfg = t;
-    bw->layers = calloc((size_t)t->num_layers, sizeof *bw->layers);
-    if (!bw->layers) return align_fail(err, ALIGN_ERR_NOMEM, "%s: out of memory", ws->file);
-    align_status s;
-    if ((s = get(ws, &bw->word, err, TEXT ".embeddings.word_embeddings.weight", 0)) ||
-        (s = get(ws, &bw->position, err, TEXT ".embeddings.position_embeddings.weight", 0)) ||
-        (s = get(ws, &bw->token_type, err, TEXT ".embeddings.token_type_embeddings.weight", 0)) ||
-        (s = get(ws, &bw->emb_ln_w, err, TEXT ".embeddings.LayerNorm.weight", 0)) ||
-        (s = get(ws, &bw->emb_ln_b, err, TEXT ".embeddings.LayerNorm.bias", 0)) ||
-        (s = get_linear(ws, &bw->projection, cfg->projection_dim, t->hidden_size, err, "text_projection", 0)))
-        return s;
-    for (int i = 0; i < t->num_layers; i++)
-        if ((s = load_layer(&bw->layers[i], t, ws, i, err))) return s;
-    return ALIGN_OK;
-}
-
-void bert_free(bert_weights *bw)
-{
-    free(bw->layers);
-    bw->layers = NULL;
-}
-
-/* ---- forward ---------------------------------------------------------------------------------- */
-
-/* y[rows, out] = act(x[rows, in] W^T + b) */
-static void linear(thread_pool *pool, const linear_weights *l, const float *x, int rows, act_kind act, float *y)
-{
-    gemm_bias_act(pool, rows, l->out, l->in, x, l->w, NULL, l->b, act, NULL, y);
+    gemm_epilogue(s->bw->kernels->epilogue, s->pool, rows, l->out, l->in, x, l->w, NULL, l->b, act, NULL, y);
 }
 
 typedef struct {
-    const bert_weights *bw;
+    const bert_state *s;
     const int32_t *const *ids;
-    const int *lens, *offsets;
-    float *x;
-    double *scratch; /* hidden_size doubles per label */
 } embed_job;
 
+/* Label i's tokens -> x: LayerNorm(word + token type 0 + position), summed in double and normalised
+ * without an intermediate float rounding: the first layer's attention is sensitive to this row. */
 static void embed_label(void *arg, int i)
 {
     const embed_job *j = arg;
-    const text_config *t = j->bw->cfg;
-    int h = t->hidden_size;
-    for (int p = 0; p < j->lens[i]; p++) {
-        float *row = j->x + (size_t)(j->offsets[i] + p) * h;
-        const float *word = j->bw->word + (size_t)j->ids[i][p] * h, *pos = j->bw->position + (size_t)p * h;
-        /* token type 0: labels are single sentences. Summed in double and normalised without an
-         * intermediate float rounding: attention in the first layer is sensitive to this row */
-        double *sum = j->scratch + (size_t)i * h;
-        for (int k = 0; k < h; k++) sum[k] = (double)word[k] + j->bw->token_type[k] + pos[k];
-        layer_norm_d(sum, row, h, j->bw->emb_ln_w, j->bw->emb_ln_b, t->layer_norm_eps);
-    }
+    const bert_weights *bw = j->s->bw;
+    int h = bw->cfg->hidden_size;
+    for (int p = 0; p < j->s->lens[i]; p++)
+        bw->kernels->layer_norm(j->s->x + (size_t)(j->s->offsets[i] + p) * h, bw->word + (size_t)j->ids[i][p] * h,
+                                bw->token_type, bw->position + (size_t)p * h, h, bw->emb_ln_w, bw->emb_ln_b,
+                                bw->cfg->layer_norm_eps);
 }
 
-typedef struct {
-    const text_config *cfg;
-    const float *q, *k, *v;
-    float *ctx;
-    double *scratch; /* max_len + head size doubles per task */
-    const int *lens, *offsets;
-    int max_len;
-} attention_job;
+static void embeddings(const bert_state *s, const int32_t *const *ids)
+{
+    embed_job j = {.s = s, .ids = ids};
+    pool_run(s->pool, s->n, embed_label, &j);
+}
 
-/* One head of one label: softmax(q k^T / sqrt(d)) v, over that label's own tokens only.
- * Accumulated in double: it costs little next to the matrix products, and the scores of an
- * ill-conditioned label amplify every rounding of q and k. */
+/* x -> q, k, v */
+static void qkv_projection(const bert_state *s, const bert_layer *L)
+{
+    linear(s, &L->query, s->x, s->rows, ACT_LINEAR, s->q);
+    linear(s, &L->key, s->x, s->rows, ACT_LINEAR, s->k);
+    linear(s, &L->value, s->x, s->rows, ACT_LINEAR, s->v);
+}
+
+/* One head of one label, query row by query row: probs = softmax(q k^T / sqrt(d)) over the label's
+ * own tokens (the attention mask of an unpadded label), then ctx = probs v. */
 static void attend(void *arg, int task)
 {
-    const attention_job *j = arg;
-    int heads = j->cfg->num_heads, h = j->cfg->hidden_size, d = h / heads;
-    int label = task / heads, head = task % heads, len = j->lens[label];
-    double *scores = j->scratch + (size_t)task * (j->max_len + d), *acc = scores + j->max_len;
-    double scale = sqrt((double)d);
-    size_t base = (size_t)j->offsets[label] * h + (size_t)head * d;
+    const bert_state *s = arg;
+    const kernel_table *kt = s->bw->kernels;
+    int heads = s->bw->cfg->num_heads, h = s->bw->cfg->hidden_size, d = h / heads;
+    int label = task / heads, len = s->lens[label];
+    size_t base = (size_t)s->offsets[label] * h + (size_t)(task % heads) * d;
+    double *probs = s->probs + (size_t)task * s->max_len;
     for (int r = 0; r < len; r++) {
-        const float *q = j->q + base + (size_t)r * h;
-        double max = -INFINITY, sum = 0;
-        for (int c = 0; c < len; c++) {
-            const float *k = j->k + base + (size_t)c * h;
-            double dot = 0;
-            for (int e = 0; e < d; e++) dot += (double)q[e] * k[e];
-            scores[c] = dot / scale;
-            if (scores[c] > max) max = scores[c];
-        }
-        for (int c = 0; c < len; c++) sum += scores[c] = exp(scores[c] - max);
-        for (int e = 0; e < d; e++) acc[e] = 0;
-        for (int c = 0; c < len; c++) {
-            const float *v = j->v + base + (size_t)c * h;
-            for (int e = 0; e < d; e++) acc[e] += scores[c] * v[e];
-        }
-        float *out = j->ctx + base + (size_t)r * h;
-        for (int e = 0; e < d; e++) out[e] = (float)(acc[e] / sum);
+        kt->attention_probs(s->q + base + (size_t)r * h, s->k + base, (size_t)h, len, d, probs);
+        kt->attention_context(probs, s->v + base, (size_t)h, len, d, s->ctx + base + (size_t)r * h);
     }
 }
 
+/* q, k, v -> ctx */
+static void self_attention(bert_state *s)
+{
+    pool_run(s->pool, s->n * s->bw->cfg->num_heads, attend, s);
+}
+
 typedef struct {
+    const bert_state *s;
     float *x;
-    const float *residual, *ln_w, *ln_b;
-    double *scratch; /* width doubles per part */
-    int width, rows, parts;
-    double eps;
+    const float *residual, *weight, *bias;
+    int parts;
 } add_norm_job;
 
-/* x = LayerNorm(x + residual), row by row; the sum is kept in double up to the normalised
- * result, one rounding instead of two. */
-static void add_norm(void *arg, int part)
+/* x = LayerNorm(x + residual), a part of the rows; the sum in double up to the normalised result,
+ * one rounding instead of two. */
+static void add_norm_part(void *arg, int part)
 {
     const add_norm_job *j = arg;
+    const bert_weights *bw = j->s->bw;
+    int h = bw->cfg->hidden_size;
     long begin, end;
-    double *sum = j->scratch + (size_t)part * j->width;
-    split_range(j->rows, j->parts, part, &begin, &end);
-    for (long r = begin; r < end; r++) {
-        float *row = j->x + r * j->width;
-        const float *res = j->residual + r * j->width;
-        for (int k = 0; k < j->width; k++) sum[k] = (double)row[k] + res[k];
-        layer_norm_d(sum, row, j->width, j->ln_w, j->ln_b, j->eps);
-    }
+    split_range(j->s->rows, j->parts, part, &begin, &end);
+    for (long r = begin; r < end; r++)
+        bw->kernels->layer_norm(j->x + r * h, j->x + r * h, j->residual + r * h, NULL, h, j->weight, j->bias,
+                                bw->cfg->layer_norm_eps);
 }
 
-typedef struct {
-    float *x, *q, *k, *v, *ctx, *tmp, *inter, *cls;
-    double *scratch, *norm_scratch;
-} bert_state;
-
-static void run_add_norm(thread_pool *pool, bert_state *s, float *x, const float *res, const float *w,
-                         const float *b, int rows, const text_config *t)
+static void add_norm(const bert_state *s, float *x, const float *residual, const float *weight, const float *bias)
 {
-    int parts = pool_threads(pool);
-    add_norm_job j = {x, res, w, b, s->norm_scratch, t->hidden_size, rows, parts, t->layer_norm_eps};
-    pool_run(pool, parts, add_norm, &j);
+    add_norm_job j = {.s = s, .x = x, .residual = residual, .weight = weight, .bias = bias,
+                      .parts = pool_threads(s->pool)};
+    pool_run(s->pool, j.parts, add_norm_part, &j);
 }
 
-static void run_layer(const bert_layer *L, const text_config *t, bert_state *s, int rows, const int *lens,
-                      const int *offsets, int n, int max_len, thread_pool *pool)
+/* ctx -> attn = LayerNorm(ctx Wo^T + bo + x) */
+static void attention_output(const bert_state *s, const bert_layer *L)
 {
-    linear(pool, &L->query, s->x, rows, ACT_LINEAR, s->q);
-    linear(pool, &L->key, s->x, rows, ACT_LINEAR, s->k);
-    linear(pool, &L->value, s->x, rows, ACT_LINEAR, s->v);
-    attention_job aj = {t, s->q, s->k, s->v, s->ctx, s->scratch, lens, offsets, max_len};
-    pool_run(pool, n * t->num_heads, attend, &aj);
-    linear(pool, &L->attn_out, s->ctx, rows, ACT_LINEAR, s->tmp);
-    run_add_norm(pool, s, s->tmp, s->x, L->attn_ln_w, L->attn_ln_b, rows, t);
-    linear(pool, &L->intermediate, s->tmp, rows, t->act, s->inter);
-    linear(pool, &L->output, s->inter, rows, ACT_LINEAR, s->x);
-    run_add_norm(pool, s, s->x, s->tmp, L->out_ln_w, L->out_ln_b, rows, t);
+    linear(s, &L->attn_out, s->ctx, s->rows, ACT_LINEAR, s->attn);
+    add_norm(s, s->attn, s->x, L->attn_ln_w, L->attn_ln_b);
+}
+
+/* attn -> inter = act(attn W1^T + b1), GELU in BERT */
+static void intermediate(const bert_state *s, const bert_layer *L)
+{
+    linear(s, &L->intermediate, s->attn, s->rows, s->bw->cfg->act, s->inter);
+}
+
+/* inter -> x = LayerNorm(inter W2^T + b2 + attn) */
+static void output(const bert_state *s, const bert_layer *L)
+{
+    linear(s, &L->output, s->inter, s->rows, ACT_LINEAR, s->x);
+    add_norm(s, s->x, s->attn, L->out_ln_w, L->out_ln_b);
+}
+
+static void layer(bert_state *s, const bert_layer *L)
+{
+    qkv_projection(s, L);
+    self_attention(s);
+    attention_output(s, L);
+    intermediate(s, L);
+    output(s, L);
+}
+
+/* x -> cls [n, hidden] (each label's first row, as AlignTextModel's last_hidden_state[:, 0]) ->
+ * projected [n, projection_dim] = cls P^T + bp */
+static void pool_project(const bert_state *s, float *cls, float *projected)
+{
+    size_t h = (size_t)s->bw->cfg->hidden_size;
+    for (int i = 0; i < s->n; i++) memcpy(s->cls + i * h, s->x + (size_t)s->offsets[i] * h, sizeof(float) * h);
+    if (cls) memcpy(cls, s->cls, sizeof(float) * h * (size_t)s->n);
+    linear(s, &s->bw->projection, s->cls, s->n, ACT_LINEAR, projected);
 }
 
 static align_status check_inputs(const text_config *t, const int32_t *const *ids, const int *lens, int n,
@@ -268,28 +193,25 @@ align_status bert_encode(const bert_weights *bw, const int32_t *const *ids, cons
         return st;
     }
     size_t h = (size_t)t->hidden_size, R = (size_t)rows, inter = (size_t)t->intermediate_size;
-    size_t attention = (size_t)n * t->num_heads * (size_t)(max_len + t->hidden_size / t->num_heads);
-    /* the embeddings' n x h doubles use the attention's space, before attention needs it */
-    size_t doubles = attention + (size_t)pool_threads(pool) * h;
+    size_t doubles = (size_t)n * t->num_heads * max_len;
     double *arena = malloc(sizeof(double) * doubles + sizeof(float) * (R * (6 * h + inter) + (size_t)n * h));
     if (!arena) {
         free(offsets);
         return align_fail(err, ALIGN_ERR_NOMEM, "out of memory for %d labels (%d tokens)", n, rows);
     }
     float *f = (float *)(arena + doubles);
-    bert_state s = {f, f + R * h, f + 2 * R * h, f + 3 * R * h, f + 4 * R * h, f + 5 * R * h, f + 6 * R * h,
-                    f + R * (6 * h + inter), arena, arena + attention};
-
-    embed_job ej = {bw, ids, lens, offsets, s.x, s.scratch};
-    pool_run(pool, n, embed_label, &ej);
+    bert_state s = {
+        .bw = bw, .pool = pool, .lens = lens, .offsets = offsets, .n = n, .rows = rows, .max_len = max_len,
+        .x = f, .q = f + R * h, .k = f + 2 * R * h, .v = f + 3 * R * h, .ctx = f + 4 * R * h,
+        .attn = f + 5 * R * h, .inter = f + 6 * R * h, .cls = f + R * (6 * h + inter), .probs = arena,
+    };
+    embeddings(&s, ids);
     if (tap) tap(tap_ctx, 0, s.x, offsets, lens, n);
     for (int l = 0; l < t->num_layers; l++) {
-        run_layer(&bw->layers[l], t, &s, rows, lens, offsets, n, max_len, pool);
+        layer(&s, &bw->layers[l]);
         if (tap) tap(tap_ctx, l + 1, s.x, offsets, lens, n);
     }
-    for (int i = 0; i < n; i++) memcpy(s.cls + i * h, s.x + (size_t)offsets[i] * h, sizeof(float) * h);
-    if (cls) memcpy(cls, s.cls, sizeof(float) * h * (size_t)n);
-    linear(pool, &bw->projection, s.cls, n, ACT_LINEAR, projected);
+    pool_project(&s, cls, projected);
     free(arena);
     free(offsets);
     return ALIGN_OK;

@@ -1,12 +1,15 @@
 /* bert.h: the text tower, Hugging Face's AlignTextModel (a BERT encoder) plus ALIGN's text
  * projection of the [CLS] row. Labels run unpadded: each label's real tokens are stacked as rows,
- * so every linear layer is one matrix product over all labels at once. */
+ * so every linear layer is one matrix product over all labels at once. The weights and their load
+ * are in bert_weights.c, the forward pass in bert.c. Shapes use the config's names: hidden,
+ * intermediate, heads (of d = hidden / heads columns each). */
 #ifndef ALIGN_BERT_H
 #define ALIGN_BERT_H
 
 #include <stdint.h>
 
 #include "config.h"
+#include "kernels.h"
 #include "parallel.h"
 #include "weights.h"
 
@@ -17,15 +20,24 @@ typedef struct {
 } linear_weights;
 
 typedef struct {
-    linear_weights query, key, value, attn_out, intermediate, output;
-    const float *attn_ln_w, *attn_ln_b, *out_ln_w, *out_ln_b;
+    linear_weights query, key, value;   /* [hidden, hidden] each, heads side by side in the rows */
+    linear_weights attn_out;            /* [hidden, hidden]: attention's output projection */
+    const float *attn_ln_w, *attn_ln_b; /* [hidden] each: the LayerNorm after attention */
+    linear_weights intermediate;        /* [intermediate, hidden] */
+    linear_weights output;              /* [hidden, intermediate] */
+    const float *out_ln_w, *out_ln_b;   /* [hidden] each: the LayerNorm after the feed-forward */
 } bert_layer;
 
 typedef struct {
     const text_config *cfg;
-    const float *word, *position, *token_type, *emb_ln_w, *emb_ln_b;
-    bert_layer *layers;
-    linear_weights projection; /* text_projection: hidden -> projection_dim */
+    const float *word;                  /* [vocab_size, hidden] */
+    const float *position;              /* [max_position, hidden] */
+    const float *token_type;            /* [type_vocab_size, hidden]; labels are all type 0 */
+    const float *emb_ln_w, *emb_ln_b;   /* [hidden] each */
+    bert_layer *layers;                 /* [num_layers] */
+    linear_weights projection;          /* text_projection: [projection_dim, hidden] */
+    /* the hot loops at the ISA level chosen at load: the CPU's, unless the model handle caps it */
+    const kernel_table *kernels;
 } bert_weights;
 
 /* Called after the embeddings (layer 0) and after each encoder layer (1..num_layers) with the

@@ -30,6 +30,12 @@ typedef struct {
     void (*scale_pixels)(float *x, const float *gate, long pixels, int c);
     /* dst[o][ch] = w[o][ch] * gate[ch] (channel_scale.c) */
     void (*scale_columns)(float *dst, const float *w, const float *gate, int rows, int c);
+    /* one query row's attention probabilities, and its context (attention.c) */
+    void (*attention_probs)(const float *q, const float *k, size_t stride, int len, int d, double *probs);
+    void (*attention_context)(const double *probs, const float *v, size_t stride, int len, int d, float *out);
+    /* out = LayerNorm(a + b (+ c)) over n values, in double (layer_norm.c) */
+    void (*layer_norm)(float *out, const float *a, const float *b, const float *c, int n, const float *weight,
+                       const float *bias, double eps);
 } kernel_table;
 
 #define KERNEL_DECLARE(level)                                                                      \
@@ -37,7 +43,12 @@ typedef struct {
     void epilogue_##level(float *c, const float *scale, const float *bias, const float *residual, act_kind act, \
                           size_t n);                                                               \
     void scale_pixels_##level(float *x, const float *gate, long pixels, int c);                    \
-    void scale_columns_##level(float *dst, const float *w, const float *gate, int rows, int c);
+    void scale_columns_##level(float *dst, const float *w, const float *gate, int rows, int c);     \
+    void attention_probs_##level(const float *q, const float *k, size_t stride, int len, int d, double *probs); \
+    void attention_context_##level(const double *probs, const float *v, size_t stride, int len, int d,    \
+                                   float *out);                                                    \
+    void layer_norm_##level(float *out, const float *a, const float *b, const float *c, int n,     \
+                            const float *weight, const float *bias, double eps);
 
 #if defined(__x86_64__)
 KERNEL_DECLARE(baseline)

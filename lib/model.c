@@ -132,6 +132,7 @@ static align_status load_all(align_model *m, align_error *err)
         (s = load_text_files(m, err)) || (s = load_image_files(m, err)))
         return s;
     m->vision.kernels = m->kernels;
+    m->text.kernels = m->kernels;
     return ALIGN_OK;
 }
 

@@ -39,17 +39,6 @@ void act_apply(act_kind act, float *x, size_t n)
     }
 }
 
-void layer_norm_d(const double *x, float *out, int n, const float *weight, const float *bias, double eps)
-{
-    double mean = 0, var = 0;
-    for (int i = 0; i < n; i++) mean += x[i];
-    mean /= n;
-    for (int i = 0; i < n; i++) var += (x[i] - mean) * (x[i] - mean);
-    var /= n;
-    double inv = 1.0 / sqrt(var + eps);
-    for (int i = 0; i < n; i++) out[i] = (float)((x[i] - mean) * inv * weight[i] + bias[i]);
-}
-
 void l2_normalize(float *x, int n)
 {
     double ss = 0;
@@ -115,8 +104,3 @@ void gemm_epilogue(epilogue_fn epilogue, thread_pool *pool, long rows, int n, in
     pool_run(pool, threads, gemm_part, &j);
 }
 
-void gemm_bias_act(thread_pool *pool, long rows, int n, int k, const float *a, const float *w, const float *scale,
-                   const float *bias, act_kind act, const float *residual, float *c)
-{
-    gemm_epilogue(epilogue_reference, pool, rows, n, k, a, w, scale, bias, act, residual, c);
-}

@@ -40,10 +40,42 @@ static inline float exp_fast(float x)
     return p * scale.f;
 }
 
+/* erf(x) to within 2.5 ulp of float (tests/test_ops.c), in a form GCC vectorises like exp_fast: both
+ * halves computed and one selected. Below 1, erf(x) / x as a polynomial in x^2; from 1, erfc(x) as
+ * e^-x^2 times a polynomial in x mapped onto [-1, 1] over [1, 3.92]; past 3.92 erf rounds to 1.
+ * The coefficients are Chebyshev interpolants of those two functions (degrees 6 and 10), fitted in
+ * long double and rewritten in powers of the variable. */
+static inline float erf_fast(float x)
+{
+    float a = x < 0 ? -x : x, t = a * a;
+    float p = 7.875875063e-05f;
+    p = p * t - 8.016864287e-04f;
+    p = p * t + 5.189087423e-03f;
+    p = p * t - 2.685421201e-02f;
+    p = p * t + 1.128359472e-01f;
+    p = p * t - 3.761262667e-01f;
+    p = p * t + 1.128379166e+00f;
+    float small = a * p;
+    float m = a > 3.92f ? 3.92f : a < 1.0f ? 1.0f : a;
+    float s = (2.0f * m - 4.92f) * (1.0f / 2.92f), e = exp_fast(-m * m);
+    float q = 7.802067911e-05f;
+    q = q * s - 2.097090403e-04f;
+    q = q * s + 3.361408493e-04f;
+    q = q * s - 8.343130588e-04f;
+    q = q * s + 2.222521262e-03f;
+    q = q * s - 5.249400777e-03f;
+    q = q * s + 1.189763051e-02f;
+    q = q * s - 2.616173669e-02f;
+    q = q * s + 5.525618290e-02f;
+    q = q * s - 1.115172003e-01f;
+    q = q * s + 2.138206772e-01f;
+    float large = a >= 3.92f ? 1.0f : 1.0f - e * q;
+    float r = a < 1.0f ? small : large;
+    return x < 0 ? -r : r;
+}
+
 float act_one(act_kind act, float x);
 void act_apply(act_kind act, float *x, size_t n);
-/* out = LayerNorm(x) of n doubles, rounded to float once at the end. */
-void layer_norm_d(const double *x, float *out, int n, const float *weight, const float *bias, double eps);
 /* Scales x to unit L2 norm (a zero vector stays zero, as Hugging Face's x / x.norm() would not:
  * it gives NaN, which no caller wants). */
 void l2_normalize(float *x, int n);
@@ -60,11 +92,8 @@ void epilogue_reference(float *c, const float *scale, const float *bias, const f
 /* c[rows, n] = a[rows, k] w[n, k]^T * scale + bias, then act, then + residual[rows, n] when not
  * NULL: a linear layer, or a 1x1 convolution with its batch norm as scale and bias (NULL scale: 1).
  * The rows (or, when there are few, the columns) are shared among the pool's threads, each running
- * a single-threaded sgemm on its part and the epilogue on its rows. gemm_bias_act runs
- * epilogue_reference. */
+ * a single-threaded sgemm on its part and the epilogue on its rows. */
 void gemm_epilogue(epilogue_fn epilogue, thread_pool *pool, long rows, int n, int k, const float *a, const float *w,
                    const float *scale, const float *bias, act_kind act, const float *residual, float *c);
-void gemm_bias_act(thread_pool *pool, long rows, int n, int k, const float *a, const float *w, const float *scale,
-                   const float *bias, act_kind act, const float *residual, float *c);
 
 #endif

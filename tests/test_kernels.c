@@ -1,14 +1,17 @@
 /* The tuned kernels against their plain references (kernels.h), at every ISA level this CPU runs,
  * on random shapes that reach every tile: 3x3 and 5x5 windows, strides 1 and 2, both paddings at
  * stride 2, maps narrower than a tile and rows whose tiles end at each edge, channel counts the
- * tiles take and ones they leave to the reference. */
+ * tiles take and ones they leave to the reference; the text tower's attention rows and LayerNorms
+ * at head widths and row lengths that fill their vectors and ones that leave a part. */
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "attention.h"
 #include "depthwise.h"
 #include "kernels.h"
+#include "layer_norm.h"
 #include "ops.h"
 #include "test.h"
 
@@ -137,6 +140,79 @@ TEST(channel_scales_match_the_baseline_exactly_at_every_level)
             CHECK(memcmp(a, b, sizeof(float) * pixels * c) == 0);
             free(x), free(gate), free(a), free(b);
         }
+    }
+}
+
+/* Within one rounding to float of want, after sums in double that differ only in their order: at
+ * most an ulp of want, or 1e-12 where want is so small that its ulp is finer than the sums. */
+static int within_one_rounding(float got, float want)
+{
+    float a = fabsf(want);
+    return fabs((double)got - want) <= (double)(nextafterf(a, INFINITY) - a) + 1e-12;
+}
+
+TEST(attention_rows_match_the_reference_at_every_level)
+{
+    static const int widths[] = {64, 32, 16, 24, 8, 5, 1}; /* whole blocks, then a part of one */
+    unsigned state = 4242;
+    for (int level = 0; level <= kernel_cpu_level(); level++) {
+        const kernel_table *kt = kernel_table_at(level);
+        double worst = 0;
+        for (int wi = 0; wi < 7; wi++)
+            for (int len = 1; len <= 20; len += 3) {
+                int d = widths[wi];
+                size_t stride = (size_t)3 * d; /* three heads side by side */
+                float *q = random_floats(stride, &state), *k = random_floats(stride * len, &state);
+                float *v = random_floats(stride * len, &state), out[64], want[64];
+                double probs[20], want_probs[20];
+                kt->attention_probs(q + d, k + d, stride, len, d, probs);
+                attention_probs_reference(q + d, k + d, stride, len, d, want_probs);
+                /* dot products of d terms below 1 in two orders: each partial sum below d rounds by
+                 * at most d 2^-53, d times in each; scaled by 1 / sqrt(d) and through a softmax, whose
+                 * slope is below 1 per score */
+                double tol = 2.0 * 2 * d * d * ldexp(1, -53);
+                for (int c = 0; c < len; c++) {
+                    double diff = fabs(probs[c] - want_probs[c]);
+                    CHECK_MSG(diff <= tol, "%s: d %d, len %d: probability %d off by %g", kt->isa, d, len, c, diff);
+                    worst = diff > worst ? diff : worst;
+                }
+                kt->attention_context(want_probs, v + d, stride, len, d, out);
+                attention_context_reference(want_probs, v + d, stride, len, d, want);
+                for (int e = 0; e < d; e++)
+                    CHECK_MSG(within_one_rounding(out[e], want[e]), "%s: d %d, len %d: context %d is %.9g, not %.9g",
+                              kt->isa, d, len, e, out[e], want[e]);
+                free(q), free(k), free(v);
+            }
+        test_note("%s: probabilities at most %.3g from the reference", kt->isa, worst);
+    }
+}
+
+TEST(layer_norms_match_the_reference_at_every_level)
+{
+    static const int widths[] = {768, 64, 13, 8, 7, 1};
+    unsigned state = 31337;
+    for (int level = 0; level <= kernel_cpu_level(); level++) {
+        const kernel_table *kt = kernel_table_at(level);
+        for (int wi = 0; wi < 6; wi++)
+            for (int three = 0; three < 2; three++) {
+                int n = widths[wi];
+                float *a = random_floats((size_t)n, &state), *b = random_floats((size_t)n, &state);
+                float *c = random_floats((size_t)n, &state), *w = random_floats((size_t)n, &state);
+                float *bias = random_floats((size_t)n, &state), *out = malloc(sizeof(float) * n);
+                float *want = malloc(sizeof(float) * n);
+                const float *third = three ? c : NULL;
+                kt->layer_norm(out, a, b, third, n, w, bias, 1e-12);
+                layer_norm_reference(want, a, b, third, n, w, bias, 1e-12);
+                for (int i = 0; i < n; i++)
+                    CHECK_MSG(within_one_rounding(out[i], want[i]), "%s: n %d: %d is %.9g, not %.9g", kt->isa,
+                              n, i, out[i], want[i]);
+                /* in place, as the residual sums run */
+                memcpy(c, a, sizeof(float) * n);
+                kt->layer_norm(c, c, b, NULL, n, w, bias, 1e-12);
+                layer_norm_reference(want, a, b, NULL, n, w, bias, 1e-12);
+                for (int i = 0; i < n; i++) CHECK(within_one_rounding(c[i], want[i]));
+                free(a), free(b), free(c), free(w), free(bias), free(out), free(want);
+            }
     }
 }
 

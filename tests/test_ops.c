@@ -1,5 +1,5 @@
-/* The shared kernels against their definitions: exp_fast against the correctly rounded e^x, and
- * the threaded matrix product, split by rows or by columns, against a double-precision sum. */
+/* The shared kernels against their definitions: exp_fast and erf_fast against the correctly
+ * rounded e^x and erf, and the threaded matrix product, split by rows or by columns, against a double-precision sum. */
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -37,6 +37,27 @@ TEST(exp_fast_is_within_one_ulp_over_its_range)
     CHECK(checked > 10000000);
     CHECK_MSG(worst <= 1, "exp_fast(%.9g) is %ld ulps from e^x", worst_x, worst);
     test_note("%ld values, at most %ld ulp from the correctly rounded e^x", checked, worst);
+}
+
+/* erf_fast, GELU's vectorised erf (the reference epilogue uses the C library's erff), against the
+ * correctly rounded erf over every 97th float of [-4.5, 4.5]. */
+TEST(erf_fast_is_within_three_ulps)
+{
+    long worst = 0, checked = 0;
+    float worst_x = 0;
+    for (uint32_t u = 0; u < 0x40900000u; u += 97) {
+        float x;
+        memcpy(&x, &u, sizeof x);
+        for (int sign = 0; sign < 2; sign++, x = -x) {
+            float got = erf_fast(x), want = (float)erf((double)x);
+            long d = ulps(fabsf(got), fabsf(want)) + ((got < 0) != (want < 0) && got != want);
+            checked++;
+            if (d > worst) worst = d, worst_x = x;
+        }
+    }
+    CHECK(erf_fast(0.0f) == 0.0f && erf_fast(10.0f) == 1.0f && erf_fast(-INFINITY) == -1.0f);
+    CHECK_MSG(worst <= 3, "erf_fast(%.9g) is %ld ulps from erf", worst_x, worst);
+    test_note("%ld values, at most %ld ulp from the correctly rounded erf", checked, worst);
 }
 
 TEST(exp_fast_saturates_past_its_range)
@@ -91,7 +112,7 @@ TEST(threaded_products_match_a_double_sum)
                 for (int j = 0; j < n; j++) scale[j] = 0.5f + j % 7 * 0.25f, bias[j] = (j % 5 - 2) * 0.1f;
                 for (int i = 0; i < rows * n; i++) res[i] = (float)(i % 13) / 13;
                 reference_product(a, w, scale, bias, res, rows, n, k, want);
-                gemm_bias_act(pool, rows, n, k, a, w, scale, bias, ACT_SILU, res, c);
+                gemm_epilogue(epilogue_reference, pool, rows, n, k, a, w, scale, bias, ACT_SILU, res, c);
                 double worst = 0;
                 for (int i = 0; i < rows * n; i++) worst = fmax(worst, fabs(c[i] - want[i]));
                 /* terms up to 1 in magnitude, 40 of them: a few float roundings */
