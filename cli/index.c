@@ -80,75 +80,18 @@ static int merge(const index_opts *x, char **shards, int n)
     return EXIT_SUCCESS;
 }
 
-/* The images to embed: those the index lacks or holds another version of, each with its key and
- * the stamps it had before it was read (a change while it is read shows at the next run). */
-typedef struct {
-    char **paths, **keys;
-    int64_t *sizes, *mtimes;
-    size_t count, unchanged;
-} plan;
-
-static void plan_free(plan *p)
-{
-    for (size_t i = 0; i < p->count; i++) free(p->keys[i]);
-    free(p->paths);
-    free(p->keys);
-    free(p->sizes);
-    free(p->mtimes);
-}
-
-static int plan_images(align_index *ix, const strlist *images, plan *p)
-{
-    size_t n = images->count;
-    p->paths = malloc(sizeof *p->paths * (n + 1));
-    p->keys = calloc(n + 1, sizeof *p->keys);
-    p->sizes = calloc(n + 1, sizeof *p->sizes);
-    p->mtimes = calloc(n + 1, sizeof *p->mtimes);
-    if (!p->paths || !p->keys || !p->sizes || !p->mtimes) return error_msg("out of memory"), -1;
-    for (size_t i = 0; i < n; i++) {
-        const char *path = images->items[i];
-        size_t k = p->count;
-        /* a path that is not a regular file goes on, to fail in the stream with its own message */
-        if (file_stamp(path, &p->sizes[k], &p->mtimes[k]) == 0 && strcmp(path, "-") != 0) {
-            char *key = index_key(path);
-            if (!key) return error_msg("out of memory"), -1;
-            int current = index_current(ix, key, p->sizes[k], p->mtimes[k], NULL);
-            if (current) free(key);
-            if (current < 0) return -1;
-            if (current) {
-                p->unchanged++;
-                continue;
-            }
-            p->keys[k] = key;
-        }
-        p->paths[p->count++] = images->items[i];
-    }
-    return 0;
-}
-
 /* Adds each batch's embeddings as one transaction; returns the rows added, -1 on an index error. */
-static long add_batches(align_index *ix, image_stream *s, const plan *p, int batch)
+static long add_batches(align_index *ix, image_stream *s, const index_plan *p)
 {
-    align_index_row *rows = malloc(sizeof *rows * (size_t)batch);
     const stream_image *b;
     long added = 0;
     size_t at = 0;
-    align_error err;
-    for (size_t k; rows && (k = image_stream_next(s, &b)); at += k) {
-        int n = 0;
-        for (size_t i = 0; i < k; i++)
-            if (b[i].embedding && p->keys[at + i])
-                rows[n++] = (align_index_row){p->keys[at + i], p->sizes[at + i], p->mtimes[at + i], b[i].embedding};
-        if (align_index_add(ix, rows, n, &err)) {
-            error_msg("%s", err.message);
-            free(rows);
-            return -1;
-        }
+    for (size_t k; (k = image_stream_next(s, &b)); at += k) {
+        long n = index_plan_add(ix, p, at, b, k);
+        if (n < 0) return -1;
         added += n;
     }
-    if (!rows) error_msg("out of memory");
-    free(rows);
-    return rows ? added : -1;
+    return added;
 }
 
 static int run(const index_opts *x)
@@ -160,7 +103,7 @@ static int run(const index_opts *x)
     align_error err;
     align_index *ix = align_index_open(x->db, align_model_id(m), info.projection_dim, ALIGN_INDEX_CREATE, &err);
     int64_t pruned = 0, total = 0;
-    plan p = {0};
+    index_plan p = {0};
     int rc = EXIT_FAILURE;
     long added = -1;
     image_stream *s = NULL;
@@ -168,10 +111,10 @@ static int run(const index_opts *x)
         error_msg("%s", err.message);
     else if (x->prune && align_index_prune(ix, NULL, NULL, &pruned, &err))
         error_msg("%s", err.message);
-    else if (plan_images(ix, &x->images, &p) == 0) {
+    else if (index_plan_make(ix, x->images.items, x->images.count, &p) == 0) {
         stream_options so = {.decode = {x->o.max_pixels}, .quiet = x->o.quiet};
         s = image_stream_open(m, p.paths, p.count, &so);
-        if (s) added = add_batches(ix, s, &p, info.batch_size);
+        if (s) added = add_batches(ix, s, &p);
     }
     if (added >= 0 && align_index_count(ix, &total, &err) == 0) {
         size_t failed = image_stream_failures(s);
@@ -183,7 +126,7 @@ static int run(const index_opts *x)
         error_msg("%s", err.message);
     }
     image_stream_close(s);
-    plan_free(&p);
+    index_plan_free(&p, x->images.count);
     align_index_close(ix);
     align_model_free(m);
     return rc;

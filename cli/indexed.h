@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "align.h"
+#include "stream.h"
 
 /* The index --db names when none is given. */
 #define DEFAULT_DB "align.db"
@@ -21,5 +22,24 @@ int file_stamp(const char *path, int64_t *size, int64_t *mtime_ns);
  * it may be overwritten otherwise), 0 when it does not or holds another version, -1 on an index
  * error (reported). */
 int index_current(align_index *ix, const char *key, int64_t size, int64_t mtime_ns, float *embedding);
+
+/* The images of a run against an index: those it lacks or holds another version of go through the
+ * vision tower, each with its key and the stamps it had before it was read (a change while it is
+ * read shows at the next run); the others are read back. */
+typedef struct {
+    char **paths;            /* [count] the images to embed, in input order */
+    char **keys;             /* [count] their keys; NULL for a path that is no regular file (it fails) */
+    int64_t *sizes, *mtimes; /* [count] */
+    size_t count;
+    char **stored;           /* [inputs] the key of each input the index holds current, else NULL */
+    size_t unchanged;        /* inputs the index holds current */
+} index_plan;
+
+/* Plans the n images against ix; -1 after reporting an error. */
+int index_plan_make(align_index *ix, char *const *images, size_t n, index_plan *p);
+void index_plan_free(index_plan *p, size_t inputs);
+/* Adds the embeddings of a stream batch of the plan's paths, [at, at + k), in one transaction;
+ * returns the rows added, -1 after reporting an index error. */
+long index_plan_add(align_index *ix, const index_plan *p, size_t at, const stream_image *batch, size_t k);
 
 #endif
