@@ -33,7 +33,7 @@ static const char *tmp(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(name, sizeof name, fmt, ap);
     va_end(ap);
-    snprintf(b, sizeof bufs[0], "%s/%s", test_tmpdir(), name);
+    snprintf(b, sizeof bufs[0], "%s/cli-%s", test_tmpdir(), name); /* apart from test_index.c's names */
     return b;
 }
 
@@ -150,7 +150,7 @@ TEST(cli_index_is_incremental_and_prunes)
     run_free(&r);
     /* relative paths from another directory are keyed alike */
     char *bin = realpath(A, NULL), *m = realpath(model(), NULL);
-    r = run_cmd("cd %s && %s index -m %s --db %s ./img0001.jpg ../incr/img0002.png", dir, bin, m, db);
+    r = run_cmd("cd %s && %s index -m %s --db %s ./img0001.jpg ../cli-incr/img0002.bmp", dir, bin, m, db);
     free(bin);
     free(m);
     CHECK_CONTAINS(r.err, ": 0 embedded, 2 unchanged");
