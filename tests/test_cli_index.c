@@ -143,7 +143,7 @@ TEST(cli_index_is_incremental_and_prunes)
     CHECK_CONTAINS(r.out, "img0000.png\t1");
     CHECK_INT(count_lines(r.out), 4);
     run_free(&r);
-    sh("rm %s/img0002.bmp", dir);
+    sh("rm %s/img0003.png", dir);
     r = run_cmd("%s index -m %s --db %s --prune", A, model(), db);
     CHECK_MSG(r.status == 0, "%s", r.err);
     CHECK_CONTAINS(r.err, ": 0 embedded, 0 unchanged, 0 failed, 1 pruned; 9 images in the index");
