@@ -168,7 +168,8 @@ TEST(cli_index_survives_kill_9)
     srand((unsigned)time(NULL));
     int partial = 0;
     for (int round = 0; round < 4; round++) {
-        const char *db = tmp("kill-%d.db", round);
+        char db[1024];
+        snprintf(db, sizeof db, "%s/cli-kill-%d.db", test_tmpdir(), round);
         for (int kill = 0; kill < 3; kill++) {
             int ms = 5 + rand() % 150;
             sh("%s index -q -m %s --db %s %s & pid=$!; sleep %d.%03d; kill -9 $pid; wait $pid; true", A, model(), db,
