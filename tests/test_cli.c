@@ -678,9 +678,9 @@ TEST(cli_output_file_is_replaced_whole_or_not_at_all)
 TEST(cli_help_lists_every_option)
 {
     const char *script =
-        "cd %s && for c in classify embed tokenize info convert; do "
+        "cd %s && for c in classify embed tokenize info convert index search; do "
         "  help=$(%s $c --help); "
-        "  for o in $( (for d in classify embed tokenize info convert; do %s $d --help; done; cat %s/README.md) "
+        "  for o in $( (for d in classify embed tokenize info convert index search; do %s $d --help; done; cat %s/README.md) "
         "      | grep -oE -- '(^|[ `,(])(--[a-z][a-z0-9-]+|-[a-zA-Z0-9])\\b' | grep -oE -- '-.*' | sort -u); do "
         "    err=$(ALIGN_MODEL=/nonexistent %s $c $o </dev/null 2>&1 >/dev/null); "
         "    case $err in *\"unknown option\"*) continue;; esac; "
