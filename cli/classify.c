@@ -27,6 +27,8 @@ static const char *const help =
     "  -r, --recursive         descend into subdirectories of DIR operands\n"
     "      --files-from FILE   image paths one per line ('-' = stdin)\n"
     "  -0, --null              --files-from paths are NUL-separated (find -print0)\n"
+    "      --shard K/N         only this worker's share of the images: shard K (0 to N-1) of N,\n"
+    "                          by a hash of each path; the N shards cover every image once\n"
     "      --format F          text (default), json, jsonl or tsv; --json and --jsonl for short\n"
     "  -m, --model DIR         model directory (default $ALIGN_MODEL, then ./weights/align-base)\n"
     "      --threads N         threads to use (default: every core)\n"
@@ -94,7 +96,8 @@ static int gather_inputs(int argc, char **argv, classify_opts *c)
         return -1;
     }
     if (c->labels.count == 0) return usage_error("classify", "no labels to score"), -1;
-    if (c->images.count == 0) return usage_error("classify", "no images"), -1;
+    /* a worker's share can be empty */
+    if (c->images.count == 0 && !c->o.images.share.n) return usage_error("classify", "no images"), -1;
     if (c->labels.count > (1u << 24)) return usage_error("classify", "too many labels (%zu)", c->labels.count), -1;
     return 0;
 }

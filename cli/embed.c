@@ -25,6 +25,8 @@ static const char *const help =
     "  -r, --recursive         descend into subdirectories of DIR operands\n"
     "      --files-from FILE   image paths one per line ('-' = stdin)\n"
     "  -0, --null              --files-from paths are NUL-separated (find -print0)\n"
+    "      --shard K/N         only this worker's share of the images: shard K (0 to N-1) of N,\n"
+    "                          by a hash of each path; the N shards cover every image once\n"
     "      --format F          jsonl (default), json or npy (one float32 matrix, rows in input order);\n"
     "                          --json and --jsonl for short\n"
     "  -o, --output FILE       write to FILE instead of stdout (to a temporary name, renamed at the end)\n"
@@ -72,11 +74,13 @@ static int parse_args(int argc, char **argv, embed_opts *e)
     if (e->o.format != FMT_JSONL && e->o.format != FMT_JSON && e->o.format != FMT_NPY)
         return usage_error("embed", "embed writes jsonl, json or npy"), -1;
     if (e->text && e->o.images.files_from) return usage_error("embed", "--files-from names images, not texts"), -1;
+    /* texts are one call, never a worker's load */
+    if (e->text && e->o.images.share.n) return usage_error("embed", "--shard shares out images, not texts"), -1;
     if (optind >= argc && !e->o.images.files_from) return usage_error("embed", e->text ? "no texts" : "no images"), -1;
     for (int i = optind; i < argc; i++)
         if (e->text && strlist_add(&e->inputs, argv[i], strlen(argv[i]))) return -1;
     if (!e->text && gather_images(argv + optind, argc - optind, &e->o.images, &e->inputs)) return -1;
-    if (!e->inputs.count) return usage_error("embed", "no images"), -1;
+    if (!e->inputs.count && !e->o.images.share.n) return usage_error("embed", "no images"), -1;
     return 0;
 }
 

@@ -27,7 +27,7 @@ FUZZ_LDLIBS  := $(shell pkg-config --libs libcjson libutf8proc) -lm -pthread
 FUZZ_LIB_SRC := lib/error.c lib/fileio.c lib/jsonutil.c lib/config.c lib/tensors.c lib/safetensors.c \
                 lib/checkpoint.c lib/zip.c lib/pickle.c \
                 lib/pytorch.c lib/tokenizer.c lib/image_decode.c lib/image_limits.c lib/orientation.c lib/pnm.c \
-                lib/stb_checks.c lib/stb_decode.c lib/resample.c lib/preprocess.c cli/inputs.c cli/strlist.c \
+                lib/stb_checks.c lib/stb_decode.c lib/resample.c lib/preprocess.c cli/inputs.c cli/shard.c cli/strlist.c \
                 tests/fuzz/stb_image_impl.c
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
