@@ -9,6 +9,7 @@
 #include "outfile.h"
 #include "records.h"
 #include "report.h"
+#include "resume.h"
 #include "stream.h"
 
 static const char *const help =
@@ -30,6 +31,9 @@ static const char *const help =
     "      --shard K/N         only this worker's share of the images: shard K (0 to N-1) of N,\n"
     "                          by a hash of each path; the N shards cover every image once\n"
     "      --format F          text (default), json, jsonl or tsv; --json and --jsonl for short\n"
+    "  -o, --output FILE       write to FILE instead of stdout (to a temporary name, renamed at the end)\n"
+    "      --resume            with -o FILE, jsonl or tsv: carry on what a killed run left in\n"
+    "                          FILE.partial (else FILE), skipping the images it has (see README)\n"
     "  -m, --model DIR         model directory (default $ALIGN_MODEL, then ./weights/align-base)\n"
     "      --threads N         threads to use (default: every core)\n"
     "      --max-pixels N      refuse larger images (default 89478485, PIL's limit)\n"
@@ -42,11 +46,14 @@ static const char *const help =
 typedef struct {
     common_opts o;
     strlist labels, templates, images;
-    const char *labels_file;
+    const char *labels_file, *output;
     long top;
+    int resume;
 } classify_opts;
 
-enum { OPT_LABELS = OPT_FIRST_OWN };
+enum { OPT_LABELS = OPT_FIRST_OWN, OPT_RESUME };
+
+#define TSV_HEADER "image\tlabel\tscore\tlogit"
 
 /* 0 to go on, 1 when --help was shown, -1 on a usage error (reported). */
 static int parse_args(int argc, char **argv, classify_opts *c)
@@ -54,10 +61,11 @@ static int parse_args(int argc, char **argv, classify_opts *c)
     static const struct option longopts[] = {
         {"label", required_argument, 0, 'l'},    {"labels", required_argument, 0, OPT_LABELS},
         {"template", required_argument, 0, 't'}, {"top", required_argument, 0, 'k'},
+        {"output", required_argument, 0, 'o'},   {"resume", no_argument, 0, OPT_RESUME},
         OPTS_IMAGES, OPTS_FORMAT, OPTS_RUN, OPTS_MODEL, {0, 0, 0, 0}};
     int opt;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":l:t:k:" SHORT_IMAGES SHORT_RUN SHORT_MODEL, longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":l:t:k:o:" SHORT_IMAGES SHORT_RUN SHORT_MODEL, longopts, NULL)) != -1) {
         int common = common_option(opt, optarg, argv, &c->o, "classify", help);
         if (common < 0) return -1;
         if (common == 2) return 1;
@@ -67,6 +75,8 @@ static int parse_args(int argc, char **argv, classify_opts *c)
             if (strlist_add(&c->labels, optarg, strlen(optarg))) return -1;
             break;
         case OPT_LABELS: c->labels_file = optarg; break;
+        case 'o': c->output = optarg; break;
+        case OPT_RESUME: c->resume = 1; break;
         case 't':
             if (!strstr(optarg, "{}")) return usage_error("classify", "template '%s' has no {} for the label", optarg), -1;
             if (strlist_add(&c->templates, optarg, strlen(optarg))) return -1;
@@ -77,6 +87,8 @@ static int parse_args(int argc, char **argv, classify_opts *c)
         }
     }
     if (c->o.format == FMT_NPY) return usage_error("classify", "npy is a format of 'align embed'"), -1;
+    if (c->resume && (!c->output || strcmp(c->output, "-") == 0 || (c->o.format != FMT_JSONL && c->o.format != FMT_TSV)))
+        return usage_error("classify", "--resume carries on a file: it needs -o FILE and --format jsonl or tsv"), -1;
     return 0;
 }
 
@@ -190,6 +202,7 @@ typedef struct {
     size_t n_images; /* text: a heading per image when there are several */
     size_t shown;    /* text: images shown so far */
     record_writer w;
+    resume *resume;  /* --resume: each batch's records go through it */
     ranked *ranks;   /* [n_labels] */
     float *logits;   /* [2 * n_labels]: the logits, then the probabilities */
 } scorer;
@@ -197,9 +210,9 @@ typedef struct {
 static void write_text(scorer *sc, const char *image, const ranked *r)
 {
     const char *indent = sc->n_images > 1 ? "  " : "";
-    if (sc->n_images > 1) printf("%s%s\n", sc->shown ? "\n" : "", image);
+    if (sc->n_images > 1) fprintf(sc->w.f, "%s%s\n", sc->shown ? "\n" : "", image);
     for (size_t i = 0; i < sc->keep; i++)
-        printf("%s%6.2f%%  %s\n", indent, 100.0 * r[i].score, sc->labels->items[r[i].label]);
+        fprintf(sc->w.f, "%s%6.2f%%  %s\n", indent, 100.0 * r[i].score, sc->labels->items[r[i].label]);
     sc->shown++;
 }
 
@@ -260,49 +273,69 @@ static int score_all(scorer *sc, image_stream *s)
 {
     const stream_image *batch;
     for (size_t k; (k = image_stream_next(s, &batch));) {
+        if (sc->resume && !(sc->w.f = resume_batch(sc->resume))) return -1;
         for (size_t i = 0; i < k; i++) {
             if (batch[i].error)
                 write_failure(sc, batch[i].path, batch[i].error);
             else
                 score_image(sc, batch[i].path, batch[i].embedding);
         }
-        if (fflush(stdout) != 0 || ferror(stdout)) return -1;
+        if (sc->resume ? resume_flush(sc->resume) != 0 : fflush(sc->w.f) != 0 || ferror(sc->w.f)) return -1;
     }
     return 0;
 }
 
-static int run(const classify_opts *c)
+/* Scores the images into out (NULL: through sc->resume); the exit status. */
+static int score_run(const classify_opts *c, align_model *m, scorer *sc, FILE *out)
 {
-    align_model *m = load_model(&c->o);
-    if (!m) return EXIT_FAILURE;
     align_model_info info;
     align_model_get_info(m, &info);
     /* the images decode while the labels encode */
     stream_options so = {.decode = {c->o.max_pixels}, .quiet = c->o.quiet};
     image_stream *s = image_stream_open(m, c->images.items, c->images.count, &so);
     size_t n = c->labels.count;
-    scorer sc = {.model = m,
-                 .labels = &c->labels,
-                 .n_labels = (int)n,
-                 .keep = c->top && (size_t)c->top < n ? (size_t)c->top : n,
-                 .n_images = c->images.count};
+    sc->n_images = c->images.count;
     float *label_emb = s ? encode_labels(m, c, info.projection_dim) : NULL;
-    sc.label_emb = label_emb;
-    sc.ranks = malloc(sizeof *sc.ranks * n);
-    sc.logits = malloc(sizeof(float) * 2 * n);
+    sc->label_emb = label_emb;
+    sc->ranks = malloc(sizeof *sc->ranks * n);
+    sc->logits = malloc(sizeof(float) * 2 * n);
     int rc = EXIT_FAILURE;
-    if (label_emb && sc.ranks && sc.logits) {
-        records_start(&sc.w, stdout, c->o.format, "image\tlabel\tscore\tlogit");
-        score_all(&sc, s);
-        records_finish(&sc.w);
-        rc = check_stdout() ? EXIT_FAILURE : image_stream_failures(s) ? EXIT_PARTIAL : EXIT_SUCCESS;
+    if (label_emb && sc->ranks && sc->logits) {
+        records_start(&sc->w, out, c->o.format, out ? TSV_HEADER : NULL);
+        if (score_all(sc, s) == 0) {
+            records_finish(&sc->w);
+            rc = image_stream_failures(s) ? EXIT_PARTIAL : EXIT_SUCCESS;
+        }
     } else if (label_emb) {
         error_msg("out of memory");
     }
     image_stream_close(s);
-    free(sc.logits);
-    free(sc.ranks);
+    free(sc->logits);
+    free(sc->ranks);
     free(label_emb);
+    return rc;
+}
+
+static int run(classify_opts *c)
+{
+    align_model *m = load_model(&c->o);
+    if (!m) return EXIT_FAILURE;
+    size_t n = c->labels.count;
+    resume res;
+    outfile out;
+    scorer sc = {.model = m,
+                 .labels = &c->labels,
+                 .n_labels = (int)n,
+                 .keep = c->top && (size_t)c->top < n ? (size_t)c->top : n,
+                 .resume = c->resume ? &res : NULL};
+    int rc = EXIT_FAILURE;
+    if (c->resume && resume_open(&res, c->output, c->o.format, TSV_HEADER, sc.keep) == 0) {
+        if (resume_skip_done(&res, &c->images) == 0) rc = score_run(c, m, &sc, NULL);
+        if (resume_close(&res, rc != EXIT_FAILURE)) rc = EXIT_FAILURE;
+    } else if (!c->resume && outfile_open(&out, c->output) == 0) {
+        rc = score_run(c, m, &sc, out.f);
+        if (outfile_close(&out, rc != EXIT_FAILURE)) rc = EXIT_FAILURE;
+    }
     align_model_free(m);
     return rc;
 }
