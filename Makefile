@@ -21,7 +21,7 @@ endif
 # ---- end CROSS
 PKG_CONFIG ?= pkg-config
 BUILD_ROOT ?= build
-PKGS    := openblas libcjson libutf8proc stb sqlite3
+PKGS    := openblas libcjson libutf8proc stb sqlite3 libjpeg libwebp libwebpdemux libtiff-4 lcms2
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS))
 

@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache_dir.h"
 #include "commands.h"
+#include "indexed.h"
 #include "options.h"
 #include "outfile.h"
 #include "records.h"
@@ -25,6 +27,12 @@ static const char *const help =
     "  -t, --template T        prompt template with {} for the label, e.g. 'a photo of a {}.';\n"
     "                          repeat for an ensemble (mean of the normalised embeddings)\n"
     "  -k, --top N             keep the N best labels per image\n"
+    "      --db FILE           an index (align index): its images, when unchanged, are scored from\n"
+    "                          their stored embeddings instead of the vision tower\n"
+    "      --update            with --db, add the images it lacks (creating the index when missing)\n"
+    "      --all               with --db, classify every image of the index (operands are labels)\n"
+    "      --no-cache          do not keep label embeddings in $XDG_CACHE_HOME/align (~/.cache/align)\n"
+    "  -v, --verbose           say how many labels and images were computed and how many read back\n"
     "  -r, --recursive         descend into subdirectories of DIR operands\n"
     "      --files-from FILE   image paths one per line ('-' = stdin)\n"
     "  -0, --null              --files-from paths are NUL-separated (find -print0)\n"
@@ -41,17 +49,18 @@ static const char *const help =
     "  -h, --help              this help\n"
     "\n"
     "example: align classify cat.jpg 'a photo of a cat' 'a photo of a dog'\n"
-    "         find photos -name '*.jpg' -print0 | align classify -0 --files-from - --labels labels.txt --jsonl\n";
+    "         find photos -name '*.jpg' -print0 | align classify -0 --files-from - --labels labels.txt --jsonl\n"
+    "         align classify --db photos.db --all -l indoor -l outdoor\n";
 
 typedef struct {
     common_opts o;
     strlist labels, templates, images;
-    const char *labels_file, *output;
+    const char *labels_file, *db, *output;
     long top;
-    int resume;
+    int update, all, no_cache, verbose, resume;
 } classify_opts;
 
-enum { OPT_LABELS = OPT_FIRST_OWN, OPT_RESUME };
+enum { OPT_LABELS = OPT_FIRST_OWN, OPT_DB, OPT_UPDATE, OPT_ALL, OPT_NO_CACHE, OPT_RESUME };
 
 #define TSV_HEADER "image\tlabel\tscore\tlogit"
 
@@ -61,11 +70,13 @@ static int parse_args(int argc, char **argv, classify_opts *c)
     static const struct option longopts[] = {
         {"label", required_argument, 0, 'l'},    {"labels", required_argument, 0, OPT_LABELS},
         {"template", required_argument, 0, 't'}, {"top", required_argument, 0, 'k'},
-        {"output", required_argument, 0, 'o'},   {"resume", no_argument, 0, OPT_RESUME},
-        OPTS_IMAGES, OPTS_FORMAT, OPTS_RUN, OPTS_MODEL, {0, 0, 0, 0}};
+        {"db", required_argument, 0, OPT_DB},    {"update", no_argument, 0, OPT_UPDATE},
+        {"all", no_argument, 0, OPT_ALL},        {"no-cache", no_argument, 0, OPT_NO_CACHE},
+        {"verbose", no_argument, 0, 'v'},        {"output", required_argument, 0, 'o'},
+        {"resume", no_argument, 0, OPT_RESUME},  OPTS_IMAGES, OPTS_FORMAT, OPTS_RUN, OPTS_MODEL, {0, 0, 0, 0}};
     int opt;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":l:t:k:o:" SHORT_IMAGES SHORT_RUN SHORT_MODEL, longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":l:t:k:o:v" SHORT_IMAGES SHORT_RUN SHORT_MODEL, longopts, NULL)) != -1) {
         int common = common_option(opt, optarg, argv, &c->o, "classify", help);
         if (common < 0) return -1;
         if (common == 2) return 1;
@@ -84,11 +95,20 @@ static int parse_args(int argc, char **argv, classify_opts *c)
         case 'k':
             if (parse_count(optarg, "--top", "classify", 1, 1L << 30, &c->top)) return -1;
             break;
+        case OPT_DB: c->db = optarg; break;
+        case OPT_UPDATE: c->update = 1; break;
+        case OPT_ALL: c->all = 1; break;
+        case OPT_NO_CACHE: c->no_cache = 1; break;
+        case 'v': c->verbose = 1; break;
         }
     }
     if (c->o.format == FMT_NPY) return usage_error("classify", "npy is a format of 'align embed'"), -1;
+    if ((c->update || c->all) && !c->db) return usage_error("classify", "--update and --all go with --db"), -1;
+    if (c->update && c->all) return usage_error("classify", "--all reads the index; --update adds images to it"), -1;
     if (c->resume && (!c->output || strcmp(c->output, "-") == 0 || (c->o.format != FMT_JSONL && c->o.format != FMT_TSV)))
         return usage_error("classify", "--resume carries on a file: it needs -o FILE and --format jsonl or tsv"), -1;
+    /* stored embeddings take no time to score: --resume is for the vision tower's runs */
+    if (c->resume && c->db) return usage_error("classify", "--resume goes without --db"), -1;
     return 0;
 }
 
@@ -98,7 +118,14 @@ static int gather_inputs(int argc, char **argv, classify_opts *c)
     char **ops = argv + optind;
     int n_ops = argc - optind;
     if (c->labels_file && read_labels_file(c->labels_file, &c->labels)) return -1;
-    if (!c->labels_file && c->labels.count == 0) {
+    if (c->all) {
+        /* the images are the index's: every operand is a label */
+        if (c->o.images.files_from) return usage_error("classify", "--all takes its images from the index"), -1;
+        if ((c->labels_file || c->labels.count) && n_ops)
+            return usage_error("classify", "--all takes its images from the index, not '%s'", ops[0]), -1;
+        for (int i = 0; i < n_ops; i++)
+            if (strlist_add(&c->labels, ops[i], strlen(ops[i]))) return -1;
+    } else if (!c->labels_file && c->labels.count == 0) {
         /* the short form: IMAGE LABEL [LABEL...] */
         if (n_ops < 1) return usage_error("classify", "no image and no labels"), -1;
         if (gather_images(ops, 1, &c->o.images, &c->images)) return -1;
@@ -109,7 +136,7 @@ static int gather_inputs(int argc, char **argv, classify_opts *c)
     }
     if (c->labels.count == 0) return usage_error("classify", "no labels to score"), -1;
     /* a worker's share can be empty */
-    if (c->images.count == 0 && !c->o.images.share.n) return usage_error("classify", "no images"), -1;
+    if (c->images.count == 0 && !c->all && !c->o.images.share.n) return usage_error("classify", "no images"), -1;
     if (c->labels.count > (1u << 24)) return usage_error("classify", "too many labels (%zu)", c->labels.count), -1;
     return 0;
 }
@@ -165,13 +192,19 @@ static float *encode_labels(align_model *m, const classify_opts *c, int dim)
     float *all = texts ? malloc(sizeof(float) * count * (size_t)dim) : NULL;
     float *out = all && t > 1 ? malloc(sizeof(float) * n * (size_t)dim) : all;
     align_error err;
-    int ok = out != NULL;
+    int ok = out != NULL, computed = 0;
+    align_label_cache *cache = ok && !c->no_cache ? label_cache_open_default(m, c->o.quiet) : NULL;
     if (!ok)
         error_msg("out of memory for %zu labels", n);
-    else if (align_encode_text(m, (const char *const *)texts, (int)count, all, NULL, &err))
+    else if (align_encode_text_cached(m, cache, (const char *const *)texts, (int)count, all, &computed, &err))
         ok = 0, error_msg("%s", err.message);
     else if (out != all)
         ensemble(all, n, t, dim, out);
+    label_cache_report(cache, c->o.quiet);
+    align_label_cache_close(cache);
+    if (ok && c->verbose)
+        error_msg("%zu label texts: %d through the text tower, %zu from the cache", count, computed,
+                  count - (size_t)computed);
     for (size_t i = 0; texts && i < count; i++) free(texts[i]);
     free(texts);
     if (out != all) free(all);
@@ -268,20 +301,117 @@ static void write_failure(scorer *sc, const char *image, const char *message)
     record_end(&sc->w);
 }
 
-/* Scores every image the stream hands out; -1 on a write error. */
-static int score_all(scorer *sc, image_stream *s)
-{
+/* Where the images' embeddings come from: the stream for the planned paths (all of them without
+ * an index), the index for the others. */
+typedef struct {
+    const strlist *images;
+    align_index *ix; /* NULL without --db */
+    index_plan plan;
+    int update;
+    float *row; /* a stored embedding */
+    size_t failures;
+} sources;
+
+/* The stream's next image, taking the next batch (and with --update adding it to the index) when
+ * the last one is used up; NULL at the end or on an index error (*failed set). */
+typedef struct {
     const stream_image *batch;
-    for (size_t k; (k = image_stream_next(s, &batch));) {
-        if (sc->resume && !(sc->w.f = resume_batch(sc->resume))) return -1;
-        for (size_t i = 0; i < k; i++) {
-            if (batch[i].error)
-                write_failure(sc, batch[i].path, batch[i].error);
-            else
-                score_image(sc, batch[i].path, batch[i].embedding);
-        }
-        if (sc->resume ? resume_flush(sc->resume) != 0 : fflush(sc->w.f) != 0 || ferror(sc->w.f)) return -1;
+    size_t at, k, i;
+} batch_cursor;
+
+/* Ends the batch written so far: flushed, or with --resume appended to the file in one go. */
+static int end_batch(scorer *sc)
+{
+    if (!sc->resume) return fflush(sc->w.f) != 0 || ferror(sc->w.f) ? -1 : 0;
+    if (!sc->w.f) return 0;
+    sc->w.f = NULL;
+    return resume_flush(sc->resume);
+}
+
+static const stream_image *next_streamed(scorer *sc, sources *src, image_stream *s, batch_cursor *b, int *failed)
+{
+    if (b->i == b->k) {
+        if (end_batch(sc)) return *failed = 1, NULL;
+        b->at += b->k;
+        b->i = 0;
+        if (!(b->k = image_stream_next(s, &b->batch))) return NULL;
+        if (src->update && index_plan_add(src->ix, &src->plan, b->at, b->batch, b->k) < 0) return *failed = 1, NULL;
+        if (sc->resume && !(sc->w.f = resume_batch(sc->resume))) return *failed = 1, NULL;
     }
+    return &b->batch[b->i++];
+}
+
+/* Scores an image the index holds, reading its row back. */
+static void score_stored(scorer *sc, sources *src, size_t i)
+{
+    const char *path = src->images->items[i];
+    int found;
+    align_error err;
+    if (align_index_lookup(src->ix, src->plan.stored[i], NULL, NULL, src->row, &found, &err) == ALIGN_OK && found) {
+        score_image(sc, path, src->row);
+        return;
+    }
+    if (!found) snprintf(err.message, sizeof err.message, "%s: gone from the index during the run", path);
+    error_msg("%s", err.message);
+    write_failure(sc, path, err.message);
+    src->failures++;
+}
+
+/* Scores every image in input order; -1 on a write or index error. */
+static int score_all(scorer *sc, sources *src, image_stream *s)
+{
+    batch_cursor b = {0};
+    int failed = 0;
+    for (size_t i = 0; i < src->images->count && !failed; i++) {
+        if (src->plan.stored && src->plan.stored[i]) {
+            score_stored(sc, src, i);
+            continue;
+        }
+        const stream_image *im = next_streamed(sc, src, s, &b, &failed);
+        if (im && im->error) write_failure(sc, im->path, im->error);
+        if (im && !im->error) score_image(sc, im->path, im->embedding);
+    }
+    /* the last batch's rows go in too */
+    if (!failed) next_streamed(sc, src, s, &b, &failed);
+    return failed ? -1 : 0;
+}
+
+/* --all: every row of the index, in path order. */
+static int score_row_chunk(void *user, const align_index_row *rows, int n)
+{
+    scorer *sc = user;
+    for (int i = 0; i < n; i++) score_image(sc, rows[i].path, rows[i].embedding);
+    return ferror(sc->w.f);
+}
+
+static int score_index(scorer *sc, align_index *ix)
+{
+    align_error err;
+    int64_t count;
+    if (align_index_count(ix, &count, &err)) return error_msg("%s", err.message), -1;
+    sc->n_images = (size_t)count;
+    if (align_index_scan(ix, score_row_chunk, sc, &err)) return error_msg("%s", err.message), -1;
+    return ferror(sc->w.f) ? -1 : 0;
+}
+
+/* Opens --db and plans which images it answers for; -1 after reporting. */
+static int open_sources(const classify_opts *c, align_model *m, sources *src)
+{
+    align_model_info info;
+    align_model_get_info(m, &info);
+    src->images = &c->images;
+    if (!c->db) return 0;
+    align_error err;
+    int flags = c->update ? ALIGN_INDEX_CREATE : ALIGN_INDEX_READ;
+    if (!(src->ix = align_index_open(c->db, align_model_id(m), info.projection_dim, flags, &err)))
+        return error_msg("%s", err.message), -1;
+    src->update = c->update;
+    if (!(src->row = malloc(sizeof(float) * (size_t)info.projection_dim))) return error_msg("out of memory"), -1;
+    if (c->all) return 0;
+    if (index_plan_make(src->ix, c->images.items, c->images.count, &src->plan)) return -1;
+    if (c->verbose)
+        error_msg("%zu images: %zu from the index, %zu through the vision tower", c->images.count,
+                  src->plan.unchanged, src->plan.count);
     return 0;
 }
 
@@ -290,26 +420,33 @@ static int score_run(const classify_opts *c, align_model *m, scorer *sc, FILE *o
 {
     align_model_info info;
     align_model_get_info(m, &info);
+    sources src = {0};
+    int ok = open_sources(c, m, &src) == 0;
+    char *const *paths = src.plan.paths ? src.plan.paths : c->images.items;
+    size_t n_paths = src.plan.paths ? src.plan.count : c->images.count;
     /* the images decode while the labels encode */
     stream_options so = {.decode = {c->o.max_pixels}, .quiet = c->o.quiet};
-    image_stream *s = image_stream_open(m, c->images.items, c->images.count, &so);
+    image_stream *s = ok && !c->all ? image_stream_open(m, paths, n_paths, &so) : NULL;
     size_t n = c->labels.count;
     sc->n_images = c->images.count;
-    float *label_emb = s ? encode_labels(m, c, info.projection_dim) : NULL;
+    float *label_emb = ok && (s || c->all) ? encode_labels(m, c, info.projection_dim) : NULL;
     sc->label_emb = label_emb;
     sc->ranks = malloc(sizeof *sc->ranks * n);
     sc->logits = malloc(sizeof(float) * 2 * n);
     int rc = EXIT_FAILURE;
     if (label_emb && sc->ranks && sc->logits) {
         records_start(&sc->w, out, c->o.format, out ? TSV_HEADER : NULL);
-        if (score_all(sc, s) == 0) {
-            records_finish(&sc->w);
-            rc = image_stream_failures(s) ? EXIT_PARTIAL : EXIT_SUCCESS;
-        }
+        int failed = c->all ? score_index(sc, src.ix) : score_all(sc, &src, s);
+        if (out) records_finish(&sc->w);
+        size_t failures = src.failures + (s ? image_stream_failures(s) : 0);
+        rc = failed ? EXIT_FAILURE : failures ? EXIT_PARTIAL : EXIT_SUCCESS;
     } else if (label_emb) {
         error_msg("out of memory");
     }
     image_stream_close(s);
+    index_plan_free(&src.plan, c->images.count);
+    align_index_close(src.ix);
+    free(src.row);
     free(sc->logits);
     free(sc->ranks);
     free(label_emb);

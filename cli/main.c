@@ -21,6 +21,8 @@ static const char *const usage_text =
     "  tokenize TEXT...                           BERT WordPiece ids and tokens\n"
     "  info                                       the model, the BLAS kernel, the threads\n"
     "  convert DIR [-o OUT] [--dtype f16|bf16]    pytorch_model.bin to model.safetensors\n"
+    "  index [--db FILE] [IMAGE | DIR]...         embed images into an index (default ./align.db)\n"
+    "  search [--db FILE] QUERY...                the indexed images nearest a text or image query\n"
     "\n"
     "`align COMMAND --help` describes a command's options. The model is read from --model DIR,\n"
     "else $ALIGN_MODEL, else ./weights/align-base, else " ALIGN_SHARE_DIR "/align-base.\n"
@@ -53,7 +55,8 @@ int main(int argc, char **argv)
         const char *name;
         int (*fn)(int, char **);
     } commands[] = {{"classify", cmd_classify}, {"embed", cmd_embed}, {"tokenize", cmd_tokenize},
-                    {"info", cmd_info},         {"convert", cmd_convert}};
+                    {"info", cmd_info},         {"convert", cmd_convert},
+                    {"index", cmd_index},       {"search", cmd_search}};
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);
     return usage_error(NULL, "unknown command '%s'", cmd);

@@ -1,9 +1,7 @@
 /* image_decode.c: images to RGB as Hugging Face's load_image gives them (PIL 9.4, the version
  * Debian ships and the fixtures agree with: EXIF transpose, then convert("RGB")). The format is
  * recognised here by its signature and decoded by its decoder (image_decode.h); the orientation
- * is applied after. PNG, BMP, GIF, TGA and PNM pixels come out identical to PIL's; JPEG pixels
- * differ from libjpeg-turbo's by a few levels, since stb_image rounds its IDCT, chroma upsampling
- * and colour conversion differently. */
+ * is applied after. Every decoded format's pixels come out identical to PIL's. */
 #include "image_decode.h"
 
 #include <limits.h>
@@ -29,20 +27,22 @@ typedef struct {
 /* Formats that stb_image would also take (PSD, HDR, PIC) or that PIL opens but align cannot are
  * named, so the error says what the file is. No signature here is a prefix of another. */
 static const image_format formats[] = {
-    {"\xff\xd8\xff", 3, 0, "JPEG", stb_decode_jpeg, orientation_jpeg},
+    {"\xff\xd8\xff", 3, 0, "JPEG", jpeg_decode, orientation_jpeg},
     {"\x89PNG\r\n\x1a\n", 8, 0, "PNG", stb_decode_png, orientation_png},
-    {"GIF87a", 6, 0, "GIF", stb_decode_gif, NULL},
-    {"GIF89a", 6, 0, "GIF", stb_decode_gif, NULL},
-    {"BM", 2, 0, "BMP", stb_decode_bmp, NULL},
-    {"P5", 2, 0, "PNM", pnm_decode, NULL},
-    {"P6", 2, 0, "PNM", pnm_decode, NULL},
-    {"RIFF....WEBP", 12, 0xf0, "WebP", NULL, NULL},
-    {"II*\0", 4, 0, "TIFF", NULL, NULL},
-    {"MM\0*", 4, 0, "TIFF", NULL, NULL},
-    {"P1", 2, 0, "plain-text PBM", NULL, NULL},
-    {"P2", 2, 0, "plain-text PGM", NULL, NULL},
-    {"P3", 2, 0, "plain-text PPM", NULL, NULL},
-    {"P4", 2, 0, "PBM (1-bit)", NULL, NULL},
+    {"GIF87a", 6, 0, "GIF", gif_decode, NULL},
+    {"GIF89a", 6, 0, "GIF", gif_decode, NULL},
+    {"BM", 2, 0, "BMP", bmp_decode, NULL},
+    {"P1", 2, 0, "PNM", netpbm_decode, NULL},
+    {"P2", 2, 0, "PNM", netpbm_decode, NULL},
+    {"P3", 2, 0, "PNM", netpbm_decode, NULL},
+    {"P4", 2, 0, "PNM", netpbm_decode, NULL},
+    {"P5", 2, 0, "PNM", netpbm_decode, NULL},
+    {"P6", 2, 0, "PNM", netpbm_decode, NULL},
+    {"RIFF....WEBP", 12, 0xf0, "WebP", webp_decode, orientation_webp},
+    {"II*\0", 4, 0, "TIFF", tiff_decode, orientation_tiff},
+    {"MM\0*", 4, 0, "TIFF", tiff_decode, orientation_tiff},
+    {"II+\0", 4, 0, "BigTIFF", tiff_decode, orientation_tiff},
+    {"MM\0+", 4, 0, "BigTIFF", tiff_decode, orientation_tiff},
     {"P7", 2, 0, "PAM", NULL, NULL},
     {"8BPS", 4, 0, "PSD", NULL, NULL},
     {"#?RADIANCE", 10, 0, "HDR", NULL, NULL},
@@ -52,11 +52,11 @@ static const image_format formats[] = {
 };
 
 /* TGA has no signature, so anything without one of the others' is a TGA candidate. */
-static const image_format tga = {"", 0, 0, "TGA", stb_decode_tga, NULL};
+static const image_format tga = {"", 0, 0, "TGA", tga_decode, NULL};
 
-/* stb_image skips 0xFF fill bytes before a JPEG's start marker, PIL does not; such a file would
- * reach stb_image's JPEG decoder without the checks JPEGs get (as a TGA candidate). Only JPEG's
- * signature starts with FF, so this is looked for after the table. */
+/* PIL refuses a JPEG whose start marker is preceded by 0xFF fill bytes or not followed by another
+ * marker; such a file is named, not tried as a TGA. Only JPEG's signature starts with FF, so this
+ * is looked for after the table. */
 static const image_format jpeg_after_fill[] = {
     {"", 0, 0, "JPEG without a marker after its start", NULL, NULL},
     {"", 0, 0, "JPEG preceded by fill bytes", NULL, NULL},

@@ -35,11 +35,13 @@ typedef align_status image_decoder(const uint8_t *p, size_t n, const char *name,
 
 /* ---- the decoders ---- */
 
-image_decoder pnm_decode;      /* binary PNM, P5 grey and P6 RGB (pnm.c) */
-image_decoder stb_decode_jpeg; /* stb_image, checked and fixed to agree with PIL (stb_decode.c) */
-image_decoder stb_decode_png;
-image_decoder stb_decode_gif;
-image_decoder stb_decode_bmp;
-image_decoder stb_decode_tga;
+image_decoder netpbm_decode;   /* PBM, PGM and PPM, plain and binary (netpbm.c) */
+image_decoder bmp_decode;      /* every BMP Pillow reads, as it reads it (bmp.c) */
+image_decoder tga_decode;      /* every TGA Pillow reads, as it reads it (tga.c) */
+image_decoder gif_decode;      /* a GIF's first frame, as Pillow gives it (gif.c) */
+image_decoder jpeg_decode;     /* libjpeg-turbo, with PIL's settings (jpeg_decode.c) */
+image_decoder webp_decode;     /* libwebp's animation decoder: the first frame (webp_decode.c) */
+image_decoder tiff_decode;     /* libtiff: the first page, in PIL's modes (tiff_decode.c) */
+image_decoder stb_decode_png;  /* stb_image, made to agree with PIL (stb_decode.c) */
 
 #endif

@@ -1,5 +1,5 @@
-/* orientation.c: where PIL finds a file's EXIF orientation (PIL 9.4: a JPEG's APP1 Exif segment,
- * a PNG's eXIf chunk), and the transpose exif_transpose makes of it. */
+/* orientation.c: where PIL finds a file's EXIF orientation (PIL 9.4: a JPEG's APP1 Exif segment, a
+ * WebP's EXIF chunk; a PNG's in png_orientation.c), and the transpose exif_transpose makes of it. */
 #include "orientation.h"
 
 #include <stdlib.h>
@@ -8,26 +8,29 @@
 #include "byteorder.h"
 #include "error.h"
 
-/* The Orientation tag (0x0112) of IFD0 in a TIFF-structured EXIF block, as PIL's getexif() reads
- * it: the last entry with the tag wins, a tag that is not one integer means "no rotation", and a
- * truncated directory keeps what was read before the cut. Only IFD0 holds the tag, so no offset
- * chain is followed (and no loop can form). Returns 1 (as stored) when there is nothing to do. */
-int orientation_exif(const uint8_t *t, size_t n)
+static uint64_t rd64(const uint8_t *p, int little)
 {
-    if (n < 8) return 1;
-    int little;
-    if (!memcmp(t, "II\x2a\0", 4)) little = 1;
-    else if (!memcmp(t, "MM\0\x2a", 4)) little = 0;
-    else return 1;
-    uint32_t ifd = rd32(t + 4, little);
-    if (ifd > n || n - ifd < 2) return 1;
-    uint32_t count = rd16(t + ifd, little);
-    int orientation = 1;
-    size_t e = ifd + 2;
-    for (uint32_t i = 0; i < count && n - e >= 12; i++, e += 12) {
+    return little ? (uint64_t)rd32(p + 4, 1) << 32 | rd32(p, 1) : (uint64_t)rd32(p, 0) << 32 | rd32(p + 4, 0);
+}
+
+/* The Orientation tag (0x0112) of IFD0 in a TIFF-structured block (wide: BigTIFF, with 8-byte
+ * offsets and counts and 20-byte entries), as PIL's getexif() reads it: the last entry with the tag
+ * wins, a tag that is not one integer means "no rotation", and a truncated directory keeps what was
+ * read before the cut. Only IFD0 holds the tag, so no offset chain is followed (and no loop can
+ * form). Returns 0 when there is no such tag, 1 (as stored) when the tag asks for nothing. */
+static int ifd0_orientation(const uint8_t *t, size_t n, int little, int wide)
+{
+    uint64_t ifd = wide ? rd64(t + 8, little) : rd32(t + 4, little);
+    size_t count_size = wide ? 8 : 2, entry = wide ? 20 : 12;
+    if (ifd > n || n - ifd < count_size) return 0;
+    uint64_t count = wide ? rd64(t + ifd, little) : rd16(t + ifd, little);
+    int orientation = 0, found = 0;
+    size_t e = (size_t)ifd + count_size;
+    for (uint64_t i = 0; i < count && n - e >= entry; i++, e += entry) {
         if (rd16(t + e, little) != 0x0112) continue;
-        uint32_t type = rd16(t + e + 2, little), values = rd32(t + e + 4, little);
-        const uint8_t *v = t + e + 8;
+        uint32_t type = rd16(t + e + 2, little);
+        uint64_t values = wide ? rd64(t + e + 4, little) : rd32(t + e + 4, little);
+        const uint8_t *v = t + e + (wide ? 12 : 8);
         long value;
         switch (type) {
         case 1: value = v[0]; break;                               /* BYTE */
@@ -36,67 +39,88 @@ int orientation_exif(const uint8_t *t, size_t n)
         case 8: value = (int16_t)rd16(v, little); break;           /* SSHORT */
         case 4: value = rd32(v, little); break;                    /* LONG */
         case 9: value = (long)(int32_t)rd32(v, little); break;     /* SLONG */
+        case 16:                                                   /* LONG8, SLONG8 (BigTIFF) */
+        case 17:
+            if (!wide) continue;
+            value = (long)(rd64(v, little) & 0xffff); /* only 1..8 matter */
+            break;
         default:
             if (type > 13) continue; /* a type PIL does not know: it skips the entry */
             value = 0;               /* a string, rational or float: not an orientation */
         }
         orientation = values == 1 ? (int)value : 0;
+        found = 1;
     }
+    if (!found) return 0;
     return orientation >= 1 && orientation <= 8 ? orientation : 1;
+}
+
+int orientation_exif_tag(const uint8_t *t, size_t n)
+{
+    if (n < 8) return 0;
+    if (!memcmp(t, "II\x2a\0", 4)) return ifd0_orientation(t, n, 1, 0);
+    if (!memcmp(t, "MM\0\x2a", 4)) return ifd0_orientation(t, n, 0, 0);
+    return 0;
+}
+
+int orientation_exif(const uint8_t *t, size_t n)
+{
+    int o = orientation_exif_tag(t, n);
+    return o ? o : 1;
 }
 
 /* Walks a JPEG's segments up to the first scan the way PIL's parser does (junk between segments
  * and fill bytes skipped). PIL keeps the first APP1 that starts "Exif\0"; its TIFF data follows a
- * second NUL. Returns the offset just past the first SOS segment, or 0 when there is none. */
-size_t jpeg_segments(const uint8_t *p, size_t n, int *orientation)
+ * second NUL. */
+int orientation_jpeg(const uint8_t *p, size_t n)
 {
-    int exif_seen = 0;
     size_t pos = 2;
-    *orientation = 1;
     while (pos < n) {
         if (p[pos++] != 0xff) continue;
         while (pos < n && p[pos] == 0xff) pos++;
         if (pos >= n) break;
         uint8_t m = p[pos++];
         if (m == 0x00 || m == 0x01 || m == 0xd8 || (m >= 0xd0 && m <= 0xd7)) continue;
-        if (m == 0xd9 || n - pos < 2) break;
+        if (m == 0xd9 || m == 0xda || n - pos < 2) break;
         size_t len = be16(p + pos);
         if (len < 2 || len > n - pos) break;
-        if (m == 0xda) return pos + len;
         const uint8_t *s = p + pos + 2;
         size_t slen = len - 2;
-        if (m == 0xe1 && !exif_seen && slen >= 5 && !memcmp(s, "Exif\0", 5)) {
-            exif_seen = 1;
-            if (slen >= 6 && s[5] == 0) *orientation = orientation_exif(s + 6, slen - 6);
-        }
+        if (m == 0xe1 && slen >= 5 && !memcmp(s, "Exif\0", 5))
+            return slen >= 6 && s[5] == 0 ? orientation_exif(s + 6, slen - 6) : 1;
         pos += len;
     }
-    return 0;
+    return 1;
 }
 
-int orientation_jpeg(const uint8_t *p, size_t n)
+/* PIL keeps a WebP's first EXIF chunk (libwebpdemux's), "Exif\0\0" before the TIFF data or not. */
+int orientation_webp(const uint8_t *p, size_t n)
 {
-    int orientation;
-    jpeg_segments(p, n, &orientation);
-    return orientation;
-}
-
-/* Pillow reads a PNG's eXIf chunk (anywhere before IEND; a later one replaces an earlier one). */
-int orientation_png(const uint8_t *p, size_t n)
-{
-    const uint8_t *exif = NULL;
-    size_t exif_len = 0, pos = 8;
-    while (n - pos >= 12) {
-        size_t len = be32(p + pos);
-        if (len > n - pos - 12) break;
-        if (!memcmp(p + pos + 4, "eXIf", 4)) {
-            exif = p + pos + 8;
-            exif_len = len;
+    size_t pos = 12;
+    while (n - pos >= 8) {
+        size_t len = le32(p + pos + 4);
+        if (len > n - pos - 8) break;
+        const uint8_t *c = p + pos + 8;
+        if (!memcmp(p + pos, "EXIF", 4)) {
+            if (len >= 6 && !memcmp(c, "Exif\0\0", 6)) return orientation_exif(c + 6, len - 6);
+            return orientation_exif(c, len);
         }
-        if (!memcmp(p + pos + 4, "IEND", 4)) break;
-        pos += 12 + len;
+        size_t next = pos + 8 + len + (len & 1);
+        if (next > n) break;
+        pos = next;
     }
-    return exif ? orientation_exif(exif, exif_len) : 1;
+    return 1;
+}
+
+/* PIL 9.4 turns a TIFF by its Orientation tag when it loads the pixels (TiffImageFile.load_end),
+ * and keeps the tag; exif_transpose, which read the tag before the load, then turns it again.
+ * Twice the same transpose: flips and 180 degrees undo themselves, 90 degrees either way makes 180. */
+int orientation_tiff(const uint8_t *p, size_t n)
+{
+    int o = orientation_exif(p, n);
+    if (n >= 16 && (!memcmp(p, "II\x2b\0\x08\0\0\0", 8) || !memcmp(p, "MM\0\x2b\0\x08\0\0", 8)))
+        o = ifd0_orientation(p, n, p[0] == 'I', 1);
+    return o == 6 || o == 8 ? 3 : 1;
 }
 
 /* PIL's Image.transpose for orientations 2..8 (exif_transpose's table). Output pixel (x, y) reads

@@ -11,14 +11,16 @@
 
 /* The Orientation tag of IFD0 in a TIFF-structured EXIF block t[0..n). */
 int orientation_exif(const uint8_t *t, size_t n);
+/* The same, but 0 when the block has no Orientation tag (PIL then looks at XMP). */
+int orientation_exif_tag(const uint8_t *t, size_t n);
 /* A JPEG's: its first "Exif" APP1 segment. */
 int orientation_jpeg(const uint8_t *p, size_t n);
-/* A PNG's: its last eXIf chunk. */
+/* A PNG's: its eXIf chunk, else its "Raw profile type exif" text, else XMP (png_orientation.c). */
 int orientation_png(const uint8_t *p, size_t n);
-
-/* Walks a JPEG's segments up to its first scan as PIL's parser does; *orientation as
- * orientation_jpeg. Returns the offset just past the first SOS segment, 0 when there is none. */
-size_t jpeg_segments(const uint8_t *p, size_t n, int *orientation);
+/* A WebP's: its first EXIF chunk. */
+int orientation_webp(const uint8_t *p, size_t n);
+/* A TIFF's: what PIL's load and exif_transpose make of IFD0's tag together. */
+int orientation_tiff(const uint8_t *p, size_t n);
 
 /* Transposes img in place (a new img->rgb) as PIL's exif_transpose does for orientation 2..8. */
 align_status orientation_apply(align_image *img, int orientation, const char *name, align_error *err);

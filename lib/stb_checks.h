@@ -6,18 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* NULL, or (in why) the Huffman table misuse a JPEG would make stb_image write or read out of bounds. */
-const char *jpeg_bad_tables(const uint8_t *p, size_t n, char *why, size_t cap);
-/* 1 when a JPEG has no end-of-image marker after a first scan. */
-int jpeg_truncated(const uint8_t *p, size_t n);
 /* For a PNG cut short where PIL still reads it: the bytes to keep, and in *crc_pad the CRC bytes to
  * add before an IEND; 0 to decode the file as it is. */
 size_t png_cut_short(const uint8_t *p, size_t n, size_t *crc_pad);
-/* 1 when an uncompressed BMP's pixel data is cut short. */
-int bmp_truncated(const uint8_t *p, size_t n);
-/* 1 when a TGA (its header accepted by stbi_info) ends before its pixels do. */
-int tga_truncated(const uint8_t *p, size_t n);
-/* 1 when a GIF ends inside its first image's data. */
-int gif_truncated(const uint8_t *p, size_t n);
 
 #endif

@@ -1,7 +1,6 @@
-/* stb_decode.c: the formats stb_image decodes (JPEG, PNG, GIF, BMP, TGA), made to agree with PIL
- * where the two differ: files PIL refuses or stb_image would misread are refused first
- * (stb_checks.h), a PNG cut short where PIL still reads it is completed, and 16-bit grey PNG and
- * GIF's canvas come out as PIL's convert("RGB") gives them. stb_image allocates with the C
+/* stb_decode.c: PNG, the one format stb_image still decodes, made to agree with PIL where the
+ * two differ: a PNG cut short where PIL still reads it is completed (stb_checks.h), and 16-bit
+ * grey comes out as PIL's convert("RGB") gives it. stb_image allocates with the C
  * library's malloc, so its buffers are freed with free(). */
 #include "image_decode.h"
 
@@ -15,21 +14,6 @@
 #include "image_limits.h"
 #include "stb_checks.h"
 
-/* What the decoders below tell apart. */
-typedef struct {
-    const char *name;                             /* in messages */
-    const char *unreadable;                       /* the message when stbi_info refuses the header */
-    int (*truncated)(const uint8_t *p, size_t n); /* stb_checks.h; NULL: stb_image notices */
-    const char *cut;                              /* what a truncated file lacks */
-} stb_format;
-
-static const stb_format jpeg = {"JPEG", NULL, jpeg_truncated, "no end-of-image marker"};
-static const stb_format png = {"PNG", NULL, NULL, NULL};
-static const stb_format gif = {"GIF", NULL, gif_truncated, "image data cut short"};
-static const stb_format bmp = {"BMP", NULL, bmp_truncated, "pixel data cut short"};
-/* TGA is what has no other format's signature: a file stb_image cannot read as one is no image */
-static const stb_format tga = {"TGA", "not an image (unknown format)", tga_truncated, "pixel data cut short"};
-
 static const char *stb_reason(void)
 {
     const char *r = stbi_failure_reason();
@@ -37,36 +21,30 @@ static const char *stb_reason(void)
 }
 
 /* stb_image says "outofmem" when an allocation fails: that is not a corrupt file. */
-static align_status stb_failed(const stb_format *f, const char *name, int w, int h, align_error *err)
+static align_status stb_failed(const char *name, int w, int h, align_error *err)
 {
     if (strcmp(stb_reason(), "outofmem") == 0) return image_out_of_memory(name, w, h, err);
-    return align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt %s image (%s)", name, f->name, stb_reason());
+    return align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt PNG image (%s)", name, stb_reason());
 }
 
-/* The image's width and height from its header alone (nothing is allocated for a size over the
- * limit), then the refusal of a file that stb_image would complete with invented pixels. */
-static align_status stb_header(const stb_format *f, const uint8_t *p, size_t n, const char *name,
+/* The image's width and height from its header alone: nothing is allocated for a size over the
+ * limit. */
+static align_status stb_header(const uint8_t *p, size_t n, const char *name,
                                uint64_t max_pixels, int *w, int *h, align_error *err)
 {
     int comp;
-    if (!stbi_info_from_memory(p, (int)n, w, h, &comp)) {
-        if (f->unreadable) return align_fail(err, ALIGN_ERR_FORMAT, "%s: %s", name, f->unreadable);
-        return align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt %s image (%s)", name, f->name, stb_reason());
-    }
-    align_status s = image_check_size(name, f->name, *w, *h, max_pixels, err);
-    if (!s && f->truncated && f->truncated(p, n))
-        return align_fail(err, ALIGN_ERR_FORMAT, "%s: truncated %s (%s)", name, f->name, f->cut);
-    return s;
+    if (!stbi_info_from_memory(p, (int)n, w, h, &comp))
+        return align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt PNG image (%s)", name, stb_reason());
+    return image_check_size(name, "PNG", *w, *h, max_pixels, err);
 }
 
 /* Hands rgb (got_w x got_h) to out when it has the size the header gave (w x h), else frees it. */
-static align_status stb_keep(const stb_format *f, uint8_t *rgb, int got_w, int got_h, int w, int h,
+static align_status stb_keep(uint8_t *rgb, int got_w, int got_h, int w, int h,
                              const char *name, align_image *out, align_error *err)
 {
     if (got_w != w || got_h != h) {
         free(rgb);
-        return align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt %s image (size changed while decoding)", name,
-                          f->name);
+        return align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt PNG image (size changed while decoding)", name);
     }
     out->rgb = rgb;
     out->width = w;
@@ -75,31 +53,13 @@ static align_status stb_keep(const stb_format *f, uint8_t *rgb, int got_w, int g
 }
 
 /* stb_image's RGB pixels of a file whose header said w x h. */
-static align_status stb_rgb(const stb_format *f, const uint8_t *p, size_t n, const char *name, int w, int h,
+static align_status stb_rgb(const uint8_t *p, size_t n, const char *name, int w, int h,
                             align_image *out, align_error *err)
 {
     int got_w = 0, got_h = 0, comp;
     uint8_t *rgb = stbi_load_from_memory(p, (int)n, &got_w, &got_h, &comp, 3);
-    if (!rgb) return stb_failed(f, name, w, h, err);
-    return stb_keep(f, rgb, got_w, got_h, w, h, name, out, err);
-}
-
-/* The header, then the pixels as stb_image gives them. */
-static align_status stb_decode(const stb_format *f, const uint8_t *p, size_t n, const char *name,
-                               uint64_t max_pixels, align_image *out, align_error *err)
-{
-    int w, h;
-    align_status s = stb_header(f, p, n, name, max_pixels, &w, &h, err);
-    return s ? s : stb_rgb(f, p, n, name, w, h, out, err);
-}
-
-align_status stb_decode_jpeg(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels,
-                             align_image *out, align_error *err)
-{
-    char why[128];
-    if (jpeg_bad_tables(p, n, why, sizeof why))
-        return align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt JPEG image (%s)", name, why);
-    return stb_decode(&jpeg, p, n, name, max_pixels, out, err);
+    if (!rgb) return stb_failed(name, w, h, err);
+    return stb_keep(rgb, got_w, got_h, w, h, name, out, err);
 }
 
 /* 16-bit grey: PIL makes it mode "I" and convert("RGB") clips the values at 255 (every other
@@ -107,17 +67,17 @@ align_status stb_decode_jpeg(const uint8_t *p, size_t n, const char *name, uint6
 static align_status png_pixels(const uint8_t *p, size_t n, const char *name, int w, int h, align_image *out,
                                align_error *err)
 {
-    if (!(n >= 26 && p[24] == 16 && p[25] == 0)) return stb_rgb(&png, p, n, name, w, h, out, err);
+    if (!(n >= 26 && p[24] == 16 && p[25] == 0)) return stb_rgb(p, n, name, w, h, out, err);
     int got_w = 0, got_h = 0, comp;
     uint16_t *grey = stbi_load_16_from_memory(p, (int)n, &got_w, &got_h, &comp, 1);
-    if (!grey) return stb_failed(&png, name, w, h, err);
+    if (!grey) return stb_failed(name, w, h, err);
     size_t count = (size_t)got_w * got_h;
     uint8_t *rgb = malloc(count * 3);
     for (size_t i = 0; rgb && i < count; i++)
         rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = grey[i] > 255 ? 255 : (uint8_t)grey[i];
     stbi_image_free(grey);
     if (!rgb) return image_out_of_memory(name, w, h, err);
-    return stb_keep(&png, rgb, got_w, got_h, w, h, name, out, err);
+    return stb_keep(rgb, got_w, got_h, w, h, name, out, err);
 }
 
 align_status stb_decode_png(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels,
@@ -127,7 +87,7 @@ align_status stb_decode_png(const uint8_t *p, size_t n, const char *name, uint64
     if (n >= 24 && !memcmp(p + 12, "IHDR", 4) && (uint64_t)be32(p + 16) * be32(p + 20) > max_pixels)
         return image_over_limit(name, be32(p + 16), be32(p + 20), max_pixels, err);
     int w, h;
-    align_status s = stb_header(&png, p, n, name, max_pixels, &w, &h, err);
+    align_status s = stb_header(p, n, name, max_pixels, &w, &h, err);
     if (s) return s;
     size_t crc_pad, keep = png_cut_short(p, n, &crc_pad);
     if (!keep) return png_pixels(p, n, name, w, h, out, err);
@@ -140,88 +100,4 @@ align_status stb_decode_png(const uint8_t *p, size_t n, const char *name, uint64
     s = png_pixels(completed, total, name, w, h, out, err);
     free(completed);
     return s;
-}
-
-/* PIL draws a GIF's first frame on a canvas filled with the transparent index (index 0 when there
- * is none) and keeps transparent pixels at their palette colour; stb_image leaves both transparent
- * (alpha 0, black) or paints the background colour. Parsing the blocks before the first image
- * gives what PIL used; a malformed header leaves stb_image's pixels as they are. */
-static void gif_canvas_like_pil(const uint8_t *p, size_t n, uint8_t *rgba, int w, int h)
-{
-    if (n < 13) return;
-    size_t pos = 13;
-    const uint8_t *palette = NULL;
-    int entries = 0, transparent = -1;
-    if (p[10] & 0x80) {
-        palette = p + 13;
-        entries = 2 << (p[10] & 7);
-        pos += (size_t)entries * 3;
-        if (pos > n) return;
-    }
-    for (;;) {
-        if (pos >= n) return;
-        uint8_t block = p[pos++];
-        if (block == 0x2c) break;
-        if (block != 0x21 || pos >= n) return;
-        uint8_t label = p[pos++];
-        for (int first = 1;; first = 0) { /* the extension's sub-blocks */
-            if (pos >= n) return;
-            size_t len = p[pos++];
-            if (len == 0) break;
-            if (len > n - pos) return;
-            if (first && label == 0xf9 && len >= 4 && (p[pos] & 1)) transparent = p[pos + 3];
-            pos += len;
-        }
-    }
-    if (n - pos < 9) return;
-    int x0 = (int)le16(p + pos), y0 = (int)le16(p + pos + 2);
-    int x1 = x0 + (int)le16(p + pos + 4), y1 = y0 + (int)le16(p + pos + 6);
-    if (p[pos + 8] & 0x80) {
-        palette = p + pos + 9;
-        entries = 2 << (p[pos + 8] & 7);
-        if ((size_t)entries * 3 > n - pos - 9) return;
-    }
-    for (int y = 0; y < h; y++) {
-        for (int x = 0; x < w; x++) {
-            uint8_t *px = rgba + ((size_t)y * w + x) * 4;
-            int inside = x >= x0 && x < x1 && y >= y0 && y < y1, index;
-            if (!inside) index = transparent >= 0 ? transparent : 0;
-            else if (px[3] == 0 && transparent >= 0) index = transparent;
-            else continue;
-            /* PIL's palette beyond the stored entries is a grey ramp */
-            for (int c = 0; c < 3; c++) px[c] = index < entries ? palette[index * 3 + c] : (uint8_t)index;
-        }
-    }
-}
-
-/* Drops the fourth byte of every pixel in place. */
-static void rgba_to_rgb(uint8_t *px, size_t count)
-{
-    for (size_t i = 0; i < count; i++) memmove(px + i * 3, px + i * 4, 3);
-}
-
-align_status stb_decode_gif(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels,
-                            align_image *out, align_error *err)
-{
-    int w, h;
-    align_status s = stb_header(&gif, p, n, name, max_pixels, &w, &h, err);
-    if (s) return s;
-    int got_w = 0, got_h = 0, comp;
-    uint8_t *rgba = stbi_load_from_memory(p, (int)n, &got_w, &got_h, &comp, 4);
-    if (!rgba) return stb_failed(&gif, name, w, h, err);
-    gif_canvas_like_pil(p, n, rgba, got_w, got_h);
-    rgba_to_rgb(rgba, (size_t)got_w * got_h);
-    return stb_keep(&gif, rgba, got_w, got_h, w, h, name, out, err);
-}
-
-align_status stb_decode_bmp(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels,
-                            align_image *out, align_error *err)
-{
-    return stb_decode(&bmp, p, n, name, max_pixels, out, err);
-}
-
-align_status stb_decode_tga(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels,
-                            align_image *out, align_error *err)
-{
-    return stb_decode(&tga, p, n, name, max_pixels, out, err);
 }

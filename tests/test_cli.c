@@ -35,18 +35,12 @@ static double score_of(const cJSON *results, const char *label, const char *fiel
     return NAN;
 }
 
-/* The file to classify for a case's image: the image itself when our decoder gives PIL's pixels
- * exactly (PNG, BMP), else the PPM of PIL's pixels. stb_image's JPEG decoder differs from
- * libjpeg-turbo by a few levels on some pixels (measured and reported in test_image.c), which is
- * not what these tests are about. */
-static const char *exact_pixels(const char *model, const char *rel)
+/* The file to classify for a case's image: the image itself, since the decoder gives PIL's pixels
+ * for every format (JPEG through libjpeg-turbo, as PIL). */
+static const char *case_image(const char *model, const char *rel)
 {
     static char buf[1024];
-    const char *name = strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel, *dot = strrchr(name, '.');
-    if (dot && strcmp(dot, ".jpg") == 0)
-        snprintf(buf, sizeof buf, "%s/decoded/%.*s.ppm", fixture("images"), (int)(dot - name), name);
-    else
-        snprintf(buf, sizeof buf, "%s/%s", fixture(model), rel);
+    snprintf(buf, sizeof buf, "%s/%s", fixture(model), rel);
     return buf;
 }
 
@@ -63,7 +57,7 @@ static void classify_golden(const char *model)
         const cJSON *labels = get(c, "labels"), *images = get(c, "images"), *img;
         char files[2048] = "";
         size_t k = 0;
-        cJSON_ArrayForEach(img, images) k += (size_t)snprintf(files + k, sizeof files - k, " '%s'", exact_pixels(model, img->valuestring));
+        cJSON_ArrayForEach(img, images) k += (size_t)snprintf(files + k, sizeof files - k, " '%s'", case_image(model, img->valuestring));
         run_result r = run_cmd("%s classify -q --jsonl -m %s --labels %s%s", A, fixture(model),
                                labels_file(labels, "golden_labels.txt"), files);
         CHECK_MSG(r.status == 0, "%s: exit %d: %s", get(c, "name")->valuestring, r.status, r.err);
@@ -684,9 +678,9 @@ TEST(cli_output_file_is_replaced_whole_or_not_at_all)
 TEST(cli_help_lists_every_option)
 {
     const char *script =
-        "cd %s && for c in classify embed tokenize info convert; do "
+        "cd %s && for c in classify embed tokenize info convert index search; do "
         "  help=$(%s $c --help); "
-        "  for o in $( (for d in classify embed tokenize info convert; do %s $d --help; done; cat %s/README.md) "
+        "  for o in $( (for d in classify embed tokenize info convert index search; do %s $d --help; done; cat %s/README.md) "
         "      | grep -oE -- '(^|[ `,(])(--[a-z][a-z0-9-]+|-[a-zA-Z0-9])\\b' | grep -oE -- '-.*' | sort -u); do "
         "    err=$(ALIGN_MODEL=/nonexistent %s $c $o </dev/null 2>&1 >/dev/null); "
         "    case $err in *\"unknown option\"*) continue;; esac; "

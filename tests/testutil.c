@@ -180,6 +180,10 @@ run_result run_cmd(const char *fmt, ...)
     char out_path[512], err_path[512], full[sizeof cmd + 1200];
     snprintf(out_path, sizeof out_path, "%s/run%d.out", test_tmpdir(), serial);
     snprintf(err_path, sizeof err_path, "%s/run%d.err", test_tmpdir(), serial++);
+    /* the commands' label cache goes to the scratch directory, never the user's */
+    char cache[300];
+    snprintf(cache, sizeof cache, "%s/xdg-cache", test_tmpdir());
+    setenv("XDG_CACHE_HOME", cache, 1);
     snprintf(full, sizeof full, "( %s ) >'%s' 2>'%s'", cmd, out_path, err_path);
     run_result r = {0};
     int st = system(full);

@@ -13,22 +13,23 @@
 
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS ?= safetensors pytorch config tokenizer vocab image inputs
+FUZZ_TARGETS ?= safetensors pytorch config tokenizer vocab image inputs jpeg webp tiff orientation
 FUZZ_DIR     := build/fuzz
 
-FUZZ_PKGS    := libcjson libutf8proc stb
+FUZZ_PKGS    := libcjson libutf8proc stb libjpeg libwebp libwebpdemux libtiff-4 lcms2
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread \
                 $(shell pkg-config --cflags $(FUZZ_PKGS)) -Ilib -Icli $(FUZZ_SAN) \
                 -DALIGN_FUZZ_FIXTURES='"$(CURDIR)/tests/fixtures"'
-FUZZ_LDLIBS  := $(shell pkg-config --libs libcjson libutf8proc) -lm -pthread
+FUZZ_LDLIBS  := $(shell pkg-config --libs libcjson libutf8proc libjpeg libwebp libwebpdemux libtiff-4 lcms2) -lm -pthread
 
 # Only what the targets reach: the towers (and with them OpenBLAS) stay out.
 FUZZ_LIB_SRC := lib/error.c lib/fileio.c lib/jsonutil.c lib/config.c lib/tensors.c lib/safetensors.c \
                 lib/checkpoint.c lib/zip.c lib/pickle.c \
-                lib/pytorch.c lib/tokenizer.c lib/image_decode.c lib/image_limits.c lib/orientation.c lib/pnm.c \
+                lib/pytorch.c lib/tokenizer.c lib/image_decode.c lib/image_limits.c lib/orientation.c lib/netpbm.c \
+                lib/jpeg_decode.c lib/webp_decode.c lib/tiff_decode.c lib/png_orientation.c \
                 lib/stb_checks.c lib/stb_decode.c lib/resample.c lib/preprocess.c cli/inputs.c cli/shard.c cli/strlist.c \
-                tests/fuzz/stb_image_impl.c
+                lib/bmp.c lib/tga.c lib/gif.c tests/fuzz/stb_image_impl.c
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 
@@ -52,7 +53,7 @@ $(FUZZ_DIR)/libalign-fuzz.a: $(FUZZ_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(FUZZ_DIR)/libalign-fuzz.a
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(FUZZ_DIR)/libalign-fuzz.a
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_DIR)/libalign-fuzz.a $(FUZZ_LDLIBS) -o $@
 
 # One target at a time (they are CPU-bound). New inputs go to build/fuzz/corpus/<target>; the seeds
@@ -80,7 +81,7 @@ OOM_CFLAGS := -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread $(PKG_CFLAGS)
               -DALIGN_FUZZ_FIXTURES='"$(CURDIR)/tests/fixtures"'
 OOM_OBJ    := $(LIB_SRC:%.c=$(OOM_DIR)/obj/%.o) $(OOM_DIR)/obj/tests/fuzz/stb_image_impl.o
 OOM_WRAP   := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=mmap
-OOM_LIBS   := $(shell pkg-config --libs openblas libcjson libutf8proc) -lm -pthread
+OOM_LIBS   := $(shell pkg-config --libs openblas libcjson libutf8proc sqlite3 libjpeg libwebp libwebpdemux libtiff-4 lcms2) -lm -pthread
 
 .PHONY: oom-check
 $(OOM_DIR)/obj/%.o: %.c $(wildcard lib/*.h tests/fuzz/*.h) tests/fuzz/fuzz.mk

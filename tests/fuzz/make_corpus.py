@@ -253,7 +253,17 @@ def gif_lzw(pixels):
     return bytes((2, len(out))) + bytes(out) + b"\0"
 
 
+def seed_simple_formats():
+    """The BMP, TGA, PNM and GIF files of the format corpus (tests/fixtures/formats) that are small."""
+    for fmt in ("bmp", "tga", "pnm", "gif"):
+        d = os.path.join(FIX, "formats", fmt)
+        for name in sorted(os.listdir(d)):
+            if not name.endswith((".ppm", ".err", ".py")) and os.path.getsize(os.path.join(d, name)) <= 4096:
+                put("image", fmt + "-" + name, fixture(os.path.join("formats", fmt, name)))
+
+
 def seed_images():
+    seed_simple_formats()
     for f in ("cat_exif_rot.jpg", "coffee_progressive.jpg", "odd_37x23.png", "camera_gray.png", "cat.jpg",
               "chelsea_palette.png"):
         put("image", f, fixture("images/" + f))
@@ -296,10 +306,23 @@ def seed_images():
     put("image", "max7.ppm", b"P6 2 1 7 " + bytes((0, 3, 7, 7, 1, 2)))
 
 
+def seed_formats():
+    """The format corpus's files (tests/fixtures/formats) for the decoders' own targets, and the
+    rotated ones for the orientation readers."""
+    for fmt in ("jpeg", "webp", "tiff", "png-orientation"):
+        d = os.path.join(FIX, "formats", fmt)
+        for name in sorted(os.listdir(d)):
+            if name.endswith((".ppm", ".err", ".py")):
+                continue
+            target = "orientation" if fmt == "png-orientation" or "orientation" in name else fmt
+            put(target, name, fixture(os.path.join("formats", fmt, name)))
+
+
 def main():
     if os.path.isdir(OUT):
         shutil.rmtree(OUT)
-    for fn in (seed_safetensors, seed_pytorch, seed_config, seed_tokenizer, seed_vocab, seed_inputs, seed_images):
+    for fn in (seed_safetensors, seed_pytorch, seed_config, seed_tokenizer, seed_vocab, seed_inputs, seed_images,
+               seed_formats):
         fn()
     for t in sorted(os.listdir(OUT)):
         files = os.listdir(os.path.join(OUT, t))

@@ -1,0 +1,145 @@
+/* align index: embeds images into an index (an SQLite file, lib/index.c), skipping the files it
+ * already holds unchanged; and merges indexes made apart. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "indexed.h"
+#include "options.h"
+#include "outfile.h"
+#include "report.h"
+#include "stream.h"
+
+static const char *const help =
+    "usage: align index [OPTIONS] [IMAGE | DIR]...\n"
+    "       align index --merge OUT.db SHARD.db...\n"
+    "\n"
+    "Embeds the images into an index (one SQLite file) that align search and align classify --db\n"
+    "read. Images are keyed by absolute path; one whose size and modification time are those the\n"
+    "index holds is not decoded again, a changed one is embedded again. Each batch is committed\n"
+    "as it is done: an interrupted run keeps what it did, and running it again carries on.\n"
+    "\n"
+    "      --db FILE           the index (default ./" DEFAULT_DB ", created when missing)\n"
+    "      --prune             first drop the rows of files that are no longer there\n"
+    "      --merge OUT.db      merge the indexes given as operands into OUT.db (no model needed)\n"
+    "  -r, --recursive         descend into subdirectories of DIR operands\n"
+    "      --files-from FILE   image paths one per line ('-' = stdin)\n"
+    "  -0, --null              --files-from paths are NUL-separated (find -print0)\n"
+    "  -m, --model DIR         model directory (default $ALIGN_MODEL, then ./weights/align-base)\n"
+    "      --threads N         threads to use (default: every core)\n"
+    "      --max-pixels N      refuse larger images (default 89478485)\n"
+    "  -q, --quiet             no progress line and no summary\n"
+    "  -h, --help              this help\n"
+    "\n"
+    "example: align index -r ~/Pictures --db photos.db && align search --db photos.db 'a red car'\n";
+
+typedef struct {
+    common_opts o;
+    const char *db, *merge;
+    int prune;
+    strlist images;
+} index_opts;
+
+enum { OPT_DB = OPT_FIRST_OWN, OPT_PRUNE, OPT_MERGE };
+
+/* 0 to go on, 1 when --help was shown, -1 on a usage error (reported). */
+static int parse_args(int argc, char **argv, index_opts *x)
+{
+    static const struct option longopts[] = {{"db", required_argument, 0, OPT_DB},
+                                             {"prune", no_argument, 0, OPT_PRUNE},
+                                             {"merge", required_argument, 0, OPT_MERGE},
+                                             OPTS_IMAGES,
+                                             OPTS_RUN,
+                                             OPTS_MODEL,
+                                             {0, 0, 0, 0}};
+    int opt;
+    x->db = DEFAULT_DB;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":" SHORT_IMAGES SHORT_RUN SHORT_MODEL, longopts, NULL)) != -1) {
+        int common = common_option(opt, optarg, argv, &x->o, "index", help);
+        if (common < 0) return -1;
+        if (common == 2) return 1;
+        if (opt == OPT_DB) x->db = optarg;
+        if (opt == OPT_PRUNE) x->prune = 1;
+        if (opt == OPT_MERGE) x->merge = optarg;
+    }
+    if (x->merge) return optind < argc ? 0 : (usage_error("index", "--merge needs the indexes to merge"), -1);
+    if (gather_images(argv + optind, argc - optind, &x->o.images, &x->images)) return -1;
+    if (!x->images.count && !x->prune) return usage_error("index", "no images"), -1;
+    return 0;
+}
+
+static int merge(const index_opts *x, char **shards, int n)
+{
+    align_error err;
+    if (align_index_merge(x->merge, (const char *const *)shards, n, &err)) {
+        error_msg("%s", err.message);
+        return EXIT_FAILURE;
+    }
+    if (!x->o.quiet) fprintf(stderr, "align: merged %d indexes into %s\n", n, x->merge);
+    return EXIT_SUCCESS;
+}
+
+/* Adds each batch's embeddings as one transaction; returns the rows added, -1 on an index error. */
+static long add_batches(align_index *ix, image_stream *s, const index_plan *p)
+{
+    const stream_image *b;
+    long added = 0;
+    size_t at = 0;
+    for (size_t k; (k = image_stream_next(s, &b)); at += k) {
+        long n = index_plan_add(ix, p, at, b, k);
+        if (n < 0) return -1;
+        added += n;
+    }
+    return added;
+}
+
+static int run(const index_opts *x)
+{
+    align_model *m = load_model(&x->o);
+    if (!m) return EXIT_FAILURE;
+    align_model_info info;
+    align_model_get_info(m, &info);
+    align_error err;
+    align_index *ix = align_index_open(x->db, align_model_id(m), info.projection_dim, ALIGN_INDEX_CREATE, &err);
+    int64_t pruned = 0, total = 0;
+    index_plan p = {0};
+    int rc = EXIT_FAILURE;
+    long added = -1;
+    image_stream *s = NULL;
+    if (!ix)
+        error_msg("%s", err.message);
+    else if (x->prune && align_index_prune(ix, NULL, NULL, &pruned, &err))
+        error_msg("%s", err.message);
+    else if (index_plan_make(ix, x->images.items, x->images.count, &p) == 0) {
+        stream_options so = {.decode = {x->o.max_pixels}, .quiet = x->o.quiet};
+        s = image_stream_open(m, p.paths, p.count, &so);
+        if (s) added = add_batches(ix, s, &p);
+    }
+    if (added >= 0 && align_index_count(ix, &total, &err) == 0) {
+        size_t failed = image_stream_failures(s);
+        rc = failed ? EXIT_PARTIAL : EXIT_SUCCESS;
+        if (!x->o.quiet)
+            fprintf(stderr, "align: %s: %ld embedded, %zu unchanged, %zu failed, %lld pruned; %lld images in the index\n",
+                    x->db, added, p.unchanged, failed, (long long)pruned, (long long)total);
+    } else if (added >= 0) {
+        error_msg("%s", err.message);
+    }
+    image_stream_close(s);
+    index_plan_free(&p, x->images.count);
+    align_index_close(ix);
+    align_model_free(m);
+    return rc;
+}
+
+int cmd_index(int argc, char **argv)
+{
+    index_opts x = {0};
+    int rc = parse_args(argc, argv, &x);
+    if (rc == 0)
+        rc = x.merge ? merge(&x, argv + optind, argc - optind) : run(&x);
+    else
+        rc = rc > 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    strlist_free(&x.images);
+    return rc;
+}

@@ -1,0 +1,65 @@
+/* The query syntax of align search (query.h). */
+#include "query.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int is_operator(const char *s)
+{
+    return (s[0] == '+' || s[0] == '-') && s[1] == 0;
+}
+
+/* "2*x": the weight 2 and the rest; a prefix that is not a whole number leaves the term whole. */
+static int parse_weight(const char *s, query_term *t, char *msg, size_t cap)
+{
+    const char *star = strchr(s, '*');
+    t->weight = 1;
+    t->value = s;
+    if (!star || star == s) return 0;
+    char num[64], *end;
+    size_t len = (size_t)(star - s);
+    if (len >= sizeof num) return 0;
+    memcpy(num, s, len);
+    num[len] = 0;
+    float w = strtof(num, &end);
+    if (*end) return 0;
+    if (!isfinite(w)) return snprintf(msg, cap, "the weight of '%s' is not a finite number", s), -1;
+    t->weight = w;
+    t->value = star + 1;
+    return 0;
+}
+
+static int parse_term(const char *s, float sign, query_term *t, char *msg, size_t cap)
+{
+    if (parse_weight(s, t, msg, cap)) return -1;
+    t->weight *= sign;
+    t->kind = TERM_AUTO;
+    if (strncmp(t->value, "text:", 5) == 0) t->kind = TERM_TEXT, t->value += 5;
+    else if (strncmp(t->value, "image:", 6) == 0) t->kind = TERM_IMAGE, t->value += 6;
+    if (!*t->value) return snprintf(msg, cap, "the query term '%s' is empty", s), -1;
+    return 0;
+}
+
+int query_parse(char *const *args, int n, query_term *terms, int *n_terms, char *msg, size_t cap)
+{
+    *n_terms = 0;
+    if (n <= 0) return snprintf(msg, cap, "no query"), -1;
+    float sign = 1;
+    for (int i = 0; i < n; i++) {
+        int want_term = i % 2 == 0;
+        if (want_term && is_operator(args[i]))
+            return snprintf(msg, cap, "'%s' where a text or an image was expected", args[i]), -1;
+        if (!want_term && !is_operator(args[i]))
+            return snprintf(msg, cap, "'%s' follows another term: put + or - between terms, and quote a text of "
+                                      "several words", args[i]), -1;
+        if (!want_term) {
+            sign = args[i][0] == '-' ? -1 : 1;
+            continue;
+        }
+        if (parse_term(args[i], sign, &terms[(*n_terms)++], msg, cap)) return -1;
+    }
+    if (n % 2 == 0) return snprintf(msg, cap, "the query ends with '%s'", args[n - 1]), -1;
+    return 0;
+}

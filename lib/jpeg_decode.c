@@ -1,0 +1,135 @@
+/* jpeg_decode.c: JPEG through libjpeg-turbo, the library PIL links, with PIL's settings: libjpeg's
+ * defaults (islow IDCT, fancy upsampling), grey widened to RGB, and CMYK/YCCK read as PIL reads
+ * it (Adobe's inverted CMYK, then convert("RGB")'s CMYK formula). libjpeg reports a fatal error by
+ * calling error_exit, which must not return: ours longjmps back here, so nothing aborts or prints. */
+#include "image_decode.h"
+
+#include <setjmp.h>
+#include <stdio.h> /* jpeglib.h uses FILE */
+#include <stdlib.h>
+#include <string.h>
+
+#include <jerror.h>
+#include <jpeglib.h>
+
+#include "error.h"
+#include "image_limits.h"
+
+typedef struct {
+    struct jpeg_error_mgr pub; /* first: libjpeg's err pointer is this struct's address */
+    jmp_buf jump;
+    int ran_out;    /* the data ended before the end-of-image marker */
+    int many_scans; /* stopped by jpeg_progress */
+} jpeg_errors;
+
+/* Every scan of a progressive JPEG passes over the whole image, so a small file of many tiny scans
+ * takes minutes (libjpeg-turbo's own tools cap them too); real encoders write about ten. */
+#define MAX_SCANS 1000
+
+static void jpeg_progress(j_common_ptr cinfo)
+{
+    j_decompress_ptr d = (j_decompress_ptr)cinfo;
+    jpeg_errors *errors = (jpeg_errors *)cinfo->err;
+    if (d->input_scan_number > MAX_SCANS) {
+        errors->many_scans = 1;
+        longjmp(errors->jump, 1);
+    }
+}
+
+static void jpeg_error_exit(j_common_ptr cinfo)
+{
+    longjmp(((jpeg_errors *)cinfo->err)->jump, 1);
+}
+
+/* Warnings (corrupt data, extraneous bytes) are ignored, as PIL ignores them; running out of data
+ * is noted: PIL's decoder waits for more and, at the end of the file, calls it truncated. */
+static void jpeg_message(j_common_ptr cinfo, int level)
+{
+    if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) ((jpeg_errors *)cinfo->err)->ran_out = 1;
+}
+
+/* PIL's convert("RGB") of a CMYK pixel, after its "CMYK;I" unpacking inverted libjpeg's Adobe
+ * values: each channel is (255 - k) - c * (255 - k) / 255, rounded as PIL's MULDIV255 rounds. */
+static uint8_t cmyk_channel(unsigned inverted_c, unsigned inverted_k)
+{
+    unsigned c = 255 - inverted_c, nk = inverted_k; /* nk = 255 - k = the stored value */
+    unsigned t = c * nk + 128;
+    return (uint8_t)(nk - ((t >> 8) + t) / 256);
+}
+
+/* One decoded row of `components` samples per pixel to RGB in place (row holds w * 4 bytes). */
+static void row_to_rgb(uint8_t *row, int w, int components)
+{
+    if (components == 1) {
+        for (int x = w - 1; x >= 0; x--) row[3 * x] = row[3 * x + 1] = row[3 * x + 2] = row[x];
+    } else if (components == 4) {
+        for (int x = 0; x < w; x++) {
+            const uint8_t *s = row + 4 * x;
+            uint8_t r = cmyk_channel(s[0], s[3]), g = cmyk_channel(s[1], s[3]), b = cmyk_channel(s[2], s[3]);
+            row[3 * x] = r;
+            row[3 * x + 1] = g;
+            row[3 * x + 2] = b;
+        }
+    }
+}
+
+/* The decode proper, between setjmp and jpeg_destroy_decompress. rgb is out->rgb's address, so
+ * the caller frees it after a longjmp; nothing here lives in a local across one. */
+static align_status jpeg_pixels(struct jpeg_decompress_struct *cinfo, const char *name, uint64_t max_pixels,
+                                align_image *out, align_error *err)
+{
+    jpeg_read_header(cinfo, TRUE);
+    int w = (int)cinfo->image_width, h = (int)cinfo->image_height, comps = cinfo->num_components;
+    if (comps != 1 && comps != 3 && comps != 4) /* PIL: "cannot handle N-layer images" */
+        return align_fail(err, ALIGN_ERR_FORMAT, "%s: unsupported JPEG (%d components)", name, comps);
+    align_status s = image_check_size(name, "JPEG", w, h, max_pixels, err);
+    if (s) return s;
+    cinfo->out_color_space = comps == 1 ? JCS_GRAYSCALE : comps == 3 ? JCS_RGB : JCS_CMYK;
+    jpeg_start_decompress(cinfo);
+    /* 4 bytes a pixel: a CMYK row is converted in place, and the last row has room for it */
+    if (!(out->rgb = malloc((size_t)w * h * 3 + (size_t)w))) return image_out_of_memory(name, w, h, err);
+    while (cinfo->output_scanline < cinfo->output_height) {
+        JSAMPROW row = out->rgb + (size_t)cinfo->output_scanline * w * 3;
+        if (jpeg_read_scanlines(cinfo, &row, 1) != 1) break;
+        row_to_rgb(row, w, comps);
+    }
+    if (!((jpeg_errors *)cinfo->err)->ran_out) jpeg_finish_decompress(cinfo);
+    if (((jpeg_errors *)cinfo->err)->ran_out)
+        return align_fail(err, ALIGN_ERR_FORMAT, "%s: truncated JPEG (no end-of-image marker)", name);
+    out->width = w;
+    out->height = h;
+    return ALIGN_OK;
+}
+
+align_status jpeg_decode(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, align_image *out,
+                         align_error *err)
+{
+    struct jpeg_decompress_struct cinfo;
+    jpeg_errors errors;
+    cinfo.err = jpeg_std_error(&errors.pub);
+    errors.pub.error_exit = jpeg_error_exit;
+    errors.pub.emit_message = jpeg_message;
+    errors.ran_out = errors.many_scans = 0;
+    struct jpeg_progress_mgr progress = {.progress_monitor = jpeg_progress};
+    align_status s;
+    if (setjmp(errors.jump)) {
+        char why[JMSG_LENGTH_MAX];
+        errors.pub.format_message((j_common_ptr)&cinfo, why);
+        if (errors.many_scans)
+            s = align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt JPEG image (more than %d scans)", name, MAX_SCANS);
+        else if (errors.pub.msg_code == JERR_OUT_OF_MEMORY)
+            s = align_fail(err, ALIGN_ERR_NOMEM, "%s: out of memory decoding the JPEG", name);
+        else if (errors.ran_out) /* libjpeg ended the data with a made-up marker, then failed on it */
+            s = align_fail(err, ALIGN_ERR_FORMAT, "%s: truncated JPEG (%s)", name, why);
+        else
+            s = align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt JPEG image (%s)", name, why);
+    } else {
+        jpeg_create_decompress(&cinfo);
+        cinfo.progress = &progress;
+        jpeg_mem_src(&cinfo, p, (unsigned long)n);
+        s = jpeg_pixels(&cinfo, name, max_pixels, out, err);
+    }
+    jpeg_destroy_decompress(&cinfo);
+    if (s) align_image_free(out);
+    return s;
+}

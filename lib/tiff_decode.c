@@ -1,0 +1,423 @@
+/* tiff_decode.c: a TIFF's first page through libtiff, converted to RGB as PIL 9.4's TIFF modes
+ * convert: its table of (photometric, bits, samples, extra samples) decides the mode, and only
+ * what it names is read (PIL refuses the rest, so does this). libtiff decompresses (none, LZW,
+ * deflate, PackBits, CCITT, JPEG...), reverses the fill order and swaps the byte order; the samples
+ * then become RGB here as PIL's unpackers and convert("RGB") make them (CIELAB through LittleCMS,
+ * as PIL converts it).
+ *
+ * libtiff's messages go to handlers set per handle through TIFFOpenOptions (libtiff 4.5): the
+ * first error is kept for align_error, warnings are dropped. The global TIFFSetErrorHandler would
+ * be process-wide mutable state shared by every thread decoding at once. */
+#include "image_decode.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lcms2.h>
+#include <tiffio.h>
+
+#include "error.h"
+#include "image_limits.h"
+
+/* The file in memory, as libtiff's client procedures read it, and libtiff's first error. */
+typedef struct {
+    const uint8_t *p;
+    size_t n, pos;
+    char message[160];
+} tiff_source;
+
+static tmsize_t source_read(thandle_t h, void *buf, tmsize_t size)
+{
+    tiff_source *s = h;
+    size_t left = s->pos < s->n ? s->n - s->pos : 0, k = size < 0 ? 0 : (size_t)size;
+    if (k > left) k = left;
+    memcpy(buf, s->p + s->pos, k);
+    s->pos += k;
+    return (tmsize_t)k;
+}
+
+static tmsize_t source_write(thandle_t h, void *buf, tmsize_t size)
+{
+    (void)h, (void)buf, (void)size;
+    return -1;
+}
+
+static toff_t source_seek(thandle_t h, toff_t off, int whence)
+{
+    tiff_source *s = h;
+    uint64_t base = whence == SEEK_CUR ? s->pos : whence == SEEK_END ? s->n : 0;
+    if (off > UINT64_MAX - base) return (toff_t)-1;
+    s->pos = (size_t)(base + off);
+    return s->pos;
+}
+
+static int source_close(thandle_t h)
+{
+    (void)h;
+    return 0;
+}
+
+static toff_t source_size(thandle_t h)
+{
+    return ((tiff_source *)h)->n;
+}
+
+static int source_map(thandle_t h, void **base, toff_t *size)
+{
+    (void)h, (void)base, (void)size;
+    return 0; /* not mapped: libtiff reads copies, never the caller's buffer */
+}
+
+static void source_unmap(thandle_t h, void *base, toff_t size)
+{
+    (void)h, (void)base, (void)size;
+}
+
+static int on_error(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap)
+{
+    (void)tif, (void)module;
+    tiff_source *s = user;
+    if (!s->message[0]) vsnprintf(s->message, sizeof s->message, fmt, ap);
+    for (char *c = s->message; *c; c++)
+        if (*c == '\n' || *c == '\r') *c = ' ';
+    return 1; /* handled: libtiff's global handler is not called */
+}
+
+static int on_warning(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap)
+{
+    (void)tif, (void)user, (void)module, (void)fmt, (void)ap;
+    return 1;
+}
+
+/* What PIL makes of the page: the mode its table gives, with the details the conversion needs. */
+typedef enum { GREY, GREY16, NUMBER, RGB_, RGB_PREMULTIPLIED, PALETTE, CMYK, YCBCR, LAB, UNSUPPORTED } tiff_kind;
+
+typedef struct {
+    int w, h, bits, samples, planar, photometric;
+    tiff_kind kind;
+    int inverted;             /* min-is-white grey */
+    int format;               /* NUMBER: SAMPLEFORMAT_INT or _IEEEFP (32 bits) or _UINT (32 bits) */
+    uint16_t *cmap[3];        /* PALETTE: libtiff's colour map */
+    uint8_t *raw;             /* the samples: rows of `row_bytes`, plane after plane when planar */
+    size_t row_bytes;
+} tiff_page;
+
+/* PIL's modes I and F, one sample of grey: 16-bit signed, 32-bit integers, 32-bit floats. */
+static tiff_kind number_kind(const tiff_page *pg, int little)
+{
+    if (pg->samples != 1) return UNSUPPORTED;
+    int grey = pg->photometric == PHOTOMETRIC_MINISBLACK, any = grey || pg->photometric == PHOTOMETRIC_MINISWHITE;
+    if (pg->format == SAMPLEFORMAT_IEEEFP) return any && pg->bits == 32 ? NUMBER : UNSUPPORTED;
+    if (pg->format == SAMPLEFORMAT_INT) return grey && (pg->bits == 16 || pg->bits == 32) ? NUMBER : UNSUPPORTED;
+    return grey && little && pg->bits == 32 && pg->format == SAMPLEFORMAT_UINT ? NUMBER : UNSUPPORTED;
+}
+
+/* PIL's OPEN_INFO, as far as it converts to RGB: the kind of a page, UNSUPPORTED for the rest. */
+static tiff_kind page_kind(TIFF *tif, tiff_page *pg)
+{
+    uint16_t format = 1, extra_count = 0, *extra = NULL;
+    TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLEFORMAT, &format);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_EXTRASAMPLES, &extra_count, &extra);
+    int e = extra_count ? extra[0] : -1, b = pg->bits, s = pg->samples, little = !TIFFIsBigEndian(tif);
+    pg->format = format;
+    if (format != SAMPLEFORMAT_UINT || b == 32) return number_kind(pg, little);
+    switch (pg->photometric) {
+    case PHOTOMETRIC_MINISWHITE:
+    case PHOTOMETRIC_MINISBLACK:
+        pg->inverted = pg->photometric == PHOTOMETRIC_MINISWHITE;
+        if (s == 1 && (b == 1 || b == 2 || b == 4 || b == 8)) return GREY;
+        if (s == 2 && b == 8 && !pg->inverted && e == EXTRASAMPLE_UNASSALPHA) return GREY;
+        /* PIL reads 16-bit grey as I;16: min-is-white uninverted, but only little-endian */
+        if (s == 1 && b == 16 && (!pg->inverted || !TIFFIsBigEndian(tif))) return GREY16;
+        return UNSUPPORTED;
+    case PHOTOMETRIC_RGB:
+        if (b == 8 && s >= 3 && s <= 6) return s > 3 && e == EXTRASAMPLE_ASSOCALPHA ? RGB_PREMULTIPLIED : RGB_;
+        if (b == 16 && (s == 3 || s == 4)) return s == 4 && e == EXTRASAMPLE_ASSOCALPHA ? RGB_PREMULTIPLIED : RGB_;
+        return UNSUPPORTED;
+    case PHOTOMETRIC_PALETTE:
+        if (!TIFFGetField(tif, TIFFTAG_COLORMAP, &pg->cmap[0], &pg->cmap[1], &pg->cmap[2])) return UNSUPPORTED;
+        if (s == 1 && (b == 1 || b == 2 || b == 4 || b == 8)) return PALETTE;
+        return s == 2 && b == 8 && e == EXTRASAMPLE_UNASSALPHA ? PALETTE : UNSUPPORTED;
+    case PHOTOMETRIC_SEPARATED:
+        if (b == 8 && s >= 4 && s <= 6) return CMYK;
+        return b == 16 && s == 4 && !TIFFIsBigEndian(tif) ? CMYK : UNSUPPORTED;
+    case PHOTOMETRIC_YCBCR: {
+        uint16_t compression = 0;
+        TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &compression);
+        if (b != 8 || s != 3 || compression == COMPRESSION_NONE) return UNSUPPORTED;
+        /* PIL's libtiff decoder has libtiff's RGBA reader convert YCbCr, unless it is JPEG */
+        if (compression != COMPRESSION_JPEG) return YCBCR;
+        /* libjpeg converts to RGB, as in PIL's libtiff decoder */
+        TIFFSetField(tif, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB);
+        pg->photometric = PHOTOMETRIC_RGB;
+        return RGB_;
+    }
+    case PHOTOMETRIC_CIELAB:
+        return b == 8 && s == 3 ? LAB : UNSUPPORTED;
+    default:
+        return UNSUPPORTED;
+    }
+}
+
+/* Sample s of pixel (x, y), as an unsigned value of pg->bits bits. */
+static unsigned sample(const tiff_page *pg, int x, int y, int s)
+{
+    size_t row = pg->planar ? ((size_t)s * pg->h + y) : (size_t)y;
+    size_t index = pg->planar ? (size_t)x : (size_t)x * pg->samples + s;
+    const uint8_t *r = pg->raw + row * pg->row_bytes;
+    if (pg->bits == 8) return r[index];
+    if (pg->bits == 16) {
+        uint16_t v;
+        memcpy(&v, r + 2 * index, 2); /* libtiff gives host byte order */
+        return v;
+    }
+    size_t bit = index * pg->bits;
+    return (unsigned)(r[bit / 8] >> (8 - pg->bits - bit % 8)) & ((1u << pg->bits) - 1);
+}
+
+/* convert("RGB") of modes I and F: clipped to 0..255, a float truncated (NaN is 0). */
+static uint8_t number_level(const tiff_page *pg, int x, int y)
+{
+    size_t row = (size_t)y * pg->row_bytes;
+    if (pg->format == SAMPLEFORMAT_IEEEFP) {
+        float f;
+        memcpy(&f, pg->raw + row + 4 * (size_t)x, 4);
+        return !(f > 0) ? 0 : f >= 255 ? 255 : (uint8_t)f;
+    }
+    int64_t v;
+    if (pg->bits == 16) {
+        int16_t i;
+        memcpy(&i, pg->raw + row + 2 * (size_t)x, 2);
+        v = i;
+    } else {
+        uint32_t u;
+        memcpy(&u, pg->raw + row + 4 * (size_t)x, 4);
+        v = pg->format == SAMPLEFORMAT_INT ? (int64_t)(int32_t)u : (int64_t)u;
+    }
+    return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+}
+
+/* An 8-bit value of a 16-bit RGB or CMYK sample: PIL's ";16" unpackers keep the high byte. */
+static unsigned sample8(const tiff_page *pg, int x, int y, int s)
+{
+    unsigned v = sample(pg, x, y, s);
+    return pg->bits == 16 ? v >> 8 : v;
+}
+
+/* convert("RGB") of CMYK: (255 - k) - c * (255 - k) / 255, with PIL's MULDIV255 rounding. */
+static uint8_t cmyk_channel(unsigned c, unsigned k)
+{
+    unsigned nk = 255 - k, t = c * nk + 128;
+    return (uint8_t)(nk - ((t >> 8) + t) / 256);
+}
+
+/* PIL's "RGBa" unpacker: premultiplied colour divided by alpha, clipped. */
+static uint8_t unpremultiply(unsigned c, unsigned a)
+{
+    if (a == 0) return 0;
+    unsigned v = c * 255 / a;
+    return (uint8_t)(v > 255 ? 255 : v);
+}
+
+static void page_pixel(const tiff_page *pg, int x, int y, uint8_t *out)
+{
+    unsigned v;
+    switch (pg->kind) {
+    case GREY: /* 1, 2 and 4 bits spread over 0..255 */
+        v = sample(pg, x, y, 0) * (pg->bits == 1 ? 255 : pg->bits == 2 ? 85 : pg->bits == 4 ? 17 : 1);
+        out[0] = out[1] = out[2] = (uint8_t)(pg->inverted ? 255 - v : v);
+        break;
+    case GREY16: /* mode I;16, clipped to 255 */
+        v = sample(pg, x, y, 0);
+        out[0] = out[1] = out[2] = (uint8_t)(v > 255 ? 255 : v);
+        break;
+    case NUMBER:
+        out[0] = out[1] = out[2] = number_level(pg, x, y);
+        break;
+    case RGB_:
+        for (int c = 0; c < 3; c++) out[c] = (uint8_t)sample8(pg, x, y, c);
+        break;
+    case RGB_PREMULTIPLIED:
+        for (int c = 0; c < 3; c++) out[c] = unpremultiply(sample8(pg, x, y, c), sample8(pg, x, y, 3));
+        break;
+    case PALETTE: /* PIL's palette keeps the high byte of the 16-bit colour map */
+        v = sample(pg, x, y, 0);
+        for (int c = 0; c < 3; c++) out[c] = (uint8_t)(pg->cmap[c][v] >> 8);
+        break;
+    case CMYK:
+        for (int c = 0; c < 3; c++) out[c] = cmyk_channel(sample8(pg, x, y, c), sample8(pg, x, y, 3));
+        break;
+    case YCBCR: /* converted by read_rgba or lab_to_rgb into raw, 4 bytes a pixel */
+    case LAB:
+        memcpy(out, pg->raw + (size_t)y * pg->row_bytes + 4 * (size_t)x, 3);
+        break;
+    case UNSUPPORTED:
+        break;
+    }
+}
+
+/* YCbCr through libtiff's RGBA reader, top row first as PIL asks for it: pg->raw becomes RGBA rows.
+ * Returns 1, 0 for unreadable data, -1 out of memory. */
+static int read_rgba(TIFF *tif, tiff_page *pg)
+{
+    TIFFRGBAImage img;
+    char why[1024];
+    if (!TIFFRGBAImageOK(tif, why) || !TIFFRGBAImageBegin(&img, tif, 0, why)) return 0;
+    img.req_orientation = ORIENTATION_TOPLEFT;
+    uint32_t *px = malloc((size_t)pg->w * pg->h * 4);
+    int ok = !px ? -1 : TIFFRGBAImageGet(&img, px, (uint32_t)pg->w, (uint32_t)pg->h) ? 1 : 0;
+    TIFFRGBAImageEnd(&img);
+    for (size_t i = 0; ok > 0 && i < (size_t)pg->w * pg->h; i++) {
+        uint8_t *o = pg->raw + i * 4;
+        o[0] = (uint8_t)TIFFGetR(px[i]), o[1] = (uint8_t)TIFFGetG(px[i]), o[2] = (uint8_t)TIFFGetB(px[i]);
+        o[3] = (uint8_t)TIFFGetA(px[i]);
+    }
+    free(px);
+    return ok;
+}
+
+/* PIL converts LAB to RGB with LittleCMS: its own LAB profile (D50) to sRGB, perceptual, in 8 bits,
+ * PIL's LAB pixels (a and b stored signed in a TIFF, unsigned with 128 for 0 in PIL) padded to 4
+ * bytes. In place over pg->raw, which holds 4 bytes a pixel. A context of its own for each call:
+ * LittleCMS's default one is process-wide. */
+static int lab_to_rgb(tiff_page *pg)
+{
+    cmsContext ctx = cmsCreateContext(NULL, NULL);
+    cmsHPROFILE lab = ctx ? cmsCreateLab2ProfileTHR(ctx, NULL) : NULL;
+    cmsHPROFILE srgb = ctx ? cmsCreate_sRGBProfileTHR(ctx) : NULL;
+    cmsUInt32Number lab_x = COLORSPACE_SH(PT_LabV2) | CHANNELS_SH(3) | BYTES_SH(1) | EXTRA_SH(1);
+    cmsHTRANSFORM t = lab && srgb ? cmsCreateTransformTHR(ctx, lab, lab_x, srgb, TYPE_RGBA_8, INTENT_PERCEPTUAL, 0)
+                                  : NULL;
+    if (t) {
+        for (int y = 0; y < pg->h; y++) {
+            uint8_t *row = pg->raw + (size_t)y * pg->row_bytes;
+            for (int x = pg->w - 1; x >= 0; x--) { /* 3 bytes a pixel to 4, from the right */
+                uint8_t l = row[3 * x], a = row[3 * x + 1], b = row[3 * x + 2];
+                row[4 * x] = l, row[4 * x + 1] = a ^ 0x80, row[4 * x + 2] = b ^ 0x80, row[4 * x + 3] = 0;
+            }
+            cmsDoTransform(t, row, row, (cmsUInt32Number)pg->w);
+        }
+        cmsDeleteTransform(t);
+    }
+    if (lab) cmsCloseProfile(lab);
+    if (srgb) cmsCloseProfile(srgb);
+    if (ctx) cmsDeleteContext(ctx);
+    return t ? 1 : -1;
+}
+
+/* Every row (of every plane) into pg->raw: tile by tile, or scanline by scanline. Returns 1, 0 for
+ * unreadable data, -1 out of memory. */
+static int read_planes(TIFF *tif, tiff_page *pg)
+{
+    int planes = pg->planar ? pg->samples : 1;
+    if (!TIFFIsTiled(tif)) {
+        for (int s = 0; s < planes; s++)
+            for (int y = 0; y < pg->h; y++)
+                if (TIFFReadScanline(tif, pg->raw + ((size_t)s * pg->h + y) * pg->row_bytes, (uint32_t)y,
+                                     (uint16_t)s) < 0)
+                    return 0;
+        return 1;
+    }
+    uint32_t tw = 0, th = 0;
+    TIFFGetField(tif, TIFFTAG_TILEWIDTH, &tw);
+    TIFFGetField(tif, TIFFTAG_TILELENGTH, &th);
+    tmsize_t tile_row = TIFFTileRowSize(tif), tile_size = TIFFTileSize(tif);
+    if (!tw || !th || tile_row <= 0 || tile_size < tile_row * (tmsize_t)th) return 0;
+    uint8_t *tile = malloc((size_t)tile_size);
+    if (!tile) return -1;
+    size_t pixel_bits = (size_t)pg->bits * (pg->planar ? 1 : pg->samples);
+    int ok = 1;
+    for (int s = 0; ok && s < planes; s++)
+        for (uint32_t y0 = 0; ok && y0 < (uint32_t)pg->h; y0 += th)
+            for (uint32_t x0 = 0; ok && x0 < (uint32_t)pg->w; x0 += tw) {
+                if (TIFFReadTile(tif, tile, x0, y0, 0, (uint16_t)s) < 0) {
+                    ok = 0;
+                    break;
+                }
+                /* tile widths are multiples of 16, so a tile starts on a byte */
+                uint32_t cols = tw < pg->w - x0 ? tw : pg->w - x0, rows = th < pg->h - y0 ? th : pg->h - y0;
+                size_t bytes = (cols * pixel_bits + 7) / 8, at = x0 * pixel_bits / 8;
+                for (uint32_t r = 0; r < rows; r++)
+                    memcpy(pg->raw + ((size_t)s * pg->h + y0 + r) * pg->row_bytes + at, tile + r * tile_row, bytes);
+            }
+    free(tile);
+    return ok;
+}
+
+/* The page's pixels into pg->raw, as samples or (YCBCR, LAB) as RGBA. 1, 0 unreadable, -1 out of memory. */
+static int read_samples(TIFF *tif, tiff_page *pg)
+{
+    if (pg->kind == YCBCR) return read_rgba(tif, pg);
+    int read = read_planes(tif, pg);
+    return read > 0 && pg->kind == LAB ? lab_to_rgb(pg) : read;
+}
+
+static align_status tiff_failed(const tiff_source *src, const char *name, const char *what, align_error *err)
+{
+    if (src->message[0]) return align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt TIFF image (%s)", name, src->message);
+    return align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt TIFF image (%s)", name, what);
+}
+
+/* The first page's header, its kind, then its samples. */
+static align_status tiff_page_read(TIFF *tif, const tiff_source *src, const char *name, uint64_t max_pixels,
+                                   tiff_page *pg, align_error *err)
+{
+    uint32_t w = 0, h = 0;
+    uint16_t bits = 1, samples = 1, planar = PLANARCONFIG_CONTIG, photometric;
+    if (!TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w) || !TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h))
+        return tiff_failed(src, name, "no image size", err);
+    if (!TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &photometric)) photometric = PHOTOMETRIC_MINISWHITE;
+    TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &bits);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &samples);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_PLANARCONFIG, &planar);
+    align_status s = image_check_size(name, "TIFF", w > INT32_MAX ? -1 : (int)w, h > INT32_MAX ? -1 : (int)h,
+                                      max_pixels, err);
+    if (s) return s;
+    *pg = (tiff_page){.w = (int)w, .h = (int)h, .bits = bits, .samples = samples,
+                      .planar = planar == PLANARCONFIG_SEPARATE && samples > 1, .photometric = photometric};
+    if ((pg->kind = page_kind(tif, pg)) == UNSUPPORTED)
+        return align_fail(err, ALIGN_ERR_FORMAT,
+                          "%s: unsupported TIFF (photometric %d, %d bits x %d samples)", name,
+                          photometric, bits, samples);
+    int four = pg->kind == YCBCR || pg->kind == LAB; /* rows of 4 bytes a pixel */
+    tmsize_t row = four ? (tmsize_t)w * 4 : TIFFScanlineSize(tif);
+    size_t want = four ? (size_t)w * 4 : ((size_t)w * (pg->planar ? 1 : samples) * bits + 7) / 8;
+    if (row <= 0 || (size_t)row < want) return tiff_failed(src, name, "inconsistent row size", err);
+    pg->row_bytes = (size_t)row;
+    size_t planes = pg->planar ? samples : 1;
+    if (!(pg->raw = calloc(planes * h, pg->row_bytes))) return image_out_of_memory(name, pg->w, pg->h, err);
+    int read = read_samples(tif, pg);
+    if (read < 0) return image_out_of_memory(name, pg->w, pg->h, err);
+    if (!read) return tiff_failed(src, name, "unreadable image data", err);
+    return ALIGN_OK;
+}
+
+align_status tiff_decode(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, align_image *out,
+                         align_error *err)
+{
+    tiff_source src = {p, n, 0, ""};
+    TIFFOpenOptions *opts = TIFFOpenOptionsAlloc();
+    if (!opts) return align_fail(err, ALIGN_ERR_NOMEM, "%s: out of memory opening the TIFF", name);
+    TIFFOpenOptionsSetErrorHandlerExtR(opts, on_error, &src);
+    TIFFOpenOptionsSetWarningHandlerExtR(opts, on_warning, &src);
+    /* no single allocation bigger than a strip or tile of the largest image allowed could need */
+    TIFFOpenOptionsSetMaxSingleMemAlloc(opts, (tmsize_t)(max_pixels < (1u << 28) ? max_pixels : (1u << 28)) * 8);
+    TIFF *tif = TIFFClientOpenExt(name, "rm", &src, source_read, source_write, source_seek, source_close,
+                                  source_size, source_map, source_unmap, opts);
+    TIFFOpenOptionsFree(opts);
+    if (!tif) return tiff_failed(&src, name, "unreadable header", err);
+    tiff_page pg = {0};
+    align_status s = tiff_page_read(tif, &src, name, max_pixels, &pg, err);
+    if (!s && !(out->rgb = malloc((size_t)pg.w * pg.h * 3))) s = image_out_of_memory(name, pg.w, pg.h, err);
+    if (!s) {
+        for (int y = 0; y < pg.h; y++)
+            for (int x = 0; x < pg.w; x++) page_pixel(&pg, x, y, out->rgb + ((size_t)y * pg.w + x) * 3);
+        out->width = pg.w;
+        out->height = pg.h;
+    }
+    free(pg.raw);
+    TIFFClose(tif);
+    return s;
+}

@@ -1,0 +1,546 @@
+/* align index, align search and align classify --db driven through a shell on real SQLite files:
+ * incremental runs, kill -9 at random moments, search against a brute-force ranking of `align
+ * embed` vectors, classify from stored rows and cached labels bit for bit, every bad index. */
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "test.h"
+
+#define A align_bin()
+#define DIM 40 /* tiny-a's projection_dim */
+
+static const char *model(void)
+{
+    return fixture("tiny-a");
+}
+
+/* test_tmpdir()/name, rotating through 16 buffers. */
+static const char *tmp(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static const char *tmp(const char *fmt, ...)
+{
+    static char bufs[16][1024];
+    static int next;
+    char name[512], *b = bufs[next++ % 16];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    snprintf(b, sizeof bufs[0], "%s/%s", test_tmpdir(), name);
+    return b;
+}
+
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sh(const char *fmt, ...)
+{
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    run_result r = run_cmd("%s", cmd);
+    CHECK_MSG(r.status == 0, "%s: exit %d: %s", cmd, r.status, r.err);
+    run_free(&r);
+}
+
+/* A directory of n images, copies of the fixture images in turn; returns its path. */
+static const char *image_dir(const char *name, int n)
+{
+    static const char *const srcs[] = {"astronaut.png", "cat.jpg", "rocket.bmp", "camera_gray.png",
+                                       "coffee_progressive.jpg", "odd_37x23.png", "chelsea_palette.png"};
+    const char *dir = tmp("%s", name);
+    char cmd[6144];
+    size_t k = (size_t)snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
+    for (int i = 0; i < n; i++) {
+        const char *src = srcs[i % 7];
+        k += (size_t)snprintf(cmd + k, sizeof cmd - k, " && cp %s/images/%s %s/img%04d%s", fixture(""), src, dir, i,
+                              strrchr(src, '.'));
+        if (k > sizeof cmd - 400) {
+            sh("%s", cmd);
+            k = (size_t)snprintf(cmd, sizeof cmd, "true");
+        }
+    }
+    sh("%s", cmd);
+    return dir;
+}
+
+static int count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+/* Every row of an index folded into a count and a hash of paths, stamps and embedding bytes. */
+typedef struct {
+    long rows;
+    uint64_t hash;
+} digest;
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static int digest_chunk(void *user, const align_index_row *rows, int n)
+{
+    digest *d = user;
+    for (int i = 0; i < n; i++) {
+        d->hash = fnv(d->hash, rows[i].path, strlen(rows[i].path) + 1);
+        d->hash = fnv(d->hash, &rows[i].size, sizeof rows[i].size);
+        d->hash = fnv(d->hash, &rows[i].mtime_ns, sizeof rows[i].mtime_ns);
+        d->hash = fnv(d->hash, rows[i].embedding, sizeof(float) * DIM);
+        d->rows++;
+    }
+    return 0;
+}
+
+static digest index_digest(const char *path)
+{
+    digest d = {0, 0xcbf29ce484222325ull};
+    align_error err;
+    align_index *ix = align_index_open(path, NULL, 0, ALIGN_INDEX_READ, &err);
+    CHECK_MSG(ix != NULL, "%s", err.message);
+    if (!ix) return d;
+    CHECK_MSG(align_index_check(ix, &err) == ALIGN_OK, "%s", err.message);
+    CHECK_MSG(align_index_scan(ix, digest_chunk, &d, &err) == ALIGN_OK, "%s", err.message);
+    align_index_close(ix);
+    return d;
+}
+
+/* ---- index ------------------------------------------------------------------------------------ */
+
+/* A second run decodes nothing; a changed file is embedded again; --prune drops a deleted one. */
+TEST(cli_index_is_incremental_and_prunes)
+{
+    const char *dir = image_dir("incr", 10), *db = tmp("incr.db");
+    run_result r = run_cmd("%s index -m %s --db %s %s", A, model(), db, dir);
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    CHECK_CONTAINS(r.err, ": 10 embedded, 0 unchanged, 0 failed, 0 pruned; 10 images in the index");
+    run_free(&r);
+    digest first = index_digest(db);
+    r = run_cmd("%s index -m %s --db %s %s", A, model(), db, dir);
+    CHECK_CONTAINS(r.err, ": 0 embedded, 10 unchanged, 0 failed, 0 pruned; 10 images in the index");
+    run_free(&r);
+    digest again = index_digest(db);
+    CHECK(first.hash == again.hash);
+    /* img0000 becomes a copy of the cat: embedded again, and found as the cat */
+    sh("cp %s %s/img0000.png && touch -d '2001-01-01' %s/img0000.png", fixture("images/cat.jpg"), dir, dir);
+    r = run_cmd("%s index -m %s --db %s %s", A, model(), db, dir);
+    CHECK_CONTAINS(r.err, ": 1 embedded, 9 unchanged, 0 failed, 0 pruned; 10 images in the index");
+    run_free(&r);
+    r = run_cmd("%s search -m %s --db %s -k 3 --format tsv image:%s/img0001.jpg", A, model(), db, dir);
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    CHECK_CONTAINS(r.out, "img0000.png\t1");
+    CHECK_INT(count_lines(r.out), 4);
+    run_free(&r);
+    sh("rm %s/img0002.bmp", dir);
+    r = run_cmd("%s index -m %s --db %s --prune", A, model(), db);
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    CHECK_CONTAINS(r.err, ": 0 embedded, 0 unchanged, 0 failed, 1 pruned; 9 images in the index");
+    run_free(&r);
+    /* relative paths from another directory are keyed alike */
+    char *bin = realpath(A, NULL), *m = realpath(model(), NULL);
+    r = run_cmd("cd %s && %s index -m %s --db %s ./img0001.jpg ../incr/img0002.png", dir, bin, m, db);
+    free(bin);
+    free(m);
+    CHECK_CONTAINS(r.err, ": 0 embedded, 2 unchanged");
+    run_free(&r);
+}
+
+/* Killed at random moments, then run again: the same rows and embeddings as one uninterrupted run,
+ * and an intact file after every kill. */
+TEST(cli_index_survives_kill_9)
+{
+    const char *dir = image_dir("kill", 400), *ref = tmp("kill-ref.db");
+    sh("%s index -q -m %s --db %s %s", A, model(), ref, dir);
+    digest want = index_digest(ref);
+    CHECK_INT(want.rows, 400);
+    srand((unsigned)time(NULL));
+    int partial = 0;
+    for (int round = 0; round < 4; round++) {
+        const char *db = tmp("kill-%d.db", round);
+        for (int kill = 0; kill < 3; kill++) {
+            int ms = 5 + rand() % 150;
+            sh("%s index -q -m %s --db %s %s & pid=$!; sleep %d.%03d; kill -9 $pid; wait $pid; true", A, model(), db,
+               dir, ms / 1000, ms % 1000);
+            struct stat st;
+            if (stat(db, &st) != 0) continue; /* killed before the file was made */
+            digest d = index_digest(db);
+            partial += d.rows > 0 && d.rows < 400;
+        }
+        sh("%s index -q -m %s --db %s %s", A, model(), db, dir);
+        digest got = index_digest(db);
+        CHECK_INT(got.rows, want.rows);
+        CHECK_MSG(got.hash == want.hash, "round %d: rows differ from the uninterrupted run", round);
+    }
+    test_note("%d of 12 kills left a partial index", partial);
+}
+
+/* A second index on the same file waits for the first's transaction; search reads meanwhile. */
+typedef struct {
+    sqlite3 *db;
+    int ms;
+} holder;
+
+static void *release_later(void *arg)
+{
+    holder *h = arg;
+    struct timespec t = {h->ms / 1000, (long)(h->ms % 1000) * 1000000};
+    nanosleep(&t, NULL);
+    sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL);
+    return NULL;
+}
+
+TEST(cli_index_concurrent_writer_waits_or_says_busy)
+{
+    const char *dir = image_dir("busy", 3), *db = tmp("busy.db");
+    sh("%s index -q -m %s --db %s %s/img0000.png", A, model(), db, dir);
+    holder h = {NULL, 1000};
+    CHECK(sqlite3_open(db, &h.db) == SQLITE_OK);
+    CHECK(sqlite3_exec(h.db, "BEGIN IMMEDIATE; DELETE FROM images WHERE 0", NULL, NULL, NULL) == SQLITE_OK);
+    run_result r = run_cmd("%s search -m %s --db %s -f paths cat", A, model(), db);
+    CHECK_MSG(r.status == 0, "search while a writer holds the lock: %s", r.err);
+    CHECK_INT(count_lines(r.out), 1);
+    run_free(&r);
+    pthread_t t;
+    pthread_create(&t, NULL, release_later, &h);
+    r = run_cmd("%s index -m %s --db %s %s", A, model(), db, dir);
+    CHECK_MSG(r.status == 0, "a writer that waits: %s", r.err);
+    CHECK_CONTAINS(r.err, "2 embedded, 1 unchanged");
+    run_free(&r);
+    pthread_join(t, NULL);
+    /* held past the wait: busy, said in one line */
+    CHECK(sqlite3_exec(h.db, "BEGIN IMMEDIATE; DELETE FROM images WHERE 0", NULL, NULL, NULL) == SQLITE_OK);
+    sh("touch -d '2001-01-01' %s/img0001.jpg", dir);
+    r = run_cmd("%s index -m %s --db %s %s", A, model(), db, dir);
+    CHECK_INT(r.status, 1);
+    CHECK_CONTAINS(r.err, "busy");
+    CHECK_INT(count_lines(r.err), 1);
+    run_free(&r);
+    sqlite3_exec(h.db, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(h.db);
+    CHECK_INT(index_digest(db).rows, 3);
+}
+
+/* ---- bad indexes ------------------------------------------------------------------------------ */
+
+/* The names and bytes of every file in dir, to see that nothing was written or deleted. */
+static char *dir_state(const char *dir)
+{
+    run_result r = run_cmd("cd %s && ls -A && cat * | cksum", dir);
+    char *s = strdup(r.out);
+    run_free(&r);
+    return s;
+}
+
+/* cmd (with %s for the index path) fails with one line containing want, and leaves dir as it was. */
+static void refused(const char *dir, const char *db, const char *cmd, const char *want)
+{
+    char *before = dir_state(dir), line[4096];
+    snprintf(line, sizeof line, cmd, db);
+    run_result r = run_cmd("%s", line);
+    CHECK_MSG(r.status == 1, "%s: exit %d", line, r.status);
+    CHECK_MSG(count_lines(r.err) == 1, "%s: %s", line, r.err);
+    CHECK_MSG(strstr(r.err, want) != NULL, "%s: '%s' lacks '%s'", line, r.err, want);
+    CHECK_INT(r.out_len, 0);
+    char *after = dir_state(dir);
+    CHECK_MSG(strcmp(before, after) == 0, "%s changed %s:\n%s\nto\n%s", line, dir, before, after);
+    free(before);
+    free(after);
+    run_free(&r);
+}
+
+/* Each bad index through index, search and classify --db (with --update too). */
+static void refused_everywhere(const char *dir, const char *db, const char *want, int readable)
+{
+    const char *img = fixture("images/cat.jpg");
+    char cmd[4][2048];
+    snprintf(cmd[0], sizeof cmd[0], "%s index -m %s --db %%s %s", A, model(), img);
+    snprintf(cmd[1], sizeof cmd[1], "%s search -m %s --db %%s cat", A, model());
+    snprintf(cmd[2], sizeof cmd[2], "%s classify -m %s --db %%s %s cat dog", A, model(), img);
+    snprintf(cmd[3], sizeof cmd[3], "%s classify -m %s --db %%s --update %s cat dog", A, model(), img);
+    for (int i = 0; i < 4; i++)
+        if (!(readable && (i == 1 || i == 2))) refused(dir, db, cmd[i], want);
+}
+
+TEST(cli_bad_indexes_are_refused_and_left_alone)
+{
+    const char *dir = tmp("bad");
+    sh("mkdir -p %s", dir);
+    const char *img = fixture("images/cat.jpg");
+    /* not an index */
+    sh("printf 'hello\\n' > %s/text.db", dir);
+    refused_everywhere(dir, tmp("bad/text.db"), "not an align index", 0);
+    /* another model's */
+    sh("%s index -q -m %s --db %s/other.db %s", A, fixture("tiny-b"), dir, img);
+    refused_everywhere(dir, tmp("bad/other.db"), "another model", 0);
+    /* truncated and corrupt copies of a good one */
+    const char *good = tmp("good.db");
+    sh("%s index -q -m %s --db %s %s", A, model(), good, image_dir("bad-images", 60));
+    sh("cp %s %s/truncated.db && truncate -s 100000 %s/truncated.db", good, dir, dir);
+    refused_everywhere(dir, tmp("bad/truncated.db"), "truncated.db", 0);
+    sh("cp %s %s/corrupt.db && printf 'garbage garbage garbage garbage' | dd of=%s/corrupt.db bs=1 seek=40 conv=notrunc "
+       "2>/dev/null && dd if=/dev/urandom of=%s/corrupt.db bs=1024 seek=100 count=20 conv=notrunc 2>/dev/null",
+       good, dir, dir, dir);
+    refused_everywhere(dir, tmp("bad/corrupt.db"), "corrupt.db", 0);
+    /* read-only file: not written, still searched */
+    sh("cp %s %s/ro.db && chmod 444 %s/ro.db", good, dir, dir);
+    refused_everywhere(dir, tmp("bad/ro.db"), "read-only", 1);
+    run_result r = run_cmd("%s search -m %s --db %s/ro.db -k 2 cat", A, model(), dir);
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    CHECK_INT(count_lines(r.out), 2);
+    run_free(&r);
+    sh("rm -f %s/ro.db", dir);
+    /* read-only directory: an index in it is not written, nor one created there */
+    sh("mkdir -p %s/rodir && cp %s %s/rodir/in.db && chmod 555 %s/rodir", dir, good, dir, dir);
+    refused_everywhere(tmp("bad/rodir"), tmp("bad/rodir/in.db"), "read-only", 1);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s index -m %s --db %%s %s", A, model(), fixture("images/cat.jpg"));
+    refused(tmp("bad/rodir"), tmp("bad/rodir/new.db"), cmd, "read-only");
+    sh("chmod 755 %s/rodir", dir);
+    /* a missing index is not made by reading it */
+    snprintf(cmd, sizeof cmd, "%s search -m %s --db %%s cat", A, model());
+    refused(dir, tmp("bad/missing.db"), cmd, "missing.db");
+}
+
+/* ---- search ----------------------------------------------------------------------------------- */
+
+/* The "embedding" arrays of JSON lines into rows (dim floats each); returns the rows read. */
+static int embeddings(const char *out, float *rows, int max_rows, char paths[][512])
+{
+    char *copy = strdup(out), *save;
+    int n = 0;
+    for (char *line = strtok_r(copy, "\n", &save); line && n < max_rows; line = strtok_r(NULL, "\n", &save), n++) {
+        cJSON *o = cJSON_Parse(line), *v;
+        int k = 0;
+        cJSON_ArrayForEach(v, cJSON_GetObjectItem(o, "embedding")) if (k < DIM) rows[n * DIM + k++] = (float)v->valuedouble;
+        CHECK_INT(k, DIM);
+        if (paths) snprintf(paths[n], 512, "%s", cJSON_GetStringValue(cJSON_GetObjectItem(o, "image")));
+        cJSON_Delete(o);
+    }
+    free(copy);
+    return n;
+}
+
+typedef struct {
+    int row;
+    double score;
+} ranked;
+
+static char (*rank_paths)[512];
+
+/* similarity, then path (the library's order for equal scores) */
+static int by_score(const void *a, const void *b)
+{
+    const ranked *x = a, *y = b;
+    if (x->score != y->score) return x->score < y->score ? 1 : -1;
+    return strcmp(rank_paths[x->row], rank_paths[y->row]);
+}
+
+/* `align search QUERY` (jsonl, -k 0) against the ranking of every row by q, in double. */
+static void check_ranking(const char *db, const char *query, const float *q, const float *rows, char paths[][512],
+                          int n, const char *extra)
+{
+    double norm = 0;
+    for (int d = 0; d < DIM; d++) norm += (double)q[d] * q[d];
+    ranked want[64];
+    for (int i = 0; i < n; i++) {
+        double s = 0;
+        for (int d = 0; d < DIM; d++) s += (double)q[d] * rows[i * DIM + d];
+        want[i] = (ranked){i, s / sqrt(norm)};
+    }
+    rank_paths = paths;
+    qsort(want, (size_t)n, sizeof *want, by_score);
+    run_result r = run_cmd("%s search -m %s --db %s --format jsonl -k 0 %s %s", A, model(), db, extra, query);
+    CHECK_MSG(r.status == 0, "%s: %s", query, r.err);
+    CHECK_INT(count_lines(r.out), n);
+    char *save;
+    int i = 0;
+    double worst = 0;
+    for (char *line = strtok_r(r.out, "\n", &save); line && i < n; line = strtok_r(NULL, "\n", &save), i++) {
+        cJSON *o = cJSON_Parse(line);
+        const char *path = cJSON_GetStringValue(cJSON_GetObjectItem(o, "image"));
+        double sim = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "similarity"));
+        CHECK_MSG(path && strcmp(path, paths[want[i].row]) == 0, "%s: rank %d is %s, expected %s", query, i,
+                  path ? path : "(none)", paths[want[i].row]);
+        worst = fmax(worst, fabs(sim - want[i].score));
+        CHECK_MSG(fabs(sim - want[i].score) <= 1e-6, "%s: rank %d similarity %.9g, expected %.9g", query, i, sim,
+                  want[i].score);
+        cJSON_Delete(o);
+    }
+    test_note("%s: largest similarity difference %.3g", query, worst);
+    run_free(&r);
+}
+
+/* Text, image and compound queries rank as a brute force over `align embed`'s vectors does; the
+ * seven images differ, so that no two scores tie. */
+TEST(cli_search_equals_brute_force_over_embed)
+{
+    const char *dir = image_dir("search", 7), *db = tmp("search.db");
+    sh("%s index -q -m %s --db %s %s", A, model(), db, dir);
+    static float rows[64 * DIM], text[3 * DIM], image[DIM];
+    static char paths[64][512];
+    run_result r = run_cmd("%s embed -q -m %s %s", A, model(), dir);
+    int n = embeddings(r.out, rows, 64, paths);
+    CHECK_INT(n, 7);
+    run_free(&r);
+    r = run_cmd("%s embed -m %s --text 'a photo of a cat' 'at night' daytime", A, model());
+    CHECK_INT(embeddings(r.out, text, 3, NULL), 3);
+    run_free(&r);
+    r = run_cmd("%s embed -m %s %s/img0002.bmp", A, model(), dir);
+    CHECK_INT(embeddings(r.out, image, 1, NULL), 1);
+    run_free(&r);
+    check_ranking(db, "'a photo of a cat'", text, rows, paths, n, "");
+    check_ranking(db, "'a photo of a cat'", text, rows, paths, n, "--no-cache");
+    check_ranking(db, "'a photo of a cat'", text, rows, paths, n, ""); /* from the cache */
+    char query[1024];
+    snprintf(query, sizeof query, "%s/img0002.bmp", dir);
+    check_ranking(db, query, image, rows, paths, n, "");
+    float q[DIM];
+    for (int d = 0; d < DIM; d++) q[d] = image[d] + 2 * text[DIM + d] - 0.5f * text[2 * DIM + d];
+    snprintf(query, sizeof query, "image:%s/img0002.bmp + '2*at night' - 0.5*text:daytime", dir);
+    check_ranking(db, query, q, rows, paths, n, "");
+}
+
+TEST(cli_search_top_threshold_and_formats)
+{
+    const char *dir = image_dir("formats", 9), *db = tmp("formats.db");
+    sh("%s index -q -m %s --db %s %s", A, model(), db, dir);
+    run_result all = run_cmd("%s search -m %s --db %s -k 0 --format tsv cat", A, model(), db);
+    CHECK_INT(count_lines(all.out), 10);
+    CHECK(strncmp(all.out, "image\tsimilarity\n", 17) == 0);
+    /* the similarity of the fifth: --threshold keeps those above it */
+    char *line = all.out;
+    for (int i = 0; i < 5; i++) line = strchr(line, '\n') + 1;
+    const char *tab = strchr(line, '\t');
+    double fifth = tab ? atof(tab + 1) : 0;
+    run_result r = run_cmd("%s search -m %s --db %s -k 0 --threshold %.9g -f paths cat", A, model(), db, fifth);
+    CHECK_INT(count_lines(r.out), 4);
+    run_free(&r);
+    r = run_cmd("%s search -m %s --db %s -k 3 --json cat", A, model(), db);
+    cJSON *o = cJSON_Parse(r.out);
+    CHECK(cJSON_IsArray(o) && cJSON_GetArraySize(o) == 3);
+    cJSON_Delete(o);
+    run_free(&r);
+    r = run_cmd("%s search -m %s --db %s -f paths -0 cat | xargs -0 -n1 echo | wc -l", A, model(), db);
+    CHECK_STR(r.out, "9\n");
+    run_free(&r);
+    r = run_cmd("%s search -m %s --db %s cat", A, model(), db);
+    CHECK_INT(count_lines(r.out), 9);
+    CHECK_CONTAINS(r.out, dir);
+    run_free(&r);
+    run_free(&all);
+}
+
+TEST(cli_search_query_syntax_errors)
+{
+    const char *db = tmp("syntax.db");
+    sh("%s index -q -m %s --db %s %s", A, model(), db, fixture("images/cat.jpg"));
+    const char *bad[] = {"+ cat", "cat dog", "cat -", "cat + +", "text:", "'inf*cat'", "image:/nonexistent.png"};
+    const char *want[] = {"'+' where", "follows another term", "ends with", "'+' where", "empty", "finite",
+                          "nonexistent.png"};
+    for (int i = 0; i < 7; i++) {
+        run_result r = run_cmd("%s search -m %s --db %s %s", A, model(), db, bad[i]);
+        CHECK_MSG(r.status == 1, "%s: exit %d", bad[i], r.status);
+        CHECK_MSG(count_lines(r.err) == 1 && strstr(r.err, want[i]), "%s: %s", bad[i], r.err);
+        CHECK_INT(r.out_len, 0);
+        run_free(&r);
+    }
+}
+
+/* ---- classify --db and the label cache -------------------------------------------------------- */
+
+/* Scores from stored rows are the bytes a run without the index prints; --all gives every row. */
+TEST(cli_classify_db_is_bit_identical)
+{
+    const char *dir = image_dir("classify", 19), *db = tmp("classify.db");
+    const char *labels = "-l cat -l dog -l 'a rocket' -l 'an astronaut'";
+    run_result plain = run_cmd("%s classify -m %s --jsonl --no-cache %s %s", A, model(), labels, dir);
+    CHECK_MSG(plain.status == 0, "%s", plain.err);
+    run_result r = run_cmd("%s classify -v -m %s --jsonl --db %s %s %s", A, model(), db, labels, dir);
+    CHECK_INT(r.status, 1); /* no index yet, and reading does not make one */
+    run_free(&r);
+    r = run_cmd("%s classify -v -m %s --jsonl --db %s --update %s %s", A, model(), db, labels, dir);
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    CHECK_CONTAINS(r.err, "19 images: 0 from the index, 19 through the vision tower");
+    CHECK_STR(r.out, plain.out);
+    run_free(&r);
+    r = run_cmd("%s classify -v -m %s --jsonl --db %s %s %s", A, model(), db, labels, dir);
+    CHECK_CONTAINS(r.err, "19 images: 19 from the index, 0 through the vision tower");
+    CHECK_STR(r.out, plain.out);
+    run_free(&r);
+    r = run_cmd("%s classify -m %s --jsonl --db %s --all %s", A, model(), db, labels);
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    CHECK_STR(r.out, plain.out);
+    run_free(&r);
+    /* text output too, and a mix of stored and new images keeps the input order */
+    run_result tplain = run_cmd("%s classify -m %s %s %s %s/img0002.bmp", A, model(), labels,
+                                fixture("images/logo_rgba.png"), dir);
+    r = run_cmd("%s classify -v -m %s --db %s %s %s %s/img0002.bmp", A, model(), db, labels,
+                fixture("images/logo_rgba.png"), dir);
+    CHECK_CONTAINS(r.err, "2 images: 1 from the index, 1 through the vision tower");
+    CHECK_STR(r.out, tplain.out);
+    run_free(&r);
+    run_free(&tplain);
+    run_free(&plain);
+}
+
+/* The second run reads every label from the cache (no text tower) and prints the same bytes; a
+ * cache that cannot be used is a warning. */
+TEST(cli_label_cache_is_bit_identical_and_skips_the_text_tower)
+{
+    const char *cache = tmp("label-cache"), *img = fixture("images/astronaut.png");
+    const char *labels = "-l cat -l dog -l 'a rocket' -t 'a photo of {}' -t 'a drawing of {}'";
+    run_result none = run_cmd("%s classify -v -m %s --jsonl --no-cache %s %s", A, model(), labels, img);
+    CHECK_CONTAINS(none.err, "6 label texts: 6 through the text tower, 0 from the cache");
+    run_result first = run_cmd("XDG_CACHE_HOME=%s %s classify -v -m %s --jsonl %s %s", cache, A, model(), labels, img);
+    CHECK_CONTAINS(first.err, "6 label texts: 6 through the text tower, 0 from the cache");
+    run_result second = run_cmd("XDG_CACHE_HOME=%s %s classify -v -m %s --jsonl %s %s", cache, A, model(), labels, img);
+    CHECK_CONTAINS(second.err, "6 label texts: 0 through the text tower, 6 from the cache");
+    CHECK_STR(first.out, none.out);
+    CHECK_STR(second.out, none.out);
+    struct stat st;
+    CHECK(stat(tmp("label-cache/align/text-embeddings.db"), &st) == 0);
+    /* HOME's cache when XDG_CACHE_HOME is unset */
+    run_result home = run_cmd("env -u XDG_CACHE_HOME HOME=%s %s classify -v -m %s --jsonl %s %s", tmp("home"), A,
+                              model(), labels, img);
+    CHECK_STR(home.out, none.out);
+    CHECK(stat(tmp("home/.cache/align/text-embeddings.db"), &st) == 0);
+    /* a cache directory that is a file: a warning, the same scores */
+    sh("printf x > %s", tmp("cache-file"));
+    run_result bad = run_cmd("XDG_CACHE_HOME=%s %s classify -m %s --jsonl %s %s", tmp("cache-file"), A, model(), labels,
+                             img);
+    CHECK_INT(bad.status, 0);
+    CHECK_CONTAINS(bad.err, "warning");
+    CHECK_INT(count_lines(bad.err), 1);
+    CHECK_STR(bad.out, none.out);
+    run_result *all[] = {&none, &first, &second, &home, &bad};
+    for (int i = 0; i < 5; i++) run_free(all[i]);
+}
+
+/* --merge joins indexes made apart into one equal to indexing everything at once. */
+TEST(cli_index_merge)
+{
+    const char *dir = image_dir("merge", 12), *whole = tmp("merge-whole.db"), *out = tmp("merge-out.db");
+    sh("%s index -q -m %s --db %s %s", A, model(), whole, dir);
+    sh("%s index -q -m %s --db %s %s/img000*", A, model(), tmp("merge-a.db"), dir);
+    sh("%s index -q -m %s --db %s %s/img001*", A, model(), tmp("merge-b.db"), dir);
+    sh("%s index -q --merge %s %s %s", A, out, tmp("merge-a.db"), tmp("merge-b.db"));
+    digest a = index_digest(whole), b = index_digest(out);
+    CHECK_INT(b.rows, 12);
+    /* batches of 8 and 4 rather than 8, 2 and 2: compare the rows, not the last bits */
+    CHECK_INT(a.rows, b.rows);
+    run_result r = run_cmd("%s search -m %s --db %s -k 0 -f paths cat", A, model(), out);
+    CHECK_INT(count_lines(r.out), 12);
+    run_free(&r);
+}
