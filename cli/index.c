@@ -25,6 +25,8 @@ static const char *const help =
     "  -r, --recursive         descend into subdirectories of DIR operands\n"
     "      --files-from FILE   image paths one per line ('-' = stdin)\n"
     "  -0, --null              --files-from paths are NUL-separated (find -print0)\n"
+    "      --shard K/N         only this worker's share of the images: shard K (0 to N-1) of N,\n"
+    "                          by a hash of each path; merge the N indexes with --merge\n"
     "  -m, --model DIR         model directory (default $ALIGN_MODEL, then ./weights/align-base)\n"
     "      --threads N         threads to use (default: every core)\n"
     "      --max-pixels N      refuse larger images (default 89478485)\n"
@@ -65,7 +67,8 @@ static int parse_args(int argc, char **argv, index_opts *x)
     }
     if (x->merge) return optind < argc ? 0 : (usage_error("index", "--merge needs the indexes to merge"), -1);
     if (gather_images(argv + optind, argc - optind, &x->o.images, &x->images)) return -1;
-    if (!x->images.count && !x->prune) return usage_error("index", "no images"), -1;
+    /* a worker's share can be empty: its index is made all the same, for the merge */
+    if (!x->images.count && !x->prune && !x->o.images.share.n) return usage_error("index", "no images"), -1;
     return 0;
 }
 

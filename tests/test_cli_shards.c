@@ -242,3 +242,80 @@ TEST(cli_resume_refuses_what_it_cannot_carry_on)
     CHECK_CONTAINS(r.err, "busy.jsonl.partial: busy");
     run_free(&r);
 }
+
+/* ---- the sharded index -------------------------------------------------------------------------- */
+
+/* Every row of an index, in path order, folded into a count and a FNV-1a hash of paths, stamps
+ * and embedding bytes. */
+typedef struct {
+    long rows;
+    uint64_t hash;
+    int dim;
+} index_digest;
+
+static int digest_rows(void *user, const align_index_row *rows, int n)
+{
+    index_digest *d = user;
+    for (int i = 0; i < n; i++) {
+        const unsigned char *parts[] = {(const unsigned char *)rows[i].path, (const unsigned char *)&rows[i].size,
+                                        (const unsigned char *)&rows[i].mtime_ns,
+                                        (const unsigned char *)rows[i].embedding};
+        size_t lens[] = {strlen(rows[i].path) + 1, sizeof rows[i].size, sizeof rows[i].mtime_ns,
+                         sizeof(float) * (size_t)d->dim};
+        for (int p = 0; p < 4; p++)
+            for (size_t b = 0; b < lens[p]; b++) d->hash = (d->hash ^ parts[p][b]) * 0x100000001b3ull;
+        d->rows++;
+    }
+    return 0;
+}
+
+static index_digest digest_index(const char *path)
+{
+    index_digest d = {0, 0xcbf29ce484222325ull, 640};
+    align_error err;
+    align_index *ix = align_index_open(path, NULL, 0, ALIGN_INDEX_READ, &err);
+    CHECK_MSG(ix != NULL, "%s", err.message);
+    if (!ix) return d;
+    CHECK_MSG(align_index_scan(ix, digest_rows, &d, &err) == ALIGN_OK, "%s", err.message);
+    align_index_close(ix);
+    return d;
+}
+
+/* The README's recipe: four shards through GNU parallel, merged, equal one process's index: the
+ * same rows and the same embedding bytes. */
+TEST(cli_index_sharded_through_gnu_parallel_equals_one_process)
+{
+    run_result r = run_cmd("command -v parallel");
+    int have = r.status == 0;
+    run_free(&r);
+    if (!have) {
+        test_skip("GNU parallel is not installed (.ci/run installs it)");
+        return;
+    }
+    const char *model = full_size_model();
+    if (!model) return;
+    char dir[512], one[600], merged[600];
+    snprintf(dir, sizeof dir, "%s/parallel", test_tmpdir());
+    snprintf(one, sizeof one, "%s/one.db", dir);
+    snprintf(merged, sizeof merged, "%s/merged.db", dir);
+    r = run_cmd("mkdir -p %s && parallel --will-cite --halt now,fail=1 %s index -q -m %s --shard {}/4 --db %s/shard-{}.db %s "
+                "::: 0 1 2 3 && %s index --merge %s %s/shard-*.db && %s index -q -m %s --db %s %s",
+                dir, A, model, dir, fixture("images"), A, merged, dir, A, model, one, fixture("images"));
+    CHECK_MSG(r.status == 0, "%s%s", r.out, r.err);
+    run_free(&r);
+    index_digest a = digest_index(one), b = digest_index(merged);
+    CHECK_MSG(a.rows >= 9, "%ld rows", a.rows);
+    CHECK_INT(b.rows, a.rows);
+    CHECK_MSG(a.hash == b.hash, "the merged index differs from one process's");
+    /* each shard holds the images the spec gives it */
+    for (unsigned k = 0; k < 4; k++) {
+        char shard[700];
+        snprintf(shard, sizeof shard, "%s/shard-%u.db", dir, k);
+        r = run_cmd("ls %s/*.* | grep -v json", fixture("images"));
+        long want = 0;
+        char *save = NULL;
+        for (char *p = strtok_r(r.out, "\n", &save); p; p = strtok_r(NULL, "\n", &save)) want += spec_shard(p, 4) == k;
+        run_free(&r);
+        CHECK_INT(digest_index(shard).rows, want);
+    }
+}
