@@ -128,7 +128,7 @@ $(BUILD)/bench: bench/bench.c $(BUILD)/libalign.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Timings on the full-size random model, as ratios to this machine's sgemm peak (never in make test).
-bench: $(BUILD)/bench $(BUILD)/align $(RANDOM_MODEL)/model.safetensors
+bench: $(BUILD)/bench $(BUILD)/align $(BUILD)/make-index $(RANDOM_MODEL)/model.safetensors
 	$(BUILD)/bench --model $(RANDOM_MODEL) --align $(BUILD)/align
 
 # Downloads kakaobrain/align-base (about 690 MB) into weights/align-base/: resumable, verified,
