@@ -129,7 +129,7 @@ $(BUILD)/bench: bench/bench.c $(BUILD)/libalign.a
 
 # Timings on the full-size random model, as ratios to this machine's sgemm peak (never in make test).
 bench: $(BUILD)/bench $(BUILD)/align $(BUILD)/make-index $(RANDOM_MODEL)/model.safetensors
-	$(BUILD)/bench --model $(RANDOM_MODEL) --align $(BUILD)/align
+	$(BUILD)/bench --model $(RANDOM_MODEL) --align $(BUILD)/align --make-index $(BUILD)/make-index
 
 # Downloads kakaobrain/align-base (about 690 MB) into weights/align-base/: resumable, verified,
 # skipping what is already there; then checks it with build/align info.

@@ -2,7 +2,7 @@
  * same run, and against Hugging Face's reference figures (issue 8). Every scenario runs in a child
  * process so that its peak RSS is its own.
  *
- *     build/bench [--model DIR] [--runs N] [--threads N]
+ *     build/bench [--model DIR] [--runs N] [--threads N] [--align BIN] [--make-index BIN]
  *
  * The model defaults to build/align-base-random (make random-model). */
 #include <fcntl.h>
@@ -25,7 +25,7 @@
 #include "kernels.h"
 
 typedef struct {
-    const char *model, *align, *image;
+    const char *model, *align, *image, *make_index;
     int runs, threads;
 } bench_opts;
 
@@ -282,6 +282,120 @@ static char *labels_file(void)
     return path;
 }
 
+/* ---- collections: index, search, classify --db, cached labels (issue 18) ----------------------- */
+
+/* /tmp/align-bench-PID-name: the bench's own files, removed at the end. */
+static const char *bench_file(const char *name)
+{
+    static char bufs[8][256];
+    static int next;
+    char *b = bufs[next++ % 8];
+    snprintf(b, sizeof bufs[0], "/tmp/align-bench-%d-%s", (int)getpid(), name);
+    return b;
+}
+
+static void remove_db(const char *path)
+{
+    char aux[300];
+    unlink(path);
+    snprintf(aux, sizeof aux, "%s-wal", path);
+    unlink(aux);
+    snprintf(aux, sizeof aux, "%s-shm", path);
+    unlink(aux);
+}
+
+/* `align index` of argv's images into a new index each run: a fresh index embeds every image. */
+static timing index_fresh(int runs, char *const argv[], const char *db)
+{
+    double t[64];
+    long rss = 0;
+    for (int r = 0; r < runs; r++) {
+        remove_db(db);
+        timing one = command(1, argv);
+        t[r] = one.median;
+        rss = one.max_rss_kb > rss ? one.max_rss_kb : rss;
+    }
+    remove_db(db);
+    return summarise(t, runs, rss);
+}
+
+/* A synthetic index of n rows of this model's identity (scripts/make_index.c). */
+static const char *synthetic_index(const bench_opts *o, long n)
+{
+    char name[64], count[32];
+    snprintf(name, sizeof name, "%ld.db", n);
+    snprintf(count, sizeof count, "%ld", n);
+    const char *db = bench_file(name);
+    char *argv[] = {(char *)o->make_index, (char *)db, count, "--model", (char *)o->model, NULL};
+    remove_db(db);
+    command(1, argv);
+    return db;
+}
+
+static char *labels_1000(void)
+{
+    const char *path = bench_file("labels1000.txt");
+    FILE *f = fopen(path, "w");
+    for (int i = 0; f && i < 1000; i++) fprintf(f, "a photo of a thing of kind %d\n", i);
+    if (!f || fclose(f)) exit(1);
+    return (char *)path;
+}
+
+/* The index, search, classify --db and label cache scenarios; c32 is classify's 32-image run. */
+static void collections(const bench_opts *o, const char *threads, const char *labels, char **images32, timing c32,
+                        double vis, double peak)
+{
+    /* the label cache of these runs is the bench's own */
+    char cache[256];
+    snprintf(cache, sizeof cache, "%s", bench_file("cache"));
+    setenv("XDG_CACHE_HOME", cache, 1);
+    const char *db = bench_file("index.db");
+    char *ix[64] = {(char *)o->align, "index", "-q", "--threads", (char *)threads, "-m", (char *)o->model, "--db",
+                    (char *)db};
+    int k = 9;
+    for (int i = 0; i < 32; i++) ix[k++] = images32[i];
+    ix[k] = NULL;
+    timing ti = index_fresh(o->runs < 3 ? o->runs : 3, ix, db);
+    char extra[128];
+    snprintf(extra, sizeof extra, "%.2f images/s, %.1f%% of classify's", 32 / ti.median, 100 * c32.median / ti.median);
+    row("align index, 32 images (new index)", ti, 32 * vis, peak, extra);
+
+    const long sizes[] = {100000, 1000000};
+    timing ts[2];
+    const char *db100k = NULL;
+    for (int i = 0; i < 2; i++) {
+        const char *big = synthetic_index(o, sizes[i]);
+        char *search[] = {(char *)o->align, "search", "-q", "--threads", (char *)threads, "-m", (char *)o->model,
+                          "--db", (char *)big, "a photo of a cat", NULL};
+        command(1, search); /* the query's text embedding into the cache */
+        ts[i] = command(o->runs, search);
+        snprintf(extra, sizeof extra, "target %s", i ? "2 s" : "0.3 s");
+        row(i ? "align search, 1,000,000 images" : "align search, 100,000 images", ts[i], 0, peak, extra);
+        if (i == 0) db100k = big;
+        else remove_db(big);
+    }
+    printf("  search time from 100,000 to 1,000,000 images: x%.1f\n", ts[1].median / ts[0].median);
+
+    char *all[] = {(char *)o->align, "classify", "-q", "--threads", (char *)threads, "-m", (char *)o->model, "--db",
+                   (char *)db100k, "--all", "--labels", (char *)labels, NULL};
+    command(1, all); /* the labels into the cache */
+    timing ta = command(o->runs, all);
+    row("classify --db --all, 100k x 10 labels", ta, 0, peak, "cached labels; target 3 s");
+    remove_db(db100k);
+
+    char *l1000 = labels_1000();
+    char *c1000[] = {(char *)o->align, "classify", "-q", "--threads", (char *)threads, "-m", (char *)o->model,
+                     "--labels", l1000, (char *)o->image, NULL};
+    timing first = command(1, c1000);
+    timing again = command(o->runs, c1000);
+    snprintf(extra, sizeof extra, "first run %.1f s; target 0.5 s", first.median);
+    row("classify, 1 image x 1,000 labels cached", again, vis, peak, extra);
+    unlink(l1000);
+    char rm[300];
+    snprintf(rm, sizeof rm, "rm -rf '%s'", cache);
+    if (system(rm) != 0) fprintf(stderr, "bench: could not remove %s\n", cache);
+}
+
 /* ---- beyond one machine ---------------------------------------------------------------------- */
 
 /* Runs the n commands argv[0..n) `runs` times, at most jobs at once (GNU parallel's way: a new one
@@ -357,12 +471,9 @@ static void scale_out(const bench_opts *o, const char *threads_s, double peak, d
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd)) exit(1);
 
-    /* build/make-index beside the align binary makes the shards */
-    char dbdir[] = "/tmp/align-bench-merge-XXXXXX", make_index[4096];
+    char dbdir[] = "/tmp/align-bench-merge-XXXXXX";
+    const char *make_index = o->make_index;
     if (!mkdtemp(dbdir)) exit(1);
-    snprintf(make_index, sizeof make_index, "%s", o->align);
-    char *slash = strrchr(make_index, '/');
-    snprintf(slash ? slash + 1 : make_index, sizeof make_index - (size_t)(slash ? slash + 1 - make_index : 0), "make-index");
     for (int k = 0; k < 4; k++) {
         snprintf(cmd, sizeof cmd, "%s %s/shard-%d.db 100000 --model %s --seed %d --first %d >/dev/null", make_index, dbdir,
                  k, o->model, k + 1, k * 100000);
@@ -390,12 +501,13 @@ static void scale_out(const bench_opts *o, const char *threads_s, double peak, d
 int main(int argc, char **argv)
 {
     align_blas_reexec(argv);
-    bench_opts o = {"build/align-base-random", "build/align", "tests/fixtures/images/cat.jpg", 5, 0};
+    bench_opts o = {"build/align-base-random", "build/align", "tests/fixtures/images/cat.jpg", "build/make-index", 5, 0};
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--model") == 0) o.model = argv[i + 1];
         else if (strcmp(argv[i], "--runs") == 0) o.runs = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--threads") == 0) o.threads = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--align") == 0) o.align = argv[i + 1];
+        else if (strcmp(argv[i], "--make-index") == 0) o.make_index = argv[i + 1];
     }
     if (o.runs < 1 || o.runs > 60) o.runs = 5;
     int threads = o.threads ? o.threads : align_cpu_count();
@@ -467,8 +579,9 @@ int main(int argc, char **argv)
     char ips[64];
     snprintf(ips, sizeof ips, "%.2f images/s", 32 / c32.median);
     row("align classify, 32 images x 10 labels", c32, 32 * vis + txt10, peak, ips);
-    unlink(labels);
+    collections(&o, threads_s, labels, cli8 + 9, c32, vis, peak);
     scale_out(&o, threads_s, peak, vis);
+    unlink(labels);
 
     printf("\nagainst Hugging Face transformers + PyTorch 1.13 (2 threads, same machine type, issue 8):\n");
     printf("  1 image x 2 labels incl. load: %.2f s vs 1.11 s: %.1fx faster\n", c2.median, 1.11 / c2.median);

@@ -67,6 +67,8 @@ static int parse_args(int argc, char **argv, index_opts *x)
     }
     if (x->merge) return optind < argc ? 0 : (usage_error("index", "--merge needs the indexes to merge"), -1);
     if (gather_images(argv + optind, argc - optind, &x->o.images, &x->images)) return -1;
+    for (size_t i = 0; i < x->images.count; i++)
+        if (strcmp(x->images.items[i], "-") == 0) return usage_error("index", "an index keeps files: stdin has no path"), -1;
     /* a worker's share can be empty: its index is made all the same, for the merge */
     if (!x->images.count && !x->prune && !x->o.images.share.n) return usage_error("index", "no images"), -1;
     return 0;

@@ -20,7 +20,9 @@
 #include "error.h"
 #include "ops.h"
 
-#define SCAN_CHUNK 4096
+/* 256 rows of 640 floats are 640 KB: a chunk is still in the L2 cache when search reads it back
+ * (4096 rows, 10 MB, went to memory and back: twice the CPU time of a 100,000-row search, rough) */
+#define SCAN_CHUNK 256
 #define MODEL_ID_MAX 128
 #define MAX_DIM 65536
 

@@ -33,7 +33,7 @@ static const char *tmp(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(name, sizeof name, fmt, ap);
     va_end(ap);
-    snprintf(b, sizeof bufs[0], "%s/%s", test_tmpdir(), name);
+    snprintf(b, sizeof bufs[0], "%s/cli-%s", test_tmpdir(), name); /* apart from test_index.c's names */
     return b;
 }
 
@@ -143,14 +143,14 @@ TEST(cli_index_is_incremental_and_prunes)
     CHECK_CONTAINS(r.out, "img0000.png\t1");
     CHECK_INT(count_lines(r.out), 4);
     run_free(&r);
-    sh("rm %s/img0002.bmp", dir);
+    sh("rm %s/img0003.png", dir);
     r = run_cmd("%s index -m %s --db %s --prune", A, model(), db);
     CHECK_MSG(r.status == 0, "%s", r.err);
     CHECK_CONTAINS(r.err, ": 0 embedded, 0 unchanged, 0 failed, 1 pruned; 9 images in the index");
     run_free(&r);
     /* relative paths from another directory are keyed alike */
     char *bin = realpath(A, NULL), *m = realpath(model(), NULL);
-    r = run_cmd("cd %s && %s index -m %s --db %s ./img0001.jpg ../incr/img0002.png", dir, bin, m, db);
+    r = run_cmd("cd %s && %s index -m %s --db %s ./img0001.jpg ../cli-incr/img0002.bmp", dir, bin, m, db);
     free(bin);
     free(m);
     CHECK_CONTAINS(r.err, ": 0 embedded, 2 unchanged");
@@ -168,7 +168,8 @@ TEST(cli_index_survives_kill_9)
     srand((unsigned)time(NULL));
     int partial = 0;
     for (int round = 0; round < 4; round++) {
-        const char *db = tmp("kill-%d.db", round);
+        char db[1024];
+        snprintf(db, sizeof db, "%s/cli-kill-%d.db", test_tmpdir(), round);
         for (int kill = 0; kill < 3; kill++) {
             int ms = 5 + rand() % 150;
             sh("%s index -q -m %s --db %s %s & pid=$!; sleep %d.%03d; kill -9 $pid; wait $pid; true", A, model(), db,
