@@ -220,7 +220,7 @@ int resume_skip_done(resume *r, strlist *paths)
     for (size_t i = 0; i < paths->count; i++) {
         char *key = oom ? NULL : key_of(paths->items[i], r->format);
         oom = oom || !key;
-        if (key && !bsearch(&key, r->done.items, r->done.count, sizeof *r->done.items, by_string))
+        if (key && !(r->done.count && bsearch(&key, r->done.items, r->done.count, sizeof *r->done.items, by_string)))
             paths->items[kept++] = paths->items[i];
         else
             free(paths->items[i]);
