@@ -510,6 +510,11 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--make-index") == 0) o.make_index = argv[i + 1];
     }
     if (o.runs < 1 || o.runs > 60) o.runs = 5;
+    char make_index[4096];
+    if (!strcmp(o.make_index, "build/make-index") && strrchr(o.align, '/')) { /* beside align, by default */
+        snprintf(make_index, sizeof make_index, "%.*s/make-index", (int)(strrchr(o.align, '/') - o.align), o.align);
+        o.make_index = make_index;
+    }
     int threads = o.threads ? o.threads : align_cpu_count();
     openblas_set_num_threads(threads); /* for the peak only: the model runs OpenBLAS single-threaded */
     char cfg_path[4096], st_path[4096];

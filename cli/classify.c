@@ -312,8 +312,7 @@ typedef struct {
     size_t failures;
 } sources;
 
-/* The stream's next image, taking the next batch (and with --update adding it to the index) when
- * the last one is used up; NULL at the end or on an index error (*failed set). */
+/* The batch the stream handed out last, and the next image in it. */
 typedef struct {
     const stream_image *batch;
     size_t at, k, i;
@@ -328,6 +327,8 @@ static int end_batch(scorer *sc)
     return resume_flush(sc->resume);
 }
 
+/* The stream's next image, taking the next batch (and with --update adding it to the index) when
+ * the last one is used up; NULL at the end, or on a write or index error (*failed set). */
 static const stream_image *next_streamed(scorer *sc, sources *src, image_stream *s, batch_cursor *b, int *failed)
 {
     if (b->i == b->k) {
@@ -347,11 +348,12 @@ static void score_stored(scorer *sc, sources *src, size_t i)
     const char *path = src->images->items[i];
     int found;
     align_error err;
-    if (align_index_lookup(src->ix, src->plan.stored[i], NULL, NULL, src->row, &found, &err) == ALIGN_OK && found) {
+    align_status s = align_index_lookup(src->ix, src->plan.stored[i], NULL, NULL, src->row, &found, &err);
+    if (!s && found) {
         score_image(sc, path, src->row);
         return;
     }
-    if (!found) snprintf(err.message, sizeof err.message, "%s: gone from the index during the run", path);
+    if (!s) snprintf(err.message, sizeof err.message, "%s: gone from the index during the run", path);
     error_msg("%s", err.message);
     write_failure(sc, path, err.message);
     src->failures++;
@@ -371,7 +373,7 @@ static int score_all(scorer *sc, sources *src, image_stream *s)
         if (im && im->error) write_failure(sc, im->path, im->error);
         if (im && !im->error) score_image(sc, im->path, im->embedding);
     }
-    /* the last batch's rows go in too */
+    /* the stream's end, which clears its progress line, and the last batch's rows */
     if (!failed) next_streamed(sc, src, s, &b, &failed);
     return failed ? -1 : 0;
 }

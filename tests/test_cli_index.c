@@ -484,6 +484,11 @@ TEST(cli_classify_db_is_bit_identical)
     CHECK_MSG(r.status == 0, "%s", r.err);
     CHECK_STR(r.out, plain.out);
     run_free(&r);
+    /* a file changed since it was indexed goes through the vision tower again */
+    sh("touch -d '2001-01-01' %s/img0004.jpg", dir);
+    r = run_cmd("%s classify -v -m %s --jsonl --db %s %s %s", A, model(), db, labels, dir);
+    CHECK_CONTAINS(r.err, "19 images: 18 from the index, 1 through the vision tower");
+    run_free(&r);
     /* text output too, and a mix of stored and new images keeps the input order */
     run_result tplain = run_cmd("%s classify -m %s %s %s %s/img0002.bmp", A, model(), labels,
                                 fixture("images/logo_rgba.png"), dir);
