@@ -493,7 +493,7 @@ static void scale_out(const bench_opts *o, const char *threads_s, double peak, d
         merges[r] = now() - s;
     }
     timing m = summarise(merges, o->runs < 3 ? o->runs : 3, 0);
-    row("index --merge, 4 shards x 100,000 rows", m, 0, peak, "target <= 10 s");
+    row("index --merge, 4 x 100,000 rows", m, 0, peak, "target <= 10 s");
     snprintf(cmd, sizeof cmd, "rm -rf %s", dbdir);
     if (system(cmd)) exit(1);
 }
