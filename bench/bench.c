@@ -413,6 +413,108 @@ static void collections(const bench_opts *o, const char *threads, const char *la
     if (system(rm) != 0) fprintf(stderr, "bench: could not remove %s\n", cache);
 }
 
+/* ---- beyond one machine ---------------------------------------------------------------------- */
+
+/* Runs the n commands argv[0..n) `runs` times, at most jobs at once (GNU parallel's way: a new one
+ * as one ends), timing each round from the first fork to the last exit. */
+static timing concurrently(int runs, int n, int jobs, char **argv[])
+{
+    double t[64];
+    long rss = 0;
+    for (int r = 0; r < runs; r++) {
+        double start = now();
+        int started = 0, running = 0;
+        while (started < n || running) {
+            if (started < n && running < jobs) {
+                pid_t pid = fork();
+                if (pid == 0) {
+                    int null = open("/dev/null", O_WRONLY);
+                    dup2(null, 1);
+                    execv(argv[started][0], argv[started]);
+                    _exit(127);
+                }
+                started++, running++;
+                continue;
+            }
+            int status;
+            struct rusage ru;
+            if (wait4(-1, &status, 0, &ru) < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
+                fprintf(stderr, "bench: a shard failed (status %d)\n", status);
+                exit(1);
+            }
+            running--;
+            rss = ru.ru_maxrss > rss ? ru.ru_maxrss : rss;
+        }
+        t[r] = now() - start;
+    }
+    return summarise(t, runs, rss);
+}
+
+/* A directory of n links to image, under distinct names (a share goes by the path); its path. */
+static char *image_dir(const char *image, int n)
+{
+    static char dir[] = "/tmp/align-bench-shards-XXXXXX";
+    if (!mkdtemp(dir)) exit(1);
+    char target[4096], link[4200];
+    if (!realpath(image, target)) exit(1);
+    for (int i = 0; i < n; i++) {
+        snprintf(link, sizeof link, "%s/img%03d.jpg", dir, i);
+        if (symlink(target, link)) exit(1);
+    }
+    return dir;
+}
+
+/* 4 shards of 32 images, two at a time with a thread each (as `parallel` runs them on 2 cores),
+ * against one process with every thread; then the merge of 4 synthetic shards of 100,000 rows. */
+static void scale_out(const bench_opts *o, const char *threads_s, double peak, double vis)
+{
+    char *dir = image_dir(o->image, 32), cmd[8192];
+    char *one[] = {(char *)o->align, "embed", "-q", "--threads", (char *)threads_s, "-m", (char *)o->model, dir, NULL};
+    char **single[] = {one};
+    timing t1 = concurrently(o->runs < 3 ? o->runs : 3, 1, 1, single);
+    row("align embed, 32 images, one process", t1, 32 * vis, peak, "");
+    char shard_s[4][8], *shard[4][12];
+    char **shards[4];
+    for (int k = 0; k < 4; k++) {
+        snprintf(shard_s[k], sizeof shard_s[k], "%d/4", k);
+        char *argv[] = {(char *)o->align, "embed", "-q", "--threads", "1", "--shard", shard_s[k], "-m", (char *)o->model, dir, NULL};
+        memcpy(shard[k], argv, sizeof argv);
+        shards[k] = shard[k];
+    }
+    timing t4 = concurrently(o->runs < 3 ? o->runs : 3, 4, 2, shards);
+    char ratio[64];
+    snprintf(ratio, sizeof ratio, "%.2fx one process's time (target <= 1.10)", t4.median / t1.median);
+    row("the same in 4 shards, 2 at a time", t4, 32 * vis, peak, ratio);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd)) exit(1);
+
+    char dbdir[] = "/tmp/align-bench-merge-XXXXXX";
+    const char *make_index = o->make_index;
+    if (!mkdtemp(dbdir)) exit(1);
+    for (int k = 0; k < 4; k++) {
+        snprintf(cmd, sizeof cmd, "%s %s/shard-%d.db 100000 --model %s --seed %d --first %d >/dev/null", make_index, dbdir,
+                 k, o->model, k + 1, k * 100000);
+        if (system(cmd)) {
+            fprintf(stderr, "bench: %s failed (make build/make-index)\n", make_index);
+            exit(1);
+        }
+    }
+    double merges[64];
+    for (int r = 0; r < (o->runs < 3 ? o->runs : 3); r++) {
+        snprintf(cmd, sizeof cmd, "rm -f %s/merged.db*", dbdir);
+        if (system(cmd)) exit(1);
+        snprintf(cmd, sizeof cmd, "%s index --merge %s/merged.db %s/shard-0.db %s/shard-1.db %s/shard-2.db %s/shard-3.db "
+                 "2>/dev/null", o->align, dbdir, dbdir, dbdir, dbdir, dbdir);
+        double s = now();
+        if (system(cmd)) exit(1);
+        merges[r] = now() - s;
+    }
+    timing m = summarise(merges, o->runs < 3 ? o->runs : 3, 0);
+    row("index --merge, 4 x 100,000 rows", m, 0, peak, "target <= 10 s");
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dbdir);
+    if (system(cmd)) exit(1);
+}
+
 int main(int argc, char **argv)
 {
     align_blas_reexec(argv);
@@ -502,6 +604,7 @@ int main(int argc, char **argv)
     snprintf(ips, sizeof ips, "%.2f images/s", 32 / c32.median);
     row("align classify, 32 images x 10 labels", c32, 32 * vis + txt10, peak, ips);
     collections(&o, threads_s, labels, cli8 + 9, c32, vis, peak);
+    scale_out(&o, threads_s, peak, vis);
     unlink(labels);
 
     printf("\nagainst Hugging Face transformers + PyTorch 1.13 (2 threads, same machine type, issue 8):\n");

@@ -11,6 +11,7 @@
 #include "outfile.h"
 #include "records.h"
 #include "report.h"
+#include "resume.h"
 #include "stream.h"
 
 static const char *const help =
@@ -35,7 +36,12 @@ static const char *const help =
     "  -r, --recursive         descend into subdirectories of DIR operands\n"
     "      --files-from FILE   image paths one per line ('-' = stdin)\n"
     "  -0, --null              --files-from paths are NUL-separated (find -print0)\n"
+    "      --shard K/N         only this worker's share of the images: shard K (0 to N-1) of N,\n"
+    "                          by a hash of each path; the N shards cover every image once\n"
     "      --format F          text (default), json, jsonl or tsv; --json and --jsonl for short\n"
+    "  -o, --output FILE       write to FILE instead of stdout (to a temporary name, renamed at the end)\n"
+    "      --resume            with -o FILE, jsonl or tsv: carry on what a killed run left in\n"
+    "                          FILE.partial (else FILE), skipping the images it has (see README)\n"
     "  -m, --model DIR         model directory (default $ALIGN_MODEL, then ./weights/align-base)\n"
     "      --threads N         threads to use (default: every core)\n"
     "      --max-pixels N      refuse larger images (default 89478485, PIL's limit)\n"
@@ -49,12 +55,14 @@ static const char *const help =
 typedef struct {
     common_opts o;
     strlist labels, templates, images;
-    const char *labels_file, *db;
+    const char *labels_file, *db, *output;
     long top;
-    int update, all, no_cache, verbose;
+    int update, all, no_cache, verbose, resume;
 } classify_opts;
 
-enum { OPT_LABELS = OPT_FIRST_OWN, OPT_DB, OPT_UPDATE, OPT_ALL, OPT_NO_CACHE };
+enum { OPT_LABELS = OPT_FIRST_OWN, OPT_DB, OPT_UPDATE, OPT_ALL, OPT_NO_CACHE, OPT_RESUME };
+
+#define TSV_HEADER "image\tlabel\tscore\tlogit"
 
 /* 0 to go on, 1 when --help was shown, -1 on a usage error (reported). */
 static int parse_args(int argc, char **argv, classify_opts *c)
@@ -64,10 +72,11 @@ static int parse_args(int argc, char **argv, classify_opts *c)
         {"template", required_argument, 0, 't'}, {"top", required_argument, 0, 'k'},
         {"db", required_argument, 0, OPT_DB},    {"update", no_argument, 0, OPT_UPDATE},
         {"all", no_argument, 0, OPT_ALL},        {"no-cache", no_argument, 0, OPT_NO_CACHE},
-        {"verbose", no_argument, 0, 'v'},        OPTS_IMAGES, OPTS_FORMAT, OPTS_RUN, OPTS_MODEL, {0, 0, 0, 0}};
+        {"verbose", no_argument, 0, 'v'},        {"output", required_argument, 0, 'o'},
+        {"resume", no_argument, 0, OPT_RESUME},  OPTS_IMAGES, OPTS_FORMAT, OPTS_RUN, OPTS_MODEL, {0, 0, 0, 0}};
     int opt;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":l:t:k:v" SHORT_IMAGES SHORT_RUN SHORT_MODEL, longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":l:t:k:o:v" SHORT_IMAGES SHORT_RUN SHORT_MODEL, longopts, NULL)) != -1) {
         int common = common_option(opt, optarg, argv, &c->o, "classify", help);
         if (common < 0) return -1;
         if (common == 2) return 1;
@@ -77,6 +86,8 @@ static int parse_args(int argc, char **argv, classify_opts *c)
             if (strlist_add(&c->labels, optarg, strlen(optarg))) return -1;
             break;
         case OPT_LABELS: c->labels_file = optarg; break;
+        case 'o': c->output = optarg; break;
+        case OPT_RESUME: c->resume = 1; break;
         case 't':
             if (!strstr(optarg, "{}")) return usage_error("classify", "template '%s' has no {} for the label", optarg), -1;
             if (strlist_add(&c->templates, optarg, strlen(optarg))) return -1;
@@ -94,6 +105,10 @@ static int parse_args(int argc, char **argv, classify_opts *c)
     if (c->o.format == FMT_NPY) return usage_error("classify", "npy is a format of 'align embed'"), -1;
     if ((c->update || c->all) && !c->db) return usage_error("classify", "--update and --all go with --db"), -1;
     if (c->update && c->all) return usage_error("classify", "--all reads the index; --update adds images to it"), -1;
+    if (c->resume && (!c->output || strcmp(c->output, "-") == 0 || (c->o.format != FMT_JSONL && c->o.format != FMT_TSV)))
+        return usage_error("classify", "--resume carries on a file: it needs -o FILE and --format jsonl or tsv"), -1;
+    /* stored embeddings take no time to score: --resume is for the vision tower's runs */
+    if (c->resume && c->db) return usage_error("classify", "--resume goes without --db"), -1;
     return 0;
 }
 
@@ -120,7 +135,8 @@ static int gather_inputs(int argc, char **argv, classify_opts *c)
         return -1;
     }
     if (c->labels.count == 0) return usage_error("classify", "no labels to score"), -1;
-    if (c->images.count == 0 && !c->all) return usage_error("classify", "no images"), -1;
+    /* a worker's share can be empty */
+    if (c->images.count == 0 && !c->all && !c->o.images.share.n) return usage_error("classify", "no images"), -1;
     if (c->labels.count > (1u << 24)) return usage_error("classify", "too many labels (%zu)", c->labels.count), -1;
     return 0;
 }
@@ -219,6 +235,7 @@ typedef struct {
     size_t n_images; /* text: a heading per image when there are several */
     size_t shown;    /* text: images shown so far */
     record_writer w;
+    resume *resume;  /* --resume: each batch's records go through it */
     ranked *ranks;   /* [n_labels] */
     float *logits;   /* [2 * n_labels]: the logits, then the probabilities */
 } scorer;
@@ -226,9 +243,9 @@ typedef struct {
 static void write_text(scorer *sc, const char *image, const ranked *r)
 {
     const char *indent = sc->n_images > 1 ? "  " : "";
-    if (sc->n_images > 1) printf("%s%s\n", sc->shown ? "\n" : "", image);
+    if (sc->n_images > 1) fprintf(sc->w.f, "%s%s\n", sc->shown ? "\n" : "", image);
     for (size_t i = 0; i < sc->keep; i++)
-        printf("%s%6.2f%%  %s\n", indent, 100.0 * r[i].score, sc->labels->items[r[i].label]);
+        fprintf(sc->w.f, "%s%6.2f%%  %s\n", indent, 100.0 * r[i].score, sc->labels->items[r[i].label]);
     sc->shown++;
 }
 
@@ -301,16 +318,26 @@ typedef struct {
     size_t at, k, i;
 } batch_cursor;
 
+/* Ends the batch written so far: flushed, or with --resume appended to the file in one go. */
+static int end_batch(scorer *sc)
+{
+    if (!sc->resume) return fflush(sc->w.f) != 0 || ferror(sc->w.f) ? -1 : 0;
+    if (!sc->w.f) return 0;
+    sc->w.f = NULL;
+    return resume_flush(sc->resume);
+}
+
 /* The stream's next image, taking the next batch (and with --update adding it to the index) when
  * the last one is used up; NULL at the end, or on a write or index error (*failed set). */
-static const stream_image *next_streamed(sources *src, image_stream *s, batch_cursor *b, int *failed)
+static const stream_image *next_streamed(scorer *sc, sources *src, image_stream *s, batch_cursor *b, int *failed)
 {
     if (b->i == b->k) {
-        if (fflush(stdout) != 0 || ferror(stdout)) return *failed = 1, NULL;
+        if (end_batch(sc)) return *failed = 1, NULL;
         b->at += b->k;
         b->i = 0;
         if (!(b->k = image_stream_next(s, &b->batch))) return NULL;
         if (src->update && index_plan_add(src->ix, &src->plan, b->at, b->batch, b->k) < 0) return *failed = 1, NULL;
+        if (sc->resume && !(sc->w.f = resume_batch(sc->resume))) return *failed = 1, NULL;
     }
     return &b->batch[b->i++];
 }
@@ -342,13 +369,13 @@ static int score_all(scorer *sc, sources *src, image_stream *s)
             score_stored(sc, src, i);
             continue;
         }
-        const stream_image *im = next_streamed(src, s, &b, &failed);
+        const stream_image *im = next_streamed(sc, src, s, &b, &failed);
         if (im && im->error) write_failure(sc, im->path, im->error);
         if (im && !im->error) score_image(sc, im->path, im->embedding);
     }
-    /* the stream's end, which clears its progress line */
-    if (!failed) next_streamed(src, s, &b, &failed);
-    return failed || fflush(stdout) != 0 || ferror(stdout) ? -1 : 0;
+    /* the stream's end, which clears its progress line, and the last batch's rows */
+    if (!failed) next_streamed(sc, src, s, &b, &failed);
+    return failed ? -1 : 0;
 }
 
 /* --all: every row of the index, in path order. */
@@ -356,7 +383,7 @@ static int score_row_chunk(void *user, const align_index_row *rows, int n)
 {
     scorer *sc = user;
     for (int i = 0; i < n; i++) score_image(sc, rows[i].path, rows[i].embedding);
-    return ferror(stdout);
+    return ferror(sc->w.f);
 }
 
 static int score_index(scorer *sc, align_index *ix)
@@ -366,7 +393,7 @@ static int score_index(scorer *sc, align_index *ix)
     if (align_index_count(ix, &count, &err)) return error_msg("%s", err.message), -1;
     sc->n_images = (size_t)count;
     if (align_index_scan(ix, score_row_chunk, sc, &err)) return error_msg("%s", err.message), -1;
-    return ferror(stdout) ? -1 : 0;
+    return ferror(sc->w.f) ? -1 : 0;
 }
 
 /* Opens --db and plans which images it answers for; -1 after reporting. */
@@ -390,10 +417,9 @@ static int open_sources(const classify_opts *c, align_model *m, sources *src)
     return 0;
 }
 
-static int run(const classify_opts *c)
+/* Scores the images into out (NULL: through sc->resume); the exit status. */
+static int score_run(const classify_opts *c, align_model *m, scorer *sc, FILE *out)
 {
-    align_model *m = load_model(&c->o);
-    if (!m) return EXIT_FAILURE;
     align_model_info info;
     align_model_get_info(m, &info);
     sources src = {0};
@@ -404,22 +430,18 @@ static int run(const classify_opts *c)
     stream_options so = {.decode = {c->o.max_pixels}, .quiet = c->o.quiet};
     image_stream *s = ok && !c->all ? image_stream_open(m, paths, n_paths, &so) : NULL;
     size_t n = c->labels.count;
-    scorer sc = {.model = m,
-                 .labels = &c->labels,
-                 .n_labels = (int)n,
-                 .keep = c->top && (size_t)c->top < n ? (size_t)c->top : n,
-                 .n_images = c->images.count};
+    sc->n_images = c->images.count;
     float *label_emb = ok && (s || c->all) ? encode_labels(m, c, info.projection_dim) : NULL;
-    sc.label_emb = label_emb;
-    sc.ranks = malloc(sizeof *sc.ranks * n);
-    sc.logits = malloc(sizeof(float) * 2 * n);
+    sc->label_emb = label_emb;
+    sc->ranks = malloc(sizeof *sc->ranks * n);
+    sc->logits = malloc(sizeof(float) * 2 * n);
     int rc = EXIT_FAILURE;
-    if (label_emb && sc.ranks && sc.logits) {
-        records_start(&sc.w, stdout, c->o.format, "image\tlabel\tscore\tlogit");
-        int failed = c->all ? score_index(&sc, src.ix) : score_all(&sc, &src, s);
-        records_finish(&sc.w);
+    if (label_emb && sc->ranks && sc->logits) {
+        records_start(&sc->w, out, c->o.format, out ? TSV_HEADER : NULL);
+        int failed = c->all ? score_index(sc, src.ix) : score_all(sc, &src, s);
+        if (out) records_finish(&sc->w);
         size_t failures = src.failures + (s ? image_stream_failures(s) : 0);
-        rc = check_stdout() || failed ? EXIT_FAILURE : failures ? EXIT_PARTIAL : EXIT_SUCCESS;
+        rc = failed ? EXIT_FAILURE : failures ? EXIT_PARTIAL : EXIT_SUCCESS;
     } else if (label_emb) {
         error_msg("out of memory");
     }
@@ -427,9 +449,32 @@ static int run(const classify_opts *c)
     index_plan_free(&src.plan, c->images.count);
     align_index_close(src.ix);
     free(src.row);
-    free(sc.logits);
-    free(sc.ranks);
+    free(sc->logits);
+    free(sc->ranks);
     free(label_emb);
+    return rc;
+}
+
+static int run(classify_opts *c)
+{
+    align_model *m = load_model(&c->o);
+    if (!m) return EXIT_FAILURE;
+    size_t n = c->labels.count;
+    resume res;
+    outfile out;
+    scorer sc = {.model = m,
+                 .labels = &c->labels,
+                 .n_labels = (int)n,
+                 .keep = c->top && (size_t)c->top < n ? (size_t)c->top : n,
+                 .resume = c->resume ? &res : NULL};
+    int rc = EXIT_FAILURE;
+    if (c->resume && resume_open(&res, c->output, c->o.format, TSV_HEADER, sc.keep) == 0) {
+        if (resume_skip_done(&res, &c->images) == 0) rc = score_run(c, m, &sc, NULL);
+        if (resume_close(&res, rc != EXIT_FAILURE)) rc = EXIT_FAILURE;
+    } else if (!c->resume && outfile_open(&out, c->output) == 0) {
+        rc = score_run(c, m, &sc, out.f);
+        if (outfile_close(&out, rc != EXIT_FAILURE)) rc = EXIT_FAILURE;
+    }
     align_model_free(m);
     return rc;
 }

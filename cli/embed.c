@@ -9,6 +9,7 @@
 #include "outfile.h"
 #include "records.h"
 #include "report.h"
+#include "resume.h"
 #include "stream.h"
 
 static const char *const help =
@@ -25,9 +26,13 @@ static const char *const help =
     "  -r, --recursive         descend into subdirectories of DIR operands\n"
     "      --files-from FILE   image paths one per line ('-' = stdin)\n"
     "  -0, --null              --files-from paths are NUL-separated (find -print0)\n"
+    "      --shard K/N         only this worker's share of the images: shard K (0 to N-1) of N,\n"
+    "                          by a hash of each path; the N shards cover every image once\n"
     "      --format F          jsonl (default), json or npy (one float32 matrix, rows in input order);\n"
     "                          --json and --jsonl for short\n"
     "  -o, --output FILE       write to FILE instead of stdout (to a temporary name, renamed at the end)\n"
+    "      --resume            with -o FILE and jsonl: carry on what a killed run left in\n"
+    "                          FILE.partial (else FILE), skipping the images it has (see README)\n"
     "  -m, --model DIR         model directory (default $ALIGN_MODEL, then ./weights/align-base)\n"
     "      --threads N         threads to use (default: every core)\n"
     "      --max-pixels N      refuse larger images (default 89478485)\n"
@@ -37,11 +42,11 @@ static const char *const help =
     "example: align embed --format npy -o photos.npy photos/\n"
     "         align embed --text 'a photo of a cat'\n";
 
-enum { OPT_TEXT = OPT_FIRST_OWN, OPT_UNNORMALIZED };
+enum { OPT_TEXT = OPT_FIRST_OWN, OPT_UNNORMALIZED, OPT_RESUME };
 
 typedef struct {
     common_opts o;
-    int text, unnormalized;
+    int text, unnormalized, resume;
     const char *output;
     strlist inputs;
 } embed_opts;
@@ -52,6 +57,7 @@ static int parse_args(int argc, char **argv, embed_opts *e)
     static const struct option longopts[] = {{"text", no_argument, 0, OPT_TEXT},
                                              {"unnormalized", no_argument, 0, OPT_UNNORMALIZED},
                                              {"output", required_argument, 0, 'o'},
+                                             {"resume", no_argument, 0, OPT_RESUME},
                                              OPTS_IMAGES,
                                              OPTS_FORMAT,
                                              OPTS_RUN,
@@ -68,15 +74,20 @@ static int parse_args(int argc, char **argv, embed_opts *e)
         if (opt == OPT_TEXT) e->text = 1;
         if (opt == OPT_UNNORMALIZED) e->unnormalized = 1;
         if (opt == 'o') e->output = optarg;
+        if (opt == OPT_RESUME) e->resume = 1;
     }
     if (e->o.format != FMT_JSONL && e->o.format != FMT_JSON && e->o.format != FMT_NPY)
         return usage_error("embed", "embed writes jsonl, json or npy"), -1;
     if (e->text && e->o.images.files_from) return usage_error("embed", "--files-from names images, not texts"), -1;
+    if (e->resume && (e->text || !e->output || strcmp(e->output, "-") == 0 || e->o.format != FMT_JSONL))
+        return usage_error("embed", "--resume carries on a file of image records: it needs -o FILE and jsonl"), -1;
+    /* texts are one call, never a worker's load */
+    if (e->text && e->o.images.share.n) return usage_error("embed", "--shard shares out images, not texts"), -1;
     if (optind >= argc && !e->o.images.files_from) return usage_error("embed", e->text ? "no texts" : "no images"), -1;
     for (int i = optind; i < argc; i++)
         if (e->text && strlist_add(&e->inputs, argv[i], strlen(argv[i]))) return -1;
     if (!e->text && gather_images(argv + optind, argc - optind, &e->o.images, &e->inputs)) return -1;
-    if (!e->inputs.count) return usage_error("embed", "no images"), -1;
+    if (!e->inputs.count && !e->o.images.share.n) return usage_error("embed", "no images"), -1;
     return 0;
 }
 
@@ -84,6 +95,7 @@ static int parse_args(int argc, char **argv, embed_opts *e)
 
 typedef struct {
     record_writer w;
+    resume *resume;  /* --resume: each batch's records go through it */
     const char *key; /* "image" or "text" */
     int dim;
     float *matrix; /* npy: the rows that succeeded, in input order */
@@ -152,11 +164,15 @@ static long embed_images(align_model *m, const embed_opts *e, embed_sink *out)
     const stream_image *batch;
     int bad = 0;
     for (size_t k; !bad && (k = image_stream_next(s, &batch));) {
+        if (out->resume && !(out->w.f = resume_batch(out->resume))) {
+            bad = 1;
+            break;
+        }
         for (size_t i = 0; i < k && !bad; i++)
             bad = put_row(out, batch[i].path, e->unnormalized ? batch[i].unnormalized : batch[i].embedding,
                           batch[i].error);
         if (bad) error_msg("out of memory");
-        bad = bad || ferror(out->w.f);
+        bad = bad || (out->resume ? resume_flush(out->resume) != 0 : ferror(out->w.f));
     }
     long failed = bad ? -1 : (long)image_stream_failures(s);
     image_stream_close(s);
@@ -194,7 +210,19 @@ static long embed_texts(align_model *m, const embed_opts *e, embed_sink *out)
     return failed;
 }
 
-static int run(const embed_opts *e)
+/* Embeds into FILE.partial, carrying on (--resume); the exit status. */
+static int run_resumed(align_model *m, embed_opts *e, int dim)
+{
+    resume res;
+    if (resume_open(&res, e->output, FMT_JSONL, NULL, 1)) return EXIT_FAILURE;
+    embed_sink sink = {.resume = &res, .key = "image", .dim = dim};
+    records_start(&sink.w, NULL, FMT_JSONL, NULL);
+    long failed = resume_skip_done(&res, &e->inputs) ? -1 : embed_images(m, e, &sink);
+    int rc = resume_close(&res, failed >= 0) || failed < 0 ? EXIT_FAILURE : failed ? EXIT_PARTIAL : EXIT_SUCCESS;
+    return rc;
+}
+
+static int run(embed_opts *e)
 {
     align_model *m = load_model(&e->o);
     if (!m) return EXIT_FAILURE;
@@ -207,7 +235,9 @@ static int run(const embed_opts *e)
     align_model_get_info(m, &info);
     outfile out;
     int rc = EXIT_FAILURE;
-    if (outfile_open(&out, e->output) == 0) {
+    if (e->resume) {
+        rc = run_resumed(m, e, info.projection_dim);
+    } else if (outfile_open(&out, e->output) == 0) {
         embed_sink sink = {.key = e->text ? "text" : "image", .dim = info.projection_dim};
         records_start(&sink.w, out.f, e->o.format, NULL);
         long failed = e->text ? embed_texts(m, e, &sink) : embed_images(m, e, &sink);

@@ -25,6 +25,8 @@ static const char *const help =
     "  -r, --recursive         descend into subdirectories of DIR operands\n"
     "      --files-from FILE   image paths one per line ('-' = stdin)\n"
     "  -0, --null              --files-from paths are NUL-separated (find -print0)\n"
+    "      --shard K/N         only this worker's share of the images: shard K (0 to N-1) of N,\n"
+    "                          by a hash of each path; merge the N indexes with --merge\n"
     "  -m, --model DIR         model directory (default $ALIGN_MODEL, then ./weights/align-base)\n"
     "      --threads N         threads to use (default: every core)\n"
     "      --max-pixels N      refuse larger images (default 89478485)\n"
@@ -67,7 +69,8 @@ static int parse_args(int argc, char **argv, index_opts *x)
     if (gather_images(argv + optind, argc - optind, &x->o.images, &x->images)) return -1;
     for (size_t i = 0; i < x->images.count; i++)
         if (strcmp(x->images.items[i], "-") == 0) return usage_error("index", "an index keeps files: stdin has no path"), -1;
-    if (!x->images.count && !x->prune) return usage_error("index", "no images"), -1;
+    /* a worker's share can be empty: its index is made all the same, for the merge */
+    if (!x->images.count && !x->prune && !x->o.images.share.n) return usage_error("index", "no images"), -1;
     return 0;
 }
 

@@ -216,8 +216,24 @@ static int expand_images(char **operands, int n, int recursive, strlist *out)
     return 0;
 }
 
+/* Keeps the paths from index first on that are in the share, in order. */
+static void keep_share(const shard *share, size_t first, strlist *l)
+{
+    size_t kept = first;
+    for (size_t i = first; i < l->count; i++) {
+        if (shard_has(share, l->items[i]))
+            l->items[kept++] = l->items[i];
+        else
+            free(l->items[i]);
+    }
+    l->count = kept;
+}
+
 int gather_images(char **operands, int n, const image_sources *src, strlist *out)
 {
+    size_t first = out->count;
     if (expand_images(operands, n, src->recursive, out)) return -1;
-    return src->files_from ? read_files_from(src->files_from, src->nul, out) : 0;
+    if (src->files_from && read_files_from(src->files_from, src->nul, out)) return -1;
+    keep_share(&src->share, first, out);
+    return 0;
 }

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "shard.h"
 #include "strlist.h"
 
 /* Labels and path lists are text: 256 MB is far past any real one and keeps a runaway pipe from
@@ -17,11 +18,13 @@ typedef struct {
     int recursive;          /* -r: directories' subdirectories too */
     const char *files_from; /* --files-from FILE ("-" = stdin) */
     int nul;                /* -0: its paths are NUL-separated */
+    shard share;            /* --shard K/N: only the inputs of shard K */
 } image_sources;
 
 /* The images of a run, in order: each operand ("-" stays; a directory gives its images in sorted
  * order, recursively with -r; anything else is kept as given, to fail later with its own
- * message), then the --files-from paths. Appends to out; -1 after reporting an error. */
+ * message), then the --files-from paths; with --shard, only those of the share (which may be
+ * none). Appends to out; -1 after reporting an error. */
 int gather_images(char **operands, int n, const image_sources *src, strlist *out);
 /* Reads --files-from: paths one per line, or NUL-separated when nul is set; "-" reads stdin. */
 int read_files_from(const char *path, int nul, strlist *out);

@@ -57,6 +57,10 @@ int common_option(int opt, const char *arg, char **argv, common_opts *o, const c
     case 'r': o->images.recursive = 1; return 1;
     case OPT_FILES_FROM: o->images.files_from = arg; return 1;
     case '0': o->images.nul = 1; return 1;
+    case OPT_SHARD:
+        if (shard_parse(arg, &o->images.share) == 0) return 1;
+        usage_error(command, "--shard takes K/N, a shard K from 0 to N-1 of N from 1 to %u, not '%s'", SHARD_MAX, arg);
+        return -1;
     case 'h': fputs(help, stdout); return check_stdout() ? -1 : 2;
     case ':': usage_error(command, "option '%s' needs a value", argv[optind - 1]); return -1;
     case '?': usage_error(command, "unknown option '%s'", argv[optind - 1]); return -1;

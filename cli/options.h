@@ -16,12 +16,12 @@ typedef struct {
     int quiet;             /* -q */
     out_format format;     /* --format, --json, --jsonl */
     uint64_t max_pixels;   /* --max-pixels; 0 = the library's default */
-    image_sources images;  /* -r, --files-from, -0 */
+    image_sources images;  /* -r, --files-from, -0, --shard */
 } common_opts;
 
 /* getopt_long codes of the shared options that have no short form; a command's own start at
  * OPT_FIRST_OWN. */
-enum { OPT_FORMAT = 256, OPT_JSON, OPT_JSONL, OPT_THREADS, OPT_MAX_PIXELS, OPT_FILES_FROM, OPT_FIRST_OWN };
+enum { OPT_FORMAT = 256, OPT_JSON, OPT_JSONL, OPT_THREADS, OPT_MAX_PIXELS, OPT_FILES_FROM, OPT_SHARD, OPT_FIRST_OWN };
 
 /* getopt_long entries of the shared options, in groups; a command's table lists the groups it
  * takes, and its --help every option in them. */
@@ -34,7 +34,7 @@ enum { OPT_FORMAT = 256, OPT_JSON, OPT_JSONL, OPT_THREADS, OPT_MAX_PIXELS, OPT_F
         {"quiet", no_argument, 0, 'q'}
 #define OPTS_IMAGES                                                                                \
     {"recursive", no_argument, 0, 'r'}, {"files-from", required_argument, 0, OPT_FILES_FROM},    \
-        {"null", no_argument, 0, '0'}
+        {"null", no_argument, 0, '0'}, {"shard", required_argument, 0, OPT_SHARD}
 /* Their short forms, for getopt's option string. */
 #define SHORT_MODEL "m:h"
 #define SHORT_RUN "q"

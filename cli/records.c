@@ -81,7 +81,7 @@ static int is_json(const record_writer *w)
 void records_start(record_writer *w, FILE *f, out_format format, const char *tsv_header)
 {
     *w = (record_writer){.f = f, .format = format};
-    if (format == FMT_TSV) fprintf(f, "%s\n", tsv_header);
+    if (format == FMT_TSV && tsv_header) fprintf(f, "%s\n", tsv_header);
 }
 
 void records_finish(record_writer *w)

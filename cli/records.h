@@ -30,7 +30,8 @@ typedef struct {
     char closer[RECORD_MAX_DEPTH];
 } record_writer;
 
-/* tsv_header: the header row (tab-separated column names) for TSV. */
+/* tsv_header: the header row (tab-separated column names) for TSV; NULL when the file has it
+ * already (--resume). */
 void records_start(record_writer *w, FILE *f, out_format format, const char *tsv_header);
 /* Closes the JSON array. */
 void records_finish(record_writer *w);

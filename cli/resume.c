@@ -1,0 +1,267 @@
+/* Carrying on an output that an earlier run left. */
+#include "resume.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "report.h"
+
+/* The key of a whole JSON Lines record line (n bytes, its newline included): the string literal
+ * after {"image":, without its quotes; NULL when the line is not such a record. */
+static const char *jsonl_key(const char *line, size_t n, size_t *klen)
+{
+    static const char head[] = "{\"image\":\"";
+    size_t h = sizeof head - 1;
+    if (n < h + 3 || memcmp(line, head, h) != 0 || line[n - 2] != '}') return NULL;
+    for (size_t i = h; i < n - 2; i++) {
+        if ((unsigned char)line[i] < 0x20) return NULL;
+        if (line[i] == '\\')
+            i++;
+        else if (line[i] == '"')
+            return *klen = i - h, line + h;
+    }
+    return NULL;
+}
+
+/* The TSV rows of one image, as they are read. */
+typedef struct {
+    char *key; /* NULL before the first row */
+    size_t rows;
+} tsv_group;
+
+/* Reads one TSV row (n bytes, its newline included) at offset at; *valid moves past it when it
+ * completes its image's group. 0, or -1 when the row is not one align wrote. */
+static int tsv_row(tsv_group *g, const char *line, size_t n, size_t rows, off_t at, strlist *keys, off_t *valid)
+{
+    const char *tab = memchr(line, '\t', n);
+    if (!tab || memchr(line, 0, n)) return -1;
+    size_t klen = (size_t)(tab - line);
+    int same = g->key && strlen(g->key) == klen && memcmp(g->key, line, klen) == 0;
+    if (!same || g->rows == rows) { /* a new image (or the same one given twice) */
+        if (g->key && g->rows != rows) return -1;
+        free(g->key);
+        if (!(g->key = strndup(line, klen))) return -1;
+        g->rows = 0;
+    }
+    if (++g->rows == rows) {
+        if (strlist_add(keys, g->key, klen)) return -1;
+        *valid = at + (off_t)n;
+    }
+    return 0;
+}
+
+int resume_scan(FILE *f, const char *name, out_format format, const char *tsv_header, size_t rows_per_record,
+                strlist *keys, off_t *valid)
+{
+    char *line = NULL;
+    size_t cap = 0, lineno = 0;
+    ssize_t n;
+    off_t at = 0;
+    int bad = 0;
+    tsv_group g = {NULL, 0};
+    *valid = 0;
+    while (!bad && (n = getline(&line, &cap, f)) > 0 && line[n - 1] == '\n') {
+        lineno++;
+        size_t klen;
+        const char *key;
+        if (format == FMT_TSV && lineno == 1) {
+            bad = (size_t)n != strlen(tsv_header) + 1 || memcmp(line, tsv_header, (size_t)n - 1) != 0;
+            *valid = n;
+        } else if (format == FMT_TSV) {
+            bad = tsv_row(&g, line, (size_t)n, rows_per_record, at, keys, valid);
+        } else if ((key = jsonl_key(line, (size_t)n, &klen))) {
+            bad = strlist_add(keys, key, klen) != 0;
+            *valid = at + n;
+        } else {
+            bad = 1;
+        }
+        at += n;
+    }
+    if (bad)
+        error_msg("%s:%zu: not a record of this command in %s (--resume carries on an output of the same "
+                  "command, format and labels)", name, lineno, format == FMT_TSV ? "TSV" : "JSON Lines");
+    else if (ferror(f))
+        error_msg("%s: %s", name, strerror(errno));
+    free(g.key);
+    free(line);
+    return bad || ferror(f) ? -1 : 0;
+}
+
+/* Scans path (open as f) into r->done; *valid as resume_scan. */
+static int scan_file(resume *r, FILE *f, const char *name, const char *tsv_header, size_t rows, off_t *valid)
+{
+    if (!f) {
+        error_msg("%s: %s", name, strerror(errno));
+        return -1;
+    }
+    int rc = resume_scan(f, name, r->format, tsv_header, rows, &r->done, valid);
+    fclose(f);
+    return rc;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        p += w, n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Starts the partial file with the first valid bytes of path. */
+static int copy_prefix(resume *r, off_t valid)
+{
+    FILE *f = fopen(r->path, "rb");
+    char buf[1 << 16];
+    while (f && valid > 0) {
+        size_t want = valid < (off_t)sizeof buf ? (size_t)valid : sizeof buf, got = fread(buf, 1, want, f);
+        if (got != want || write_all(r->fd, buf, got)) break;
+        valid -= (off_t)got;
+    }
+    if (f) fclose(f);
+    if (valid == 0) return 0;
+    error_msg("%s: %s", r->partial, strerror(errno ? errno : EIO));
+    return -1;
+}
+
+static int by_string(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Opens and locks FILE.partial; 0 or -1 after reporting. */
+static int open_partial(resume *r)
+{
+    size_t len = strlen(r->path) + sizeof ".partial";
+    if (!(r->partial = malloc(len))) {
+        error_msg("out of memory");
+        return -1;
+    }
+    snprintf(r->partial, len, "%s.partial", r->path);
+    if ((r->fd = open(r->partial, O_RDWR | O_CREAT | O_CLOEXEC, 0666)) < 0) {
+        error_msg("%s: %s", r->partial, strerror(errno));
+        return -1;
+    }
+    if (flock(r->fd, LOCK_EX | LOCK_NB) == 0) return 0;
+    error_msg("%s: %s", r->partial, errno == EWOULDBLOCK ? "busy: another align is writing it" : strerror(errno));
+    return -1;
+}
+
+int resume_open(resume *r, const char *path, out_format format, const char *tsv_header, size_t rows_per_record)
+{
+    *r = (resume){.fd = -1, .format = format};
+    struct stat st, pst;
+    int exists = stat(path, &st) == 0;
+    if (exists && !S_ISREG(st.st_mode)) {
+        error_msg("%s: not a regular file; --resume carries on a file", path);
+        return -1;
+    }
+    if (!(r->path = strdup(path))) error_msg("out of memory");
+    off_t valid = 0;
+    int rc = !r->path || open_partial(r) || fstat(r->fd, &pst) ? -1 : 0;
+    if (!rc && pst.st_size > 0) {
+        int fd = dup(r->fd);
+        rc = scan_file(r, fd >= 0 ? fdopen(fd, "rb") : NULL, r->partial, tsv_header, rows_per_record, &valid);
+        if (!rc && ftruncate(r->fd, valid)) rc = -1, error_msg("%s: %s", r->partial, strerror(errno));
+    } else if (!rc && exists) {
+        rc = scan_file(r, fopen(path, "rb"), path, tsv_header, rows_per_record, &valid);
+        if (!rc) rc = copy_prefix(r, valid);
+    }
+    if (!rc && lseek(r->fd, 0, SEEK_END) < 0) rc = -1, error_msg("%s: %s", r->partial, strerror(errno));
+    if (!rc && valid == 0 && format == FMT_TSV &&
+        (write_all(r->fd, tsv_header, strlen(tsv_header)) || write_all(r->fd, "\n", 1)))
+        rc = -1, error_msg("%s: write error: %s", r->partial, strerror(errno));
+    if (rc) {
+        resume_close(r, 0);
+        return -1;
+    }
+    if (r->done.count) qsort(r->done.items, r->done.count, sizeof *r->done.items, by_string);
+    return 0;
+}
+
+/* The key a record of path has (see resume.h); malloc'ed, NULL when out of memory. */
+static char *key_of(const char *path, out_format format)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    if (!m) return NULL;
+    if (format == FMT_TSV) {
+        record_writer w = {.f = m, .format = FMT_TSV};
+        const char *field[] = {path};
+        record_tsv_row(&w, field, 1); /* the field and a newline */
+    } else {
+        put_json_string(m, path); /* the literal in quotes */
+    }
+    if (fclose(m) || len < 2) {
+        free(buf);
+        return NULL;
+    }
+    if (format == FMT_TSV) {
+        buf[len - 1] = 0;
+    } else {
+        memmove(buf, buf + 1, len - 2);
+        buf[len - 2] = 0;
+    }
+    return buf;
+}
+
+int resume_skip_done(resume *r, strlist *paths)
+{
+    size_t kept = 0;
+    int oom = 0;
+    for (size_t i = 0; i < paths->count; i++) {
+        char *key = oom ? NULL : key_of(paths->items[i], r->format);
+        oom = oom || !key;
+        if (key && !(r->done.count && bsearch(&key, r->done.items, r->done.count, sizeof *r->done.items, by_string)))
+            paths->items[kept++] = paths->items[i];
+        else
+            free(paths->items[i]);
+        free(key);
+    }
+    paths->count = kept;
+    if (oom) error_msg("out of memory");
+    return oom ? -1 : 0;
+}
+
+FILE *resume_batch(resume *r)
+{
+    r->batch = open_memstream(&r->buf, &r->len);
+    if (!r->batch) error_msg("out of memory");
+    return r->batch;
+}
+
+int resume_flush(resume *r)
+{
+    int oom = !r->batch || fclose(r->batch) != 0;
+    r->batch = NULL;
+    int failed = oom || write_all(r->fd, r->buf, r->len) || fdatasync(r->fd);
+    if (failed) error_msg("%s: write error: %s", r->partial, oom ? "out of memory" : strerror(errno ? errno : EIO));
+    free(r->buf);
+    r->buf = NULL;
+    return failed ? -1 : 0;
+}
+
+int resume_close(resume *r, int complete)
+{
+    int failed = 0;
+    if (r->batch) fclose(r->batch);
+    free(r->buf);
+    if (r->fd >= 0 && complete) {
+        failed = fsync(r->fd) || rename(r->partial, r->path);
+        if (failed) error_msg("%s: %s", r->path, strerror(errno));
+    }
+    if (r->fd >= 0) close(r->fd);
+    strlist_free(&r->done);
+    free(r->partial);
+    free(r->path);
+    *r = (resume){.fd = -1};
+    return failed ? -1 : 0;
+}
