@@ -609,7 +609,7 @@ int main(int argc, char **argv)
     unlink(labels);
 
     printf("\nagainst Hugging Face transformers + PyTorch 1.13, measured on an AVX-512 machine of this project's type\n"
-           "(2 cores of an AMD EPYC, 2 threads, issue 8): on another CPU these ratios compare different machines\n");
+           "(2 threads, issue 8): on another CPU these ratios compare different machines\n");
     printf("  1 image x 2 labels incl. load: %.2f s vs 1.11 s: %.1fx faster\n", c2.median, 1.11 / c2.median);
     printf("  1 image x 10 labels incl. load: %.2f s vs 2.54 s: %.1fx faster\n", c10.median, 2.54 / c10.median);
     printf("  8 images x 10 labels: %.2f s vs 5.20 s: %.1fx the throughput\n", c8.median, 5.20 / c8.median);
