@@ -28,15 +28,8 @@ static inline __attribute__((always_inline)) vecf silu_vec(vecf x)
     veci below = m < lo, above = m > hi;
     m = (vecf)((below & (veci)lo) | (~below & (veci)m));
     m = (vecf)((above & (veci)hi) | (~above & (veci)m));
-    vecf n = (m * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    vecf r = m - n * 0.693359375f + n * 2.12194440e-4f;
-    vecf p = (vecf){0} + 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
+    vecf n, r, p;
+    EXP_FAST_PARTS(m, (vecf){0}, n, r, p);
     vecf scale = (vecf)((__builtin_convertvector(n, veci) + 127) << 23);
     return x / (1.0f + p * scale);
 }

@@ -19,20 +19,29 @@ extern const float exp_fast_limits[2];
  * normal float or at about 2.4e38, which is all the activations need. Clamping x first keeps n and
  * r in range without clamping them, so the vector loop is about half as long as with clamps on
  * both. */
+/* exp_fast's arithmetic on a clamped x, for a float or a vector of floats alike (depthwise.c
+ * runs it on its tiles' vectors; zero is a 0 of x's type): n = x / ln 2 rounded to an integer by adding and removing
+ * 1.5 * 2^23, r = x - n ln 2 (ln 2 in two parts), and p = e^r by Cephes' expf polynomial; then
+ * e^x = p * 2^n. */
+#define EXP_FAST_PARTS(x, zero, n, r, p)                            \
+    do {                                                            \
+        n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; \
+        r = x - n * 0.693359375f + n * 2.12194440e-4f;              \
+        p = zero + 1.9875691500e-4f;                                \
+        p = p * r + 1.3981999507e-3f;                               \
+        p = p * r + 8.3334519073e-3f;                               \
+        p = p * r + 4.1665795894e-2f;                               \
+        p = p * r + 1.6666665459e-1f;                               \
+        p = p * r + 5.0000001201e-1f;                               \
+        p = p * r * r + r + 1.0f;                                   \
+    } while (0)
+
 static inline float exp_fast(float x)
 {
     x = x < exp_fast_limits[0] ? exp_fast_limits[0] : x;
     x = x > exp_fast_limits[1] ? exp_fast_limits[1] : x;
-    /* x / ln 2 rounded to an integer by adding and removing 1.5 * 2^23 */
-    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    float r = x - n * 0.693359375f + n * 2.12194440e-4f; /* ln 2 in two parts */
-    float p = 1.9875691500e-4f; /* Cephes' expf polynomial */
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
+    float n, r, p;
+    EXP_FAST_PARTS(x, 0.0f, n, r, p);
     union {
         int i;
         float f;
