@@ -19,10 +19,10 @@ extern const float exp_fast_limits[2];
  * normal float or at about 2.4e38, which is all the activations need. Clamping x first keeps n and
  * r in range without clamping them, so the vector loop is about half as long as with clamps on
  * both. */
-/* exp_fast's arithmetic on a clamped x, for a float or a vector of floats alike (depthwise.c
- * runs it on its tiles' vectors; zero is a 0 of x's type): n = x / ln 2 rounded to an integer by adding and removing
- * 1.5 * 2^23, r = x - n ln 2 (ln 2 in two parts), and p = e^r by Cephes' expf polynomial; then
- * e^x = p * 2^n. */
+/* exp_fast's arithmetic on a clamped x, for a float or a vector of floats alike (depthwise.c runs
+ * it on its tiles' vectors; zero is a 0 of x's type): n = x / ln 2 rounded to an integer by adding
+ * and removing 1.5 * 2^23, r = x - n ln 2 (ln 2 in two parts), and p = e^r by Cephes' expf
+ * polynomial; then e^x = p * 2^n. */
 #define EXP_FAST_PARTS(x, zero, n, r, p)                            \
     do {                                                            \
         n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; \
