@@ -72,6 +72,11 @@ const char *align_blas_core(void)
     return core ? core : "unknown";
 }
 
+int blas_rows_independent(const char *core)
+{
+    return strcasecmp(core, "SkylakeX") == 0 || strcasecmp(core, "Cooperlake") == 0;
+}
+
 const char *core_upgrade(const char *loaded, simd_level cpu)
 {
     if (kernel_level(loaded) >= cpu) return NULL;

@@ -6,10 +6,12 @@
  * image; in the shapes below, n is the images a pass runs at once. */
 #include "efficientnet.h"
 
+#include "cpu.h"
 #include <float.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu.h"
 #include "depthwise.h"
 #include "error.h"
 #include "im2col.h"
@@ -43,6 +45,22 @@ typedef struct {
     void *tap_ctx;
 } pass;
 
+/* out [n][rows][n_out] = act(a [n][rows][k] w^T * scale + bias) + residual, over the pass's n
+ * images: one product for the batch where that gives each image the bits it gets alone
+ * (effnet_weights.whole_batch_products), else one per image. */
+static void conv1x1(const pass *ps, long rows, int n_out, int k, const float *a, const float *w, const float *scale,
+                    const float *bias, act_kind act, const float *residual, float *out)
+{
+    epilogue_fn epilogue = ps->ew->kernels->epilogue;
+    if (ps->ew->whole_batch_products && rows >= BLAS_INDEPENDENT_ROWS) {
+        gemm_epilogue(epilogue, ps->pool, ps->n * rows, n_out, k, a, w, scale, bias, act, residual, out);
+        return;
+    }
+    for (int i = 0; i < ps->n; i++)
+        gemm_epilogue(epilogue, ps->pool, rows, n_out, k, a + i * rows * k, w, scale, bias, act,
+                      residual ? residual + i * rows * n_out : NULL, out + i * rows * n_out);
+}
+
 /* pixels [n][h][w][channels] -> cur [n][oh][ow][stem_dim]: a 3x3 stride-2 convolution with its
  * batch norm and activation, as one product over the windows. */
 static void stem(const pass *ps, vision_buffers *buf, const float *pixels, int *h, int *w)
@@ -51,8 +69,8 @@ static void stem(const pass *ps, vision_buffers *buf, const float *pixels, int *
     int oh = im2col_3x3s2_size(*h), ow = im2col_3x3s2_size(*w);
     float *patches = buf->expanded; /* [n][oh][ow][9 * channels] */
     im2col_3x3s2(ps->pool, pixels, ps->n, *h, *w, v->num_channels, patches);
-    gemm_epilogue(ps->ew->kernels->epilogue, ps->pool, (long)ps->n * oh * ow, v->stem_dim, 9 * v->num_channels,
-                  patches, ps->ew->stem_w, NULL, ps->ew->stem_b, v->act, NULL, buf->cur);
+    conv1x1(ps, (long)oh * ow, v->stem_dim, 9 * v->num_channels, patches, ps->ew->stem_w, NULL, ps->ew->stem_b,
+            v->act, NULL, buf->cur);
     *h = oh;
     *w = ow;
     if (ps->tap) ps->tap(ps->tap_ctx, -1, buf->cur, ps->first, ps->n, oh, ow, v->stem_dim);
@@ -69,8 +87,8 @@ static void excite_project(const pass *ps, const effnet_block *eb, const vision_
     int c = b->expand_dim;
     if (!se_scales_weights(b->out_dim, hw)) {
         se_scale_maps(ps->pool, kt, &eb->se, buf->se, ps->n, hw, buf->dw);
-        gemm_epilogue(kt->epilogue, ps->pool, (long)ps->n * hw, b->out_dim, c, buf->dw, eb->project_w, eb->project_s,
-                      eb->project_b, ACT_LINEAR, residual, buf->next);
+        conv1x1(ps, hw, b->out_dim, c, buf->dw, eb->project_w, eb->project_s, eb->project_b, ACT_LINEAR, residual,
+                buf->next);
         return;
     }
     float *scaled = buf->se + (size_t)ps->n * SE_FLOATS(c, b->se_dim); /* [out_dim][expand_dim] */
@@ -93,8 +111,8 @@ static void block(const pass *ps, int i, vision_buffers *buf, int *h, int *w)
     /* expand: cur -> expanded [n][h][w][expand_dim], a 1x1 convolution + batch norm + act */
     const float *x = buf->cur;
     if (b->has_expand) {
-        gemm_epilogue(kt->epilogue, ps->pool, (long)ps->n * *h * *w, b->expand_dim, b->in_dim, buf->cur,
-                      eb->expand_w, eb->expand_s, eb->expand_b, act, NULL, buf->expanded);
+        conv1x1(ps, (long)*h * *w, b->expand_dim, b->in_dim, buf->cur, eb->expand_w, eb->expand_s, eb->expand_b,
+                act, NULL, buf->expanded);
         x = buf->expanded;
     }
     /* depthwise: x -> dw [n][oh][ow][expand_dim], k x k per channel + batch norm + act, and each

@@ -469,35 +469,37 @@ TEST(cli_search_query_syntax_errors)
 /* Scores from stored rows are the bytes a run without the index prints; --all gives every row. */
 TEST(cli_classify_db_is_bit_identical)
 {
+    /* labels computed here, not read from a cache other tests filled with other label sets: on
+     * OpenBLAS's AVX2 kernels a label's last bits depend on the labels beside it (README) */
     const char *dir = image_dir("classify", 19), *db = tmp("classify.db");
     const char *labels = "-l cat -l dog -l 'a rocket' -l 'an astronaut'";
     run_result plain = run_cmd("%s classify -m %s --jsonl --no-cache %s %s", A, model(), labels, dir);
     CHECK_MSG(plain.status == 0, "%s", plain.err);
-    run_result r = run_cmd("%s classify -v -m %s --jsonl --db %s %s %s", A, model(), db, labels, dir);
+    run_result r = run_cmd("%s classify -v -m %s --jsonl --no-cache --db %s %s %s", A, model(), db, labels, dir);
     CHECK_INT(r.status, 1); /* no index yet, and reading does not make one */
     run_free(&r);
-    r = run_cmd("%s classify -v -m %s --jsonl --db %s --update %s %s", A, model(), db, labels, dir);
+    r = run_cmd("%s classify -v -m %s --jsonl --no-cache --db %s --update %s %s", A, model(), db, labels, dir);
     CHECK_MSG(r.status == 0, "%s", r.err);
     CHECK_CONTAINS(r.err, "19 images: 0 from the index, 19 through the vision tower");
     CHECK_STR(r.out, plain.out);
     run_free(&r);
-    r = run_cmd("%s classify -v -m %s --jsonl --db %s %s %s", A, model(), db, labels, dir);
+    r = run_cmd("%s classify -v -m %s --jsonl --no-cache --db %s %s %s", A, model(), db, labels, dir);
     CHECK_CONTAINS(r.err, "19 images: 19 from the index, 0 through the vision tower");
     CHECK_STR(r.out, plain.out);
     run_free(&r);
-    r = run_cmd("%s classify -m %s --jsonl --db %s --all %s", A, model(), db, labels);
+    r = run_cmd("%s classify -m %s --jsonl --no-cache --db %s --all %s", A, model(), db, labels);
     CHECK_MSG(r.status == 0, "%s", r.err);
     CHECK_STR(r.out, plain.out);
     run_free(&r);
     /* a file changed since it was indexed goes through the vision tower again */
     sh("touch -d '2001-01-01' %s/img0004.jpg", dir);
-    r = run_cmd("%s classify -v -m %s --jsonl --db %s %s %s", A, model(), db, labels, dir);
+    r = run_cmd("%s classify -v -m %s --jsonl --no-cache --db %s %s %s", A, model(), db, labels, dir);
     CHECK_CONTAINS(r.err, "19 images: 18 from the index, 1 through the vision tower");
     run_free(&r);
     /* text output too, and a mix of stored and new images keeps the input order */
-    run_result tplain = run_cmd("%s classify -m %s %s %s %s/img0002.bmp", A, model(), labels,
+    run_result tplain = run_cmd("%s classify -m %s --no-cache %s %s %s/img0002.bmp", A, model(), labels,
                                 fixture("images/logo_rgba.png"), dir);
-    r = run_cmd("%s classify -v -m %s --db %s %s %s %s/img0002.bmp", A, model(), db, labels,
+    r = run_cmd("%s classify -v -m %s --no-cache --db %s %s %s %s/img0002.bmp", A, model(), db, labels,
                 fixture("images/logo_rgba.png"), dir);
     CHECK_CONTAINS(r.err, "2 images: 1 from the index, 1 through the vision tower");
     CHECK_STR(r.out, tplain.out);
