@@ -1,25 +1,10 @@
 /* fuzz_resume: arbitrary bytes as the output --resume carries on, through resume_scan (cli/resume.c)
  * as JSON Lines and as classify's TSV at one to three rows an image. What it keeps must end on a
  * line boundary inside the input, hold at most one key per line, and a refusal is one line. */
-#include <stdarg.h>
 #include <stdint.h>
 
 #include "resume.h"
-#include "fuzz_util.h"
-
-static int errors;
-
-/* cli/main.c's, which prints; here the line is checked and dropped. */
-void error_msg(const char *fmt, ...)
-{
-    char line[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    FUZZ_ASSERT(n > 0 && !strchr(line, '\n'), "error message is not one line: %s", line);
-    errors++;
-}
+#include "fuzz_cli_errors.h"
 
 static void scan(const uint8_t *data, size_t size, out_format format, size_t rows)
 {
@@ -27,10 +12,10 @@ static void scan(const uint8_t *data, size_t size, out_format format, size_t row
     if (!f) return;
     strlist keys = {0};
     off_t valid = -1;
-    errors = 0;
+    fuzz_cli_errors = 0;
     int rc = resume_scan(f, "out.partial", format, "image\tlabel\tscore\tlogit", rows, &keys, &valid);
     fclose(f);
-    FUZZ_ASSERT((rc != 0) == (errors == 1), "rc %d with %d error lines", rc, errors);
+    FUZZ_ASSERT((rc != 0) == (fuzz_cli_errors == 1), "rc %d with %d error lines", rc, fuzz_cli_errors);
     if (rc == 0) {
         FUZZ_ASSERT(valid >= 0 && (size_t)valid <= size, "valid %lld of %zu bytes", (long long)valid, size);
         FUZZ_ASSERT(valid == 0 || data[valid - 1] == '\n', "valid %lld is not a line's end", (long long)valid);
