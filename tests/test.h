@@ -75,6 +75,8 @@ uint8_t *read_fixture_bytes(const char *path, size_t *n);
 int load_ppm(const char *path, align_image *img);
 /* A scratch directory for this run (created on first use, removed at exit). */
 const char *test_tmpdir(void);
+/* test_tmpdir()/(the formatted name), in one of 16 rotating static buffers. */
+const char *tmp_path(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Writes size bytes to tmpdir/name and returns the path (static rotation like fixture). */
 const char *write_tmp(const char *name, const void *data, size_t size);
 

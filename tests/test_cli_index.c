@@ -22,20 +22,8 @@ static const char *model(void)
     return fixture("tiny-a");
 }
 
-/* test_tmpdir()/name, rotating through 16 buffers. */
-static const char *tmp(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static const char *tmp(const char *fmt, ...)
-{
-    static char bufs[16][1024];
-    static int next;
-    char name[512], *b = bufs[next++ % 16];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    snprintf(b, sizeof bufs[0], "%s/cli-%s", test_tmpdir(), name); /* apart from test_index.c's names */
-    return b;
-}
+/* scratch names apart from test_index.c's: the format is always a literal */
+#define tmp(...) tmp_path("cli-" __VA_ARGS__)
 
 static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void sh(const char *fmt, ...)

@@ -23,20 +23,7 @@
 
 /* ---- helpers ---------------------------------------------------------------------------------- */
 
-/* test_tmpdir()/name, rotating through 16 buffers. */
-static const char *tmp(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static const char *tmp(const char *fmt, ...)
-{
-    static char bufs[16][1024];
-    static int next;
-    char name[512], *b = bufs[next++ % 16];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    snprintf(b, sizeof bufs[0], "%s/%s", test_tmpdir(), name);
-    return b;
-}
+#define tmp tmp_path
 
 /* A normalised pseudo-random vector, the same for the same seed (like an image embedding). */
 static void fake_embedding(uint64_t seed, int dim, float *out)

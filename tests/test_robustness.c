@@ -72,13 +72,6 @@ static const char *keep(const char *s)
 
 static const char *fx(const char *rel) { return keep(fixture(rel)); }
 
-static const char *tmp_path(const char *name)
-{
-    char b[1024];
-    snprintf(b, sizeof b, "%s/%s", test_tmpdir(), name);
-    return keep(b);
-}
-
 /* ---- building small image files --------------------------------------------------------------- */
 
 /* A PNG of 8-bit RGB that declares w x h but carries rows x (1 + 3 * row_w) bytes of image data:
@@ -176,9 +169,9 @@ TEST(robust_bad_images_fail_alone_in_a_batch)
     const char *cut_gif = keep(write_tmp("cut.gif", gif, sizeof gif));
     /* not images, not files */
     const char *empty = keep(write_tmp("empty.png", "", 0));
-    const char *fifo = tmp_path("fifo.png");
+    const char *fifo = keep(tmp_path("fifo.png"));
     CHECK_MSG(mkfifo(fifo, 0600) == 0, "mkfifo: %s", strerror(errno));
-    const char *missing = tmp_path("missing.png");
+    const char *missing = keep(tmp_path("missing.png"));
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/a-directory.png", test_tmpdir());
     mkdir(dir, 0700);

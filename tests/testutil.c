@@ -160,6 +160,19 @@ const char *test_tmpdir(void)
     return tmpdir;
 }
 
+const char *tmp_path(const char *fmt, ...)
+{
+    static char bufs[16][1024];
+    static int next;
+    char name[512], *b = bufs[next++ % 16];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    snprintf(b, sizeof bufs[0], "%s/%s", test_tmpdir(), name);
+    return b;
+}
+
 const char *write_tmp(const char *name, const void *data, size_t size)
 {
     const char *path = rotate("%s/%s", test_tmpdir(), name);
