@@ -1,50 +1,24 @@
 /* depthwise.c: the tuned depthwise convolution, in register tiles. A kernel file: compiled once per
- * ISA level (kernels.h), each level with vectors as wide as its registers, so that a tile's
- * accumulators, a weight and an input fit in the register file: 16 floats (zmm, 32 registers) for
- * AVX-512, 8 (ymm, 16 registers) for AVX2, 4 (xmm or NEON) otherwise. A 16-float vector on AVX2
- * takes two ymm registers, and a tile of 8 of them spills. */
+ * ISA level (kernels.h), each level with vectors as wide as its registers (vec.h), so that a tile's
+ * accumulators, a weight and an input fit in the register file. A 16-float vector on AVX2 takes
+ * two ymm registers, and a tile of 8 of them spills. */
 #include "depthwise.h"
 #include "kernels.h"
-#include "ops.h"
-
-#if defined(__AVX512F__)
-#define VW 16
-#elif defined(__AVX2__)
-#define VW 8
-#else
-#define VW 4
-#endif
-
-/* VW channels in one vector; loads and stores through it need only float alignment. */
-typedef float vecf __attribute__((vector_size(VW * sizeof(float)), aligned(4)));
-typedef int veci __attribute__((vector_size(VW * sizeof(int)), aligned(4)));
-
-/* x / (1 + exp_fast(-x)) on a vector, exp_fast's operations one for one (ops.h). Written out
- * because GCC left the loop over a tile's activations scalar for the one-pixel tiles at AVX2's
- * width, and those calls were 30% of the depthwise time there (perf, batch 8). */
-static inline __attribute__((always_inline)) vecf silu_vec(vecf x)
-{
-    vecf lo = (vecf){0} + exp_fast_limits[0], hi = (vecf){0} + exp_fast_limits[1], m = -x;
-    veci below = m < lo, above = m > hi;
-    m = (vecf)((below & (veci)lo) | (~below & (veci)m));
-    m = (vecf)((above & (veci)hi) | (~above & (veci)m));
-    vecf n, r, p;
-    EXP_FAST_PARTS(m, (vecf){0}, n, r, p);
-    vecf scale = (vecf)((__builtin_convertvector(n, veci) + 127) << 23);
-    return x / (1.0f + p * scale);
-}
+#include "vec.h"
 
 #define DW_TILE 8
 
+/* What a tap off the left or right edge reads: zeros add nothing to a window sum, so such a tap
+ * needs no branch of its own and a tile at the edge keeps all its accumulators. */
+static const float zeros[VW];
+
 /* n (at most DW_TILE) output pixels from x0 on, channels [c0, c0 + VW): the n accumulators stay
  * in registers and each weight is loaded once for all of them, where a pixel at a time reloads the
- * weights and waits on one chain of k * k adds. With clip, taps that fall off the left or right
- * edge are skipped, as the reference skips them. The window sums and the row sum run in the same
+ * weights and waits on one chain of k * k adds. The window sums and the row sum run in the same
  * order as the reference's; the n activations are computed side by side, not each behind the
  * previous one's addition into rowsum. */
 static inline __attribute__((always_inline)) void tile(const depthwise_job *j, const float *in, float *out, int y,
-                                                       int x0, int c0, int k, int stride, int n, int clip,
-                                                       float *rowsum)
+                                                       int x0, int c0, int k, int stride, int n, float *rowsum)
 {
     int c = j->c, iy0 = y * stride - j->pad_y, ix0 = x0 * stride - j->pad_x;
     int ky0 = iy0 < 0 ? -iy0 : 0, ky1 = j->h - iy0 < k ? j->h - iy0 : k;
@@ -60,8 +34,8 @@ static inline __attribute__((always_inline)) void tile(const depthwise_job *j, c
 #pragma GCC unroll 8
             for (int p = 0; p < n; p++) {
                 int ix = ix0 + p * stride + kx;
-                if (clip && (ix < 0 || ix >= j->w_)) continue;
-                acc[p] += *(const vecf *)(row + (size_t)ix * c) * wv;
+                const float *tap = (unsigned)ix < (unsigned)j->w_ ? row + (size_t)ix * c : zeros;
+                acc[p] += *(const vecf *)tap * wv;
             }
         }
     }
@@ -75,35 +49,33 @@ static inline __attribute__((always_inline)) void tile(const depthwise_job *j, c
     *(vecf *)(rowsum + c0) = sum;
 }
 
-/* Output pixels [x0, x1) of a row in tiles of 8, 4 and 1 pixels, a vector of channels at a time;
- * with clip, one pixel at a time, for the pixels near the edges. k and stride are constants at
- * each call, so the window's loops unroll. */
-static inline __attribute__((always_inline)) void tiles(const depthwise_job *j, const float *in, float *out, int y,
-                                                        int x0, int x1, int k, int stride, int clip, float *rowsum)
+/* Tiles of n pixels across every channel vector, n a constant in each case so that the tile
+ * unrolls. */
+static inline __attribute__((always_inline)) void tile_column(const depthwise_job *j, const float *in, float *out,
+                                                              int y, int x, int k, int stride, int n, float *rowsum)
 {
-    int x = x0;
-    for (; !clip && x + 8 <= x1; x += 8)
-        for (int c0 = 0; c0 < j->c; c0 += VW) tile(j, in, out, y, x, c0, k, stride, 8, 0, rowsum);
-    for (; !clip && x + 4 <= x1; x += 4)
-        for (int c0 = 0; c0 < j->c; c0 += VW) tile(j, in, out, y, x, c0, k, stride, 4, 0, rowsum);
-    for (; x < x1; x++)
-        for (int c0 = 0; c0 < j->c; c0 += VW) tile(j, in, out, y, x, c0, k, stride, 1, clip, rowsum);
+#define DW_CASE(width)                                                                                 \
+    case width:                                                                                        \
+        for (int c0 = 0; c0 < j->c; c0 += VW) tile(j, in, out, y, x, c0, k, stride, width, rowsum);  \
+        break;
+    switch (n) {
+        DW_CASE(1) DW_CASE(2) DW_CASE(3) DW_CASE(4) DW_CASE(5) DW_CASE(6) DW_CASE(7) DW_CASE(8)
+    }
+#undef DW_CASE
 }
 
-/* A row's pixels in order: those whose windows cross the left edge, those inside, those crossing
- * the right edge. */
+/* A row's output pixels in as few tiles as fit, their widths as even as can be (9 pixels: 5 and
+ * 4, not 8 and 1): a narrow tile's few accumulators each wait on the previous tap's addition. k
+ * and stride are constants at each call, so the window's loops unroll. */
 static inline __attribute__((always_inline)) void row_tiles(const depthwise_job *j, const float *in, float *out,
                                                             int y, int k, int stride, float *rowsum)
 {
-    /* the first and one past the last output pixel whose window lies inside the row (none when
-     * the row is narrower than a window: C's division would round that negative count up to 0) */
-    int last = j->w_ - k + j->pad_x;
-    int xa = (j->pad_x + stride - 1) / stride, xb = last < 0 ? 0 : last / stride + 1;
-    xa = xa < j->ow ? xa : j->ow;
-    xb = xb < xa ? xa : xb < j->ow ? xb : j->ow;
-    tiles(j, in, out, y, 0, xa, k, stride, 1, rowsum);
-    tiles(j, in, out, y, xa, xb, k, stride, 0, rowsum);
-    tiles(j, in, out, y, xb, j->ow, k, stride, 1, rowsum);
+    int tiles = (j->ow + DW_TILE - 1) / DW_TILE, narrow = j->ow / tiles, wide = j->ow % tiles;
+    for (int t = 0, x = 0; t < tiles; t++) {
+        int n = narrow + (t < wide);
+        tile_column(j, in, out, y, x, k, stride, n, rowsum);
+        x += n;
+    }
 }
 
 /* One output row: in tiles where they apply (SiLU, a 3x3 or 5x5 window, stride 1 or 2, whole

@@ -1,0 +1,56 @@
+/* vec.h: the kernels' vector of floats at the ISA level being compiled (kernels.h), as wide as
+ * its registers: 16 floats (zmm, 32 registers) for AVX-512, 8 (ymm, 16 registers) for AVX2, 4
+ * (xmm or NEON) otherwise; and SiLU on one, exp_fast's operations one for one (ops.h). For kernel
+ * files only. */
+#ifndef ALIGN_VEC_H
+#define ALIGN_VEC_H
+
+#include "ops.h"
+
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
+#if defined(__AVX512F__)
+#define VW 16
+#elif defined(__AVX2__)
+#define VW 8
+#else
+#define VW 4
+#endif
+
+/* VW channels in one vector; loads and stores through it need only float alignment. */
+typedef float vecf __attribute__((vector_size(VW * sizeof(float)), aligned(4)));
+typedef int veci __attribute__((vector_size(VW * sizeof(int)), aligned(4)));
+
+/* m clamped to [lo, hi], a NaN kept, as exp_fast clamps. x86's max and min return their second
+ * operand when either is a NaN, so one of each does it; elsewhere, two compares and selects
+ * (twice the instructions, on the critical path of every activation). */
+static inline __attribute__((always_inline)) vecf clamp(vecf m, vecf lo, vecf hi)
+{
+#if defined(__AVX512F__)
+    return (vecf)_mm512_min_ps((__m512)hi, _mm512_max_ps((__m512)lo, (__m512)m));
+#elif defined(__AVX2__)
+    return (vecf)_mm256_min_ps((__m256)hi, _mm256_max_ps((__m256)lo, (__m256)m));
+#elif defined(__SSE2__)
+    return (vecf)_mm_min_ps((__m128)hi, _mm_max_ps((__m128)lo, (__m128)m));
+#else
+    veci below = m < lo, above = m > hi;
+    m = (vecf)((below & (veci)lo) | (~below & (veci)m));
+    return (vecf)((above & (veci)hi) | (~above & (veci)m));
+#endif
+}
+
+/* x / (1 + exp_fast(-x)) on a vector, exp_fast's operations one for one (ops.h). Written out
+ * because GCC left the loop over a tile's activations scalar for the one-pixel tiles at AVX2's
+ * width, and those calls were 30% of the depthwise time there (perf, batch 8). */
+static inline __attribute__((always_inline)) vecf silu_vec(vecf x)
+{
+    vecf lo = (vecf){0} + exp_fast_limits[0], hi = (vecf){0} + exp_fast_limits[1];
+    vecf m = clamp(-x, lo, hi), n, r, p;
+    EXP_FAST_PARTS(m, (vecf){0}, n, r, p);
+    vecf scale = (vecf)((__builtin_convertvector(n, veci) + 127) << 23);
+    return x / (1.0f + p * scale);
+}
+
+#endif
