@@ -72,9 +72,12 @@ const char *align_blas_core(void)
     return core ? core : "unknown";
 }
 
-int blas_rows_independent(const char *core)
+int blas_row_period(const char *core)
 {
-    return strcasecmp(core, "SkylakeX") == 0 || strcasecmp(core, "Cooperlake") == 0;
+    if (strcasecmp(core, "SkylakeX") == 0 || strcasecmp(core, "Cooperlake") == 0) return 1;
+    if (strcasecmp(core, "Haswell") == 0 || strcasecmp(core, "Zen") == 0 || strcasecmp(core, "Sandybridge") == 0)
+        return 12;
+    return 0;
 }
 
 const char *core_upgrade(const char *loaded, simd_level cpu)

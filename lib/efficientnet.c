@@ -33,7 +33,7 @@ void effnet_output_size(const vision_config *cfg, int h, int w, int *out_h, int 
 
 size_t effnet_workspace_floats(const effnet_weights *ew, int n, int h, int w)
 {
-    return vision_plan_make(ew->cfg, ew->batch_below, n, h, w).floats;
+    return vision_plan_make(ew->cfg, ew->batch_below, ew->row_period, n, h, w).floats;
 }
 
 /* One pass over n images at once: all of a batch, or one image of it during the early blocks. */
@@ -43,17 +43,49 @@ typedef struct {
     int n, first; /* images, and the first one's index in the batch (for the tap) */
     effnet_tap tap;
     void *tap_ctx;
+    float *padded; /* vision_buffers.padded */
 } pass;
+
+/* conv1x1 for images whose rows are not a whole number of row periods: each image's rows copied
+ * into padded [n][padded][k] and followed by zero rows up to `padded`, one product for them all,
+ * and the rows that are the images' copied back, adding the residual as the epilogue would.
+ * An image alone takes the same path, so it gets the same bits. */
+static void conv1x1_padded(const pass *ps, long rows, long padded, int n_out, int k, const float *a, const float *w,
+                           const float *scale, const float *bias, act_kind act, const float *residual, float *out)
+{
+    float *pa = ps->padded, *pc = pa + (size_t)ps->n * padded * k; /* pc: [n][padded][n_out] */
+    for (int i = 0; i < ps->n; i++) {
+        memcpy(pa + i * padded * k, a + i * rows * k, sizeof(float) * rows * k);
+        memset(pa + (i * padded + rows) * k, 0, sizeof(float) * (padded - rows) * k);
+    }
+    gemm_cut cut = {padded, ps->ew->row_period};
+    gemm_epilogue_cut(ps->ew->kernels->epilogue, ps->pool, cut, ps->n * padded, n_out, k, pa, w, scale, bias, act,
+                      NULL, pc);
+    for (int i = 0; i < ps->n; i++)
+        for (long r = 0; r < rows; r++) {
+            const float *from = pc + (i * padded + r) * n_out, *add = residual ? residual + (i * rows + r) * n_out : NULL;
+            float *to = out + (i * rows + r) * n_out;
+            for (int c = 0; c < n_out; c++) to[c] = add ? from[c] + add[c] : from[c];
+        }
+}
 
 /* out [n][rows][n_out] = act(a [n][rows][k] w^T * scale + bias) + residual, over the pass's n
  * images: one product for the batch where that gives each image the bits it gets alone
- * (effnet_weights.whole_batch_products), else one per image. */
+ * (effnet_weights.row_period), cut among the threads as an image alone would be, and padded to
+ * whole row periods where needed; else one per image. */
 static void conv1x1(const pass *ps, long rows, int n_out, int k, const float *a, const float *w, const float *scale,
                     const float *bias, act_kind act, const float *residual, float *out)
 {
     epilogue_fn epilogue = ps->ew->kernels->epilogue;
-    if (ps->ew->whole_batch_products && rows >= BLAS_INDEPENDENT_ROWS) {
-        gemm_epilogue(epilogue, ps->pool, ps->n * rows, n_out, k, a, w, scale, bias, act, residual, out);
+    int period = ps->ew->row_period;
+    long padded = vision_padded_rows(period, rows);
+    if (padded) {
+        conv1x1_padded(ps, rows, padded, n_out, k, a, w, scale, bias, act, residual, out);
+        return;
+    }
+    if (period && rows >= BLAS_INDEPENDENT_ROWS && rows % period == 0) {
+        gemm_cut cut = period == 1 ? gemm_cut_plain(ps->n * rows) : (gemm_cut){rows, period};
+        gemm_epilogue_cut(epilogue, ps->pool, cut, ps->n * rows, n_out, k, a, w, scale, bias, act, residual, out);
         return;
     }
     for (int i = 0; i < ps->n; i++)
@@ -176,7 +208,7 @@ align_status effnet_encode(const effnet_weights *ew, const float *pixels, int n,
     const vision_config *v = ew->cfg;
     align_status s = check_size(v, n, h, w, err);
     if (s) return s;
-    vision_plan plan = vision_plan_make(v, ew->batch_below, n, h, w);
+    vision_plan plan = vision_plan_make(v, ew->batch_below, ew->row_period, n, h, w);
     float *owned = NULL;
     if (!workspace && !(workspace = owned = malloc(sizeof(float) * plan.floats)))
         return align_fail(err, ALIGN_ERR_NOMEM, "out of memory for %d images of %dx%d", n, w, h);
@@ -184,7 +216,7 @@ align_status effnet_encode(const effnet_weights *ew, const float *pixels, int n,
     int oh = h, ow = w;
     /* the early blocks, image by image: pixels [1][h][w][channels] -> gather [n][oh][ow][c] */
     for (int i = 0; plan.early && i < n; i++) {
-        pass one = {ew, pool, 1, i, tap, tap_ctx};
+        pass one = {ew, pool, 1, i, tap, tap_ctx, buf.padded};
         vision_buffers mine = buf;
         oh = h, ow = w;
         stem(&one, &mine, pixels + (size_t)i * h * w * v->num_channels, &oh, &ow);
@@ -193,7 +225,7 @@ align_status effnet_encode(const effnet_weights *ew, const float *pixels, int n,
         memcpy(buf.gather + i * count, mine.cur, sizeof(float) * count);
     }
     /* the rest on the whole batch: pixels [n][h][w][channels] (or gather) -> cur [n][oh][ow][out_dim] */
-    pass all = {ew, pool, n, 0, tap, tap_ctx};
+    pass all = {ew, pool, n, 0, tap, tap_ctx, buf.padded};
     if (plan.early)
         buf.cur = buf.gather;
     else

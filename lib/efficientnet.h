@@ -36,10 +36,11 @@ typedef struct {
      * their maps are large enough to leave the cache, and their products tall enough without the
      * batch. The later, smaller ones run as one batch, where stacking raises the products' height. */
     int batch_below;
-    /* Whether a batch's 1x1 convolutions may run as one product over all its images: only where
-     * OpenBLAS gives each image's rows the bits it gives them alone (cpu.h), so that an embedding
-     * never depends on what shares its batch. Elsewhere one product per image. */
-    int whole_batch_products;
+    /* When a batch's 1x1 convolutions may run as one product over all its images: only where
+     * OpenBLAS gives each image's rows the bits it gives them alone, so that an embedding never
+     * depends on what shares its batch (cpu.h, blas_row_period: 1, any rows an image; 12, whole
+     * 12-row groups; 0, never). Elsewhere one product per image. */
+    int row_period;
 } effnet_weights;
 
 /* Called after the stem (block -1) and after each block with the feature maps (HWC) of images

@@ -133,7 +133,7 @@ static align_status load_all(align_model *m, align_error *err)
         (s = load_text_files(m, err)) || (s = load_image_files(m, err)))
         return s;
     m->vision.kernels = m->kernels;
-    m->vision.whole_batch_products = blas_rows_independent(align_blas_core());
+    m->vision.row_period = blas_row_period(align_blas_core());
     m->text.kernels = m->kernels;
     return ALIGN_OK;
 }

@@ -105,4 +105,21 @@ void epilogue_reference(float *c, const float *scale, const float *bias, const f
 void gemm_epilogue(epilogue_fn epilogue, thread_pool *pool, long rows, int n, int k, const float *a, const float *w,
                    const float *scale, const float *bias, act_kind act, const float *residual, float *c);
 
+/* How a product is cut among the threads: by rows or by columns as suits a product of `rows`
+ * rows (one image's, when images share the product, so that each is cut as it would be alone),
+ * and row cuts on multiples of `align` rows (cpu.h, blas_row_period). */
+typedef struct {
+    long rows;
+    int align;
+} gemm_cut;
+static inline gemm_cut gemm_cut_plain(long rows)
+{
+    return (gemm_cut){rows, 1};
+}
+
+/* gemm_epilogue, cut as `cut` says. */
+void gemm_epilogue_cut(epilogue_fn epilogue, thread_pool *pool, gemm_cut cut, long rows, int n, int k,
+                       const float *a, const float *w, const float *scale, const float *bias, act_kind act,
+                       const float *residual, float *c);
+
 #endif

@@ -2,6 +2,7 @@
  * starts in one workspace. */
 #include "vision_plan.h"
 
+#include "cpu.h"
 #include "depthwise.h"
 #include "im2col.h"
 #include "squeeze_excite.h"
@@ -16,6 +17,18 @@ static void grow(size_t *have, size_t want)
     if (want > *have) *have = want;
 }
 
+long vision_padded_rows(int row_period, long rows)
+{
+    if (row_period <= 1 || rows < BLAS_INDEPENDENT_ROWS || rows % row_period == 0) return 0;
+    return (rows + row_period - 1) / row_period * row_period;
+}
+
+/* A product's padded input and output, k images of rows, when it needs them. */
+static void grow_padded(size_t *have, int row_period, int k, long rows, int in, int out)
+{
+    grow(have, (size_t)k * vision_padded_rows(row_period, rows) * (size_t)(in + out));
+}
+
 /* Blocks that run one image at a time in a batch of n. */
 static int early_blocks(const vision_config *v, int batch_below, int n, int h, int w)
 {
@@ -28,7 +41,7 @@ static int early_blocks(const vision_config *v, int batch_below, int n, int h, i
     return early;
 }
 
-vision_plan vision_plan_make(const vision_config *v, int batch_below, int n, int h, int w)
+vision_plan vision_plan_make(const vision_config *v, int batch_below, int row_period, int n, int h, int w)
 {
     vision_plan p = {0};
     int pad;
@@ -38,15 +51,18 @@ vision_plan vision_plan_make(const vision_config *v, int batch_below, int n, int
     int k = p.early ? 1 : n; /* images a block runs at once */
     grow(&p.map, (size_t)k * h * w * v->stem_dim);
     p.expanded = (size_t)k * h * w * 9 * v->num_channels; /* the stem's patches */
+    grow_padded(&p.padded, row_period, k, (long)h * w, 9 * v->num_channels, v->stem_dim);
     for (int i = 0; i < v->n_blocks; i++) {
         const vision_block *b = &v->blocks[i];
         if (i == p.early) k = n;
         size_t in = (size_t)k * h * w;
         grow(&p.map, in * b->in_dim);
         if (b->has_expand) grow(&p.expanded, in * b->expand_dim);
+        if (b->has_expand) grow_padded(&p.padded, row_period, k, (long)h * w, b->in_dim, b->expand_dim);
         h = vision_block_output(b, h, &pad);
         w = vision_block_output(b, w, &pad);
         size_t out = (size_t)k * h * w;
+        grow_padded(&p.padded, row_period, k, (long)h * w, b->expand_dim, b->out_dim);
         grow(&p.dw, out * b->expand_dim);
         grow(&p.map, out * b->out_dim);
         /* the early blocks' outputs are gathered for the whole batch, even when every block is
@@ -59,7 +75,7 @@ vision_plan vision_plan_make(const vision_config *v, int batch_below, int n, int
         grow(&p.sums, (size_t)k * DEPTHWISE_BANDS * b->expand_dim);
     }
     p.rowsums = p.sums;
-    p.floats = 2 * p.sums + p.rowsums + 2 * p.map + p.gather + p.expanded + p.dw + p.se;
+    p.floats = 2 * p.sums + p.rowsums + 2 * p.map + p.gather + p.expanded + p.dw + p.se + p.padded;
     return p;
 }
 
@@ -74,5 +90,6 @@ vision_buffers vision_plan_carve(const vision_plan *plan, float *workspace)
     b.expanded = b.gather + plan->gather;
     b.dw = b.expanded + plan->expanded;
     b.se = b.dw + plan->dw;
+    b.padded = b.se + plan->se;
     return b;
 }

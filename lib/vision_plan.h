@@ -12,7 +12,7 @@
 typedef struct {
     int early; /* blocks [0, early) run one image at a time; 0 for a batch of one */
     /* float counts of each buffer (sums: doubles) */
-    size_t map, gather, expanded, dw, se, sums, rowsums, floats;
+    size_t map, gather, expanded, dw, se, sums, rowsums, padded, floats;
 } vision_plan;
 
 typedef struct {
@@ -23,13 +23,21 @@ typedef struct {
     float *se;         /* [k][SE_FLOATS], then the projection's weights scaled by one gate */
     double *sums;      /* [k][DEPTHWISE_BANDS][expand_dim] */
     float *rowsums;    /* [k][DEPTHWISE_BANDS][expand_dim] */
+    float *padded;     /* a 1x1 convolution's input and output with each image's rows padded to
+                        * whole groups of the row period (vision_padded_rows) */
 } vision_buffers;
 
 /* A block's output size along one axis, and its depthwise padding before (top or left). */
 int vision_block_output(const vision_block *b, int in, int *pad_before);
 
-/* The plan for n images of h x w: blocks whose input has at least batch_below pixels are early. */
-vision_plan vision_plan_make(const vision_config *v, int batch_below, int n, int h, int w);
+/* The rows an image's product is padded to so that images can share it (cpu.h, blas_row_period:
+ * period 0 or 1 needs none), or 0 when it runs unpadded: a whole number of periods already, or
+ * too few rows to share a product. */
+long vision_padded_rows(int row_period, long rows);
+
+/* The plan for n images of h x w: blocks whose input has at least batch_below pixels are early;
+ * row_period as effnet_weights has it. */
+vision_plan vision_plan_make(const vision_config *v, int batch_below, int row_period, int n, int h, int w);
 /* The buffers in a workspace of plan->floats floats (8-byte aligned). */
 vision_buffers vision_plan_carve(const vision_plan *plan, float *workspace);
 
