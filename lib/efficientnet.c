@@ -6,7 +6,6 @@
  * image; in the shapes below, n is the images a pass runs at once. */
 #include "efficientnet.h"
 
-#include "cpu.h"
 #include <float.h>
 #include <stdlib.h>
 #include <string.h>
