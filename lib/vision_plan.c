@@ -57,8 +57,10 @@ vision_plan vision_plan_make(const vision_config *v, int batch_below, int row_pe
         if (i == p.early) k = n;
         size_t in = (size_t)k * h * w;
         grow(&p.map, in * b->in_dim);
-        if (b->has_expand) grow(&p.expanded, in * b->expand_dim);
-        if (b->has_expand) grow_padded(&p.padded, row_period, k, (long)h * w, b->in_dim, b->expand_dim);
+        if (b->has_expand) {
+            grow(&p.expanded, in * b->expand_dim);
+            grow_padded(&p.padded, row_period, k, (long)h * w, b->in_dim, b->expand_dim);
+        }
         h = vision_block_output(b, h, &pad);
         w = vision_block_output(b, w, &pad);
         size_t out = (size_t)k * h * w;
