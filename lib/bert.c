@@ -29,10 +29,15 @@ typedef struct {
     double *probs;      /* [n * heads, max_len]: each (label, head) task's probabilities of one query row */
 } bert_state;
 
-/* y [R or n, out] = act(x [R or n, in] W^T + b) */
+/* y [R or n, out] = act(x [R or n, in] W^T + b): a few rows without packing the weights, more by
+ * OpenBLAS (ops.h, GEMM_DOT_ROWS) */
 static void linear(const bert_state *s, const linear_weights *l, const float *x, int rows, act_kind act, float *y)
 {
-    gemm_epilogue(s->bw->kernels->epilogue, s->pool, rows, l->out, l->in, x, l->w, NULL, l->b, act, NULL, y);
+    const kernel_table *kt = s->bw->kernels;
+    if (rows <= GEMM_DOT_ROWS)
+        gemm_dot_epilogue(kt->gemm_dot, kt->epilogue, s->pool, rows, l->out, l->in, x, l->w, l->b, act, y);
+    else
+        gemm_epilogue(kt->epilogue, s->pool, rows, l->out, l->in, x, l->w, NULL, l->b, act, NULL, y);
 }
 
 typedef struct {

@@ -13,6 +13,7 @@
 #include "align.h"
 #include "config.h"
 #include "depthwise.h"
+#include "gemm_dot.h"
 
 #define KERNEL_PASTE(f, level) f##_##level
 #define KERNEL_SUFFIX(f, level) KERNEL_PASTE(f, level)
@@ -23,6 +24,8 @@ typedef struct {
     const char *isa; /* "baseline", "avx2", "avx512" or "generic" */
     /* one output row of a depthwise convolution (depthwise.c) */
     void (*depthwise_row)(const depthwise_job *j, const float *in, float *out, int y, float *rowsum);
+    /* c = x w^T, weights unpacked (gemm_dot.c) */
+    void (*gemm_dot)(const float *x, const float *w, float *c, long m, int n, int k, int ldc);
     /* c = act(c * scale + bias) + residual over n floats: a product's epilogue (epilogue.c) */
     void (*epilogue)(float *c, const float *scale, const float *bias, const float *residual, act_kind act,
                      size_t n);
@@ -40,6 +43,7 @@ typedef struct {
 
 #define KERNEL_DECLARE(level)                                                                      \
     void depthwise_row_##level(const depthwise_job *j, const float *in, float *out, int y, float *rowsum); \
+    void gemm_dot_##level(const float *x, const float *w, float *c, long m, int n, int k, int ldc);      \
     void epilogue_##level(float *c, const float *scale, const float *bias, const float *residual, act_kind act, \
                           size_t n);                                                               \
     void scale_pixels_##level(float *x, const float *gate, long pixels, int c);                    \

@@ -108,6 +108,39 @@ void gemm_epilogue_cut(epilogue_fn epilogue, thread_pool *pool, gemm_cut cut, lo
     pool_run(pool, threads, gemm_part, &j);
 }
 
+typedef struct {
+    gemm_dot_fn dot;
+    epilogue_fn epilogue;
+    long rows;
+    int n, k, parts;
+    const float *a, *w, *bias;
+    float *c;
+    act_kind act;
+} dot_job;
+
+/* Whole groups of 24 columns to each part, a multiple of every level's tile width (6, 3 and 4),
+ * so that no part but the last ends in a partial tile. */
+static void dot_part(void *arg, int part)
+{
+    const dot_job *j = arg;
+    long c0, c1;
+    split_range((j->n + 23) / 24, j->parts, part, &c0, &c1);
+    c0 *= 24;
+    c1 = c1 * 24 < j->n ? c1 * 24 : j->n;
+    if (c1 <= c0) return;
+    float *c = j->c + c0;
+    j->dot(j->a, j->w + c0 * j->k, c, j->rows, (int)(c1 - c0), j->k, j->n);
+    for (long r = 0; r < j->rows; r++)
+        j->epilogue(c + r * j->n, NULL, j->bias + c0, NULL, j->act, (size_t)(c1 - c0));
+}
+
+void gemm_dot_epilogue(gemm_dot_fn dot, epilogue_fn epilogue, thread_pool *pool, long rows, int n, int k,
+                       const float *a, const float *w, const float *bias, act_kind act, float *c)
+{
+    dot_job j = {dot, epilogue, rows, n, k, pool_threads(pool), a, w, bias, c, act};
+    pool_run(pool, j.parts, dot_part, &j);
+}
+
 void gemm_epilogue(epilogue_fn epilogue, thread_pool *pool, long rows, int n, int k, const float *a, const float *w,
                    const float *scale, const float *bias, act_kind act, const float *residual, float *c)
 {

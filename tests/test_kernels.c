@@ -1,7 +1,8 @@
 /* The tuned kernels against their plain references (kernels.h), at every ISA level this CPU runs,
  * on random shapes that reach every tile: 3x3 and 5x5 windows, strides 1 and 2, both paddings at
  * stride 2, maps narrower than a tile and rows whose tiles end at each edge, channel counts the
- * tiles take and ones they leave to the reference; the text tower's attention rows and LayerNorms
+ * tiles take and ones they leave to the reference; the text tower's products at row, column and
+ * depth counts around each tile's size and the depth block's, its attention rows and LayerNorms
  * at head widths and row lengths that fill their vectors and ones that leave a part. */
 #include <float.h>
 #include <math.h>
@@ -118,6 +119,54 @@ TEST(epilogues_match_the_reference_at_every_level)
                                   kt->isa, (int)acts[ai], n, c[i], want[i]);
                     free(c), free(scale), free(bias), free(res), free(want);
                 }
+    }
+}
+
+/* x [m][k] w [n][k]^T through a level's gemm_dot (w one float past an aligned address, as a
+ * checkpoint's tensors may be) against the reference, and the rows and columns again on their
+ * own: the same bits. Returns the worst difference in units of its bound. */
+static double dot_case(const kernel_table *kt, int m, int n, int k, unsigned *state)
+{
+    float *x = random_floats((size_t)m * k, state), *wbuf = random_floats((size_t)n * k + 1, state), *w = wbuf + 1;
+    float *c = malloc(sizeof(float) * m * n), *want = malloc(sizeof(float) * m * n), *part = malloc(sizeof(float) * n);
+    kt->gemm_dot(x, w, c, m, n, k, n);
+    gemm_dot_reference(x, w, want, m, n, k, n);
+    /* Any order of summing k products is within gamma_k = k u / (1 - k u) of the sum of their
+     * magnitudes from the exact result (u = 2^-24; a fused multiply-add only removes roundings),
+     * so the two are within twice that of each other. */
+    double u = ldexp(1, -24), gamma = k * u / (1 - k * u), worst = 0;
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            double mag = 0;
+            for (int q = 0; q < k; q++) mag += fabs((double)x[(size_t)i * k + q] * w[(size_t)j * k + q]);
+            double d = fabs((double)c[(size_t)i * n + j] - want[(size_t)i * n + j]) / (2 * gamma * mag + DBL_MIN);
+            worst = d > worst ? d : worst;
+        }
+    /* row i alone, from column 1 on: the same bits as in the whole product */
+    for (int i = 0; i < m; i++) {
+        kt->gemm_dot(x + (size_t)i * k, w + k, part, 1, n - 1, k, n - 1);
+        CHECK_MSG(memcmp(part, c + (size_t)i * n + 1, sizeof(float) * (n - 1)) == 0, "%s: %dx%dx%d, row %d alone",
+                  kt->isa, m, n, k, i);
+    }
+    free(x), free(wbuf), free(c), free(want), free(part);
+    return worst;
+}
+
+TEST(dot_products_match_the_reference_at_every_level)
+{
+    static const int ms[] = {1, 2, 3, 4, 5, 9}, ns[] = {2, 5, 6, 7, 9, 13}, ks[] = {1, 3, 4, 15, 16, 17, 33, 770, 1600};
+    unsigned state = 4242;
+    for (int level = 0; level <= kernel_cpu_level(); level++) {
+        const kernel_table *kt = kernel_table_at(level);
+        double worst = 0;
+        for (int a = 0; a < 6; a++)
+            for (int b = 0; b < 6; b++)
+                for (int q = 0; q < 9; q++) {
+                    double d = dot_case(kt, ms[a], ns[b], ks[q], &state);
+                    CHECK_MSG(d <= 1, "%s: %dx%dx%d: %.3g of the bound", kt->isa, ms[a], ns[b], ks[q], d);
+                    worst = d > worst ? d : worst;
+                }
+        test_note("%s: worst %.3g of the bound", kt->isa, worst);
     }
 }
 

@@ -1,0 +1,149 @@
+/* gemm_dot.c: a matrix product as dot products of rows, for products of a few rows whose
+ * weights are read once (the text tower's few dozen token rows against BERT's 340 MB). A kernel
+ * file (kernels.h).
+ *
+ * OpenBLAS packs each weight panel before multiplying it; at 70 rows that copy, waiting on memory,
+ * was a quarter of the text tower's time (perf, AMD EPYC AVX-512). Here a weight row is read where
+ * it lies: a tile of MR rows of x and NR rows of w keeps MR x NR vector accumulators over a block
+ * of KC of k, the first row tile streaming the block's weight rows from memory and the others
+ * finding them in L1. (Copying the block to an aligned buffer, or prefetching the next one, was
+ * slower: the hardware prefetcher streams the rows better on its own.) From about a hundred rows
+ * on, OpenBLAS's packed kernel is faster (ops.h).
+ *
+ * The order of the additions is fixed for each output: lane l of the accumulators sums the terms
+ * k = l (mod VW) of one block of KC, a fixed tree adds the lanes, and the blocks add in order. It
+ * depends on nothing but k, so a row's results are the same bits whatever rows, columns or
+ * threads share the product. */
+#include <string.h>
+
+#include "gemm_dot.h"
+#include "kernels.h"
+#include "vec.h"
+
+/* Tiles measured on the text tower (AMD EPYC, 10 labels, against OpenBLAS at the same level): at
+ * AVX-512 4 x 6, 24 accumulators + 6 weight vectors + 1 x vector of the 32 registers (58 -> 54
+ * ms; 3 x 8 reloads a weight vector for every row, 5 x 5 and 6 x 4 are slower); at AVX2 4 x 3,
+ * 12 + 3 + 1 of the 16 (84 -> 73 ms; 2 x 4 takes 120, 3 x 4 93); with 4-float vectors 2 x 4
+ * (SSE2: 194 -> 191 ms). */
+#if VW == 16
+#define MR 4
+#define NR 6
+#elif VW == 8
+#define MR 4
+#define NR 3
+#else
+#define MR 2
+#define NR 4
+#endif
+/* the reduction's width: NR accumulators and zeros */
+#define NRED (VW == 16 ? 8 : 4)
+
+/* NR weight rows of KC floats stay in L1 (18 KB at AVX-512, 9 KB at AVX2, 12 KB below), and the
+ * few rows of x of KC floats in L2 while every weight row passes them */
+#define KC 768
+
+/* NRED floats: one reduced sum per accumulator */
+typedef float vecr __attribute__((vector_size(NRED * sizeof(float)), aligned(4)));
+
+/* acc[0..NRED) reduced lane-wise to their NRED sums: each step adds the two halves of every
+ * accumulator, packing two accumulators into one vector. */
+static inline __attribute__((always_inline)) vecr reduce(const vecf *acc)
+{
+#if VW == 16
+    vecf h[4], q[2], e;
+    for (int p = 0; p < 4; p++)
+        h[p] = __builtin_shufflevector(acc[2 * p], acc[2 * p + 1], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21,
+                                       22, 23) +
+               __builtin_shufflevector(acc[2 * p], acc[2 * p + 1], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27,
+                                       28, 29, 30, 31);
+    for (int p = 0; p < 2; p++)
+        q[p] = __builtin_shufflevector(h[2 * p], h[2 * p + 1], 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25,
+                                       26, 27) +
+               __builtin_shufflevector(h[2 * p], h[2 * p + 1], 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29,
+                                       30, 31);
+    e = __builtin_shufflevector(q[0], q[1], 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29) +
+        __builtin_shufflevector(q[0], q[1], 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31);
+    return __builtin_shufflevector(e, e, 0, 2, 4, 6, 8, 10, 12, 14) +
+           __builtin_shufflevector(e, e, 1, 3, 5, 7, 9, 11, 13, 15);
+#elif VW == 8
+    vecf h[2], q;
+    for (int p = 0; p < 2; p++)
+        h[p] = __builtin_shufflevector(acc[2 * p], acc[2 * p + 1], 0, 1, 2, 3, 8, 9, 10, 11) +
+               __builtin_shufflevector(acc[2 * p], acc[2 * p + 1], 4, 5, 6, 7, 12, 13, 14, 15);
+    q = __builtin_shufflevector(h[0], h[1], 0, 1, 4, 5, 8, 9, 12, 13) +
+        __builtin_shufflevector(h[0], h[1], 2, 3, 6, 7, 10, 11, 14, 15);
+    return __builtin_shufflevector(q, q, 0, 2, 4, 6) + __builtin_shufflevector(q, q, 1, 3, 5, 7);
+#else
+    vecf h[2];
+    for (int p = 0; p < 2; p++)
+        h[p] = __builtin_shufflevector(acc[2 * p], acc[2 * p + 1], 0, 1, 4, 5) +
+               __builtin_shufflevector(acc[2 * p], acc[2 * p + 1], 2, 3, 6, 7);
+    return __builtin_shufflevector(h[0], h[1], 0, 2, 4, 6) + __builtin_shufflevector(h[0], h[1], 1, 3, 5, 7);
+#endif
+}
+
+/* The last t < VW floats of a row as a vector, zeros after them (never read past the row). */
+static inline vecf partial(const float *p, int t)
+{
+    vecf v = {0};
+    memcpy(&v, p, sizeof(float) * (size_t)t);
+    return v;
+}
+
+/* c rows [0, mr) x columns [0, nr) (+)= x's mr rows against w's nr rows, over kc of their k
+ * (rows ld apart). Rows past mr read row 0 and columns past nr weight row 0; what they compute is
+ * dropped. */
+static inline __attribute__((always_inline)) void tile(const float *x, const float *w, size_t ld, int kc, float *c,
+                                                       int ldc, int mr, int nr, int first)
+{
+    vecf acc[MR][NR];
+    const float *xr[MR], *wr[NR];
+    for (int i = 0; i < MR; i++) {
+        xr[i] = x + (i < mr ? (size_t)i * ld : 0);
+        for (int j = 0; j < NR; j++) acc[i][j] = (vecf){0};
+    }
+    for (int j = 0; j < NR; j++) wr[j] = w + (j < nr ? (size_t)j * ld : 0);
+    int whole = kc / VW * VW;
+    for (int kk = 0; kk < whole; kk += VW) {
+        vecf wv[NR];
+        for (int j = 0; j < NR; j++) wv[j] = *(const vecf *)(wr[j] + kk);
+        for (int i = 0; i < MR; i++) {
+            vecf xv = *(const vecf *)(xr[i] + kk);
+            for (int j = 0; j < NR; j++) acc[i][j] += xv * wv[j];
+        }
+    }
+    if (whole < kc) {
+        vecf wv[NR];
+        for (int j = 0; j < NR; j++) wv[j] = partial(wr[j] + whole, kc - whole);
+        for (int i = 0; i < MR; i++) {
+            vecf xv = partial(xr[i] + whole, kc - whole);
+            for (int j = 0; j < NR; j++) acc[i][j] += xv * wv[j];
+        }
+    }
+    for (int i = 0; i < mr; i++) {
+        vecf row[NRED] = {0};
+        for (int j = 0; j < NR; j++) row[j] = acc[i][j];
+        vecr s = reduce(row);
+        float *ci = c + (size_t)i * ldc;
+        for (int j = 0; j < nr; j++) ci[j] = first ? s[j] : ci[j] + s[j];
+    }
+}
+
+void KERNEL(gemm_dot)(const float *x, const float *w, float *c, long m, int n, int k, int ldc)
+{
+    for (int k0 = 0; k0 < k; k0 += KC) {
+        int kc = k - k0 < KC ? k - k0 : KC;
+        for (int j = 0; j < n; j += NR) {
+            int nr = n - j < NR ? n - j : NR;
+            const float *wj = w + (size_t)j * k + k0;
+            for (long i = 0; i < m; i += MR) {
+                const float *xi = x + (size_t)i * k + k0;
+                float *ci = c + (size_t)i * ldc + j;
+                if (m - i >= MR && nr == NR)
+                    tile(xi, wj, (size_t)k, kc, ci, ldc, MR, NR, k0 == 0);
+                else
+                    tile(xi, wj, (size_t)k, kc, ci, ldc, m - i < MR ? (int)(m - i) : MR, nr, k0 == 0);
+            }
+        }
+    }
+}
