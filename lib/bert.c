@@ -37,7 +37,8 @@ static void linear(const bert_state *s, const linear_weights *l, const float *x,
     if (rows <= GEMM_DOT_ROWS)
         gemm_dot_epilogue(kt->gemm_dot, kt->epilogue, s->pool, rows, l->out, l->in, x, l->w, l->b, act, y);
     else
-        gemm_epilogue(kt->epilogue, s->pool, rows, l->out, l->in, x, l->w, NULL, l->b, act, NULL, y);
+        gemm_epilogue_cut(kt->epilogue, s->pool, gemm_cut_alone(rows, s->bw->row_period), rows, l->out, l->in, x,
+                          l->w, NULL, l->b, act, NULL, y);
 }
 
 typedef struct {

@@ -38,6 +38,9 @@ typedef struct {
     linear_weights projection;          /* text_projection: [projection_dim, hidden] */
     /* the hot loops at the ISA level chosen at load: the CPU's, unless the model handle caps it */
     const kernel_table *kernels;
+    /* OpenBLAS's kernel's row period (cpu.h, blas_row_period), for cutting its products among the
+     * threads without changing their bits */
+    int row_period;
 } bert_weights;
 
 /* Called after the embeddings (layer 0) and after each encoder layer (1..num_layers) with the

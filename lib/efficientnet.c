@@ -88,8 +88,8 @@ static void conv1x1(const pass *ps, long rows, int n_out, int k, const float *a,
         return;
     }
     for (int i = 0; i < ps->n; i++)
-        gemm_epilogue(epilogue, ps->pool, rows, n_out, k, a + i * rows * k, w, scale, bias, act,
-                      residual ? residual + i * rows * n_out : NULL, out + i * rows * n_out);
+        gemm_epilogue_cut(epilogue, ps->pool, gemm_cut_alone(rows, period), rows, n_out, k, a + i * rows * k, w,
+                          scale, bias, act, residual ? residual + i * rows * n_out : NULL, out + i * rows * n_out);
 }
 
 /* pixels [n][h][w][channels] -> cur [n][oh][ow][stem_dim]: a 3x3 stride-2 convolution with its
@@ -126,9 +126,9 @@ static void excite_project(const pass *ps, const effnet_block *eb, const vision_
     for (int i = 0; i < ps->n; i++) {
         size_t at = (size_t)i * hw;
         kt->scale_columns(scaled, eb->project_w, se_gate(&eb->se, buf->se, i), b->out_dim, c);
-        gemm_epilogue(kt->epilogue, ps->pool, hw, b->out_dim, c, buf->dw + at * c, scaled, eb->project_s,
-                      eb->project_b, ACT_LINEAR, residual ? residual + at * b->out_dim : NULL,
-                      buf->next + at * b->out_dim);
+        gemm_epilogue_cut(kt->epilogue, ps->pool, gemm_cut_alone(hw, ps->ew->row_period), hw, b->out_dim, c,
+                          buf->dw + at * c, scaled, eb->project_s, eb->project_b, ACT_LINEAR,
+                          residual ? residual + at * b->out_dim : NULL, buf->next + at * b->out_dim);
     }
 }
 

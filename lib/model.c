@@ -135,6 +135,7 @@ static align_status load_all(align_model *m, align_error *err)
     m->vision.kernels = m->kernels;
     m->vision.row_period = blas_row_period(align_blas_core());
     m->text.kernels = m->kernels;
+    m->text.row_period = m->vision.row_period;
     return ALIGN_OK;
 }
 

@@ -102,8 +102,11 @@ void gemm_epilogue_cut(epilogue_fn epilogue, thread_pool *pool, gemm_cut cut, lo
     int threads = pool_threads(pool);
     /* Rows when each thread gets a tall block. Below a few hundred rows a thread's share of the
      * weights costs as much to pack as to multiply, so columns: each thread packs only its half
-     * (measured with 2 threads: 70 x 768 x 3072 at 94 -> 131 GFLOP/s, 14 rows 52 -> 88). */
-    int by_rows = cut.rows >= 256L * threads || n < 32 * threads;
+     * (measured with 2 threads: 70 x 768 x 3072 at 94 -> 131 GFLOP/s, 14 rows 52 -> 88). But on
+     * OpenBLAS's AVX2 kernels (align > 1) always rows, on multiples of align: there a column cut
+     * changes the bits of the columns after it, and a result would depend on the thread count
+     * (cpu.h). */
+    int by_rows = cut.align > 1 || cut.rows >= 256L * threads || n < 32 * threads;
     gemm_job j = {rows, n, k, threads, by_rows, cut.align, a, w, scale, bias, residual, c, act, epilogue};
     pool_run(pool, threads, gemm_part, &j);
 }

@@ -108,7 +108,7 @@ void gemm_epilogue(epilogue_fn epilogue, thread_pool *pool, long rows, int n, in
 
 /* How a product is cut among the threads: by rows or by columns as suits a product of `rows`
  * rows (one image's, when images share the product, so that each is cut as it would be alone),
- * and row cuts on multiples of `align` rows (cpu.h, blas_row_period). */
+ * and row cuts on multiples of `align` rows (cpu.h, blas_row_period; with align > 1 always rows). */
 typedef struct {
     long rows;
     int align;
@@ -116,6 +116,12 @@ typedef struct {
 static inline gemm_cut gemm_cut_plain(long rows)
 {
     return (gemm_cut){rows, 1};
+}
+/* One product alone, cut so that its bits do not depend on the thread count with OpenBLAS's
+ * kernel of this row period (cpu.h, blas_row_period). */
+static inline gemm_cut gemm_cut_alone(long rows, int row_period)
+{
+    return (gemm_cut){rows, row_period > 1 ? row_period : 1};
 }
 
 /* c[rows, n] = act(a[rows, k] w[n, k]^T + bias) by the kernel table's gemm_dot (gemm_dot.h): no

@@ -1,6 +1,7 @@
 /* One model handle serves many threads: concurrent calls give what one call gives alone. */
 #include <pthread.h>
 #include <cblas.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "align.h"
@@ -73,5 +74,37 @@ TEST(blas_still_threads_after_a_model_load)
             wrong += c[i * N + j] != want;
         }
     CHECK_INT(wrong, 0);
+    align_model_free(m);
+}
+
+/* The thread count a handle uses changes no bit of what it computes, whatever OpenBLAS kernel is
+ * loaded (on the AVX2 kernels a product cut by columns would: ops.c); the suite runs under the
+ * Haswell kernel too (.ci/run). Slurm's one-CPU shards and a two-thread process must write the
+ * same index. */
+TEST(thread_count_changes_no_bit)
+{
+    align_error err;
+    align_model *m = align_model_load(fixture("tiny-a"), &err);
+    CHECK_MSG(m != NULL, "%s", err.message);
+    if (!m) return;
+    align_model_info info;
+    align_model_get_info(m, &info);
+    int d = info.projection_dim;
+    align_image img;
+    CHECK(align_image_load(fixture("images/astronaut.png"), NULL, &img, &err) == ALIGN_OK);
+    /* enough labels that the text tower's products go to OpenBLAS (more than GEMM_DOT_ROWS rows) */
+    const char *many[48];
+    for (int i = 0; i < 48; i++) many[i] = i % 2 ? "a photo of a small grey cat" : "an astronaut on the moon";
+    float *want = malloc(sizeof(float) * 49 * d), *got = malloc(sizeof(float) * 49 * d);
+    for (int threads = 1; threads <= 3; threads++) {
+        float *out = threads == 1 ? want : got;
+        align_model_set_threads(m, threads);
+        CHECK(align_encode_images(m, &img, 1, out, NULL, &err) == ALIGN_OK);
+        CHECK(align_encode_text(m, many, 48, out + d, NULL, &err) == ALIGN_OK);
+        if (threads > 1) CHECK_MSG(memcmp(want, got, sizeof(float) * 49 * d) == 0, "%d threads", threads);
+    }
+    free(want);
+    free(got);
+    align_image_free(&img);
     align_model_free(m);
 }
