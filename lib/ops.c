@@ -144,9 +144,3 @@ void gemm_dot_epilogue(gemm_dot_fn dot, epilogue_fn epilogue, thread_pool *pool,
     pool_run(pool, j.parts, dot_part, &j);
 }
 
-void gemm_epilogue(epilogue_fn epilogue, thread_pool *pool, long rows, int n, int k, const float *a, const float *w,
-                   const float *scale, const float *bias, act_kind act, const float *residual, float *c)
-{
-    gemm_epilogue_cut(epilogue, pool, gemm_cut_plain(rows), rows, n, k, a, w, scale, bias, act, residual, c);
-}
-

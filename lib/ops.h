@@ -99,13 +99,6 @@ typedef void (*epilogue_fn)(float *c, const float *scale, const float *bias, con
 void epilogue_reference(float *c, const float *scale, const float *bias, const float *residual, act_kind act,
                         size_t n);
 
-/* c[rows, n] = a[rows, k] w[n, k]^T * scale + bias, then act, then + residual[rows, n] when not
- * NULL: a linear layer, or a 1x1 convolution with its batch norm as scale and bias (NULL scale: 1).
- * The rows (or, when there are few, the columns) are shared among the pool's threads, each running
- * a single-threaded sgemm on its part and the epilogue on its rows. */
-void gemm_epilogue(epilogue_fn epilogue, thread_pool *pool, long rows, int n, int k, const float *a, const float *w,
-                   const float *scale, const float *bias, act_kind act, const float *residual, float *c);
-
 /* How a product is cut among the threads: by rows or by columns as suits a product of `rows`
  * rows (one image's, when images share the product, so that each is cut as it would be alone),
  * and row cuts on multiples of `align` rows (cpu.h, blas_row_period; with align > 1 always rows). */
@@ -126,13 +119,16 @@ static inline gemm_cut gemm_cut_alone(long rows, int row_period)
 
 /* c[rows, n] = act(a[rows, k] w[n, k]^T + bias) by the kernel table's gemm_dot (gemm_dot.h): no
  * packing of w, and each row the same bits whatever rows share the product. The columns are
- * shared among the pool's threads. Faster than gemm_epilogue up to GEMM_DOT_ROWS rows (the text
+ * shared among the pool's threads. Faster than gemm_epilogue_cut up to GEMM_DOT_ROWS rows (the text
  * tower, AMD EPYC, AVX-512: 70 rows 58 -> 54 ms; 140 rows 74 -> 76 ms, 560 rows 246 -> 305 ms). */
 #define GEMM_DOT_ROWS 112
 void gemm_dot_epilogue(gemm_dot_fn dot, epilogue_fn epilogue, thread_pool *pool, long rows, int n, int k,
                        const float *a, const float *w, const float *bias, act_kind act, float *c);
 
-/* gemm_epilogue, cut as `cut` says. */
+/* c[rows, n] = a[rows, k] w[n, k]^T * scale + bias, then act, then + residual[rows, n] when not
+ * NULL: a linear layer, or a 1x1 convolution with its batch norm as scale and bias (NULL scale: 1).
+ * The rows or the columns, as `cut` says, are shared among the pool's threads, each running a
+ * single-threaded sgemm on its part and the epilogue on its rows. */
 void gemm_epilogue_cut(epilogue_fn epilogue, thread_pool *pool, gemm_cut cut, long rows, int n, int k,
                        const float *a, const float *w, const float *scale, const float *bias, act_kind act,
                        const float *residual, float *c);
