@@ -19,6 +19,11 @@ EMULATOR    := qemu-$(firstword $(subst -, ,$(CROSS)))-static
 TEST_CFLAGS := -fno-tree-loop-vectorize
 endif
 # ---- end CROSS
+# ---- CC=clang (the compiler macOS and the BSDs ship; .ci/run runs the suite with it): its own
+# build directory, beside GCC's
+ifneq ($(findstring clang,$(CC)),)
+BUILD_ROOT ?= build/clang
+endif
 PKG_CONFIG ?= pkg-config
 BUILD_ROOT ?= build
 PKGS    := openblas libcjson libutf8proc stb sqlite3 libjpeg libwebp libwebpdemux libtiff-4 lcms2
@@ -43,8 +48,10 @@ ifeq ($(SAN),1)
 BUILD   := $(BUILD_ROOT)/san
 CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 # GCC's truncation analysis sees the sanitizers' null checks as null buffers (cli/output.c); the
-# plain build keeps the warning
+# plain build keeps the warning (clang has neither)
+ifeq ($(findstring clang,$(CC)),)
 CFLAGS  += -Wno-format-truncation
+endif
 LDFLAGS += -fsanitize=address,undefined
 else
 BUILD   := $(BUILD_ROOT)

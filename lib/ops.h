@@ -21,32 +21,41 @@ extern const float exp_fast_limits[2];
  * r in range without clamping them, so the vector loop is about half as long as with clamps on
  * both. */
 /* exp_fast's arithmetic on a clamped x, for a float or a vector of floats alike (depthwise.c runs
- * it on its tiles' vectors; zero is a 0 of x's type): n = x / ln 2 rounded to an integer by adding
- * and removing 1.5 * 2^23, r = x - n ln 2 (ln 2 in two parts), and p = e^r by Cephes' expf
- * polynomial; then e^x = p * 2^n. */
-#define EXP_FAST_PARTS(x, zero, n, r, p)                            \
-    do {                                                            \
-        n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; \
-        r = x - n * 0.693359375f + n * 2.12194440e-4f;              \
-        p = zero + 1.9875691500e-4f;                                \
-        p = p * r + 1.3981999507e-3f;                               \
-        p = p * r + 8.3334519073e-3f;                               \
-        p = p * r + 4.1665795894e-2f;                               \
-        p = p * r + 1.6666665459e-1f;                               \
-        p = p * r + 5.0000001201e-1f;                               \
-        p = p * r * r + r + 1.0f;                                   \
+ * it on its tiles' vectors; zero is a 0 of x's type): t = x / ln 2 + 1.5 * 2^23, rounded to float,
+ * holds n = x / ln 2 rounded to an integer in its low bits; r = x - n ln 2 (ln 2 in two parts), and
+ * p = e^r by Cephes' expf polynomial; then e^x = p * 2^n, 2^n built from t's bits (EXP_FAST_SCALE). */
+#define EXP_FAST_ROUND 12582912.0f /* 1.5 * 2^23: every sum with it in [2^23, 2^24), one ulp apart */
+#define EXP_FAST_PARTS(x, zero, t, n, r, p)                 \
+    do {                                                    \
+        t = x * 1.44269504088896341f + EXP_FAST_ROUND;      \
+        n = t - EXP_FAST_ROUND;                             \
+        r = x - n * 0.693359375f + n * 2.12194440e-4f;      \
+        p = zero + 1.9875691500e-4f;                        \
+        p = p * r + 1.3981999507e-3f;                       \
+        p = p * r + 8.3334519073e-3f;                       \
+        p = p * r + 4.1665795894e-2f;                       \
+        p = p * r + 1.6666665459e-1f;                       \
+        p = p * r + 5.0000001201e-1f;                       \
+        p = p * r * r + r + 1.0f;                           \
     } while (0)
+
+/* The bits of 2^n from the bits tb of t (an unsigned integer or vector of them): tb minus the
+ * bits of EXP_FAST_ROUND is n exactly. Not (int)n: converting a NaN to an integer is undefined,
+ * and clang folded exp_fast(NAN) to a number that way; here a NaN's scale is some number, and
+ * p, a NaN too, makes the result NaN. */
+#define EXP_FAST_SCALE(tb) (((tb) - 0x4b400000u + 127u) << 23)
 
 static inline float exp_fast(float x)
 {
     x = x < exp_fast_limits[0] ? exp_fast_limits[0] : x;
     x = x > exp_fast_limits[1] ? exp_fast_limits[1] : x;
-    float n, r, p;
-    EXP_FAST_PARTS(x, 0.0f, n, r, p);
+    float t, n, r, p;
+    EXP_FAST_PARTS(x, 0.0f, t, n, r, p);
     union {
-        int i;
         float f;
-    } scale = {((int)n + 127) << 23};
+        unsigned u;
+    } scale = {t};
+    scale.u = EXP_FAST_SCALE(scale.u);
     return p * scale.f;
 }
 

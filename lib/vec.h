@@ -22,6 +22,7 @@
 /* VW channels in one vector; loads and stores through it need only float alignment. */
 typedef float vecf __attribute__((vector_size(VW * sizeof(float)), aligned(4)));
 typedef int veci __attribute__((vector_size(VW * sizeof(int)), aligned(4)));
+typedef unsigned vecu __attribute__((vector_size(VW * sizeof(unsigned)), aligned(4)));
 
 /* m clamped to [lo, hi], a NaN kept, as exp_fast clamps. x86's max and min return their second
  * operand when either is a NaN, so one of each does it; elsewhere, two compares and selects
@@ -47,9 +48,9 @@ static inline __attribute__((always_inline)) vecf clamp(vecf m, vecf lo, vecf hi
 static inline __attribute__((always_inline)) vecf silu_vec(vecf x)
 {
     vecf lo = (vecf){0} + exp_fast_limits[0], hi = (vecf){0} + exp_fast_limits[1];
-    vecf m = clamp(-x, lo, hi), n, r, p;
-    EXP_FAST_PARTS(m, (vecf){0}, n, r, p);
-    vecf scale = (vecf)((__builtin_convertvector(n, veci) + 127) << 23);
+    vecf m = clamp(-x, lo, hi), t, n, r, p;
+    EXP_FAST_PARTS(m, (vecf){0}, t, n, r, p);
+    vecf scale = (vecf)EXP_FAST_SCALE((vecu)t);
     return x / (1.0f + p * scale);
 }
 

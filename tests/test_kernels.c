@@ -122,6 +122,35 @@ TEST(epilogues_match_the_reference_at_every_level)
     }
 }
 
+/* PyTorch's SiLU passes a NaN on, and far out it is 0 and x; exp_fast stops at about 2.4e38, so
+ * silu(-1000) is -4e-36 rather than -0 (test_ops.c). The tiles' and epilogues' vector SiLUs must
+ * do the same at every level (exp_fast's 2^n once came from converting a NaN to an integer, which
+ * C leaves undefined). */
+TEST(vector_silus_keep_nan_and_their_limits_at_every_level)
+{
+    static const float special[] = {NAN, -1000.0f, 1000.0f};
+    enum { C = 48, W = 9 };
+    for (int level = 0; level <= kernel_cpu_level(); level++) {
+        const kernel_table *kt = kernel_table_at(level);
+        for (int s = 0; s < 3; s++) {
+            float x = special[s], want = x > 0 ? x : 0.0f;
+            /* a 1x1 window with weight 1 and bias 0: the tile's SiLU sees the input itself */
+            float in[W * C], wt[9 * C] = {0}, b[C] = {0}, out[W * C], sum[C] = {0}, ep[C];
+            for (int i = 0; i < W * C; i++) in[i] = 0.5f;
+            for (int ch = 0; ch < C; ch++) wt[4 * C + ch] = 1.0f, ep[ch] = ch % 5 == 3 ? x : 0.5f;
+            in[4 * C + 3] = x;
+            depthwise_job j = {in, wt, b, NULL, NULL, NULL, 1, W, 1, W, C, 3, 1, 1, 1, 1, 1, ACT_SILU};
+            kt->depthwise_row(&j, in, out, 0, sum);
+            kt->epilogue(ep, NULL, b, NULL, ACT_SILU, C);
+            float got[] = {out[4 * C + 3], ep[3], ep[C - 5]}; /* 43: in the last vector at every width */
+            for (int g = 0; g < 3; g++)
+                CHECK_MSG(s == 0 ? isnan(got[g]) : fabsf(got[g] - want) < 1e-35f,
+                          "%s: silu(%g) = %g (%s)", kt->isa, x, got[g], g ? "epilogue" : "depthwise tile");
+            CHECK_MSG(fabsf(out[4 * C + 4] - 0.5f / (1.0f + expf(-0.5f))) < 1e-6f, "%s: a neighbour", kt->isa);
+        }
+    }
+}
+
 /* x [m][k] w [n][k]^T through a level's gemm_dot (w one float past an aligned address, as a
  * checkpoint's tensors may be) against the reference, and the rows and columns again on their
  * own: the same bits. Returns the worst difference in units of its bound. */
