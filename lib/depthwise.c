@@ -8,6 +8,15 @@
 
 #define DW_TILE 8
 
+/* A loop over a tile's pixels or a window's columns unrolled in full, whatever the function's
+ * size: GCC's pragma takes a count, clang's "GCC unroll" left the loops rolled and the
+ * accumulators on the stack, so it gets its own. */
+#if defined(__clang__)
+#define UNROLL_ALL _Pragma("clang loop unroll(full)")
+#else
+#define UNROLL_ALL _Pragma("GCC unroll 8")
+#endif
+
 /* What a tap off the left or right edge reads: zeros add nothing to a window sum, so such a tap
  * needs no branch of its own and a tile at the edge keeps all its accumulators. */
 static const float zeros[VW];
@@ -22,16 +31,16 @@ static inline __attribute__((always_inline)) void tile(const depthwise_job *j, c
 {
     int c = j->c, iy0 = y * stride - j->pad_y, ix0 = x0 * stride - j->pad_x;
     int ky0 = iy0 < 0 ? -iy0 : 0, ky1 = j->h - iy0 < k ? j->h - iy0 : k;
-    vecf acc[DW_TILE];
+    vecf acc[DW_TILE]; /* in registers only if every loop over it unrolls */
+    UNROLL_ALL
     for (int p = 0; p < n; p++) acc[p] = *(const vecf *)(j->b + c0);
     for (int ky = ky0; ky < ky1; ky++) {
         const float *row = in + (size_t)(iy0 + ky) * j->w_ * c + c0, *wt = j->w + (size_t)ky * k * c + c0;
-        /* unrolled whatever the function's size, so that the taps of neighbouring pixels share
-         * their loads */
-#pragma GCC unroll 5
+        /* unrolled, so that the taps of neighbouring pixels share their loads */
+        UNROLL_ALL
         for (int kx = 0; kx < k; kx++) {
             vecf wv = *(const vecf *)(wt + (size_t)kx * c);
-#pragma GCC unroll 8
+            UNROLL_ALL
             for (int p = 0; p < n; p++) {
                 int ix = ix0 + p * stride + kx;
                 const float *tap = (unsigned)ix < (unsigned)j->w_ ? row + (size_t)ix * c : zeros;
@@ -39,9 +48,11 @@ static inline __attribute__((always_inline)) void tile(const depthwise_job *j, c
             }
         }
     }
+    UNROLL_ALL
     for (int p = 0; p < n; p++) acc[p] = silu_vec(acc[p]);
     float *o = out + ((size_t)y * j->ow + x0) * c + c0;
     vecf sum = *(const vecf *)(rowsum + c0);
+    UNROLL_ALL
     for (int p = 0; p < n; p++) {
         *(vecf *)(o + (size_t)p * c) = acc[p];
         sum += acc[p];
@@ -49,31 +60,40 @@ static inline __attribute__((always_inline)) void tile(const depthwise_job *j, c
     *(vecf *)(rowsum + c0) = sum;
 }
 
-/* Tiles of n pixels across every channel vector, n a constant in each case so that the tile
- * unrolls. */
-static inline __attribute__((always_inline)) void tile_column(const depthwise_job *j, const float *in, float *out,
-                                                              int y, int x, int k, int stride, int n, float *rowsum)
-{
-#define DW_CASE(width)                                                                                 \
-    case width:                                                                                        \
-        for (int c0 = 0; c0 < j->c; c0 += VW) tile(j, in, out, y, x, c0, k, stride, width, rowsum);  \
-        break;
-    switch (n) {
-        DW_CASE(1) DW_CASE(2) DW_CASE(3) DW_CASE(4) DW_CASE(5) DW_CASE(6) DW_CASE(7) DW_CASE(8)
+/* A column of tiles of n pixels across every channel vector, one function for each window size,
+ * stride and n, so that all three are constants in its body and every loop over the window and
+ * the tile unrolls, whatever the compiler: GCC carried them through a switch over n, clang did not
+ * (its tiles kept their accumulators on the stack, 2-3x slower). */
+typedef void (*tile_column_fn)(const depthwise_job *j, const float *in, float *out, int y, int x, float *rowsum);
+
+#define DW_COLUMN(k, s, n)                                                                              \
+    static void column_##k##_##s##_##n(const depthwise_job *j, const float *in, float *out, int y, int x, \
+                                       float *rowsum)                                                   \
+    {                                                                                                   \
+        for (int c0 = 0; c0 < j->c; c0 += VW) tile(j, in, out, y, x, c0, k, s, n, rowsum);             \
     }
-#undef DW_CASE
-}
+#define DW_COLUMNS(k, s)                                                                                \
+    DW_COLUMN(k, s, 1) DW_COLUMN(k, s, 2) DW_COLUMN(k, s, 3) DW_COLUMN(k, s, 4) DW_COLUMN(k, s, 5)    \
+    DW_COLUMN(k, s, 6) DW_COLUMN(k, s, 7) DW_COLUMN(k, s, 8)                                            \
+    static const tile_column_fn columns_##k##_##s[DW_TILE + 1] = {                                      \
+        NULL, column_##k##_##s##_1, column_##k##_##s##_2, column_##k##_##s##_3, column_##k##_##s##_4,   \
+        column_##k##_##s##_5, column_##k##_##s##_6, column_##k##_##s##_7, column_##k##_##s##_8};
+DW_COLUMNS(3, 1)
+DW_COLUMNS(3, 2)
+DW_COLUMNS(5, 1)
+DW_COLUMNS(5, 2)
+#undef DW_COLUMNS
+#undef DW_COLUMN
 
 /* A row's output pixels in as few tiles as fit, their widths as even as can be (9 pixels: 5 and
- * 4, not 8 and 1): a narrow tile's few accumulators each wait on the previous tap's addition. k
- * and stride are constants at each call, so the window's loops unroll. */
-static inline __attribute__((always_inline)) void row_tiles(const depthwise_job *j, const float *in, float *out,
-                                                            int y, int k, int stride, float *rowsum)
+ * 4, not 8 and 1): a narrow tile's few accumulators each wait on the previous tap's addition. */
+static void row_tiles(const depthwise_job *j, const float *in, float *out, int y, const tile_column_fn *columns,
+                      float *rowsum)
 {
     int tiles = (j->ow + DW_TILE - 1) / DW_TILE, narrow = j->ow / tiles, wide = j->ow % tiles;
     for (int t = 0, x = 0; t < tiles; t++) {
         int n = narrow + (t < wide);
-        tile_column(j, in, out, y, x, k, stride, n, rowsum);
+        columns[n](j, in, out, y, x, rowsum);
         x += n;
     }
 }
@@ -86,11 +106,11 @@ void KERNEL(depthwise_row)(const depthwise_job *j, const float *in, float *out, 
     if (j->act != ACT_SILU || j->c % VW || (k != 3 && k != 5) || (s != 1 && s != 2))
         depthwise_row_reference(j, in, out, y, rowsum);
     else if (k == 3 && s == 1)
-        row_tiles(j, in, out, y, 3, 1, rowsum);
+        row_tiles(j, in, out, y, columns_3_1, rowsum);
     else if (k == 3)
-        row_tiles(j, in, out, y, 3, 2, rowsum);
+        row_tiles(j, in, out, y, columns_3_2, rowsum);
     else if (s == 1)
-        row_tiles(j, in, out, y, 5, 1, rowsum);
+        row_tiles(j, in, out, y, columns_5_1, rowsum);
     else
-        row_tiles(j, in, out, y, 5, 2, rowsum);
+        row_tiles(j, in, out, y, columns_5_2, rowsum);
 }
