@@ -12,11 +12,16 @@ ifneq ($(CROSS),)
 CC          := $(CROSS)-gcc
 AR          := $(CROSS)-ar
 PKG_CONFIG  := PKG_CONFIG_LIBDIR=/usr/lib/$(CROSS)/pkgconfig:/usr/share/pkgconfig pkg-config
-BUILD_ROOT  := build/$(CROSS)
 EMULATOR    := qemu-$(firstword $(subst -, ,$(CROSS)))-static
+ifeq ($(findstring clang,$(CC)),)
+BUILD_ROOT  := build/$(CROSS)
 # GCC 12's aarch64 compiler dies at -O3 on tests/test_checkpoints.c (internal compiler error in
 # vect_transform_reduction); the tests' own loops need no vectorising, the library keeps it.
 TEST_CFLAGS := -fno-tree-loop-vectorize
+else
+# CC="clang --target=<triplet>" on the command line: clang for the target (Apple silicon's compiler)
+BUILD_ROOT  := build/$(CROSS)-clang
+endif
 endif
 # ---- end CROSS
 # ---- CC=clang (the compiler macOS and the BSDs ship; .ci/run runs the suite with it): its own
