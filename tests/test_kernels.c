@@ -134,7 +134,8 @@ TEST(vector_silus_keep_nan_and_their_limits_at_every_level)
         const kernel_table *kt = kernel_table_at(level);
         for (int s = 0; s < 3; s++) {
             float x = special[s], want = x > 0 ? x : 0.0f;
-            /* a 1x1 window with weight 1 and bias 0: the tile's SiLU sees the input itself */
+            /* a 3x3 window whose one nonzero weight, 1, is its centre, and bias 0: the tile's SiLU
+             * sees the input itself */
             float in[W * C], wt[9 * C] = {0}, b[C] = {0}, out[W * C], sum[C] = {0}, ep[C];
             for (int i = 0; i < W * C; i++) in[i] = 0.5f;
             for (int ch = 0; ch < C; ch++) wt[4 * C + ch] = 1.0f, ep[ch] = ch % 5 == 3 ? x : 0.5f;
@@ -146,7 +147,7 @@ TEST(vector_silus_keep_nan_and_their_limits_at_every_level)
             for (int g = 0; g < 3; g++)
                 CHECK_MSG(s == 0 ? isnan(got[g]) : fabsf(got[g] - want) < 1e-35f,
                           "%s: silu(%g) = %g (%s)", kt->isa, x, got[g], g ? "epilogue" : "depthwise tile");
-            CHECK_MSG(fabsf(out[4 * C + 4] - 0.5f / (1.0f + expf(-0.5f))) < 1e-6f, "%s: a neighbour", kt->isa);
+            CHECK_MSG(fabsf(out[4 * C + 4] - 0.5f / (1.0f + expf(-0.5f))) < 1e-6f, "%s: another channel", kt->isa);
         }
     }
 }
