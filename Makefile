@@ -3,6 +3,8 @@
 
 CC      ?= cc
 PREFIX  ?= /usr/local
+# non-empty when CC is clang (as given on the command line, or for CROSS)
+CLANG    = $(findstring clang,$(CC))
 
 # ---- CROSS: make [test] CROSS=aarch64-linux-gnu builds with Debian's <triplet>-gcc against the
 # <triplet> -dev packages (dpkg --add-architecture arm64) into build/<triplet>, beside the native
@@ -13,7 +15,7 @@ CC          := $(CROSS)-gcc
 AR          := $(CROSS)-ar
 PKG_CONFIG  := PKG_CONFIG_LIBDIR=/usr/lib/$(CROSS)/pkgconfig:/usr/share/pkgconfig pkg-config
 EMULATOR    := qemu-$(firstword $(subst -, ,$(CROSS)))-static
-ifeq ($(findstring clang,$(CC)),)
+ifeq ($(CLANG),)
 BUILD_ROOT  := build/$(CROSS)
 # GCC 12's aarch64 compiler dies at -O3 on tests/test_checkpoints.c (internal compiler error in
 # vect_transform_reduction); the tests' own loops need no vectorising, the library keeps it.
@@ -26,7 +28,7 @@ endif
 # ---- end CROSS
 # ---- CC=clang (the compiler macOS and the BSDs ship; .ci/run runs the suite with it): its own
 # build directory, beside GCC's
-ifneq ($(findstring clang,$(CC)),)
+ifneq ($(CLANG),)
 BUILD_ROOT ?= build/clang
 endif
 PKG_CONFIG ?= pkg-config
@@ -54,7 +56,7 @@ BUILD   := $(BUILD_ROOT)/san
 CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 # GCC's truncation analysis sees the sanitizers' null checks as null buffers (cli/output.c); the
 # plain build keeps the warning (clang has neither)
-ifeq ($(findstring clang,$(CC)),)
+ifeq ($(CLANG),)
 CFLAGS  += -Wno-format-truncation
 endif
 LDFLAGS += -fsanitize=address,undefined
