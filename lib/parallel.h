@@ -1,6 +1,7 @@
-/* parallel.h: a small thread pool for the loops that are not matrix products (depthwise
- * convolution, activations, attention, resizing). Workers sleep on a condition variable between
- * jobs, so they never spin against OpenBLAS's own threads. */
+/* parallel.h: a small thread pool for every parallel loop (the products, each thread running a
+ * single-threaded OpenBLAS on its part; depthwise convolution, attention, resizing). Between jobs a
+ * worker spins for up to 0.2 ms before it sleeps on a condition variable (parallel.c says why);
+ * OpenBLAS keeps no threads of its own spinning beside them (model.c sets it to one). */
 #ifndef ALIGN_PARALLEL_H
 #define ALIGN_PARALLEL_H
 
