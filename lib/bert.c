@@ -7,6 +7,7 @@
  * unpadded, and n the labels. */
 #include "bert.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -185,6 +186,16 @@ static align_status check_inputs(const text_config *t, const int32_t *const *ids
     return ALIGN_OK;
 }
 
+/* The first address from p on at the same offset from a 64-byte boundary as w: gemm_dot reads x
+ * and w in whole aligned vectors when they share it (gemm_dot.c), and with hidden and intermediate
+ * sizes multiples of 16 every activation row and every weight row does (the weights of a
+ * checkpoint's text tower lie at one offset unless a tensor's size breaks the run). */
+static float *at_offset_of(float *p, const float *w)
+{
+    uintptr_t off = ((uintptr_t)w - (uintptr_t)p) % 64;
+    return (float *)((char *)p + off);
+}
+
 align_status bert_encode(const bert_weights *bw, const int32_t *const *ids, const int *lens, int n,
                          float *cls, float *projected, thread_pool *pool, bert_tap tap, void *tap_ctx,
                          align_error *err)
@@ -200,12 +211,14 @@ align_status bert_encode(const bert_weights *bw, const int32_t *const *ids, cons
     }
     size_t h = (size_t)t->hidden_size, R = (size_t)rows, inter = (size_t)t->intermediate_size;
     size_t doubles = (size_t)n * t->num_heads * max_len;
-    double *arena = malloc(sizeof(double) * doubles + sizeof(float) * (R * (6 * h + inter) + (size_t)n * h));
+    /* 16 floats of room on each side of the activations, for their start's offset and the
+     * kernels' whole-vector reads (gemm_dot.c) */
+    double *arena = malloc(sizeof(double) * doubles + sizeof(float) * (R * (6 * h + inter) + (size_t)n * h + 48));
     if (!arena) {
         free(offsets);
         return align_fail(err, ALIGN_ERR_NOMEM, "out of memory for %d labels (%d tokens)", n, rows);
     }
-    float *f = (float *)(arena + doubles);
+    float *f = at_offset_of((float *)(arena + doubles) + 16, bw->layers[0].query.w);
     bert_state s = {
         .bw = bw, .pool = pool, .lens = lens, .offsets = offsets, .n = n, .rows = rows, .max_len = max_len,
         .x = f, .q = f + R * h, .k = f + 2 * R * h, .v = f + 3 * R * h, .ctx = f + 4 * R * h,

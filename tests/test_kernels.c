@@ -152,14 +152,30 @@ TEST(vector_silus_keep_nan_and_their_limits_at_every_level)
     }
 }
 
-/* x [m][k] w [n][k]^T through a level's gemm_dot (w one float past an aligned address, as a
- * checkpoint's tensors may be) against the reference, and the rows and columns again on their
- * own: the same bits. Returns the worst difference in units of its bound. */
-static double dot_case(const kernel_table *kt, int m, int n, int k, unsigned *state)
+/* A copy of n floats at `phase` floats past a 64-byte boundary, in a buffer with a vector's room
+ * on both sides (the phased tiles read whole aligned vectors, masked to the rows). */
+static float *phased_copy(const float *src, size_t n, int phase, float **buf)
 {
-    float *x = random_floats((size_t)m * k, state), *wbuf = random_floats((size_t)n * k + 1, state), *w = wbuf + 1;
-    float *c = malloc(sizeof(float) * m * n), *want = malloc(sizeof(float) * m * n), *part = malloc(sizeof(float) * n);
+    *buf = aligned_alloc(64, sizeof(float) * ((n + 32 + 15) / 16 * 16));
+    memcpy(*buf + phase, src, sizeof(float) * n);
+    return *buf + phase;
+}
+
+/* x [m][k] w [n][k]^T through a level's gemm_dot against the reference, w `phase` floats past a
+ * 64-byte boundary (as a checkpoint's tensors may be), x once at the same offset (the phased
+ * tiles, gemm_dot.c) and once at another (the plain ones): the same bits. Then the rows and
+ * columns again on their own: the same bits. Returns the worst difference in units of its bound. */
+static double dot_case(const kernel_table *kt, int m, int n, int k, int phase, unsigned *state)
+{
+    float *x0 = random_floats((size_t)m * k, state), *w0 = random_floats((size_t)n * k, state), *xb, *xob, *wb;
+    float *x = phased_copy(x0, (size_t)m * k, phase, &xb), *w = phased_copy(w0, (size_t)n * k, phase, &wb);
+    float *xo = phased_copy(x0, (size_t)m * k, (phase + 1) % 16, &xob);
+    float *c = malloc(sizeof(float) * m * n), *co = malloc(sizeof(float) * m * n);
+    float *want = malloc(sizeof(float) * m * n), *part = malloc(sizeof(float) * n);
     kt->gemm_dot(x, w, c, m, n, k, n);
+    kt->gemm_dot(xo, w, co, m, n, k, n);
+    CHECK_MSG(memcmp(c, co, sizeof(float) * m * n) == 0, "%s: %dx%dx%d at offset %d: x at w's offset or not",
+              kt->isa, m, n, k, phase);
     gemm_dot_reference(x, w, want, m, n, k, n);
     /* Any order of summing k products is within gamma_k = k u / (1 - k u) of the sum of their
      * magnitudes from the exact result (u = 2^-24; a fused multiply-add only removes roundings),
@@ -178,7 +194,7 @@ static double dot_case(const kernel_table *kt, int m, int n, int k, unsigned *st
         CHECK_MSG(memcmp(part, c + (size_t)i * n + 1, sizeof(float) * (n - 1)) == 0, "%s: %dx%dx%d, row %d alone",
                   kt->isa, m, n, k, i);
     }
-    free(x), free(wbuf), free(c), free(want), free(part);
+    free(x0), free(w0), free(xb), free(xob), free(wb), free(c), free(co), free(want), free(part);
     return worst;
 }
 
@@ -192,8 +208,10 @@ TEST(dot_products_match_the_reference_at_every_level)
         for (int a = 0; a < 6; a++)
             for (int b = 0; b < 6; b++)
                 for (int q = 0; q < 9; q++) {
-                    double d = dot_case(kt, ms[a], ns[b], ks[q], &state);
-                    CHECK_MSG(d <= 1, "%s: %dx%dx%d: %.3g of the bound", kt->isa, ms[a], ns[b], ks[q], d);
+                    int phase = (a * 54 + b * 9 + q) % 16; /* 0 to 15, each often */
+                    double d = dot_case(kt, ms[a], ns[b], ks[q], phase, &state);
+                    CHECK_MSG(d <= 1, "%s: %dx%dx%d at offset %d: %.3g of the bound", kt->isa, ms[a], ns[b], ks[q],
+                              phase, d);
                     worst = d > worst ? d : worst;
                 }
         test_note("%s: worst %.3g of the bound", kt->isa, worst);
