@@ -128,7 +128,7 @@ static inline __attribute__((always_inline)) vecf lanes(const float *p, int lo, 
         for (int j = 0; j < NR; j++) wv[j] = load(wr[j]);                                          \
         for (int i = 0; i < MR; i++) {                                                             \
             vecf xv = load(xr[i]);                                                                 \
-            for (int j = 0; j < NR; j++) acc[i][j] += xv * wv[j];                                  \
+            for (int j = 0; j < NR; j++) acc[i][j] = madd(xv, wv[j], acc[i][j]);                   \
         }                                                                                          \
     } while (0)
 

@@ -24,6 +24,20 @@ typedef float vecf __attribute__((vector_size(VW * sizeof(float)), aligned(4)));
 typedef int veci __attribute__((vector_size(VW * sizeof(int)), aligned(4)));
 typedef unsigned vecu __attribute__((vector_size(VW * sizeof(unsigned)), aligned(4)));
 
+/* a * b + c in one rounding where the ISA has the instruction, whatever the compiler's contraction
+ * (clang under AddressSanitizer leaves some a * b + c unfused: a kernel's two paths then differ in
+ * their bits); elsewhere as the compiler contracts it. */
+static inline __attribute__((always_inline)) vecf madd(vecf a, vecf b, vecf c)
+{
+#if defined(__AVX512F__)
+    return (vecf)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
+#elif defined(__AVX2__) && defined(__FMA__)
+    return (vecf)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
+#else
+    return a * b + c;
+#endif
+}
+
 /* m clamped to [lo, hi], a NaN kept, as exp_fast clamps. x86's max and min return their second
  * operand when either is a NaN, so one of each does it; elsewhere, two compares and selects
  * (twice the instructions, on the critical path of every activation). */
