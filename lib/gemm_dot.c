@@ -132,6 +132,13 @@ static inline __attribute__((always_inline)) vecf lanes(const float *p, int lo, 
         }                                                                                          \
     } while (0)
 
+/* TILE_STEP's loads, at a tile's kk: whole vectors, the plain tile's last partial one (of `whole`
+ * and kc), and the phased tile's first and last, masked to the row (s) */
+#define WHOLE(p) (*(const vecf *)(p + kk))
+#define PARTIAL(p) partial(p + whole, kc - whole)
+#define HEAD(p) lanes(p, s, VW)
+#define TAIL(p) lanes(p + kc, 0, s)
+
 /* c rows [0, mr) x columns [0, nr) (+)= the lane sums of acc */
 static inline __attribute__((always_inline)) void store(vecf acc[MR][NR], float *c, int ldc, int mr, int nr,
                                                         int first)
@@ -162,8 +169,6 @@ static inline __attribute__((always_inline)) void tile(const float *x, const flo
 {
     TILE_START(0);
     int kk, whole = kc / VW * VW;
-#define WHOLE(p) (*(const vecf *)(p + kk))
-#define PARTIAL(p) partial(p + whole, kc - whole)
     for (kk = 0; kk < whole; kk += VW) TILE_STEP(WHOLE);
     if (whole < kc) TILE_STEP(PARTIAL);
     store(acc, c, ldc, mr, nr, first);
@@ -176,8 +181,6 @@ static inline __attribute__((always_inline)) void tile_phased(const float *x, co
 {
     TILE_START(s);
     int kk;
-#define HEAD(p) lanes(p, s, VW)
-#define TAIL(p) lanes(p + kc, 0, s)
     TILE_STEP(HEAD);
     for (kk = VW; kk < kc; kk += VW) TILE_STEP(WHOLE);
     if (s) TILE_STEP(TAIL);
