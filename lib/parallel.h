@@ -1,7 +1,8 @@
 /* parallel.h: a small thread pool for every parallel loop (the products, each thread running a
  * single-threaded OpenBLAS on its part; depthwise convolution, attention, resizing). Between jobs a
- * worker spins for up to 0.2 ms before it sleeps on a condition variable (parallel.c says why);
- * OpenBLAS keeps no threads of its own spinning beside them (model.c sets it to one). */
+ * worker stays awake for up to 0.2 ms (pausing, then yielding the CPU) before it sleeps on a
+ * condition variable (parallel.c says why); OpenBLAS keeps no threads of its own beside them
+ * (model.c sets it to one). */
 #ifndef ALIGN_PARALLEL_H
 #define ALIGN_PARALLEL_H
 
