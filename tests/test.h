@@ -59,6 +59,9 @@ void test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 double test_check_close(const char *file, int line, const char *what, const float *a, const float *b,
                         size_t n, double tol);
 
+/* Sleeps ms milliseconds, through signals. */
+void sleep_ms(long ms);
+
 /* tests/fixtures/<rel> (the directory can be moved with $ALIGN_FIXTURES). Static buffer rotation:
  * the result stays valid for the next 8 calls. */
 const char *fixture(const char *rel);

@@ -187,8 +187,7 @@ typedef struct {
 static void *release_later(void *arg)
 {
     holder *h = arg;
-    struct timespec t = {h->ms / 1000, (long)(h->ms % 1000) * 1000000};
-    nanosleep(&t, NULL);
+    sleep_ms(h->ms);
     sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL);
     return NULL;
 }

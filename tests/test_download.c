@@ -3,12 +3,10 @@
  * re-downloading changed ones, Hub-style redirects with X-Linked-ETag, and the error cases. Every
  * test starts its own server (which also stops by itself after a timeout) and kills it at the end.
  * Skipped, with a note, when curl or python3 is missing. */
-#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -38,13 +36,6 @@ static int tools_present(void)
     run_free(&r);
     if (!ok) test_note("skipped: curl or python3 is not installed");
     return ok;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
 }
 
 static long file_size(const char *path)

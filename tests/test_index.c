@@ -679,8 +679,7 @@ static void *hold_lock(void *arg)
     sqlite3_open(l->path, &db);
     sqlite3_exec(db, "BEGIN IMMEDIATE; DELETE FROM images WHERE path = 'img00000.jpg'", NULL, NULL, NULL);
     l->locked = 1;
-    struct timespec ts = {l->hold_ms / 1000, (long)(l->hold_ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
+    sleep_ms(l->hold_ms);
     sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     sqlite3_close(db);
     return NULL;
@@ -876,8 +875,7 @@ TEST(index_survives_kill_9_and_a_rerun_completes_it)
     for (int round = 0; round < 6; round++) {
         pid_t pid = fork();
         if (pid == 0) _exit(index_all(path));
-        struct timespec ts = {0, (long)(2 + rand() % 30) * 1000000};
-        nanosleep(&ts, NULL);
+        sleep_ms(2 + rand() % 30);
         kill(pid, SIGKILL);
         int status;
         waitpid(pid, &status, 0);

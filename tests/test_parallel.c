@@ -1,7 +1,6 @@
 /* The thread pool (parallel.h): each task of each job runs once, pool_run returns only after the
  * last, and the tasks of one job run side by side, whether the workers were spinning or asleep. */
 #include <stdatomic.h>
-#include <time.h>
 
 #include "parallel.h"
 #include "test.h"
@@ -12,16 +11,10 @@ typedef struct {
     int n, sleep_task; /* tasks; the one that takes 1 ms, or -1 */
 } job;
 
-static void pause_ms(int ms)
-{
-    struct timespec t = {0, ms * 1000000L};
-    nanosleep(&t, NULL);
-}
-
 static void count_task(void *arg, int task)
 {
     job *j = arg;
-    if (task == j->sleep_task) pause_ms(1);
+    if (task == j->sleep_task) sleep_ms(1);
     atomic_fetch_add(&j->runs[task], 1);
 }
 
@@ -36,7 +29,7 @@ TEST(pool_runs_each_task_once_and_returns_after_the_last)
             for (int t = 0; t < 16; t++) atomic_init(&j.runs[t], 0);
             /* now and then the workers fall asleep first (they spin 0.2 ms), or a task keeps the
              * caller waiting past its own spin */
-            if (r % 2000 == 1) pause_ms(1);
+            if (r % 2000 == 1) sleep_ms(1);
             if (r % 2000 == 2) j.sleep_task = j.n - 1;
             pool_run(pool, j.n, count_task, &j);
             for (int t = 0; t < 16 && !bad; t++)
@@ -56,7 +49,7 @@ static void barrier_task(void *arg, int task)
 {
     job *j = arg;
     atomic_fetch_add(&j->started, 1);
-    for (int i = 0; i < 10000 && atomic_load(&j->started) < j->n; i++) pause_ms(1);
+    for (int i = 0; i < 10000 && atomic_load(&j->started) < j->n; i++) sleep_ms(1);
     atomic_fetch_add(&j->runs[task], 1);
 }
 
@@ -64,7 +57,7 @@ TEST(pool_runs_a_jobs_tasks_side_by_side)
 {
     thread_pool *pool = pool_create(3);
     for (int r = 0; r < 3; r++) {
-        if (r == 2) pause_ms(5); /* the workers asleep */
+        if (r == 2) sleep_ms(5); /* the workers asleep */
         job j = {.n = 3};
         atomic_init(&j.started, 0);
         for (int t = 0; t < 16; t++) atomic_init(&j.runs[t], 0);
