@@ -27,7 +27,7 @@ TEST(pool_runs_each_task_once_and_returns_after_the_last)
         for (int r = 0; r < 20000 && !bad; r++) {
             job j = {.n = 1 + r % 16, .sleep_task = -1};
             for (int t = 0; t < 16; t++) atomic_init(&j.runs[t], 0);
-            /* now and then the workers fall asleep first (they spin 0.2 ms), or a task keeps the
+            /* now and then the workers fall asleep first (they stay awake 0.2 ms), or a task keeps the
              * caller waiting past its own spin */
             if (r % 2000 == 1) sleep_ms(1);
             if (r % 2000 == 2) j.sleep_task = j.n - 1;
