@@ -118,6 +118,9 @@ $(BUILD)/random-model: scripts/random_model.c $(BUILD)/libalign.a
 # A synthetic index of random embeddings, for timing search and merge at 100,000 and 1,000,000 images.
 $(BUILD)/make-index: scripts/make_index.c $(BUILD)/libalign.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# The loaded OpenBLAS kernel's row period (lib/cpu.c keeps the measured ones).
+$(BUILD)/blas-periods: scripts/blas_periods.c $(BUILD)/libalign.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 # make bench times search over indexes it makes with it (beside --align's binary)
 bench: $(BUILD)/make-index
 

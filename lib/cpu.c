@@ -74,9 +74,19 @@ const char *align_blas_core(void)
 
 int blas_row_period(const char *core)
 {
-    if (strcasecmp(core, "SkylakeX") == 0 || strcasecmp(core, "Cooperlake") == 0) return 1;
-    if (strcasecmp(core, "Haswell") == 0 || strcasecmp(core, "Zen") == 0 || strcasecmp(core, "Sandybridge") == 0)
-        return 12;
+    static const struct {
+        const char *core;
+        int period;
+    } measured[] = {
+        {"SkylakeX", 1},     {"Cooperlake", 1}, {"Sandybridge", 1}, {"Nano", 1},       {"armv8", 1},
+        {"cortexa53", 1},    {"cortexa57", 1},  {"cortexa72", 1},   {"cortexa73", 1},  {"falkor", 1},
+        {"thunderx", 1},     {"thunderx2t99", 1}, {"tsv110", 1},    {"emag8180", 1},   {"neoversen1", 1},
+        {"neoversev1", 1},   {"neoversen2", 1}, {"Prescott", 2},    {"Core2", 4},      {"Penryn", 4},
+        {"Dunnington", 4},   {"Atom", 4},       {"Barcelona", 4},   {"Bobcat", 4},     {"Nehalem", 8},
+        {"Haswell", 12},     {"Zen", 12},
+    };
+    for (size_t i = 0; i < sizeof measured / sizeof measured[0]; i++)
+        if (strcasecmp(core, measured[i].core) == 0) return measured[i].period;
     return 0;
 }
 

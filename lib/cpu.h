@@ -11,15 +11,17 @@ simd_level cpu_level(void);
  * Kernel names OpenBLAS 0.3.21 does not have (a newer library's) are never replaced. */
 const char *core_upgrade(const char *loaded, simd_level cpu);
 /* How OpenBLAS kernel `core` lets images share a product and each still get the bits of its
- * product alone (at least BLAS_INDEPENDENT_ROWS rows an image): 1, any rows, for SkylakeX and
- * Cooperlake; 12 for Haswell, Zen and Sandybridge, whose row tiles come in an order that repeats
- * every 12 rows and end in a remainder tile computed another way, so only images of a whole number
- * of 12-row groups, with the threads' row cuts on 12-row boundaries and the same kind of cut (rows
- * or columns) as the image alone (ops.h, gemm_cut); 0, one product an image, for kernels not
- * measured. Measured on 0.3.21: 1 for SkylakeX and Cooperlake (products of 64 to 3,000 rows a
- * block, 3 blocks stacked against each alone, K and N from 3 to 3,840; their small-matrix path,
- * a few rows, differs); 12 for all five kernels on the vision tower's shapes, 2, 3 and 8 images
- * against each alone, cut for 2 threads. */
+ * product alone (at least BLAS_INDEPENDENT_ROWS rows an image), and threads cut a product without
+ * changing a bit: its row period P. A kernel computes a product's rows in groups whose order
+ * repeats every P rows and ends in a remainder group computed another way, so only images of a
+ * whole number of P-row groups can share a product, and threads cut it on P-row boundaries, by rows
+ * only when P > 1 (ops.h, gemm_cut). P = 1, any rows, and column cuts of 32 columns or more a side
+ * too: SkylakeX, Cooperlake, Sandybridge, Nano and every aarch64 kernel (their small-matrix path, a
+ * few rows, differs); 2 Prescott; 4 Core2, Penryn, Dunnington, Atom, Barcelona, Bobcat; 8 Nehalem;
+ * 12 Haswell and Zen. 0, one product an image, for kernels not measured: those no machine here
+ * can run (Opteron, Bulldozer to Excavator: 3DNow!, FMA4, XOP) and newer libraries' names.
+ * Measured on 0.3.21 by scripts/blas_periods.c (the aarch64 ones under qemu); tests/test_ops.c
+ * checks the loaded kernel's. */
 #define BLAS_INDEPENDENT_ROWS 64
 int blas_row_period(const char *core);
 

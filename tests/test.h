@@ -61,6 +61,9 @@ double test_check_close(const char *file, int line, const char *what, const floa
 
 /* Sleeps ms milliseconds, through signals. */
 void sleep_ms(long ms);
+/* The loaded OpenBLAS kernel's row period (lib/cpu.h); 0, after marking the test skipped, for a
+ * kernel not measured, where align promises no bits independent of the threads or the batch. */
+int measured_blas_period(void);
 
 /* tests/fixtures/<rel> (the directory can be moved with $ALIGN_FIXTURES). Static buffer rotation:
  * the result stays valid for the next 8 calls. */

@@ -1,10 +1,13 @@
 /* The shared kernels against their definitions: exp_fast and erf_fast against the correctly
- * rounded e^x and erf, and the threaded matrix product, split by rows or by columns, against a double-precision sum. */
+ * rounded e^x and erf, and the threaded matrix product, split by rows or by columns, against a double-precision sum
+ * and, cut for any number of threads, against its own bits on one. */
+#include <cblas.h>
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "align.h"
 #include "ops.h"
 #include "parallel.h"
 #include "test.h"
@@ -122,4 +125,36 @@ TEST(threaded_products_match_a_double_sum)
             }
         pool_free(pool);
     }
+}
+
+/* Products cut among any number of threads as gemm_cut_alone cuts them for the loaded OpenBLAS
+ * kernel's row period give the bits of one thread (what lets one-CPU Slurm shards and a many-core
+ * process write the same index). Rows on both sides of the split between rows and columns, and
+ * counts that are no multiple of any period. */
+TEST(product_cuts_change_no_bit_under_the_loaded_kernel)
+{
+    const int row_counts[] = {81, 130, 601, 1103}, col_counts[] = {232, 600};
+    const int k = 72;
+    int period = measured_blas_period();
+    if (!period) return;
+    openblas_set_num_threads(1); /* as a model load leaves it: align's threads cut, OpenBLAS's do not */
+    for (int ri = 0; ri < 4; ri++)
+        for (int ci = 0; ci < 2; ci++) {
+            int rows = row_counts[ri], n = col_counts[ci];
+            float *a = malloc(sizeof(float) * rows * k), *w = malloc(sizeof(float) * n * k);
+            float *bias = calloc((size_t)n, sizeof(float));
+            float *one = malloc(sizeof(float) * rows * n), *many = malloc(sizeof(float) * rows * n);
+            for (int i = 0; i < rows * k; i++) a[i] = (float)((i * 37 % 101) - 50) / 47;
+            for (int i = 0; i < n * k; i++) w[i] = (float)((i * 53 % 89) - 44) / 83;
+            for (int threads = 1; threads <= 6; threads++) {
+                thread_pool *pool = pool_create(threads);
+                gemm_epilogue_cut(epilogue_reference, pool, gemm_cut_alone(rows, period), rows, n, k, a, w, NULL,
+                                  bias, ACT_LINEAR, NULL, threads == 1 ? one : many);
+                pool_free(pool);
+                if (threads > 1)
+                    CHECK_MSG(memcmp(one, many, sizeof(float) * rows * n) == 0, "%s kernel, %d threads, %d x %d",
+                              align_blas_core(), threads, rows, n);
+            }
+            free(a), free(w), free(bias), free(one), free(many);
+        }
 }

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cpu.h"
 #include "test.h"
 
 void sleep_ms(long ms)
@@ -17,6 +18,13 @@ void sleep_ms(long ms)
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
+}
+
+int measured_blas_period(void)
+{
+    int period = blas_row_period(align_blas_core());
+    if (!period) test_skip("OpenBLAS's %s kernel is not measured (lib/cpu.h)", align_blas_core());
+    return period;
 }
 
 static const char *rotate(const char *fmt, const char *a, const char *b)
