@@ -98,7 +98,8 @@ static int columns_cut_keep_bits(product *p)
 int main(void)
 {
     openblas_set_num_threads(1); /* as align runs it */
-    /* small: every cut row is tried; large: the vision tower's products (one image), cut as threads cut them */
+    /* small: cut at every multiple of the period; large: the towers' products (one image, or ten
+     * labels' tokens), cut as threads cut them */
     static const int small_shapes[][3] = {
         {150, 288, 48}, {150, 48, 288}, {150, 480, 80},  {150, 80, 480},  {150, 232, 72}, {150, 96, 40},
         {150, 600, 24}, {150, 64, 27},  {150, 27, 64},   {150, 7, 5},     {150, 100, 3},  {150, 192, 32},
@@ -109,10 +110,13 @@ int main(void)
     enum { N_SMALL = sizeof small_shapes / sizeof small_shapes[0], N_LARGE = sizeof large_shapes / sizeof large_shapes[0] };
     product small[N_SMALL], large[N_LARGE];
     unsigned seed = 1;
-    for (int i = 0; i < N_SMALL; i++)
-        if (!make(&small[i], small_shapes[i][0], small_shapes[i][1], small_shapes[i][2], &seed)) return 1;
-    for (int i = 0; i < N_LARGE; i++)
-        if (!make(&large[i], large_shapes[i][0], large_shapes[i][1], large_shapes[i][2], &seed)) return 1;
+    int made = 1;
+    for (int i = 0; i < N_SMALL; i++) made &= make(&small[i], small_shapes[i][0], small_shapes[i][1], small_shapes[i][2], &seed);
+    for (int i = 0; i < N_LARGE; i++) made &= make(&large[i], large_shapes[i][0], large_shapes[i][1], large_shapes[i][2], &seed);
+    if (!made) {
+        fprintf(stderr, "blas-periods: out of memory for the test products\n");
+        return 1;
+    }
     static const int candidates[] = {1, 2, 3, 4, 6, 8, 12, 16, 24};
     int period = 0;
     for (int i = 0; i < (int)(sizeof candidates / sizeof candidates[0]) && !period; i++)
