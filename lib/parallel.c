@@ -172,8 +172,12 @@ void pool_run(thread_pool *p, int n_tasks, void (*fn)(void *arg, int task), void
     p->arg = arg;
     atomic_store(&p->unfinished, n_tasks);
     uint32_t gen = generation(p) + 1;
-    atomic_store(&p->state, (uint64_t)gen << 32 | (uint32_t)n_tasks);
-    /* a worker either sees the new generation or has counted itself asleep: no lost wake-up */
+    /* a worker either sees the new generation or has counted itself asleep: no lost wake-up. Each
+     * side's write is a read-modify-write: C orders a sequentially consistent store before the
+     * load after it, but an emulator that translates them as a release store and an acquire load
+     * may not (a suite run under qemu-user, aarch64 on x86, hung with every thread asleep on a
+     * futex, as such a lost wake-up leaves them) */
+    atomic_exchange(&p->state, (uint64_t)gen << 32 | (uint32_t)n_tasks);
     if (atomic_load(&p->sleepers)) {
         pthread_mutex_lock(&p->lock);
         pthread_cond_broadcast(&p->wake);
@@ -182,7 +186,7 @@ void pool_run(thread_pool *p, int n_tasks, void (*fn)(void *arg, int task), void
     drain(p, gen);
     if (wait_awake(p, job_done, 0)) return;
     pthread_mutex_lock(&p->lock);
-    atomic_store(&p->caller_sleeping, 1);
+    atomic_exchange(&p->caller_sleeping, 1); /* not a store: see above */
     while (atomic_load(&p->unfinished) > 0) pthread_cond_wait(&p->done, &p->lock);
     atomic_store(&p->caller_sleeping, 0);
     pthread_mutex_unlock(&p->lock);
