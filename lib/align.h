@@ -133,6 +133,13 @@ align_status align_image_load_memory(const void *data, size_t size, const char *
                                      align_error *err);
 void align_image_free(align_image *image);
 
+/* The image as the model's preprocessing resizes it, before its crop (a copy when it does not
+ * resize): align_encode_images gives it the embedding it gives the image, bit for bit. A
+ * program that decodes ahead can hold this instead of a photo's full size (align's CLI does).
+ * Free it with align_image_free. */
+align_status align_image_fit(const align_model *model, const align_image *image, align_image *out,
+                             align_error *err);
+
 /* n images -> n x projection_dim L2-normalised embeddings, preprocessed as the model's
  * preprocessor_config.json says. unnormalized (may be NULL) receives the pooled features. */
 align_status align_encode_images(const align_model *model, const align_image *images, int n,

@@ -398,6 +398,12 @@ static align_status encode_image_run(const align_model *m, const align_image *im
     return s;
 }
 
+align_status align_image_fit(const align_model *m, const align_image *image, align_image *out, align_error *user_err)
+{
+    align_error local, *err = user_err ? user_err : &local;
+    return image_fit(&m->pre, image, out, err);
+}
+
 align_status align_encode_images(const align_model *m, const align_image *images, int n, float *embeds,
                                  float *unnormalized, align_error *user_err)
 {

@@ -27,6 +27,11 @@ align_status preprocess_config_parse(const char *json, size_t len, const char *n
 /* The height and width image_preprocess produces for an image of this size. */
 void preprocess_output_size(const preprocess_config *cfg, int in_w, int in_h, int *out_w, int *out_h);
 
+/* in as the processor's resize leaves it, before the crop (a copy when it does not resize).
+ * image_preprocess gives the result the floats it gives in: resizing an image to the size it has
+ * is a copy, here as in PIL. */
+align_status image_fit(const preprocess_config *cfg, const align_image *in, align_image *out, align_error *err);
+
 /* Resize, crop, rescale and normalise as the processor does; out receives out_h x out_w x 3
  * floats, channels innermost (HWC). */
 align_status image_preprocess(const preprocess_config *cfg, const align_image *in, float *out,

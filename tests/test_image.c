@@ -668,13 +668,30 @@ static void check_model_fixtures(const char *model)
                 CHECK_MSG(!bad, "%s %s: resized pixels differ from PIL's", model, name);
                 align_image_free(&out);
             }
-            free(rw);
 
             /* pixel_values from PIL's decode: at most one level apart (and in fact equal) */
             int pw, ph;
             preprocess_output_size(&cfg, ppm.width, ppm.height, &pw, &ph);
             CHECK_MSG(pw == ow && ph == oh, "%s: output %d x %d, expected %d x %d", name, pw, ph, ow, oh);
             float *hwc = malloc(sizeof(float) * 3 * ow * oh), *chw = malloc(sizeof(float) * 3 * ow * oh);
+
+            /* the image fitted (what the CLI holds while it decodes ahead) is PIL's resize, and
+             * preprocesses to HF's pixel_values exactly */
+            align_image fit;
+            if (image_fit(&cfg, &ppm, &fit, &err) == ALIGN_OK) {
+                size_t bad = rn != (size_t)fit.width * fit.height * 3;
+                for (size_t k = 0; !bad && k < rn; k++) bad += fit.rgb[k] != (uint8_t)rw[k];
+                CHECK_MSG(!bad, "%s %s: the fitted image differs from PIL's resize", model, name);
+                if (image_preprocess(&cfg, &fit, hwc, &err) == ALIGN_OK) {
+                    to_chw(hwc, ow, oh, chw);
+                    CHECK_MSG(compare(chw, want_i, (size_t)3 * ow * oh).differ == 0,
+                              "%s %s: the fitted image preprocesses to other values", model, name);
+                }
+                align_image_free(&fit);
+            } else {
+                CHECK_MSG(0, "%s: %s", name, err.message);
+            }
+            free(rw);
             if (image_preprocess(&cfg, &ppm, hwc, &err) == ALIGN_OK) {
                 to_chw(hwc, ow, oh, chw);
                 diff_stats d = compare(chw, want_i, (size_t)3 * ow * oh);
@@ -710,6 +727,46 @@ static void check_model_fixtures(const char *model)
 
 TEST(image_preprocess_tiny_a) { check_model_fixtures("tiny-a"); }
 TEST(image_preprocess_tiny_b) { check_model_fixtures("tiny-b"); }
+
+/* An image fitted to the model's resize gets the embedding the image gets, bit for bit; a
+ * processor that does not resize fits an image to a copy of itself. */
+TEST(image_fit_keeps_the_embedding)
+{
+    align_error err;
+    align_model *m = align_model_load(fixture("tiny-a"), &err);
+    CHECK_MSG(m != NULL, "%s", err.message);
+    align_image img, fit;
+    if (!m || align_image_load(fixture("images/astronaut.png"), NULL, &img, &err) != ALIGN_OK) {
+        align_model_free(m);
+        return;
+    }
+    if (align_image_fit(m, &img, &fit, &err) == ALIGN_OK) {
+        /* tiny-a's preprocessor_config.json: size 48 wide, 40 high */
+        CHECK_INT(fit.width, 48);
+        CHECK_INT(fit.height, 40);
+        align_model_info info;
+        align_model_get_info(m, &info);
+        float *a = malloc(sizeof(float) * info.projection_dim), *b = malloc(sizeof(float) * info.projection_dim);
+        CHECK(align_encode_images(m, &img, 1, a, NULL, &err) == ALIGN_OK);
+        CHECK(align_encode_images(m, &fit, 1, b, NULL, &err) == ALIGN_OK);
+        CHECK_MSG(memcmp(a, b, sizeof(float) * info.projection_dim) == 0, "the fitted image's embedding differs");
+        free(a), free(b);
+        align_image_free(&fit);
+    }
+    preprocess_config cfg;
+    preprocess_config_default(&cfg);
+    cfg.do_resize = 0;
+    if (image_fit(&cfg, &img, &fit, &err) == ALIGN_OK) {
+        CHECK(fit.width == img.width && fit.height == img.height);
+        CHECK(memcmp(fit.rgb, img.rgb, (size_t)img.width * img.height * 3) == 0);
+        align_image_free(&fit);
+    }
+    align_image fit_none;
+    align_image empty = {0};
+    CHECK(align_image_fit(m, &empty, &fit_none, &err) == ALIGN_ERR_ARG);
+    align_image_free(&img);
+    align_model_free(m);
+}
 
 /* transformers 4.27's center_crop: offset (in - crop) // 2 inside the image; a smaller image gets
  * (crop - in) // 2 zeros on each side, one row/column short of crop when the difference is odd. */
