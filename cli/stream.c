@@ -81,13 +81,20 @@ static align_status load_operand(const char *path, const align_decode_options *o
     return s;
 }
 
+/* Holds the image as the model resizes it rather than at its full size: two batches of 12-megapixel
+ * photos would be 600 MB, and the resize runs here, beside the vision tower, not before it. */
 static void decode_one(image_stream *s, size_t i)
 {
     decoded *d = slot(s, i);
     align_error err = {0};
+    align_image full;
     *d = (decoded){{0}, 0, 0, NULL};
-    if ((d->failed = load_operand(s->paths[i], &s->opts.decode, &d->image, &err) != ALIGN_OK))
-        d->error = naming(s->paths[i], err.message[0] ? err.message : "cannot decode");
+    align_status st = load_operand(s->paths[i], &s->opts.decode, &full, &err);
+    if (!st) {
+        st = align_image_fit(s->model, &full, &d->image, &err);
+        align_image_free(&full);
+    }
+    if ((d->failed = st != ALIGN_OK)) d->error = naming(s->paths[i], err.message[0] ? err.message : "cannot decode");
 }
 
 static void *decode_ahead(void *arg)
