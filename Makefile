@@ -158,7 +158,7 @@ $(BUILD)/bench-decode: bench/decode.c $(BUILD)/libalign.a
 # decoding against stb_image (never in make test).
 bench: $(BUILD)/bench $(BUILD)/bench-decode $(BUILD)/align $(RANDOM_MODEL)/model.safetensors
 	$(BUILD)/bench --model $(RANDOM_MODEL) --align $(BUILD)/align
-	$(BUILD)/bench-decode
+	$(BUILD)/bench-decode --align $(BUILD)/align --model $(RANDOM_MODEL)
 
 # Downloads kakaobrain/align-base (about 690 MB) into weights/align-base/: resumable, verified,
 # skipping what is already there; then checks it with build/align info.

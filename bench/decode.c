@@ -2,14 +2,25 @@
  * align used for JPEG before libjpeg-turbo and still uses for PNG, timed in the same run on the
  * same bytes (issue 17: "never slower than today").
  *
- *     build/bench-decode [--runs N]
+ *     build/bench-decode [--runs N] [--align BIN --model DIR]
+ *
+ * With --align and --model it also times `align embed` over a folder of 16 such photos, and
+ * its peak RSS: what a user's folder of phone photos costs.
  *
  * The photo is made here: smooth gradients with grain, 4000 x 3000, as JPEG (quality 90, 4:2:0,
  * libjpeg-turbo's defaults, as a camera writes) and as PNG (stb_image_write). */
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <jpeglib.h>
 #include <stb_image.h>
@@ -132,10 +143,84 @@ static void row(const char *format, const unsigned char *data, size_t size, int 
     printf("| %-4s | %7.1f MB | %9.1f | %9.1f | %5.2fx |\n", format, size / 1e6, a * 1e3, s * 1e3, s / a);
 }
 
+enum { PHOTOS = 16 };
+
+/* A directory of PHOTOS copies of the JPEG; its path, or NULL. */
+static char *photo_dir(const unsigned char *jpeg, unsigned long size)
+{
+    static char dir[] = "/tmp/align-bench-photos-XXXXXX";
+    if (!mkdtemp(dir)) return NULL;
+    for (int i = 0; i < PHOTOS; i++) {
+        char path[sizeof dir + 32];
+        snprintf(path, sizeof path, "%s/photo%02d.jpg", dir, i);
+        FILE *f = fopen(path, "wb");
+        if (!f || fwrite(jpeg, 1, size, f) != size || fclose(f)) return NULL;
+    }
+    return dir;
+}
+
+/* `align embed` over the folder, runs times: the median seconds and the largest peak RSS (KB). */
+static double embed_folder(const char *align, const char *model, const char *dir, int runs, long *rss)
+{
+    double t[64];
+    *rss = 0;
+    for (int r = 0; r < runs; r++) {
+        fflush(stdout); /* or the child's copy of the buffer is written again */
+        double t0 = now();
+        pid_t pid = fork();
+        if (pid == 0) {
+            int null = open("/dev/null", O_WRONLY);
+            if (null < 0 || dup2(null, 1) < 0) _exit(1);
+            execl(align, align, "embed", "-q", "-m", model, dir, (char *)NULL);
+            _exit(127);
+        }
+        int status;
+        struct rusage ru;
+        if (pid < 0 || wait4(pid, &status, 0, &ru) < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
+            fprintf(stderr, "bench-decode: %s embed failed\n", align);
+            exit(1);
+        }
+        t[r] = now() - t0;
+        *rss = ru.ru_maxrss > *rss ? ru.ru_maxrss : *rss;
+    }
+    qsort(t, (size_t)runs, sizeof *t, by_double);
+    return t[runs / 2];
+}
+
+static void photo_folder(const char *align, const char *model, const unsigned char *jpeg, unsigned long size)
+{
+    char *dir = photo_dir(jpeg, size);
+    if (!dir) {
+        fprintf(stderr, "bench-decode: cannot write the photos\n");
+        exit(1);
+    }
+    long rss;
+    double t = embed_folder(align, model, dir, 3, &rss);
+    printf("\nalign embed, a folder of %d such JPEGs, median of 3: %.2f s, %.0f ms a photo, peak RSS %.0f MB\n",
+           PHOTOS, t, t / PHOTOS * 1e3, rss / 1024.0);
+    char path[64];
+    for (int i = 0; i < PHOTOS; i++) {
+        snprintf(path, sizeof path, "%s/photo%02d.jpg", dir, i);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
-    int runs = argc == 3 && strcmp(argv[1], "--runs") == 0 ? atoi(argv[2]) : 5;
+    int runs = 5;
+    const char *align = NULL, *model = NULL;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--runs") == 0) runs = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--align") == 0) align = argv[i + 1];
+        else if (strcmp(argv[i], "--model") == 0) model = argv[i + 1];
+    }
     if (runs < 1 || runs > 64) runs = 5;
+#ifdef __GLIBC__
+    /* decoding as the align command does (cli/main.c): freed pixels stay in the heap */
+    mallopt(M_MMAP_MAX, 0);
+    mallopt(M_TRIM_THRESHOLD, INT_MAX);
+#endif
     unsigned char *rgb = photo();
     if (!rgb) return fprintf(stderr, "bench-decode: out of memory\n"), 1;
     unsigned long jpeg_size = 0;
@@ -148,6 +233,7 @@ int main(int argc, char **argv)
     printf("| file | size | align ms | stb_image ms | stb / align |\n|---|---|---|---|---|\n");
     row("JPEG", jpeg, jpeg_size, runs);
     row("PNG", png.data, png.size, runs);
+    if (align && model) photo_folder(align, model, jpeg, jpeg_size);
     free(jpeg);
     free(png.data);
     return 0;
