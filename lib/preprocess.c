@@ -168,12 +168,9 @@ static void value_table(const preprocess_config *cfg, float table[3][256])
 
 align_status image_fit(const preprocess_config *cfg, const align_image *in, align_image *out, align_error *err)
 {
-    if (!in || !in->rgb || in->width <= 0 || in->height <= 0) {
-        if (out) memset(out, 0, sizeof *out);
-        return align_fail(err, ALIGN_ERR_ARG, "fit: empty image");
-    }
-    if (!cfg->do_resize) return image_resize(in, in->width, in->height, RESAMPLE_NEAREST, out, err);
-    return image_resize(in, cfg->size_w, cfg->size_h, cfg->resample, out, err);
+    if (cfg->do_resize) return image_resize(in, cfg->size_w, cfg->size_h, cfg->resample, out, err);
+    /* to its own size: image_resize copies (and refuses an empty image, as it would any) */
+    return image_resize(in, in ? in->width : 0, in ? in->height : 0, RESAMPLE_NEAREST, out, err);
 }
 
 align_status image_preprocess(const preprocess_config *cfg, const align_image *in, float *out,
