@@ -220,6 +220,7 @@ int main(int argc, char **argv)
     /* decoding as the align command does (cli/main.c): freed pixels stay in the heap */
     mallopt(M_MMAP_MAX, 0);
     mallopt(M_TRIM_THRESHOLD, INT_MAX);
+    mallopt(M_ARENA_MAX, 1);
 #endif
     unsigned char *rgb = photo();
     if (!rgb) return fprintf(stderr, "bench-decode: out of memory\n"), 1;
