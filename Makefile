@@ -69,7 +69,8 @@ RANDOM_MODEL := build/align-base-random
 # The kernel files (lib/kernels.h) are compiled once per ISA level, -DKERNEL_LEVEL naming the level
 # in their functions' names: on x86-64 baseline (the compiler's x86-64 default), avx2 and avx512;
 # on any other target one level, generic, with the target's defaults.
-KERNEL_SRC := lib/channel_scale.c lib/depthwise.c lib/epilogue.c lib/gemm_dot.c lib/attention.c lib/layer_norm.c
+KERNEL_SRC := lib/channel_scale.c lib/depthwise.c lib/epilogue.c lib/gemm_dot.c lib/attention.c lib/layer_norm.c \
+              lib/resample_row.c
 ifneq ($(filter x86_64%,$(shell $(CC) -dumpmachine)),)
 KERNEL_LEVELS := baseline avx2 avx512
 else

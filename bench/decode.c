@@ -4,8 +4,10 @@
  *
  *     build/bench-decode [--runs N] [--align BIN --model DIR]
  *
- * With --align and --model it also times `align embed` over a folder of 16 such photos, and
- * its peak RSS: what a user's folder of phone photos costs.
+ * With --model it also times the photo's fit to the model's resize, the resize's rows at the ISA
+ * level the model runs at against Pillow's own loop (the reference); with --align too, `align
+ * embed` over a folder of 16 such photos, and its peak RSS: what a user's folder of phone photos
+ * costs.
  *
  * The photo is made here: smooth gradients with grain, 4000 x 3000, as JPEG (quality 90, 4:2:0,
  * libjpeg-turbo's defaults, as a camera writes) and as PNG (stb_image_write). */
@@ -27,6 +29,8 @@
 #include <stb_image_write.h>
 
 #include "align.h"
+#include "kernels.h"
+#include "preprocess.h"
 
 enum { W = 4000, H = 3000 };
 
@@ -143,6 +147,49 @@ static void row(const char *format, const unsigned char *data, size_t size, int 
     printf("| %-4s | %7.1f MB | %9.1f | %9.1f | %5.2fx |\n", format, size / 1e6, a * 1e3, s * 1e3, s / a);
 }
 
+/* The median seconds of runs fits of img to cfg's resize with rows row. */
+static double fit_time(const preprocess_config *cfg, resample_row_fn row, const align_image *img, int runs)
+{
+    double t[64];
+    for (int r = 0; r < runs; r++) {
+        double t0 = now();
+        align_image out;
+        align_error err;
+        if (image_fit(cfg, row, img, &out, &err)) {
+            fprintf(stderr, "bench-decode: %s\n", err.message);
+            exit(1);
+        }
+        align_image_free(&out);
+        t[r] = now() - t0;
+    }
+    qsort(t, (size_t)runs, sizeof *t, by_double);
+    return t[runs / 2];
+}
+
+/* The photo fitted to the model's resize (what the align command does to every image it decodes
+ * ahead), at the ISA level align runs at (ALIGN_ISA as at load) and by the reference rows. */
+static void fit_row(const char *model, const unsigned char *jpeg, size_t size, int runs)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/preprocessor_config.json", model);
+    preprocess_config cfg;
+    const kernel_table *kt;
+    align_image img;
+    align_error err;
+    if (preprocess_config_read(path, &cfg, &err) ||
+        kernel_table_choose(getenv("ALIGN_ISA"), "ALIGN_ISA", &kt, &err) ||
+        align_image_load_memory(jpeg, size, "photo", NULL, &img, &err)) {
+        fprintf(stderr, "bench-decode: %s\n", err.message);
+        exit(1);
+    }
+    double tuned = fit_time(&cfg, kt->resample_row, &img, runs);
+    double plain = fit_time(&cfg, resample_row_reference, &img, runs);
+    printf("\nfitting it to the model's resize (%d x %d), median of %d: %.1f ms at %s, %.1f ms by the reference rows "
+           "(Pillow's loop): %.2fx\n",
+           cfg.size_w, cfg.size_h, runs, tuned * 1e3, kt->isa, plain * 1e3, plain / tuned);
+    align_image_free(&img);
+}
+
 enum { PHOTOS = 16 };
 
 /* A directory of PHOTOS copies of the JPEG; its path, or NULL. */
@@ -234,6 +281,7 @@ int main(int argc, char **argv)
     printf("| file | size | align ms | stb_image ms | stb / align |\n|---|---|---|---|---|\n");
     row("JPEG", jpeg, jpeg_size, runs);
     row("PNG", png.data, png.size, runs);
+    if (model) fit_row(model, jpeg, jpeg_size, runs);
     if (align && model) photo_folder(align, model, jpeg, jpeg_size);
     free(jpeg);
     free(png.data);

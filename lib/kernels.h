@@ -14,6 +14,7 @@
 #include "config.h"
 #include "depthwise.h"
 #include "gemm_dot.h"
+#include "resample_row.h"
 
 #define KERNEL_PASTE(f, level) f##_##level
 #define KERNEL_SUFFIX(f, level) KERNEL_PASTE(f, level)
@@ -39,6 +40,8 @@ typedef struct {
     /* out = LayerNorm(a + b (+ c)) over n values, in double (layer_norm.c) */
     void (*layer_norm)(float *out, const float *a, const float *b, const float *c, int n, const float *weight,
                        const float *bias, double eps);
+    /* one row of PIL's horizontal resize pass (resample_row.c) */
+    resample_row_fn resample_row;
 } kernel_table;
 
 #define KERNEL_DECLARE(level)                                                                      \
@@ -52,7 +55,8 @@ typedef struct {
     void attention_context_##level(const double *probs, const float *v, size_t stride, int len, int d,    \
                                    float *out);                                                    \
     void layer_norm_##level(float *out, const float *a, const float *b, const float *c, int n,     \
-                            const float *weight, const float *bias, double eps);
+                            const float *weight, const float *bias, double eps);                   \
+    void resample_row_##level(const uint8_t *src, int in_w, uint8_t *dst, int out_w, const resample_weights *a);
 
 #if defined(__x86_64__)
 KERNEL_DECLARE(baseline)

@@ -378,7 +378,8 @@ typedef struct {
 static void preprocess_one(void *arg, int i)
 {
     preprocess_job *j = arg;
-    j->status[i] = image_preprocess(&j->m->pre, &j->images[i], j->pixels + j->per_image * i, &j->errors[i]);
+    j->status[i] = image_preprocess(&j->m->pre, j->m->kernels->resample_row, &j->images[i],
+                                    j->pixels + j->per_image * i, &j->errors[i]);
 }
 
 /* Preprocesses k images that share one output size (in parallel) and encodes them as one batch. */
@@ -401,7 +402,7 @@ static align_status encode_image_run(const align_model *m, const align_image *im
 align_status align_image_fit(const align_model *m, const align_image *image, align_image *out, align_error *user_err)
 {
     align_error local, *err = user_err ? user_err : &local;
-    return image_fit(&m->pre, image, out, err);
+    return image_fit(&m->pre, m->kernels->resample_row, image, out, err);
 }
 
 align_status align_encode_images(const align_model *m, const align_image *images, int n, float *embeds,

@@ -166,14 +166,15 @@ static void value_table(const preprocess_config *cfg, float table[3][256])
     }
 }
 
-align_status image_fit(const preprocess_config *cfg, const align_image *in, align_image *out, align_error *err)
+align_status image_fit(const preprocess_config *cfg, resample_row_fn row, const align_image *in, align_image *out,
+                       align_error *err)
 {
-    if (cfg->do_resize) return image_resize(in, cfg->size_w, cfg->size_h, cfg->resample, out, err);
+    if (cfg->do_resize) return image_resize(in, cfg->size_w, cfg->size_h, cfg->resample, row, out, err);
     /* to its own size: image_resize copies (and refuses an empty image, as it would any) */
-    return image_resize(in, in ? in->width : 0, in ? in->height : 0, RESAMPLE_NEAREST, out, err);
+    return image_resize(in, in ? in->width : 0, in ? in->height : 0, RESAMPLE_NEAREST, row, out, err);
 }
 
-align_status image_preprocess(const preprocess_config *cfg, const align_image *in, float *out,
+align_status image_preprocess(const preprocess_config *cfg, resample_row_fn row, const align_image *in, float *out,
                               align_error *err)
 {
     if (!cfg || !in || !in->rgb || in->width <= 0 || in->height <= 0 || !out)
@@ -187,7 +188,7 @@ align_status image_preprocess(const preprocess_config *cfg, const align_image *i
     align_image resized = {0};
     const align_image *src = in;
     if (cfg->do_resize) {
-        align_status s = image_resize(in, cfg->size_w, cfg->size_h, cfg->resample, &resized, err);
+        align_status s = image_resize(in, cfg->size_w, cfg->size_h, cfg->resample, row, &resized, err);
         if (s) return s;
         src = &resized;
     }

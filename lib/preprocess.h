@@ -4,6 +4,7 @@
 #define ALIGN_PREPROCESS_H
 
 #include "align.h"
+#include "resample_row.h"
 
 /* What preprocessor_config.json says; absent keys take EfficientNetImageProcessor's defaults.
  * resample is a PIL filter number (resample.h). */
@@ -29,12 +30,13 @@ void preprocess_output_size(const preprocess_config *cfg, int in_w, int in_h, in
 
 /* in as the processor's resize leaves it, before the crop (a copy when it does not resize).
  * image_preprocess gives the result the floats it gives in: resizing an image to the size it has
- * is a copy, here as in PIL. */
-align_status image_fit(const preprocess_config *cfg, const align_image *in, align_image *out, align_error *err);
+ * is a copy, here as in PIL. row is the resize's horizontal pass (image_resize). */
+align_status image_fit(const preprocess_config *cfg, resample_row_fn row, const align_image *in, align_image *out,
+                       align_error *err);
 
 /* Resize, crop, rescale and normalise as the processor does; out receives out_h x out_w x 3
  * floats, channels innermost (HWC). */
-align_status image_preprocess(const preprocess_config *cfg, const align_image *in, float *out,
+align_status image_preprocess(const preprocess_config *cfg, resample_row_fn row, const align_image *in, float *out,
                               align_error *err);
 
 #endif

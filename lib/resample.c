@@ -56,25 +56,14 @@ static const resample_filter filters[] = {
     [RESAMPLE_HAMMING] = {hamming_fn, 1.0},
 };
 
-/* 8-bit results, with two bits of headroom for filters whose weights go negative or above one. */
-#define PRECISION_BITS (32 - 8 - 2)
-
-/* For each output sample of one axis: the input range it reads and its fixed-point weights. */
-typedef struct {
-    int ksize;      /* weights per output sample (row stride of k) */
-    int *first;     /* first input sample read */
-    int *count;     /* number of input samples read */
-    int32_t *k;     /* out_size * ksize weights, in units of 2^-PRECISION_BITS */
-} axis_weights;
-
-static void axis_weights_free(axis_weights *a)
+static void axis_weights_free(resample_weights *a)
 {
     free(a->first);
     free(a->k);
     memset(a, 0, sizeof *a);
 }
 
-static align_status axis_weights_init(axis_weights *a, int in_size, int out_size,
+static align_status axis_weights_init(resample_weights *a, int in_size, int out_size,
                                       const resample_filter *f, align_error *err)
 {
     memset(a, 0, sizeof *a);
@@ -83,12 +72,13 @@ static align_status axis_weights_init(axis_weights *a, int in_size, int out_size
     double filterscale = scale < 1.0 ? 1.0 : scale; /* widen the filter when shrinking */
     double support = f->support * filterscale;
     double ksize_d = ceil(support) * 2 + 1;
-    if (ksize_d > (double)(SIZE_MAX / sizeof(double) / (size_t)out_size) || ksize_d > INT_MAX)
+    if (ksize_d + RESAMPLE_KPAD > (double)(SIZE_MAX / sizeof(double) / (size_t)out_size) ||
+        ksize_d + RESAMPLE_KPAD > INT_MAX)
         return align_fail(err, ALIGN_ERR_LIMIT, "resize from %d to %d: filter too wide", in_size, out_size);
-    a->ksize = (int)ksize_d;
+    a->kstride = (int)ksize_d + RESAMPLE_KPAD;
     a->first = malloc((size_t)out_size * 2 * sizeof(int));
-    a->k = malloc((size_t)out_size * a->ksize * sizeof(int32_t));
-    double *w = malloc((size_t)a->ksize * sizeof(double));
+    a->k = calloc((size_t)out_size * a->kstride, sizeof(int32_t));
+    double *w = malloc((size_t)a->kstride * sizeof(double));
     if (!a->first || !a->k || !w) {
         free(w);
         axis_weights_free(a);
@@ -100,14 +90,14 @@ static align_status axis_weights_init(axis_weights *a, int in_size, int out_size
         int xmin = (int)(center - support + 0.5), xmax = (int)(center + support + 0.5);
         if (xmin < 0) xmin = 0;
         if (xmax > in_size) xmax = in_size;
-        xmax -= xmin; /* at most 2 * support + 1 <= ksize samples */
+        xmax -= xmin; /* at most 2 * support + 1 <= ksize_d samples */
         for (int x = 0; x < xmax; x++) {
             w[x] = f->fn((x + xmin - center + 0.5) * ss);
             total += w[x];
         }
-        int32_t *k = a->k + (size_t)xx * a->ksize;
+        int32_t *k = a->k + (size_t)xx * a->kstride;
         for (int x = 0; x < xmax; x++) {
-            double v = (total != 0.0 ? w[x] / total : w[x]) * (1 << PRECISION_BITS);
+            double v = (total != 0.0 ? w[x] / total : w[x]) * (1 << RESAMPLE_PRECISION_BITS);
             /* round half away from zero, written as Pillow does (not lround: v + 0.5 rounds first) */
             k[x] = v < 0 ? (int32_t)(-0.5 + v) : (int32_t)(0.5 + v);
         }
@@ -118,50 +108,28 @@ static align_status axis_weights_init(axis_weights *a, int in_size, int out_size
     return ALIGN_OK;
 }
 
-static uint8_t clip8(int32_t ss)
-{
-    if (ss < 0) return 0;
-    ss >>= PRECISION_BITS;
-    return ss > 255 ? 255 : (uint8_t)ss;
-}
-
-/* Horizontal pass over rows [y0, y0 + rows) of in, written to rows [0, rows) of out. */
+/* Rows [y0, y0 + rows) of in through the horizontal pass, to rows [0, rows) of out. */
 static void resample_horizontal(const uint8_t *in, int in_w, uint8_t *out, int out_w, int y0, int rows,
-                                const axis_weights *a)
+                                const resample_weights *a, resample_row_fn row)
 {
-    for (int y = 0; y < rows; y++) {
-        const uint8_t *src = in + (size_t)(y0 + y) * in_w * 3;
-        uint8_t *dst = out + (size_t)y * out_w * 3;
-        for (int x = 0; x < out_w; x++) {
-            const int32_t *k = a->k + (size_t)x * a->ksize;
-            const uint8_t *s = src + (size_t)a->first[x] * 3;
-            int32_t r = 1 << (PRECISION_BITS - 1), g = r, b = r;
-            for (int i = 0; i < a->count[x]; i++, s += 3) {
-                r += s[0] * k[i];
-                g += s[1] * k[i];
-                b += s[2] * k[i];
-            }
-            dst[3 * x] = clip8(r);
-            dst[3 * x + 1] = clip8(g);
-            dst[3 * x + 2] = clip8(b);
-        }
-    }
+    for (int y = 0; y < rows; y++)
+        row(in + (size_t)(y0 + y) * in_w * 3, in_w, out + (size_t)y * out_w * 3, out_w, a);
 }
 
 /* Vertical pass; in holds the source rows from row y0 on. Each output row accumulates whole input
  * rows (integer sums, so the order does not change the result). */
 static void resample_vertical(const uint8_t *in, int w, uint8_t *out, int out_h, int y0,
-                              const axis_weights *a, int32_t *acc)
+                              const resample_weights *a, int32_t *acc)
 {
     size_t row = (size_t)w * 3;
     for (int y = 0; y < out_h; y++) {
-        const int32_t *k = a->k + (size_t)y * a->ksize;
-        for (size_t i = 0; i < row; i++) acc[i] = 1 << (PRECISION_BITS - 1);
+        const int32_t *k = a->k + (size_t)y * a->kstride;
+        for (size_t i = 0; i < row; i++) acc[i] = 1 << (RESAMPLE_PRECISION_BITS - 1);
         for (int t = 0; t < a->count[y]; t++) {
             const uint8_t *src = in + (size_t)(a->first[y] - y0 + t) * row;
             for (size_t i = 0; i < row; i++) acc[i] += src[i] * k[t];
         }
-        for (size_t i = 0; i < row; i++) out[(size_t)y * row + i] = clip8(acc[i]);
+        for (size_t i = 0; i < row; i++) out[(size_t)y * row + i] = resample_clip8(acc[i]);
     }
 }
 
@@ -191,16 +159,16 @@ static align_status resize_nearest(const align_image *in, align_image *out, alig
 /* Separable resampling: horizontal pass first (only over the rows the vertical pass reads), then
  * vertical; a pass whose size does not change is skipped, as Pillow skips it. */
 static align_status resize_separable(const align_image *in, align_image *out, const resample_filter *f,
-                                     align_error *err)
+                                     resample_row_fn row, align_error *err)
 {
     int need_h = out->width != in->width, need_v = out->height != in->height;
-    axis_weights ah = {0}, av = {0};
+    resample_weights ah = {0}, av = {0};
     uint8_t *tmp = NULL;
     int32_t *acc = NULL;
     align_status s = ALIGN_OK;
     if (need_h && (s = axis_weights_init(&ah, in->width, out->width, f, err))) goto done;
     if (!need_v) {
-        resample_horizontal(in->rgb, in->width, out->rgb, out->width, 0, in->height, &ah);
+        resample_horizontal(in->rgb, in->width, out->rgb, out->width, 0, in->height, &ah, row);
         goto done;
     }
     if ((s = axis_weights_init(&av, in->height, out->height, f, err))) goto done;
@@ -219,7 +187,7 @@ static align_status resize_separable(const align_image *in, align_image *out, co
         s = align_fail(err, ALIGN_ERR_NOMEM, "resize: out of memory");
         goto done;
     }
-    resample_horizontal(in->rgb, in->width, tmp, out->width, y0, y1 - y0, &ah);
+    resample_horizontal(in->rgb, in->width, tmp, out->width, y0, y1 - y0, &ah, row);
     resample_vertical(tmp, out->width, out->rgb, out->height, y0, &av, acc);
 done:
     free(tmp);
@@ -229,8 +197,8 @@ done:
     return s;
 }
 
-align_status image_resize(const align_image *in, int out_w, int out_h, int filter, align_image *out,
-                          align_error *err)
+align_status image_resize(const align_image *in, int out_w, int out_h, int filter, resample_row_fn row,
+                          align_image *out, align_error *err)
 {
     if (!out) return align_fail(err, ALIGN_ERR_ARG, "resize: no output image");
     memset(out, 0, sizeof *out);
@@ -254,7 +222,7 @@ align_status image_resize(const align_image *in, int out_w, int out_h, int filte
     } else if (filter == RESAMPLE_NEAREST) {
         s = resize_nearest(in, out, err);
     } else {
-        s = resize_separable(in, out, &filters[filter], err);
+        s = resize_separable(in, out, &filters[filter], row, err);
     }
     if (s) align_image_free(out);
     return s;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "builders.h"
+#include "kernels.h"
 #include "preprocess.h"
 #include "resample.h"
 #include "test.h"
@@ -471,6 +472,9 @@ TEST(image_bmp_tga_lossless)
 
 /* ---- resizing --------------------------------------------------------------------------------- */
 
+/* The resize's horizontal pass at this CPU's ISA level, as a loaded model would run it. */
+static resample_row_fn cpu_row(void) { return kernel_table_at(kernel_cpu_level())->resample_row; }
+
 static align_image make_image(int w, int h, const uint8_t *rgb)
 {
     align_image img = {w, h, malloc((size_t)w * h * 3)};
@@ -487,7 +491,7 @@ TEST(image_resize_by_hand)
      * shifted right by 22: (a + b + 1) / 2 */
     uint8_t row4[] = {10, 0, 255, 21, 1, 254, 30, 2, 0, 41, 3, 1};
     align_image in = make_image(4, 1, row4);
-    if (image_resize(&in, 2, 1, RESAMPLE_BOX, &out, &err) == ALIGN_OK) {
+    if (image_resize(&in, 2, 1, RESAMPLE_BOX, resample_row_reference, &out, &err) == ALIGN_OK) {
         uint8_t expect[] = {16, 1, 255, 36, 3, 1};
         expect_pixels(&out, 2, 1, expect, "box 4->2");
         align_image_free(&out);
@@ -498,7 +502,7 @@ TEST(image_resize_by_hand)
      * the middle one, only pixel 1 for the last */
     uint8_t row2[] = {0, 100, 7, 255, 101, 8};
     in = make_image(2, 1, row2);
-    if (image_resize(&in, 3, 1, RESAMPLE_BILINEAR, &out, &err) == ALIGN_OK) {
+    if (image_resize(&in, 3, 1, RESAMPLE_BILINEAR, resample_row_reference, &out, &err) == ALIGN_OK) {
         uint8_t expect[] = {0, 100, 7, 128, 101, 8, 255, 101, 8};
         expect_pixels(&out, 3, 1, expect, "bilinear 2->3");
         align_image_free(&out);
@@ -508,13 +512,13 @@ TEST(image_resize_by_hand)
      * product (3 + 0.5) * 2/7 would give exactly 1 */
     uint8_t black_white[] = {0, 0, 0, 255, 255, 255};
     align_image bw = make_image(2, 1, black_white);
-    if (image_resize(&bw, 7, 1, RESAMPLE_NEAREST, &out, &err) == ALIGN_OK) {
+    if (image_resize(&bw, 7, 1, RESAMPLE_NEAREST, resample_row_reference, &out, &err) == ALIGN_OK) {
         static const int col[7] = {0, 0, 0, 0, 1, 1, 1};
         for (int x = 0; x < 7; x++) CHECK_MSG(out.rgb[3 * x] == 255 * col[x], "nearest 2->7: pixel %d", x);
         align_image_free(&out);
     }
     bw.width = 1, bw.height = 2; /* the same pixels as a column: 2 -> 15 reads row 0 eight times */
-    if (image_resize(&bw, 1, 15, RESAMPLE_NEAREST, &out, &err) == ALIGN_OK) {
+    if (image_resize(&bw, 1, 15, RESAMPLE_NEAREST, resample_row_reference, &out, &err) == ALIGN_OK) {
         for (int y = 0; y < 15; y++)
             CHECK_MSG(out.rgb[3 * y] == (y < 8 ? 0 : 255), "nearest 2->15: row %d", y);
         align_image_free(&out);
@@ -522,7 +526,8 @@ TEST(image_resize_by_hand)
     align_image_free(&bw);
     /* the same size is a copy, whatever the filter */
     for (int f = 0; f <= 5; f++) {
-        if (image_resize(&in, 2, 1, f, &out, &err) == ALIGN_OK) expect_pixels(&out, 2, 1, row2, "same size");
+        if (image_resize(&in, 2, 1, f, resample_row_reference, &out, &err) == ALIGN_OK)
+            expect_pixels(&out, 2, 1, row2, "same size");
         align_image_free(&out);
     }
     align_image_free(&in);
@@ -585,13 +590,17 @@ TEST(image_resize_filters_pillow)
             const char *hex = cases[i].hex[f];
             for (int k = 0; k < ow * oh * 3; k++)
                 expect[k] = (uint8_t)(hexval(hex[2 * k]) << 4 | hexval(hex[2 * k + 1]));
-            align_image out;
-            align_error err = {0};
-            char what[64];
-            snprintf(what, sizeof what, "%s %dx%d -> %dx%d", names[f], iw, ih, ow, oh);
-            CHECK_MSG(image_resize(&in, ow, oh, f, &out, &err) == ALIGN_OK, "%s: %s", what, err.message);
-            expect_pixels(&out, ow, oh, expect, what);
-            align_image_free(&out);
+            for (int level = 0; level <= kernel_cpu_level(); level++) {
+                const kernel_table *kt = kernel_table_at(level);
+                align_image out;
+                align_error err = {0};
+                char what[80];
+                snprintf(what, sizeof what, "%s %dx%d -> %dx%d at %s", names[f], iw, ih, ow, oh, kt->isa);
+                CHECK_MSG(image_resize(&in, ow, oh, f, kt->resample_row, &out, &err) == ALIGN_OK, "%s: %s", what,
+                          err.message);
+                expect_pixels(&out, ow, oh, expect, what);
+                align_image_free(&out);
+            }
         }
         align_image_free(&in);
     }
@@ -657,16 +666,20 @@ static void check_model_fixtures(const char *model)
             align_image ppm, dec;
             if (!load_ppm(decoded_ppm(name), &ppm)) continue;
 
-            /* the PIL resize, exactly */
+            /* the PIL resize, exactly, at every ISA level */
             const cJSON *resized = cJSON_GetObjectItemCaseSensitive(detail, "resized_uint8");
             size_t rn;
             float *rw = json_tensor(resized, &rn);
-            align_image out;
-            if (image_resize(&ppm, cfg.size_w, cfg.size_h, cfg.resample, &out, &err) == ALIGN_OK) {
-                size_t bad = rn != (size_t)out.width * out.height * 3;
-                for (size_t k = 0; !bad && k < rn; k++) bad += out.rgb[k] != (uint8_t)rw[k];
-                CHECK_MSG(!bad, "%s %s: resized pixels differ from PIL's", model, name);
-                align_image_free(&out);
+            for (int level = 0; level <= kernel_cpu_level(); level++) {
+                const kernel_table *kt = kernel_table_at(level);
+                align_image out;
+                if (image_resize(&ppm, cfg.size_w, cfg.size_h, cfg.resample, kt->resample_row, &out, &err) ==
+                    ALIGN_OK) {
+                    size_t bad = rn != (size_t)out.width * out.height * 3;
+                    for (size_t k = 0; !bad && k < rn; k++) bad += out.rgb[k] != (uint8_t)rw[k];
+                    CHECK_MSG(!bad, "%s %s: resized pixels differ from PIL's at %s", model, name, kt->isa);
+                    align_image_free(&out);
+                }
             }
 
             /* pixel_values from PIL's decode: at most one level apart (and in fact equal) */
@@ -678,11 +691,11 @@ static void check_model_fixtures(const char *model)
             /* the image fitted (what the CLI holds while it decodes ahead) is PIL's resize, and
              * preprocesses to HF's pixel_values exactly */
             align_image fit;
-            if (image_fit(&cfg, &ppm, &fit, &err) == ALIGN_OK) {
+            if (image_fit(&cfg, cpu_row(), &ppm, &fit, &err) == ALIGN_OK) {
                 size_t bad = rn != (size_t)fit.width * fit.height * 3;
                 for (size_t k = 0; !bad && k < rn; k++) bad += fit.rgb[k] != (uint8_t)rw[k];
                 CHECK_MSG(!bad, "%s %s: the fitted image differs from PIL's resize", model, name);
-                if (image_preprocess(&cfg, &fit, hwc, &err) == ALIGN_OK) {
+                if (image_preprocess(&cfg, cpu_row(), &fit, hwc, &err) == ALIGN_OK) {
                     to_chw(hwc, ow, oh, chw);
                     CHECK_MSG(compare(chw, want_i, (size_t)3 * ow * oh).differ == 0,
                               "%s %s: the fitted image preprocesses to other values", model, name);
@@ -692,7 +705,7 @@ static void check_model_fixtures(const char *model)
                 CHECK_MSG(0, "%s: %s", name, err.message);
             }
             free(rw);
-            if (image_preprocess(&cfg, &ppm, hwc, &err) == ALIGN_OK) {
+            if (image_preprocess(&cfg, cpu_row(), &ppm, hwc, &err) == ALIGN_OK) {
                 to_chw(hwc, ow, oh, chw);
                 diff_stats d = compare(chw, want_i, (size_t)3 * ow * oh);
                 ppm_differ += d.differ;
@@ -706,7 +719,7 @@ static void check_model_fixtures(const char *model)
             /* pixel_values from this library's decoder */
             snprintf(rel, sizeof rel, "%s/%s", model, name);
             if (align_image_load(fixture(rel), NULL, &dec, &err) == ALIGN_OK &&
-                image_preprocess(&cfg, &dec, hwc, &err) == ALIGN_OK) {
+                image_preprocess(&cfg, cpu_row(), &dec, hwc, &err) == ALIGN_OK) {
                 to_chw(hwc, ow, oh, chw);
                 diff_stats d = compare(chw, want_i, (size_t)3 * ow * oh);
                 test_note("%s %s via the decoder: %zu of %zu values differ, max %.3g (%.2f levels)", model,
@@ -756,7 +769,7 @@ TEST(image_fit_keeps_the_embedding)
     preprocess_config cfg;
     preprocess_config_default(&cfg);
     cfg.do_resize = 0;
-    if (image_fit(&cfg, &img, &fit, &err) == ALIGN_OK) {
+    if (image_fit(&cfg, cpu_row(), &img, &fit, &err) == ALIGN_OK) {
         CHECK(fit.width == img.width && fit.height == img.height);
         CHECK(memcmp(fit.rgb, img.rgb, (size_t)img.width * img.height * 3) == 0);
         align_image_free(&fit);
@@ -791,7 +804,7 @@ TEST(image_center_crop_pad)
     CHECK_INT(h, 4);
     float out[5 * 4 * 3];
     align_error err;
-    if (image_preprocess(&cfg, &in, out, &err) == ALIGN_OK) {
+    if (image_preprocess(&cfg, cpu_row(), &in, out, &err) == ALIGN_OK) {
         for (int y = 0; y < 4; y++) {
             for (int x = 0; x < 5; x++) {
                 for (int c = 0; c < 3; c++) {
@@ -809,7 +822,7 @@ TEST(image_center_crop_pad)
     preprocess_output_size(&cfg, 3, 2, &w, &h);
     CHECK_INT(w, 2);
     CHECK_INT(h, 4);
-    if (image_preprocess(&cfg, &in, out, &err) == ALIGN_OK) {
+    if (image_preprocess(&cfg, cpu_row(), &in, out, &err) == ALIGN_OK) {
         /* row 1 of the output is image row 0; column 0 is image column (3 - 2) // 2 = 0 */
         CHECK(out[0] == -1.0f);
         CHECK(out[(1 * 2 + 0) * 3] == (float)((rgb[0] - 127.5) * (1 / 127.5)));

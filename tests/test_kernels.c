@@ -3,7 +3,8 @@
  * stride 2, maps narrower than a tile and rows whose tiles end at each edge, channel counts the
  * tiles take and ones they leave to the reference; the text tower's products at row, column and
  * depth counts around each tile's size and the depth block's, its attention rows and LayerNorms
- * at head widths and row lengths that fill their vectors and ones that leave a part. */
+ * at head widths and row lengths that fill their vectors and ones that leave a part; the resize's
+ * rows at every filter, shrinking and enlarging. */
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "kernels.h"
 #include "layer_norm.h"
 #include "ops.h"
+#include "resample.h"
 #include "test.h"
 
 /* A small deterministic generator (xorshift32): uniform in [-1, 1). */
@@ -215,6 +217,46 @@ TEST(dot_products_match_the_reference_at_every_level)
                     worst = d > worst ? d : worst;
                 }
         test_note("%s: worst %.3g of the bound", kt->isa, worst);
+    }
+}
+
+/* Pillow's resize with each level's horizontal pass against the reference's, byte for byte: every
+ * filter, shrinking (windows of many taps: whole groups of five and a remainder) and enlarging
+ * (windows of one to seven taps), rows shorter than one 16-byte read and windows that end at the
+ * row's last byte (read in part one tap at a time); on random rows, and on rows of 0 and 255
+ * alternating, whose sums under the negative lobes of bicubic and Lanczos clip at both ends. */
+TEST(resample_rows_match_the_reference_at_every_level)
+{
+    static const int widths[] = {1, 2, 3, 5, 6, 7, 11, 16, 31, 100, 347, 1001, 4000};
+    enum { NW = sizeof widths / sizeof widths[0], ROWS = 2 };
+    unsigned state = 7;
+    for (int level = 0; level <= kernel_cpu_level(); level++) {
+        const kernel_table *kt = kernel_table_at(level);
+        size_t cases = 0, differ = 0;
+        for (int i = 0; i < NW; i++) {
+            int iw = widths[i];
+            align_image in = {iw, ROWS, malloc((size_t)iw * ROWS * 3)};
+            for (int pattern = 0; pattern < 2; pattern++) {
+                for (size_t b = 0; b < (size_t)iw * ROWS * 3; b++)
+                    in.rgb[b] = pattern ? (uint8_t)(b / 3 % 2 ? 255 : 0) : (uint8_t)(uniform(&state) * 128 + 128);
+                for (int o = 0; o < NW; o++) {
+                    for (int f = RESAMPLE_LANCZOS; f <= RESAMPLE_HAMMING; f++) {
+                        align_image got, want;
+                        align_error err;
+                        if (image_resize(&in, widths[o], ROWS, f, kt->resample_row, &got, &err) != ALIGN_OK ||
+                            image_resize(&in, widths[o], ROWS, f, resample_row_reference, &want, &err) != ALIGN_OK) {
+                            CHECK_MSG(0, "%d -> %d: %s", iw, widths[o], err.message);
+                            continue;
+                        }
+                        cases++;
+                        differ += memcmp(got.rgb, want.rgb, (size_t)widths[o] * ROWS * 3) != 0;
+                        align_image_free(&got), align_image_free(&want);
+                    }
+                }
+            }
+            align_image_free(&in);
+        }
+        CHECK_MSG(differ == 0, "%s: %zu of %zu resizes differ from the reference", kt->isa, differ, cases);
     }
 }
 

@@ -2,11 +2,14 @@
  * header-first pixel limit, stb_image, the PIL fixes, EXIF orientation), then image_preprocess
  * under tiny-a's and tiny-b's preprocessor configs (resize with two filters, crop and pad,
  * rescale, normalise). A decoded image must be within the pixel limit, with every pixel readable;
- * preprocessing must produce finite values. */
+ * preprocessing must produce finite values; the resize at the CPU's ISA level must give the
+ * reference's bytes. */
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "fuzz_util.h"
+#include "kernels.h"
 #include "preprocess.h"
 
 /* Lower than the default (89 M) so that one input decodes in well under libFuzzer's timeout under
@@ -55,6 +58,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     volatile uint8_t sum = 0;
     for (size_t i = 0; i < bytes; i++) sum ^= img.rgb[i];
     (void)sum;
+    resample_row_fn row = kernel_table_at(kernel_cpu_level())->resample_row;
+    for (int c = 0; c < 2; c++) {
+        align_image tuned, plain;
+        s = image_fit(&configs[c], row, &img, &tuned, &err);
+        FUZZ_ASSERT(s == ALIGN_OK, "fit: %s", err.message);
+        s = image_fit(&configs[c], resample_row_reference, &img, &plain, &err);
+        FUZZ_ASSERT(s == ALIGN_OK, "fit: %s", err.message);
+        FUZZ_ASSERT(memcmp(tuned.rgb, plain.rgb, (size_t)tuned.width * tuned.height * 3) == 0,
+                    "the resize at %s differs from the reference", kernel_table_at(kernel_cpu_level())->isa);
+        align_image_free(&tuned), align_image_free(&plain);
+    }
     for (int c = 0; c < 3; c++) {
         int w, h;
         preprocess_output_size(&configs[c], img.width, img.height, &w, &h);
@@ -62,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t n = (size_t)w * h * 3;
         float *out = malloc(n * sizeof *out);
         FUZZ_ASSERT(out != NULL, "out of memory");
-        s = image_preprocess(&configs[c], &img, out, &err);
+        s = image_preprocess(&configs[c], row, &img, out, &err);
         FUZZ_ASSERT(s == ALIGN_OK, "preprocess: %s", err.message);
         for (size_t i = 0; i < n; i++) FUZZ_ASSERT(isfinite(out[i]), "pixel value %zu is %g", i, (double)out[i]);
         free(out);

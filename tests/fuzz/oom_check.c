@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "fuzz_util.h"
+#include "kernels.h"
 #include "preprocess.h"
 #include "pytorch.h"
 #include "safetensors.h"
@@ -232,7 +233,8 @@ static int op_images(void)
         int w, h;
         preprocess_output_size(&pc, img.width, img.height, &w, &h);
         float *px = __real_malloc((size_t)w * h * 3 * sizeof *px);
-        bad |= expect(image_preprocess(&pc, &img, px, &err), &err, files[i]);
+        resample_row_fn row = kernel_table_at(kernel_cpu_level())->resample_row;
+        bad |= expect(image_preprocess(&pc, row, &img, px, &err), &err, files[i]);
         free(px);
         align_image_free(&img);
     }
