@@ -14,6 +14,7 @@
 #include "byteorder.h"
 #include "error.h"
 #include "image_limits.h"
+#include "memory.h"
 
 enum { BMP_RAW, BMP_RLE8, BMP_RLE4, BMP_BITFIELDS };
 
@@ -283,7 +284,7 @@ static align_status bmp_rle(const uint8_t *p, size_t n, const char *name, bmp_in
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: unsupported BMP (RLE of %u-bit %s pixels)", name, b->bits,
                           b->kind == PX_MONO ? "black and white" : "true-colour");
     size_t total = (size_t)b->width * b->height;
-    uint8_t *px = malloc(total);
+    uint8_t *px = big_malloc(total);
     if (!px) return image_out_of_memory(name, b->width, b->height, err);
     align_status s = ALIGN_OK;
     if (!bmp_rle_pixels(p, n, b, px)) {
@@ -310,7 +311,7 @@ align_status bmp_decode(const uint8_t *p, size_t n, const char *name, uint64_t m
     if (!s && (b->w > INT_MAX || b->h > INT_MAX)) s = image_over_limit(name, b->w, b->h, max_pixels, err);
     if (!s) s = image_check_size(name, "BMP", b->width, b->height, max_pixels, err);
     uint8_t *rgb = NULL;
-    if (!s && !(rgb = malloc((size_t)b->width * b->height * 3)))
+    if (!s && !(rgb = big_malloc((size_t)b->width * b->height * 3)))
         s = image_out_of_memory(name, b->width, b->height, err);
     if (!s) s = b->compression == BMP_RLE8 || b->compression == BMP_RLE4 ? bmp_rle(p, n, name, b, rgb, err)
                                                                         : bmp_raw(p, n, name, b, rgb, err);

@@ -16,6 +16,7 @@
 #include "byteorder.h"
 #include "error.h"
 #include "image_limits.h"
+#include "memory.h"
 
 #define GIF_TABLE 4096
 #define GIF_CHUNK 65536 /* ImageFile.MAXBLOCK: what Pillow feeds its decoder at a time */
@@ -291,8 +292,8 @@ align_status gif_decode(const uint8_t *p, size_t n, const char *name, uint64_t m
     if (s) return s;
     size_t limit = n - g.data < GIF_CHUNK ? n : g.data + GIF_CHUNK;
     lzw_stream z = {p, n, g.data, limit, 0, 0, 0, NULL, g.fw, g.fh, 0, 0, g.interlace ? 8 : 1, g.interlace};
-    uint8_t *rgb = malloc((size_t)g.width * g.height * 3);
-    z.px = malloc((size_t)g.fw * g.fh);
+    uint8_t *rgb = big_malloc((size_t)g.width * g.height * 3);
+    z.px = big_malloc((size_t)g.fw * g.fh);
     if (!rgb || !z.px) s = image_out_of_memory(name, g.width, g.height, err);
     if (!s) s = lzw_decode(&z, g.bits, name, err);
     if (!s) gif_paint(&g, z.px, rgb);

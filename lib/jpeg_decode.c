@@ -14,6 +14,7 @@
 
 #include "error.h"
 #include "image_limits.h"
+#include "memory.h"
 
 typedef struct {
     struct jpeg_error_mgr pub; /* first: libjpeg's err pointer is this struct's address */
@@ -87,7 +88,7 @@ static align_status jpeg_pixels(struct jpeg_decompress_struct *cinfo, const char
     cinfo->out_color_space = comps == 1 ? JCS_GRAYSCALE : comps == 3 ? JCS_RGB : JCS_CMYK;
     jpeg_start_decompress(cinfo);
     /* 4 bytes a pixel: a CMYK row is converted in place, and the last row has room for it */
-    if (!(out->rgb = malloc((size_t)w * h * 3 + (size_t)w))) return image_out_of_memory(name, w, h, err);
+    if (!(out->rgb = big_malloc((size_t)w * h * 3 + (size_t)w))) return image_out_of_memory(name, w, h, err);
     while (cinfo->output_scanline < cinfo->output_height) {
         JSAMPROW row = out->rgb + (size_t)cinfo->output_scanline * w * 3;
         if (jpeg_read_scanlines(cinfo, &row, 1) != 1) break;

@@ -1,6 +1,7 @@
 #include "memory.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -26,4 +27,16 @@ void big_free(big_buffer *b)
 {
     if (b->map) munmap(b->map, b->map_len);
     memset(b, 0, sizeof *b);
+}
+
+void *big_malloc(size_t bytes)
+{
+    uint8_t *p = malloc(bytes);
+#ifdef MADV_HUGEPAGE
+    if (p && bytes >= 2 * HUGE_PAGE) {
+        uint8_t *start = huge_page_up(p), *end = (uint8_t *)((uintptr_t)(p + bytes) & ~(uintptr_t)(HUGE_PAGE - 1));
+        if (end > start) madvise(start, (size_t)(end - start), MADV_HUGEPAGE);
+    }
+#endif
+    return p;
 }

@@ -14,6 +14,7 @@
 #include "byteorder.h"
 #include "error.h"
 #include "image_limits.h"
+#include "memory.h"
 
 #define PLAIN_BLOCK ((size_t)1 << 20) /* Pillow's ImageFile.SAFEBLOCK */
 #define MAX_TOKEN 10                  /* longer header or data tokens Pillow refuses */
@@ -276,7 +277,7 @@ align_status netpbm_decode(const uint8_t *p, size_t n, const char *name, uint64_
         return image_over_limit(name, (uint64_t)h.width, (uint64_t)h.height, max_pixels, err);
     align_status s = image_check_size(name, "PNM", (int)h.width, (int)h.height, max_pixels, err);
     if (s) return s;
-    uint8_t *rgb = malloc((size_t)h.width * h.height * 3);
+    uint8_t *rgb = big_malloc((size_t)h.width * h.height * 3);
     if (!rgb) return image_out_of_memory(name, (int)h.width, (int)h.height, err);
     s = h.kind <= '3' ? pnm_plain(p, n, name, &h, rgb, err) : pnm_binary(p, n, name, &h, rgb, err);
     if (s) {

@@ -7,6 +7,7 @@
 
 #include "byteorder.h"
 #include "error.h"
+#include "memory.h"
 
 static uint64_t rd64(const uint8_t *p, int little)
 {
@@ -141,7 +142,7 @@ align_status orientation_apply(align_image *img, int orientation, const char *na
     const int *m = map[orientation];
     int w = img->width, h = img->height;
     int ow = orientation >= 5 ? h : w, oh = orientation >= 5 ? w : h;
-    uint8_t *out = malloc((size_t)w * h * 3);
+    uint8_t *out = big_malloc((size_t)w * h * 3);
     if (!out) return align_fail(err, ALIGN_ERR_NOMEM, "%s: out of memory rotating the image", name);
     ptrdiff_t step_x = ((ptrdiff_t)m[4] * w + m[1]) * 3, step_y = ((ptrdiff_t)m[5] * w + m[2]) * 3;
     const uint8_t *origin = img->rgb + ((ptrdiff_t)(m[3] ? h - 1 : 0) * w + (m[0] ? w - 1 : 0)) * 3;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "memory.h"
 
 typedef struct {
     double (*fn)(double);
@@ -182,7 +183,7 @@ static align_status resize_separable(const align_image *in, align_image *out, co
         goto done;
     }
     int y0 = av.first[0], y1 = av.first[out->height - 1] + av.count[out->height - 1];
-    tmp = malloc((size_t)out->width * (size_t)(y1 - y0) * 3);
+    tmp = big_malloc((size_t)out->width * (size_t)(y1 - y0) * 3);
     if (!tmp) {
         s = align_fail(err, ALIGN_ERR_NOMEM, "resize: out of memory");
         goto done;
@@ -211,7 +212,7 @@ align_status image_resize(const align_image *in, int out_w, int out_h, int filte
     if ((uint64_t)out_w * (uint64_t)out_h > ALIGN_DEFAULT_MAX_PIXELS)
         return align_fail(err, ALIGN_ERR_LIMIT, "resize: %d x %d pixels is over the limit of %llu", out_w,
                           out_h, ALIGN_DEFAULT_MAX_PIXELS);
-    out->rgb = malloc((size_t)out_w * out_h * 3);
+    out->rgb = big_malloc((size_t)out_w * out_h * 3);
     if (!out->rgb) return align_fail(err, ALIGN_ERR_NOMEM, "resize: out of memory");
     out->width = out_w;
     out->height = out_h;

@@ -12,6 +12,7 @@
 #include "byteorder.h"
 #include "error.h"
 #include "image_limits.h"
+#include "memory.h"
 #include "stb_checks.h"
 
 static const char *stb_reason(void)
@@ -72,7 +73,7 @@ static align_status png_pixels(const uint8_t *p, size_t n, const char *name, int
     uint16_t *grey = stbi_load_16_from_memory(p, (int)n, &got_w, &got_h, &comp, 1);
     if (!grey) return stb_failed(name, w, h, err);
     size_t count = (size_t)got_w * got_h;
-    uint8_t *rgb = malloc(count * 3);
+    uint8_t *rgb = big_malloc(count * 3);
     for (size_t i = 0; rgb && i < count; i++)
         rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = grey[i] > 255 ? 255 : (uint8_t)grey[i];
     stbi_image_free(grey);

@@ -12,6 +12,7 @@
 #include "byteorder.h"
 #include "error.h"
 #include "image_limits.h"
+#include "memory.h"
 
 /* How a pixel's bytes become RGB. */
 typedef enum { TGA_MONO, TGA_INDEXED, TGA_555, TGA_BGR } tga_kind;
@@ -163,7 +164,7 @@ static align_status tga_pixels(const uint8_t *p, size_t n, const char *name, con
         tga_rgb(t, p + t->data, rgb);
         return ALIGN_OK;
     }
-    uint8_t *rows = malloc(size);
+    uint8_t *rows = big_malloc(size);
     if (!rows) return image_out_of_memory(name, t->width, t->height, err);
     align_status s = tga_unpack_rle(p, n, name, t, rows, err);
     if (!s) tga_rgb(t, rows, rgb);
@@ -181,7 +182,7 @@ align_status tga_decode(const uint8_t *p, size_t n, const char *name, uint64_t m
     align_status s = tga_palette(p, n, name, &t, err);
     if (!s) s = image_check_size(name, "TGA", t.width, t.height, max_pixels, err);
     if (s) return s;
-    uint8_t *rgb = malloc((size_t)t.width * t.height * 3);
+    uint8_t *rgb = big_malloc((size_t)t.width * t.height * 3);
     if (!rgb) return image_out_of_memory(name, t.width, t.height, err);
     if ((s = tga_pixels(p, n, name, &t, rgb, err))) {
         free(rgb);

@@ -20,6 +20,7 @@
 
 #include "error.h"
 #include "image_limits.h"
+#include "memory.h"
 
 /* The file in memory, as libtiff's client procedures read it, and libtiff's first error. */
 typedef struct {
@@ -266,7 +267,7 @@ static int read_rgba(TIFF *tif, tiff_page *pg)
     char why[1024];
     if (!TIFFRGBAImageOK(tif, why) || !TIFFRGBAImageBegin(&img, tif, 0, why)) return 0;
     img.req_orientation = ORIENTATION_TOPLEFT;
-    uint32_t *px = malloc((size_t)pg->w * pg->h * 4);
+    uint32_t *px = big_malloc((size_t)pg->w * pg->h * 4);
     int ok = !px ? -1 : TIFFRGBAImageGet(&img, px, (uint32_t)pg->w, (uint32_t)pg->h) ? 1 : 0;
     TIFFRGBAImageEnd(&img);
     for (size_t i = 0; ok > 0 && i < (size_t)pg->w * pg->h; i++) {
@@ -410,7 +411,7 @@ align_status tiff_decode(const uint8_t *p, size_t n, const char *name, uint64_t 
     if (!tif) return tiff_failed(&src, name, "unreadable header", err);
     tiff_page pg = {0};
     align_status s = tiff_page_read(tif, &src, name, max_pixels, &pg, err);
-    if (!s && !(out->rgb = malloc((size_t)pg.w * pg.h * 3))) s = image_out_of_memory(name, pg.w, pg.h, err);
+    if (!s && !(out->rgb = big_malloc((size_t)pg.w * pg.h * 3))) s = image_out_of_memory(name, pg.w, pg.h, err);
     if (!s) {
         for (int y = 0; y < pg.h; y++)
             for (int x = 0; x < pg.w; x++) page_pixel(&pg, x, y, out->rgb + ((size_t)y * pg.w + x) * 3);

@@ -12,6 +12,7 @@
 
 #include "error.h"
 #include "image_limits.h"
+#include "memory.h"
 
 align_status webp_decode(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, align_image *out,
                          align_error *err)
@@ -39,7 +40,7 @@ align_status webp_decode(const uint8_t *p, size_t n, const char *name, uint64_t 
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt or truncated WebP image (first frame)", name);
     }
     size_t count = (size_t)info.canvas_width * info.canvas_height;
-    if (!(out->rgb = malloc(count * 3))) {
+    if (!(out->rgb = big_malloc(count * 3))) {
         WebPAnimDecoderDelete(dec);
         return image_out_of_memory(name, features.width, features.height, err);
     }

@@ -97,4 +97,14 @@ void run_free(run_result *r);
 /* The built CLI (build dir chosen by the Makefile). */
 const char *align_bin(void);
 
+/* Built with AddressSanitizer (GCC's spelling, then clang's): its allocator, quarantine and shadow
+ * memory change what a test of memory use would measure. */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+
 #endif

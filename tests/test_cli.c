@@ -10,16 +10,6 @@
 
 #include "test.h"
 
-/* AddressSanitizer's quarantine keeps freed memory, so peak RSS says nothing under it (GCC's
- * spelling, then clang's). */
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-
 #define A align_bin()
 
 /* A labels file for a case's labels (one per line) in the scratch directory. */
