@@ -34,7 +34,9 @@ void *big_malloc(size_t bytes)
     uint8_t *p = malloc(bytes);
 #ifdef MADV_HUGEPAGE
     if (p && bytes >= 2 * HUGE_PAGE) {
-        uint8_t *start = huge_page_up(p), *end = (uint8_t *)((uintptr_t)(p + bytes) & ~(uintptr_t)(HUGE_PAGE - 1));
+        /* the whole 2 MB pages inside the block: the kernel's advice is per page */
+        uint8_t *start = huge_page_up(p);
+        uint8_t *end = (uint8_t *)((uintptr_t)(p + bytes) & ~(uintptr_t)(HUGE_PAGE - 1));
         if (end > start) madvise(start, (size_t)(end - start), MADV_HUGEPAGE);
     }
 #endif

@@ -57,15 +57,16 @@ static const resample_filter filters[] = {
     [RESAMPLE_HAMMING] = {hamming_fn, 1.0},
 };
 
-static void axis_weights_free(resample_weights *a)
+static void weights_free(resample_weights *a)
 {
     free(a->first);
     free(a->k);
     memset(a, 0, sizeof *a);
 }
 
-static align_status axis_weights_init(resample_weights *a, int in_size, int out_size,
-                                      const resample_filter *f, align_error *err)
+/* Pillow's weights for one axis resized from in_size to out_size samples with filter f. */
+static align_status weights_init(resample_weights *a, int in_size, int out_size, const resample_filter *f,
+                                 align_error *err)
 {
     memset(a, 0, sizeof *a);
     /* Pillow passes the source box as floats: sizes above 2^24 are rounded to a float */
@@ -82,7 +83,7 @@ static align_status axis_weights_init(resample_weights *a, int in_size, int out_
     double *w = malloc((size_t)a->kstride * sizeof(double));
     if (!a->first || !a->k || !w) {
         free(w);
-        axis_weights_free(a);
+        weights_free(a);
         return align_fail(err, ALIGN_ERR_NOMEM, "resize from %d to %d: out of memory", in_size, out_size);
     }
     a->count = a->first + out_size;
@@ -167,12 +168,12 @@ static align_status resize_separable(const align_image *in, align_image *out, co
     uint8_t *tmp = NULL;
     int32_t *acc = NULL;
     align_status s = ALIGN_OK;
-    if (need_h && (s = axis_weights_init(&ah, in->width, out->width, f, err))) goto done;
+    if (need_h && (s = weights_init(&ah, in->width, out->width, f, err))) goto done;
     if (!need_v) {
         resample_horizontal(in->rgb, in->width, out->rgb, out->width, 0, in->height, &ah, row);
         goto done;
     }
-    if ((s = axis_weights_init(&av, in->height, out->height, f, err))) goto done;
+    if ((s = weights_init(&av, in->height, out->height, f, err))) goto done;
     acc = malloc((size_t)out->width * 3 * sizeof(int32_t));
     if (!acc) {
         s = align_fail(err, ALIGN_ERR_NOMEM, "resize: out of memory");
@@ -193,8 +194,8 @@ static align_status resize_separable(const align_image *in, align_image *out, co
 done:
     free(tmp);
     free(acc);
-    axis_weights_free(&ah);
-    axis_weights_free(&av);
+    weights_free(&ah);
+    weights_free(&av);
     return s;
 }
 

@@ -13,8 +13,8 @@
 #define RESAMPLE_PRECISION_BITS (32 - 8 - 2)
 
 /* Each output sample of one axis: the input range it reads and its fixed-point weights. A sample's
- * row of k holds count weights, then zeros up to kstride (a multiple of RESAMPLE_KPAD past ksize),
- * so that a kernel may read whole vectors of weights past the last one. */
+ * row of k holds count weights, then zeros to its end, at least RESAMPLE_KPAD of them, so that a
+ * kernel may read whole vectors of weights past the last one. */
 #define RESAMPLE_KPAD 8
 typedef struct {
     int kstride;    /* weights per output sample (row stride of k) */
