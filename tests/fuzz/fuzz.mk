@@ -29,7 +29,8 @@ FUZZ_LIB_SRC := lib/error.c lib/fileio.c lib/jsonutil.c lib/config.c lib/tensors
                 lib/pytorch.c lib/tokenizer.c lib/image_decode.c lib/image_limits.c lib/orientation.c lib/netpbm.c \
                 lib/jpeg_decode.c lib/webp_decode.c lib/tiff_decode.c lib/png_orientation.c \
                 lib/stb_checks.c lib/stb_decode.c lib/resample.c lib/preprocess.c cli/inputs.c cli/shard.c cli/strlist.c cli/query.c cli/resume.c cli/records.c \
-                lib/bmp.c lib/tga.c lib/gif.c tests/fuzz/stb_image_impl.c
+                lib/bmp.c lib/tga.c lib/gif.c lib/memory.c lib/resample_row.c lib/resample_row_reference.c \
+                tests/fuzz/stb_image_impl.c
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 
@@ -48,6 +49,10 @@ $(FUZZ_DIR)/obj/%.o: %.c $(wildcard lib/*.h cli/*.h tests/fuzz/*.h) tests/fuzz/f
 # and passes it to memcpy for an empty IDAT chunk (undefined, harmless: nothing is copied), which
 # would stop every run
 $(FUZZ_DIR)/obj/tests/fuzz/stb_image_impl.o: FUZZ_EXTRA := -w -fno-sanitize=pointer-overflow,nonnull-attribute
+
+# the resize's tuned rows (a kernel file, lib/kernels.h) once, at the level this machine's compiler
+# targets: fuzz_image checks them against the reference's
+$(FUZZ_DIR)/obj/lib/resample_row.o: FUZZ_EXTRA := -march=native -DKERNEL_LEVEL=native
 
 $(FUZZ_DIR)/libalign-fuzz.a: $(FUZZ_LIB_OBJ)
 	@rm -f $@
@@ -79,7 +84,8 @@ fuzz: $(FUZZ_BINS)
 OOM_DIR    := build/oom
 OOM_CFLAGS := -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread $(PKG_CFLAGS) -Ilib -Icli $(FUZZ_SAN) -DALIGN_OOM_CHECK \
               -DALIGN_FUZZ_FIXTURES='"$(CURDIR)/tests/fixtures"'
-OOM_OBJ    := $(LIB_SRC:%.c=$(OOM_DIR)/obj/%.o) $(OOM_DIR)/obj/tests/fuzz/stb_image_impl.o
+OOM_OBJ    := $(LIB_SRC:%.c=$(OOM_DIR)/obj/%.o) $(OOM_DIR)/obj/tests/fuzz/stb_image_impl.o \
+              $(foreach l,$(KERNEL_LEVELS),$(KERNEL_SRC:%.c=$(OOM_DIR)/obj/%.$(l).o))
 OOM_WRAP   := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=mmap
 OOM_LIBS   := $(shell pkg-config --libs openblas libcjson libutf8proc sqlite3 libjpeg libwebp libwebpdemux libtiff-4 lcms2) -lm -pthread
 
@@ -89,6 +95,14 @@ $(OOM_DIR)/obj/%.o: %.c $(wildcard lib/*.h tests/fuzz/*.h) tests/fuzz/fuzz.mk
 	$(CC) $(OOM_CFLAGS) $(OOM_EXTRA) -c $< -o $@
 
 $(OOM_DIR)/obj/tests/fuzz/stb_image_impl.o: OOM_EXTRA := -w -fno-sanitize=pointer-overflow,nonnull-attribute
+
+# the kernel files once per ISA level, as the library has them (the Makefile's kernel_rule)
+define oom_kernel_rule
+$(OOM_DIR)/obj/lib/%.$(1).o: lib/%.c $(wildcard lib/*.h) tests/fuzz/fuzz.mk
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(OOM_CFLAGS) $$(KERNEL_FLAGS_$(1)) -DKERNEL_LEVEL=$(1) -c $$< -o $$@
+endef
+$(foreach l,$(KERNEL_LEVELS),$(eval $(call oom_kernel_rule,$(l))))
 
 $(OOM_DIR)/oom_check: tests/fuzz/oom_check.c tests/fuzz/fuzz_util.h $(OOM_OBJ)
 	$(CC) $(OOM_CFLAGS) $< $(OOM_OBJ) $(OOM_WRAP) $(OOM_LIBS) -o $@
