@@ -1,6 +1,7 @@
 /* The tests' file builders (see builders.h). */
 #include "builders.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,6 +109,20 @@ buf tga_file(int w, int h, const uint8_t *rgb)
 {
     buf b = {0};
     CHECK(stbi_write_tga_to_func(write_to_buf, &b, w, h, 3, rgb));
+    return b;
+}
+
+buf ppm_file(int side)
+{
+    buf b = {0};
+    char header[48];
+    put(&b, header, (size_t)snprintf(header, sizeof header, "P6\n%d %d\n255\n", side, side));
+    size_t n = (size_t)side * side * 3;
+    uint8_t *px = malloc(n);
+    if (!px) abort();
+    for (size_t i = 0; i < n; i++) px[i] = (uint8_t)(i * 7 / 3);
+    put(&b, px, n);
+    free(px);
     return b;
 }
 

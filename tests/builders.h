@@ -1,5 +1,5 @@
 /* builders.h: files built byte by byte for the tests: a growing byte buffer with little- and
- * big-endian writers, and PNG, BMP, TGA and zip files made with it. Every builder returns a buf
+ * big-endian writers, and PNG, BMP, TGA, PPM and zip files made with it. Every builder returns a buf
  * the caller frees (free(b.p)); running out of memory aborts the test run. */
 #ifndef ALIGN_TEST_BUILDERS_H
 #define ALIGN_TEST_BUILDERS_H
@@ -39,6 +39,10 @@ buf png_file(int w, int h, int depth, int ctype, const uint8_t *rows, size_t row
 /* A BMP or TGA of w x h RGB pixels, written by stb_image_write (a failure fails the test). */
 buf bmp_file(int w, int h, const uint8_t *rgb);
 buf tga_file(int w, int h, const uint8_t *rgb);
+
+/* A binary PPM of side x side pixels, each byte a step of a ramp: a large image quick to build and
+ * to decode. */
+buf ppm_file(int side);
 
 /* One entry of a zip_file. */
 typedef struct {

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "builders.h"
 #include "test.h"
 
 #define A align_bin()
@@ -726,15 +727,9 @@ TEST(cli_images_decoded_ahead_are_held_fitted)
     test_skip("under AddressSanitizer, whose quarantine keeps freed memory");
     return;
 #endif
-    enum { SIDE = 3000 };
-    const char header[] = "P6\n3000 3000\n255\n";
-    size_t n = sizeof header - 1 + (size_t)SIDE * SIDE * 3;
-    unsigned char *ppm = malloc(n);
-    if (!ppm) return;
-    memcpy(ppm, header, sizeof header - 1);
-    for (size_t i = sizeof header - 1; i < n; i++) ppm[i] = (unsigned char)(i * 7 / 3);
-    const char *photo = write_tmp("photo.ppm", ppm, n);
-    free(ppm);
+    buf ppm = ppm_file(3000);
+    const char *photo = write_tmp("photo.ppm", ppm.p, ppm.n);
+    free(ppm.p);
     run_result r = run_cmd("cd %s && mkdir -p one many && ln -sf %s one/p.ppm && for i in $(seq 10 25); do ln -sf %s "
                            "many/p$i.ppm; done", test_tmpdir(), photo, photo);
     CHECK_MSG(r.status == 0, "%s", r.err);

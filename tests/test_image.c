@@ -1019,8 +1019,8 @@ static const char *thp_mode(char *buf, size_t size)
 TEST(large_images_are_decoded_into_huge_pages)
 {
     const char *emulator = getenv("ALIGN_EMULATOR");
-    char buf[128];
-    const char *mode = thp_mode(buf, sizeof buf);
+    char line[128];
+    const char *mode = thp_mode(line, sizeof line);
     if (emulator && *emulator) {
         test_skip("under %s: the page faults are the emulator's", emulator);
         return;
@@ -1034,22 +1034,17 @@ TEST(large_images_are_decoded_into_huge_pages)
     return;
 #endif
     enum { SIDE = 3000 };
-    const char header[] = "P6\n3000 3000\n255\n";
-    size_t n = sizeof header - 1 + (size_t)SIDE * SIDE * 3;
-    unsigned char *ppm = malloc(n);
-    if (!ppm) return;
-    memcpy(ppm, header, sizeof header - 1);
-    for (size_t i = sizeof header - 1; i < n; i++) ppm[i] = (unsigned char)(i * 7 / 3);
+    buf ppm = ppm_file(SIDE);
     struct rusage before, after;
     align_image img;
     align_error err;
     getrusage(RUSAGE_SELF, &before);
-    align_status s = align_image_load_memory(ppm, n, "photo.ppm", NULL, &img, &err);
+    align_status s = align_image_load_memory(ppm.p, ppm.n, "photo.ppm", NULL, &img, &err);
     getrusage(RUSAGE_SELF, &after);
     CHECK_MSG(s == ALIGN_OK, "%s", err.message);
     long faults = after.ru_minflt - before.ru_minflt, pages = (long)SIDE * SIDE * 3 / 4096;
     test_note("transparent huge pages: %s; %ld page faults for %ld 4 KB pages of pixels", mode, faults, pages);
     CHECK_MSG(faults < pages / 4, "%ld page faults decoding %ld pages of pixels", faults, pages);
     align_image_free(&img);
-    free(ppm);
+    free(ppm.p);
 }
