@@ -166,8 +166,8 @@ static double fit_time(const preprocess_config *cfg, resample_row_fn row, const 
     return t[runs / 2];
 }
 
-/* The photo fitted to the model's resize (what the align command does to every image it decodes
- * ahead), at the ISA level align runs at (ALIGN_ISA as at load) and by the reference rows. */
+/* The photo fitted to the model's resize (what the align command does to every image it
+ * decodes), at the ISA level align runs at (ALIGN_ISA as at load) and by the reference rows. */
 static void fit_row(const char *model, const unsigned char *jpeg, size_t size, int runs)
 {
     char path[4096];

@@ -42,7 +42,7 @@ int main(int argc, char **argv)
      * 12-megapixel photo's pixels are 36 MB) afresh for every image and unmaps it when freed, so
      * each decode faulted 9,000 new pages in; on a VM every fault is a trap to the hypervisor: a
      * folder of such photos 146,000 faults -> 21,000, and a JPEG's decode 135 -> 47 ms, here. One
-     * arena for all threads: another thread's heaps hold at most 64 MB, so the decoding thread's
+     * arena for all threads: another thread's heaps hold at most 64 MB, so the decoding threads'
      * photos over 22 megapixels were still mapped afresh (6 of 24 MP: 106,000 -> 18,500). */
     mallopt(M_MMAP_MAX, 0);
     mallopt(M_TRIM_THRESHOLD, INT_MAX);

@@ -1,7 +1,7 @@
-/* stream.h: the one path images take through the align command. The paths are decoded ahead on
- * another thread, encoded in batches of the library's batch size and handed out in input order,
- * each with its embedding or the reason it failed. A failure is reported on stderr as its batch
- * is handed out, and the rest go on.
+/* stream.h: the one path images take through the align command. The paths are decoded a batch
+ * (the library's batch size) at a time on every thread, each batch then encoded as one and
+ * handed out in input order, each image with its embedding or the reason it failed. A failure is
+ * reported on stderr as its batch is handed out, and the rest go on.
  *
  *     image_stream *s = image_stream_open(model, paths, n, &(stream_options){0});
  *     const stream_image *batch;
@@ -27,6 +27,7 @@ typedef struct {
     align_decode_options decode;
     int unnormalized; /* hand out the vectors before normalisation too */
     int quiet;        /* no progress line */
+    int threads;      /* decoding threads, the caller's among them (--threads); 0 = every core */
 } stream_options;
 
 typedef struct image_stream image_stream;

@@ -135,7 +135,8 @@ void align_image_free(align_image *image);
 
 /* The image as the model's preprocessing resizes it, before its crop (a copy when it does not
  * resize): align_encode_images gives it the embedding it gives the image, bit for bit. A
- * program that decodes ahead can hold this instead of a photo's full size (align's CLI does).
+ * program that decodes before encoding can hold this instead of a photo's full size (align's
+ * CLI does).
  * Free it with align_image_free. */
 align_status align_image_fit(const align_model *model, const align_image *image, align_image *out,
                              align_error *err);

@@ -540,7 +540,8 @@ TEST(cli_info_describes_the_model)
 
 /* Twenty images, five of them broken, across three batches (the library's batch size is 8): every
  * image has its record, in input order, through classify and embed alike (embed reading the list
- * NUL-separated from stdin); each broken one is reported on stderr and the rest go on. */
+ * NUL-separated from stdin); each broken one is reported on stderr and the rest go on. Decoded by
+ * one thread or by three, a batch's images are the same and so are its lines. */
 TEST(cli_stream_keeps_input_order_across_batches)
 {
     const char *dir = test_tmpdir(), *good[] = {"astronaut.png", "rocket.bmp", "cat.jpg"};
@@ -564,6 +565,13 @@ TEST(cli_stream_keeps_input_order_across_batches)
     const char *paths = write_tmp("stream.txt", list, k);
     run_result c = run_cmd("%s classify -m %s --jsonl -l cat -l rocket --files-from %s", A, fixture("tiny-a"), paths);
     run_result e = run_cmd("tr '\\n' '\\0' < %s | %s embed -m %s -0 --files-from -", paths, A, fixture("tiny-a"));
+    for (int threads = 1; threads <= 3; threads += 2) {
+        run_result t = run_cmd("%s embed -m %s --threads %d --files-from %s", A, fixture("tiny-a"), threads, paths);
+        CHECK_INT(t.status, 2);
+        CHECK_INT(count_lines(t.err), 5);
+        CHECK_MSG(strcmp(t.out, e.out) == 0, "--threads %d:\n%s", threads, t.out);
+        run_free(&t);
+    }
     run_result *runs[] = {&c, &e};
     for (int r = 0; r < 2; r++) {
         CHECK_INT(runs[r]->status, 2);
