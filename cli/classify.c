@@ -43,7 +43,7 @@ static const char *const help =
     "      --resume            with -o FILE, jsonl or tsv: carry on what a killed run left in\n"
     "                          FILE.partial (else FILE), skipping the images it has (see README)\n"
     "  -m, --model DIR         model directory (default $ALIGN_MODEL, then ./weights/align-base)\n"
-    "      --threads N         threads to use (default: every core)\n"
+    "      --threads N         threads to use (default: every CPU align may use)\n"
     "      --max-pixels N      refuse larger images (default 89478485, PIL's limit)\n"
     "  -q, --quiet             no progress line\n"
     "  -h, --help              this help\n"

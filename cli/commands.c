@@ -89,7 +89,7 @@ static const char *const info_help =
     "\n"
     "      --format F          text (default) or json; --json for short\n"
     "  -m, --model DIR         model directory (default $ALIGN_MODEL, then ./weights/align-base)\n"
-    "      --threads N         threads to use (default: every core)\n"
+    "      --threads N         threads to use (default: every CPU align may use)\n"
     "  -h, --help              this help\n";
 
 static void info_json(const align_model_info *i, int threads)

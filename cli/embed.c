@@ -34,7 +34,7 @@ static const char *const help =
     "      --resume            with -o FILE and jsonl: carry on what a killed run left in\n"
     "                          FILE.partial (else FILE), skipping the images it has (see README)\n"
     "  -m, --model DIR         model directory (default $ALIGN_MODEL, then ./weights/align-base)\n"
-    "      --threads N         threads to use (default: every core)\n"
+    "      --threads N         threads to use (default: every CPU align may use)\n"
     "      --max-pixels N      refuse larger images (default 89478485)\n"
     "  -q, --quiet             no progress line\n"
     "  -h, --help              this help\n"

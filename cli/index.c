@@ -28,7 +28,7 @@ static const char *const help =
     "      --shard K/N         only this worker's share of the images: shard K (0 to N-1) of N,\n"
     "                          by a hash of each path; merge the N indexes with --merge\n"
     "  -m, --model DIR         model directory (default $ALIGN_MODEL, then ./weights/align-base)\n"
-    "      --threads N         threads to use (default: every core)\n"
+    "      --threads N         threads to use (default: every CPU align may use)\n"
     "      --max-pixels N      refuse larger images (default 89478485)\n"
     "  -q, --quiet             no progress line and no summary\n"
     "  -h, --help              this help\n"

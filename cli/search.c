@@ -34,7 +34,7 @@ static const char *const help =
     "  -0, --null              with paths, end each path with NUL (for xargs -0)\n"
     "      --no-cache          do not keep text embeddings in ~/.cache/align\n"
     "  -m, --model DIR         model directory (default $ALIGN_MODEL, then ./weights/align-base)\n"
-    "      --threads N         threads to use (default: every core)\n"
+    "      --threads N         threads to use (default: every CPU align may use)\n"
     "      --max-pixels N      refuse larger query images (default 89478485)\n"
     "  -q, --quiet             no warnings about the label cache\n"
     "  -h, --help              this help\n"

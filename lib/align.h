@@ -289,7 +289,9 @@ const char *align_blas_better_core(void);
  * align_blas_better_core(), before any BLAS work. Returns only when there is nothing better or the
  * exec failed, in which case the program goes on with the kernel it has. */
 void align_blas_reexec(char **argv);
-/* The cores online (at least 1): what a thread count of 0 means. */
+/* The CPUs this process may use (at least 1): what a thread count of 0 means. The cores online,
+ * fewer when its affinity mask (taskset, a cpuset) allows fewer, and at most its cgroup's CPU
+ * quota (Docker's --cpus, a Kubernetes CPU limit), rounded up. */
 int align_cpu_count(void);
 
 #ifdef __cplusplus

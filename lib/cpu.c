@@ -116,9 +116,3 @@ void align_blas_reexec(char **argv)
     execv("/proc/self/exe", argv);
     unsetenv("OPENBLAS_CORETYPE"); /* exec failed: stay as we are, and say so truthfully */
 }
-
-int align_cpu_count(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
-}

@@ -536,6 +536,18 @@ TEST(cli_info_describes_the_model)
     run_free(&r);
 }
 
+/* Run on one CPU of the machine's (taskset: an affinity mask, as a cpuset or Slurm's binding
+ * gives), align's default thread count is 1, not the machine's cores. */
+TEST(cli_threads_default_to_the_cpus_the_process_may_use)
+{
+    run_result r = run_cmd("taskset -c 0 %s info -m %s --json", A, fixture("tiny-a"));
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    cJSON *o = cJSON_Parse(r.out);
+    CHECK(o && get(o, "threads")->valueint == 1);
+    cJSON_Delete(o);
+    run_free(&r);
+}
+
 /* ---- the image stream ------------------------------------------------------------------------- */
 
 /* Twenty images, five of them broken, across three batches (the library's batch size is 8): every

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "align.h"
+#include "cpu_count.h"
 #include "test.h"
 
 typedef struct {
@@ -108,4 +109,36 @@ TEST(thread_count_changes_no_bit)
     free(got);
     align_image_free(&img);
     align_model_free(m);
+}
+
+/* cgroup v2's cpu.max is "$MAX $PERIOD" ("max" for none), v1's quota file holds -1 for none (the
+ * kernel's cgroup documentation); a quota of 1.5 CPUs lets 2 threads run, and the smallest of a
+ * cgroup's and its ancestors' holds. */
+TEST(cgroup_cpu_quota_reads_v2_and_v1)
+{
+    const char *root = tmp_path("cgroup");
+    run_result r = run_cmd("mkdir -p %s/a/b %s/c/d %s/e %s/cpu", root, root, root, root);
+    run_free(&r);
+    static const char *const files[][2] = {
+        {"a/cpu.max", "150000 100000\n"}, {"a/b/cpu.max", "max 100000\n"},     {"c/cpu.max", "400000 100000\n"},
+        {"c/d/cpu.max", "50000 100000\n"}, {"e/cpu.max", "max 100000\n"},       {"cpu/cpu.cfs_quota_us", "300000\n"},
+        {"cpu/cpu.cfs_period_us", "100000\n"},
+    };
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "cgroup/%s", files[i][0]);
+        write_tmp(name, files[i][1], strlen(files[i][1]));
+    }
+    CHECK_INT(cgroup_cpu_quota(root, "0::/a/b\n"), 2);
+    CHECK_INT(cgroup_cpu_quota(root, "0::/c/d\n"), 1);
+    CHECK_INT(cgroup_cpu_quota(root, "0::/e\n"), 0);
+    CHECK_INT(cgroup_cpu_quota(root, "0::/\n"), 0);
+    /* v1 inside a container: the host's path is not there, the container's own files are */
+    CHECK_INT(cgroup_cpu_quota(root, "4:cpu,cpuacct:/docker/0123abc\n"), 3);
+    CHECK_INT(cgroup_cpu_quota(root, "3:cpuset:/\n5:cpuacct,cpu:/x"), 3);
+    CHECK_INT(cgroup_cpu_quota(root, "3:cpuset:/\n"), 0);
+    CHECK_INT(cgroup_cpu_quota(root, "1:cpu:/\n0::/a/b\n"), 2);
+    CHECK_INT(cgroup_cpu_quota(root, ""), 0);
+    write_tmp("cgroup/cpu/cpu.cfs_quota_us", "-1\n", 3);
+    CHECK_INT(cgroup_cpu_quota(root, "4:cpu,cpuacct:/\n"), 0);
 }
