@@ -36,6 +36,12 @@ static int cpus(double q, double p)
     return n < INT_MAX ? (int)n : 0;
 }
 
+/* the tighter of two quotas, 0 being none */
+static int tighter(int a, int b)
+{
+    return a > 0 && (b == 0 || a < b) ? a : b;
+}
+
 /* dir/name's text, "" when the path is too long or the file cannot be read */
 static void read_in(const char *dir, const char *name, char *buf, size_t size)
 {
@@ -64,10 +70,8 @@ static int smallest_quota(const char *base, const char *cgroup, size_t len, int 
     int least = 0;
     for (;;) {
         char dir[4096];
-        if (snprintf(dir, sizeof dir, "%s%.*s", base, (int)len, cgroup) < (int)sizeof dir) {
-            int q = quota_in(dir, v2);
-            if (q > 0 && (least == 0 || q < least)) least = q;
-        }
+        if (snprintf(dir, sizeof dir, "%s%.*s", base, (int)len, cgroup) < (int)sizeof dir)
+            least = tighter(quota_in(dir, v2), least);
         while (len > 0 && cgroup[len - 1] == '/') len--;
         if (len == 0) return least;
         while (len > 0 && cgroup[len - 1] != '/') len--;
@@ -98,10 +102,8 @@ int cgroup_cpu_quota(const char *root, const char *self)
             int v2 = c2 == c1 + 1 && c1 - line == 1 && line[0] == '0';
             char base[4096];
             int fits = snprintf(base, sizeof base, v2 ? "%s" : "%s/cpu", root) < (int)sizeof base;
-            if (fits && (v2 || has_cpu(c1 + 1, (size_t)(c2 - c1 - 1)))) {
-                int q = smallest_quota(base, c2 + 1, (size_t)(end - c2 - 1), v2);
-                if (q > 0 && (least == 0 || q < least)) least = q;
-            }
+            if (fits && (v2 || has_cpu(c1 + 1, (size_t)(c2 - c1 - 1))))
+                least = tighter(smallest_quota(base, c2 + 1, (size_t)(end - c2 - 1), v2), least);
         }
         line = *end ? end + 1 : end;
     }
