@@ -428,7 +428,7 @@ static int score_run(const classify_opts *c, align_model *m, scorer *sc, FILE *o
     size_t n_paths = src.plan.paths ? src.plan.count : c->images.count;
     /* the images decode while the labels encode */
     stream_options so = {.decode = {c->o.max_pixels}, .quiet = c->o.quiet,
-                          .threads = c->o.threads};
+                         .threads = c->o.threads};
     image_stream *s = ok && !c->all ? image_stream_open(m, paths, n_paths, &so) : NULL;
     size_t n = c->labels.count;
     sc->n_images = c->images.count;

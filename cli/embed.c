@@ -159,7 +159,7 @@ static void finish_sink(embed_sink *s)
 static long embed_images(align_model *m, const embed_opts *e, embed_sink *out)
 {
     stream_options so = {.decode = {e->o.max_pixels}, .unnormalized = e->unnormalized, .quiet = e->o.quiet,
-                          .threads = e->o.threads};
+                         .threads = e->o.threads};
     image_stream *s = image_stream_open(m, e->inputs.items, e->inputs.count, &so);
     if (!s) return -1;
     const stream_image *batch;

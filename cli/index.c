@@ -118,7 +118,7 @@ static int run(const index_opts *x)
         error_msg("%s", err.message);
     else if (index_plan_make(ix, x->images.items, x->images.count, &p) == 0) {
         stream_options so = {.decode = {x->o.max_pixels}, .quiet = x->o.quiet,
-                          .threads = x->o.threads};
+                             .threads = x->o.threads};
         s = image_stream_open(m, p.paths, p.count, &so);
         if (s) added = add_batches(ix, s, &p);
     }
