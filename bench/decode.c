@@ -5,9 +5,10 @@
  *     build/bench-decode [--runs N] [--align BIN --model DIR]
  *
  * With --model it also times the photo's fit to the model's resize, the resize's rows at the ISA
- * level the model runs at against Pillow's own loop (the reference); with --align too, `align
- * embed` over a folder of 16 such photos, and its peak RSS: what a user's folder of phone photos
- * costs.
+ * level the model runs at against Pillow's own loop (the reference), and its decode straight to
+ * that size (image_load_fitted, rows resized as they come) against the decode and then the fit,
+ * upright and turned by its EXIF orientation; with --align too, `align embed` over a folder of 16
+ * such photos, and its peak RSS: what a user's folder of phone photos costs.
  *
  * The photo is made here: smooth gradients with grain, 4000 x 3000, as JPEG (quality 90, 4:2:0,
  * libjpeg-turbo's defaults, as a camera writes) and as PNG (stb_image_write). */
@@ -166,6 +167,43 @@ static double fit_time(const preprocess_config *cfg, resample_row_fn row, const 
     return t[runs / 2];
 }
 
+/* The JPEG with an Exif segment after its start marker asking for orientation o. */
+static buffer with_orientation(const unsigned char *jpeg, size_t size, int o)
+{
+    const unsigned char app1[] = {0xff, 0xe1, 0, 34, 'E', 'x', 'i', 'f', 0, 0, 'I', 'I', 42, 0, 8, 0, 0, 0,
+                                  1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, (unsigned char)o, 0, 0, 0, 0, 0, 0};
+    buffer b = {0};
+    append(&b, (void *)jpeg, 2);
+    append(&b, (void *)app1, sizeof app1);
+    append(&b, (void *)(jpeg + 2), (int)(size - 2));
+    return b;
+}
+
+/* The median seconds of runs decodes of a file straight to cfg's size (fitted), or whole and then
+ * fitted, at kt's level. */
+static double fitted_time(const preprocess_config *cfg, const kernel_table *kt, const unsigned char *data, size_t size,
+                          int fitted, int runs)
+{
+    double t[64];
+    for (int r = 0; r < runs; r++) {
+        double t0 = now();
+        align_image full = {0}, out;
+        align_error err;
+        align_status s = fitted ? image_load_fitted(cfg, kt->resample_row, kt->resample_taps, data, size, "photo", NULL,
+                                                    &out, &err)
+                                : align_image_load_memory(data, size, "photo", NULL, &full, &err);
+        if (!s && !fitted) s = image_fit(cfg, kt->resample_row, &full, &out, &err);
+        if (s) {
+            fprintf(stderr, "bench-decode: %s\n", err.message);
+            exit(1);
+        }
+        align_image_free(&full), align_image_free(&out);
+        t[r] = now() - t0;
+    }
+    qsort(t, (size_t)runs, sizeof *t, by_double);
+    return t[runs / 2];
+}
+
 /* The photo fitted to the model's resize (what the align command does to every image it
  * decodes), at the ISA level align runs at (ALIGN_ISA as at load) and by the reference rows. */
 static void fit_row(const char *model, const unsigned char *jpeg, size_t size, int runs)
@@ -188,6 +226,16 @@ static void fit_row(const char *model, const unsigned char *jpeg, size_t size, i
            "(Pillow's loop): %.2fx\n",
            cfg.size_w, cfg.size_h, runs, tuned * 1e3, kt->isa, plain * 1e3, plain / tuned);
     align_image_free(&img);
+    buffer turned = with_orientation(jpeg, size, 6);
+    if (!turned.data) exit(1);
+    double up = fitted_time(&cfg, kt, jpeg, size, 1, runs), up_whole = fitted_time(&cfg, kt, jpeg, size, 0, runs);
+    double turn = fitted_time(&cfg, kt, turned.data, turned.size, 1, runs),
+           turn_whole = fitted_time(&cfg, kt, turned.data, turned.size, 0, runs);
+    printf("decoding it straight to that size (what the align command does: rows resized as they are decoded), median "
+           "of %d: %.1f ms against %.1f decoded whole then fitted; turned by its EXIF orientation (6) %.1f against "
+           "%.1f ms\n",
+           runs, up * 1e3, up_whole * 1e3, turn * 1e3, turn_whole * 1e3);
+    free(turned.data);
 }
 
 enum { PHOTOS = 16 };

@@ -98,8 +98,8 @@ static int parse_args(int argc, char **argv, search_opts *x)
 
 /* ---- the query vector ------------------------------------------------------------------------- */
 
-/* Each image term's embedding into its row of emb: one image a batch, so that it is the vector
- * `align embed IMAGE` prints. */
+/* Each image term's embedding into its row of emb: one image a batch, decoded straight to the
+ * model's size as `align embed` decodes, so that it is the vector `align embed IMAGE` prints. */
 static int embed_images(const align_model *m, const search_opts *x, const query_term *t, int n, float *emb, int dim)
 {
     align_decode_options dec = {x->o.max_pixels};
@@ -107,7 +107,7 @@ static int embed_images(const align_model *m, const search_opts *x, const query_
     for (int i = 0; i < n; i++) {
         if (t[i].kind != TERM_IMAGE) continue;
         align_image img;
-        if (align_image_load(t[i].value, &dec, &img, &err)) return error_msg("%s", err.message), -1;
+        if (align_image_load_fitted(m, t[i].value, &dec, &img, &err)) return error_msg("%s", err.message), -1;
         align_status s = align_encode_images(m, &img, 1, emb + (size_t)i * dim, NULL, &err);
         align_image_free(&img);
         if (s) return error_msg("%s: %s", t[i].value, err.message), -1;

@@ -73,35 +73,30 @@ static char *naming(const char *path, const char *message)
     return s;
 }
 
-/* Decodes an operand: a file, or for "-" the bytes on stdin. */
-static align_status load_operand(const char *path, const align_decode_options *opts, align_image *img,
-                                 align_error *err)
+/* Decodes an operand, a file or for "-" the bytes on stdin, to the image as the model resizes it
+ * rather than at its full size: a batch of 12-megapixel photos would be 300 MB (and a JPEG is
+ * resized as its rows are decoded, never held whole). */
+static align_status load_operand(const align_model *model, const char *path, const align_decode_options *opts,
+                                 align_image *img, align_error *err)
 {
-    if (strcmp(path, "-") != 0) return align_image_load(path, opts, img, err);
+    if (strcmp(path, "-") != 0) return align_image_load_fitted(model, path, opts, img, err);
     char *data;
     size_t len;
     if (read_stream(stdin, "stdin", MAX_STREAM, &data, &len)) {
         snprintf(err->message, sizeof err->message, "-: cannot read the image from stdin");
         return err->code = ALIGN_ERR_IO;
     }
-    align_status s = align_image_load_memory(data, len, "-", opts, img, err);
+    align_status s = align_image_load_memory_fitted(model, data, len, "-", opts, img, err);
     free(data);
     return s;
 }
 
-/* Holds the image as the model resizes it rather than at its full size: a batch of 12-megapixel
- * photos would be 300 MB. */
 static void decode_one(image_stream *s, size_t i)
 {
     decoded *d = slot(s, i);
     align_error err = {0};
-    align_image full;
     *d = (decoded){{0}, 0, 0, NULL};
-    align_status st = load_operand(s->paths[i], &s->opts.decode, &full, &err);
-    if (!st) {
-        st = align_image_fit(s->model, &full, &d->image, &err);
-        align_image_free(&full);
-    }
+    align_status st = load_operand(s->model, s->paths[i], &s->opts.decode, &d->image, &err);
     if ((d->failed = st != ALIGN_OK)) d->error = naming(s->paths[i], err.message[0] ? err.message : "cannot decode");
 }
 

@@ -141,6 +141,14 @@ void align_image_free(align_image *image);
 align_status align_image_fit(const align_model *model, const align_image *image, align_image *out,
                              align_error *err);
 
+/* align_image_load and then align_image_fit, the same bytes, in one pass where the format allows: a
+ * JPEG is resized row by row as it is decoded, so a 12-megapixel photo never takes its 36 MB. */
+align_status align_image_load_fitted(const align_model *model, const char *path, const align_decode_options *opts,
+                                     align_image *out, align_error *err);
+align_status align_image_load_memory_fitted(const align_model *model, const void *data, size_t size,
+                                            const char *name, const align_decode_options *opts, align_image *out,
+                                            align_error *err);
+
 /* n images -> n x projection_dim L2-normalised embeddings, preprocessed as the model's
  * preprocessor_config.json says. unnormalized (may be NULL) receives the pooled features. */
 align_status align_encode_images(const align_model *model, const align_image *images, int n,

@@ -21,45 +21,46 @@ typedef struct {
     unsigned any; /* bit i set: byte i of magic stands for any byte */
     const char *name;
     image_decoder *decode; /* NULL: PIL opens it or stb_image would, align does not (named) */
+    image_row_decoder *rows; /* NULL: decoded whole only */
     int (*orientation)(const uint8_t *p, size_t n); /* NULL: the format keeps none */
 } image_format;
 
 /* Formats that stb_image would also take (PSD, HDR, PIC) or that PIL opens but align cannot are
  * named, so the error says what the file is. No signature here is a prefix of another. */
 static const image_format formats[] = {
-    {"\xff\xd8\xff", 3, 0, "JPEG", jpeg_decode, orientation_jpeg},
-    {"\x89PNG\r\n\x1a\n", 8, 0, "PNG", stb_decode_png, orientation_png},
-    {"GIF87a", 6, 0, "GIF", gif_decode, NULL},
-    {"GIF89a", 6, 0, "GIF", gif_decode, NULL},
-    {"BM", 2, 0, "BMP", bmp_decode, NULL},
-    {"P1", 2, 0, "PNM", netpbm_decode, NULL},
-    {"P2", 2, 0, "PNM", netpbm_decode, NULL},
-    {"P3", 2, 0, "PNM", netpbm_decode, NULL},
-    {"P4", 2, 0, "PNM", netpbm_decode, NULL},
-    {"P5", 2, 0, "PNM", netpbm_decode, NULL},
-    {"P6", 2, 0, "PNM", netpbm_decode, NULL},
-    {"RIFF....WEBP", 12, 0xf0, "WebP", webp_decode, orientation_webp},
-    {"II*\0", 4, 0, "TIFF", tiff_decode, orientation_tiff},
-    {"MM\0*", 4, 0, "TIFF", tiff_decode, orientation_tiff},
-    {"II+\0", 4, 0, "BigTIFF", tiff_decode, orientation_tiff},
-    {"MM\0+", 4, 0, "BigTIFF", tiff_decode, orientation_tiff},
-    {"P7", 2, 0, "PAM", NULL, NULL},
-    {"8BPS", 4, 0, "PSD", NULL, NULL},
-    {"#?RADIANCE", 10, 0, "HDR", NULL, NULL},
-    {"#?RGBE", 6, 0, "HDR", NULL, NULL},
-    {"\x53\x80\xf6\x34", 4, 0, "PIC", NULL, NULL},
-    {"\0\0\1\0", 4, 0, "ICO", NULL, NULL},
+    {"\xff\xd8\xff", 3, 0, "JPEG", jpeg_decode, jpeg_decode_rows, orientation_jpeg},
+    {"\x89PNG\r\n\x1a\n", 8, 0, "PNG", stb_decode_png, NULL, orientation_png},
+    {"GIF87a", 6, 0, "GIF", gif_decode, NULL, NULL},
+    {"GIF89a", 6, 0, "GIF", gif_decode, NULL, NULL},
+    {"BM", 2, 0, "BMP", bmp_decode, NULL, NULL},
+    {"P1", 2, 0, "PNM", netpbm_decode, NULL, NULL},
+    {"P2", 2, 0, "PNM", netpbm_decode, NULL, NULL},
+    {"P3", 2, 0, "PNM", netpbm_decode, NULL, NULL},
+    {"P4", 2, 0, "PNM", netpbm_decode, NULL, NULL},
+    {"P5", 2, 0, "PNM", netpbm_decode, NULL, NULL},
+    {"P6", 2, 0, "PNM", netpbm_decode, NULL, NULL},
+    {"RIFF....WEBP", 12, 0xf0, "WebP", webp_decode, NULL, orientation_webp},
+    {"II*\0", 4, 0, "TIFF", tiff_decode, NULL, orientation_tiff},
+    {"MM\0*", 4, 0, "TIFF", tiff_decode, NULL, orientation_tiff},
+    {"II+\0", 4, 0, "BigTIFF", tiff_decode, NULL, orientation_tiff},
+    {"MM\0+", 4, 0, "BigTIFF", tiff_decode, NULL, orientation_tiff},
+    {"P7", 2, 0, "PAM", NULL, NULL, NULL},
+    {"8BPS", 4, 0, "PSD", NULL, NULL, NULL},
+    {"#?RADIANCE", 10, 0, "HDR", NULL, NULL, NULL},
+    {"#?RGBE", 6, 0, "HDR", NULL, NULL, NULL},
+    {"\x53\x80\xf6\x34", 4, 0, "PIC", NULL, NULL, NULL},
+    {"\0\0\1\0", 4, 0, "ICO", NULL, NULL, NULL},
 };
 
 /* TGA has no signature, so anything without one of the others' is a TGA candidate. */
-static const image_format tga = {"", 0, 0, "TGA", tga_decode, NULL};
+static const image_format tga = {"", 0, 0, "TGA", tga_decode, NULL, NULL};
 
 /* PIL refuses a JPEG whose start marker is preceded by 0xFF fill bytes or not followed by another
  * marker; such a file is named, not tried as a TGA. Only JPEG's signature starts with FF, so this
  * is looked for after the table. */
 static const image_format jpeg_after_fill[] = {
-    {"", 0, 0, "JPEG without a marker after its start", NULL, NULL},
-    {"", 0, 0, "JPEG preceded by fill bytes", NULL, NULL},
+    {"", 0, 0, "JPEG without a marker after its start", NULL, NULL, NULL},
+    {"", 0, 0, "JPEG preceded by fill bytes", NULL, NULL, NULL},
 };
 
 static int signature_matches(const uint8_t *p, size_t n, const image_format *f)
@@ -78,6 +79,15 @@ static const image_format *sniff(const uint8_t *p, size_t n)
     while (fill < n && p[fill] == 0xff) fill++;
     if (fill && fill < n && p[fill] == 0xd8) return &jpeg_after_fill[fill > 1];
     return &tga;
+}
+
+image_row_decoder *image_rows_decoder(const uint8_t *p, size_t n, int *orientation)
+{
+    if (n == 0 || n > MAX_IMAGE_BYTES) return NULL; /* align_image_load_memory says why */
+    const image_format *f = sniff(p, n);
+    if (!f->rows) return NULL;
+    *orientation = f->orientation ? f->orientation(p, n) : 1;
+    return f->rows;
 }
 
 align_status align_image_load_memory(const void *data, size_t size, const char *name,

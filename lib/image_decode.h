@@ -33,6 +33,25 @@
 typedef align_status image_decoder(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels,
                                    align_image *out, align_error *err);
 
+/* Where a decoder by rows puts them: begin learns the size (after the limits are checked) and may
+ * fail; row(y) is where row y goes, room for width x 4 bytes (a decoder may widen a row in place);
+ * done (may be NULL) is told when it holds the row's RGB. */
+typedef struct {
+    align_status (*begin)(void *ctx, const char *name, int w, int h, align_error *err);
+    uint8_t *(*row)(void *ctx, int y);
+    void (*done)(void *ctx, int y, const uint8_t *rgb);
+    void *ctx;
+} image_rows;
+
+/* A decoder by rows: the contract above, but each row goes to `to` as it is decoded and nothing is
+ * allocated for the image (what begin allocates, the caller frees, whatever the result). */
+typedef align_status image_row_decoder(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels,
+                                       const image_rows *to, align_error *err);
+
+/* A file's decoder by rows and its EXIF orientation, or NULL when its format has none (the file is
+ * then decoded whole: align_image_load_memory). */
+image_row_decoder *image_rows_decoder(const uint8_t *p, size_t n, int *orientation);
+
 /* ---- the decoders ---- */
 
 image_decoder netpbm_decode;   /* PBM, PGM and PPM, plain and binary (netpbm.c) */
@@ -40,6 +59,7 @@ image_decoder bmp_decode;      /* every BMP Pillow reads, as it reads it (bmp.c)
 image_decoder tga_decode;      /* every TGA Pillow reads, as it reads it (tga.c) */
 image_decoder gif_decode;      /* a GIF's first frame, as Pillow gives it (gif.c) */
 image_decoder jpeg_decode;     /* libjpeg-turbo, with PIL's settings (jpeg_decode.c) */
+image_row_decoder jpeg_decode_rows; /* the same, by rows */
 image_decoder webp_decode;     /* libwebp's animation decoder: the first frame (webp_decode.c) */
 image_decoder tiff_decode;     /* libtiff: the first page, in PIL's modes (tiff_decode.c) */
 image_decoder stb_decode_png;  /* stb_image, made to agree with PIL (stb_decode.c) */

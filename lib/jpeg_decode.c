@@ -74,10 +74,10 @@ static void row_to_rgb(uint8_t *row, int w, int components)
     }
 }
 
-/* The decode proper, between setjmp and jpeg_destroy_decompress. rgb is out->rgb's address, so
- * the caller frees it after a longjmp; nothing here lives in a local across one. */
-static align_status jpeg_pixels(struct jpeg_decompress_struct *cinfo, const char *name, uint64_t max_pixels,
-                                align_image *out, align_error *err)
+/* The decode proper, between setjmp and jpeg_destroy_decompress: each row decoded where `to` says.
+ * What must be freed after a longjmp is `to`'s, so nothing here lives in a local across one. */
+static align_status jpeg_rows(struct jpeg_decompress_struct *cinfo, const char *name, uint64_t max_pixels,
+                              const image_rows *to, align_error *err)
 {
     jpeg_read_header(cinfo, TRUE);
     int w = (int)cinfo->image_width, h = (int)cinfo->image_height, comps = cinfo->num_components;
@@ -87,23 +87,22 @@ static align_status jpeg_pixels(struct jpeg_decompress_struct *cinfo, const char
     if (s) return s;
     cinfo->out_color_space = comps == 1 ? JCS_GRAYSCALE : comps == 3 ? JCS_RGB : JCS_CMYK;
     jpeg_start_decompress(cinfo);
-    /* 4 bytes a pixel: a CMYK row is converted in place, and the last row has room for it */
-    if (!(out->rgb = big_malloc((size_t)w * h * 3 + (size_t)w))) return image_out_of_memory(name, w, h, err);
+    if ((s = to->begin(to->ctx, name, w, h, err))) return s;
     while (cinfo->output_scanline < cinfo->output_height) {
-        JSAMPROW row = out->rgb + (size_t)cinfo->output_scanline * w * 3;
+        int y = (int)cinfo->output_scanline;
+        JSAMPROW row = to->row(to->ctx, y);
         if (jpeg_read_scanlines(cinfo, &row, 1) != 1) break;
         row_to_rgb(row, w, comps);
+        if (to->done) to->done(to->ctx, y, row);
     }
     if (!((jpeg_errors *)cinfo->err)->ran_out) jpeg_finish_decompress(cinfo);
     if (((jpeg_errors *)cinfo->err)->ran_out)
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: truncated JPEG (no end-of-image marker)", name);
-    out->width = w;
-    out->height = h;
     return ALIGN_OK;
 }
 
-align_status jpeg_decode(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, align_image *out,
-                         align_error *err)
+align_status jpeg_decode_rows(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels,
+                              const image_rows *to, align_error *err)
 {
     struct jpeg_decompress_struct cinfo;
     jpeg_errors errors;
@@ -128,9 +127,34 @@ align_status jpeg_decode(const uint8_t *p, size_t n, const char *name, uint64_t 
         jpeg_create_decompress(&cinfo);
         cinfo.progress = &progress;
         jpeg_mem_src(&cinfo, p, (unsigned long)n);
-        s = jpeg_pixels(&cinfo, name, max_pixels, out, err);
+        s = jpeg_rows(&cinfo, name, max_pixels, to, err);
     }
     jpeg_destroy_decompress(&cinfo);
+    return s;
+}
+
+/* The whole image's rows in out->rgb, 4 bytes a pixel in the last row: a CMYK row is converted in
+ * place. */
+static align_status whole_begin(void *ctx, const char *name, int w, int h, align_error *err)
+{
+    align_image *out = ctx;
+    if (!(out->rgb = big_malloc((size_t)w * h * 3 + (size_t)w))) return image_out_of_memory(name, w, h, err);
+    out->width = w;
+    out->height = h;
+    return ALIGN_OK;
+}
+
+static uint8_t *whole_row(void *ctx, int y)
+{
+    align_image *out = ctx;
+    return out->rgb + (size_t)y * out->width * 3;
+}
+
+align_status jpeg_decode(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, align_image *out,
+                         align_error *err)
+{
+    image_rows whole = {whole_begin, whole_row, NULL, out};
+    align_status s = jpeg_decode_rows(p, n, name, max_pixels, &whole, err);
     if (s) align_image_free(out);
     return s;
 }

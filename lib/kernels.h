@@ -42,6 +42,8 @@ typedef struct {
                        const float *bias, double eps);
     /* one row of PIL's horizontal resize pass (resample_row.c) */
     resample_row_fn resample_row;
+    /* one tap of it over a column of rows (resample_row.c) */
+    resample_taps_fn resample_taps;
 } kernel_table;
 
 #define KERNEL_DECLARE(level)                                                                      \
@@ -56,7 +58,8 @@ typedef struct {
                                    float *out);                                                    \
     void layer_norm_##level(float *out, const float *a, const float *b, const float *c, int n,     \
                             const float *weight, const float *bias, double eps);                   \
-    void resample_row_##level(const uint8_t *src, int in_w, uint8_t *dst, int out_w, const resample_weights *a);
+    void resample_row_##level(const uint8_t *src, int in_w, uint8_t *dst, int out_w, const resample_weights *a); \
+    void resample_taps_##level(int32_t *sum, const uint8_t *src, size_t n, int32_t k);
 
 #if defined(__x86_64__)
 KERNEL_DECLARE(baseline)

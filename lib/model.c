@@ -405,6 +405,27 @@ align_status align_image_fit(const align_model *m, const align_image *image, ali
     return image_fit(&m->pre, m->kernels->resample_row, image, out, err);
 }
 
+align_status align_image_load_memory_fitted(const align_model *m, const void *data, size_t size, const char *name,
+                                            const align_decode_options *opts, align_image *out, align_error *user_err)
+{
+    align_error local, *err = user_err ? user_err : &local;
+    return image_load_fitted(&m->pre, m->kernels->resample_row, m->kernels->resample_taps, data, size, name, opts, out, err);
+}
+
+align_status align_image_load_fitted(const align_model *m, const char *path, const align_decode_options *opts,
+                                     align_image *out, align_error *user_err)
+{
+    align_error local, *err = user_err ? user_err : &local;
+    if (out) memset(out, 0, sizeof *out);
+    if (!path || !out) return align_fail(err, ALIGN_ERR_ARG, "align_image_load_fitted: no path or output");
+    file_map map;
+    align_status s = file_map_open(path, &map, err);
+    if (s) return s;
+    s = image_load_fitted(&m->pre, m->kernels->resample_row, m->kernels->resample_taps, map.data, map.size, path, opts, out, err);
+    file_map_close(&map);
+    return s;
+}
+
 align_status align_encode_images(const align_model *m, const align_image *images, int n, float *embeds,
                                  float *unnormalized, align_error *user_err)
 {

@@ -34,6 +34,14 @@ void preprocess_output_size(const preprocess_config *cfg, int in_w, int in_h, in
 align_status image_fit(const preprocess_config *cfg, resample_row_fn row, const align_image *in, align_image *out,
                        align_error *err);
 
+/* What align_image_load_memory and then image_fit give, decoded and fitted at once (fitted_load.c):
+ * a JPEG is resized row by row as it is decoded, never held at its full size; taps takes the
+ * horizontal pass when the rows are the image's columns (resize_feed.h). */
+align_status image_load_fitted(const preprocess_config *cfg, resample_row_fn row, resample_taps_fn taps,
+                               const void *data, size_t size,
+                               const char *name, const align_decode_options *opts, align_image *out,
+                               align_error *err);
+
 /* Resize, crop, rescale and normalise as the processor does; out receives out_h x out_w x 3
  * floats, channels innermost (HWC). */
 align_status image_preprocess(const preprocess_config *cfg, resample_row_fn row, const align_image *in, float *out,

@@ -57,7 +57,7 @@ static const resample_filter filters[] = {
     [RESAMPLE_HAMMING] = {hamming_fn, 1.0},
 };
 
-static void weights_free(resample_weights *a)
+void resample_weights_free(resample_weights *a)
 {
     free(a->first);
     free(a->k);
@@ -83,7 +83,7 @@ static align_status weights_init(resample_weights *a, int in_size, int out_size,
     double *w = malloc((size_t)a->kstride * sizeof(double));
     if (!a->first || !a->k || !w) {
         free(w);
-        weights_free(a);
+        resample_weights_free(a);
         return align_fail(err, ALIGN_ERR_NOMEM, "resize from %d to %d: out of memory", in_size, out_size);
     }
     a->count = a->first + out_size;
@@ -118,9 +118,14 @@ static void resample_horizontal(const uint8_t *in, int in_w, uint8_t *out, int o
         row(in + (size_t)(y0 + y) * in_w * 3, in_w, out + (size_t)y * out_w * 3, out_w, a);
 }
 
-/* Vertical pass; in holds the source rows from row y0 on. Each output row accumulates whole input
- * rows (integer sums, so the order does not change the result). */
-static void resample_vertical(const uint8_t *in, int w, uint8_t *out, int out_h, int y0,
+align_status resample_weights_make(resample_weights *a, int in_size, int out_size, int filter, align_error *err)
+{
+    return weights_init(a, in_size, out_size, &filters[filter], err);
+}
+
+/* Each output row accumulates whole input rows (integer sums, so the order does not change the
+ * result). */
+void resample_vertical(const uint8_t *in, int w, uint8_t *out, int out_h, int y0,
                               const resample_weights *a, int32_t *acc)
 {
     size_t row = (size_t)w * 3;
@@ -194,8 +199,8 @@ static align_status resize_separable(const align_image *in, align_image *out, co
 done:
     free(tmp);
     free(acc);
-    weights_free(&ah);
-    weights_free(&av);
+    resample_weights_free(&ah);
+    resample_weights_free(&av);
     return s;
 }
 

@@ -134,3 +134,47 @@ void KERNEL(resample_row)(const uint8_t *src, int in_w, uint8_t *dst, int out_w,
     }
 }
 #endif
+
+/* sum[i] += src[i] * k: 16 bytes widened to 32-bit lanes at a time (the same integer products as
+ * resample_taps_reference's, in uint32, whose wrapping never happens) */
+void KERNEL(resample_taps)(int32_t *sum, const uint8_t *src, size_t n, int32_t k)
+{
+    size_t i = 0;
+#if defined(__AVX512F__)
+    const u32x16 kk = (u32x16){0} + (uint32_t)k;
+    for (; i + 16 <= n; i += 16) {
+        u8x16 px;
+        u32x16 acc;
+        memcpy(&px, src + i, sizeof px);
+        memcpy(&acc, sum + i, sizeof acc);
+        acc += (u32x16)_mm512_cvtepu8_epi32((__m128i)px) * kk;
+        memcpy(sum + i, &acc, sizeof acc);
+    }
+#elif defined(__AVX2__)
+    const u32x8 kk = (u32x8){0} + (uint32_t)k;
+    for (; i + 16 <= n; i += 16) {
+        u8x16 px;
+        u32x8 lo, hi;
+        memcpy(&px, src + i, sizeof px);
+        memcpy(&lo, sum + i, sizeof lo);
+        memcpy(&hi, sum + i + 8, sizeof hi);
+        lo += (u32x8)_mm256_cvtepu8_epi32((__m128i)px) * kk;
+        hi += (u32x8)_mm256_cvtepu8_epi32(_mm_srli_si128((__m128i)px, 8)) * kk;
+        memcpy(sum + i, &lo, sizeof lo);
+        memcpy(sum + i + 8, &hi, sizeof hi);
+    }
+#elif defined(__ARM_NEON)
+    const u32x4 kk = (u32x4){0} + (uint32_t)k;
+    for (; i + 16 <= n; i += 16) {
+        u8x16 px;
+        memcpy(&px, src + i, sizeof px);
+        for (int q = 0; q < 4; q++) {
+            u32x4 acc;
+            memcpy(&acc, sum + i + 4 * q, sizeof acc);
+            acc += widen4(px, q) * kk;
+            memcpy(sum + i + 4 * q, &acc, sizeof acc);
+        }
+    }
+#endif
+    resample_taps_reference(sum + i, src + i, n - i, k);
+}

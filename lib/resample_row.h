@@ -7,6 +7,7 @@
 #ifndef ALIGN_RESAMPLE_ROW_H
 #define ALIGN_RESAMPLE_ROW_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* 8-bit results, with two bits of headroom for filters whose weights go negative or above one. */
@@ -27,6 +28,12 @@ typedef struct {
 typedef void (*resample_row_fn)(const uint8_t *src, int in_w, uint8_t *dst, int out_w, const resample_weights *a);
 
 void resample_row_reference(const uint8_t *src, int in_w, uint8_t *dst, int out_w, const resample_weights *a);
+
+/* sum[i] += src[i] * k for i < n: one tap of the horizontal pass for every row at once, when the
+ * image arrives by columns (resize_feed.c). */
+typedef void (*resample_taps_fn)(int32_t *sum, const uint8_t *src, size_t n, int32_t k);
+
+void resample_taps_reference(int32_t *sum, const uint8_t *src, size_t n, int32_t k);
 
 /* A rounded fixed-point sum as an 8-bit value, as Pillow clips it. */
 static inline uint8_t resample_clip8(int32_t ss)

@@ -1,5 +1,6 @@
 /* resample_row_reference.c: the horizontal pass written as Pillow writes it, one output pixel and
- * one tap at a time: the reference the tuned rows (resample_row.c) are tested against. */
+ * one tap at a time, and a tap over a whole column: the references the tuned kernels
+ * (resample_row.c) are tested against. */
 #include "resample_row.h"
 
 #include <stddef.h>
@@ -20,4 +21,9 @@ void resample_row_reference(const uint8_t *src, int in_w, uint8_t *dst, int out_
         dst[3 * x + 1] = resample_clip8(g);
         dst[3 * x + 2] = resample_clip8(b);
     }
+}
+
+void resample_taps_reference(int32_t *sum, const uint8_t *src, size_t n, int32_t k)
+{
+    for (size_t i = 0; i < n; i++) sum[i] += src[i] * k;
 }

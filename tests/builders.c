@@ -112,6 +112,50 @@ buf tga_file(int w, int h, const uint8_t *rgb)
     return b;
 }
 
+buf jpeg_file(int w, int h, const uint8_t *rgb, int quality)
+{
+    buf b = {0};
+    CHECK(stbi_write_jpg_to_func(write_to_buf, &b, w, h, 3, rgb, quality));
+    return b;
+}
+
+buf jpeg_with_app1(const uint8_t *jpeg, size_t n, const uint8_t *app1, size_t app1_len)
+{
+    buf b = {0};
+    put(&b, jpeg, 2);
+    put8(&b, 0xff), put8(&b, 0xe1), put16be(&b, (unsigned)app1_len + 2);
+    put(&b, app1, app1_len);
+    put(&b, jpeg + 2, n - 2);
+    return b;
+}
+
+buf exif_block(int little, const ifd_entry *e, int n, unsigned count_field, uint32_t ifd_offset)
+{
+    buf b = {0};
+    void (*p16)(buf *, unsigned) = little ? put16le : put16be;
+    void (*p32)(buf *, uint32_t) = little ? put32le : put32be;
+    put(&b, "Exif\0\0", 6);
+    put(&b, little ? "II\x2a\0" : "MM\0\x2a", 4);
+    p32(&b, ifd_offset);
+    p16(&b, count_field);
+    for (int i = 0; i < n; i++) {
+        p16(&b, e[i].tag), p16(&b, e[i].type), p32(&b, e[i].count);
+        if (e[i].type == 3) p16(&b, e[i].value), p16(&b, 0);
+        else if (e[i].type == 1) put8(&b, e[i].value), put8(&b, 0), p16(&b, 0);
+        else p32(&b, e[i].value);
+    }
+    p32(&b, 0);
+    return b;
+}
+
+buf jpeg_with_orientation(const uint8_t *jpeg, size_t n, unsigned orientation)
+{
+    ifd_entry e = {0x0112, 3, 1, orientation};
+    buf app1 = exif_block(1, &e, 1, 1, 8), b = jpeg_with_app1(jpeg, n, app1.p, app1.n);
+    free(app1.p);
+    return b;
+}
+
 buf ppm_file(int side)
 {
     buf b = {0};

@@ -40,6 +40,23 @@ buf png_file(int w, int h, int depth, int ctype, const uint8_t *rows, size_t row
 buf bmp_file(int w, int h, const uint8_t *rgb);
 buf tga_file(int w, int h, const uint8_t *rgb);
 
+/* A JPEG of w x h RGB pixels at quality 1..100 (4:2:0 below 90), written by stb_image_write. */
+buf jpeg_file(int w, int h, const uint8_t *rgb, int quality);
+/* The JPEG jpeg[0..n) with an APP1 segment holding app1 inserted after its SOI. */
+buf jpeg_with_app1(const uint8_t *jpeg, size_t n, const uint8_t *app1, size_t app1_len);
+
+/* One IFD entry of an exif_block: tag, type, count, and the value (SHORT, BYTE or LONG). */
+typedef struct {
+    unsigned tag, type;
+    uint32_t count, value;
+} ifd_entry;
+
+/* "Exif\0\0" and a TIFF block (little- or big-endian) whose IFD0, at ifd_offset, holds the n
+ * entries and declares count_field of them. */
+buf exif_block(int little, const ifd_entry *e, int n, unsigned count_field, uint32_t ifd_offset);
+/* The JPEG with an Exif segment asking for orientation (1..8). */
+buf jpeg_with_orientation(const uint8_t *jpeg, size_t n, unsigned orientation);
+
 /* A binary PPM of side x side pixels, each byte a step of a ramp: a large image quick to build and
  * to decode. */
 buf ppm_file(int side);

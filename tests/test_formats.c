@@ -6,11 +6,16 @@
  *             written by ../expect.py;
  *   FILE.err  for a file Pillow refuses too: text align's one-line message must contain.
  * Every file is decoded twice in this process: equal bytes both times, and equal to Pillow's,
- * which was decoded in another, so no pixel may come from memory the file did not define. */
+ * which was decoded in another, so no pixel may come from memory the file did not define. And
+ * decoded straight to a model's size (image_load_fitted, a JPEG resized by rows as they come):
+ * Pillow's pixels resized, or refused alike. */
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels.h"
+#include "preprocess.h"
+#include "resample.h"
 #include "test.h"
 
 static int ends_with(const char *s, const char *suffix)
@@ -30,6 +35,48 @@ static int exists(const char *path)
     FILE *f = fopen(path, "rb");
     if (f) fclose(f);
     return f != NULL;
+}
+
+/* The two fits: align-base's (bilinear, 346 x 346) and a bicubic shrink to an odd size. */
+static preprocess_config fit_config(int which)
+{
+    preprocess_config cfg;
+    preprocess_config_default(&cfg);
+    cfg.resample = which ? RESAMPLE_BICUBIC : RESAMPLE_BILINEAR;
+    cfg.size_w = which ? 23 : 346;
+    cfg.size_h = which ? 17 : 346;
+    return cfg;
+}
+
+static align_status load_fitted(const char *path, const preprocess_config *cfg, align_image *out, align_error *err)
+{
+    const kernel_table *kt = kernel_table_at(kernel_cpu_level());
+    size_t n;
+    uint8_t *bytes = read_fixture_bytes(path, &n);
+    align_status s = image_load_fitted(cfg, kt->resample_row, kt->resample_taps, bytes, n, path, NULL, out, err);
+    free(bytes);
+    return s;
+}
+
+/* Decoded fitted: Pillow's pixels through the fit at the reference rows. */
+static void expect_fitted(const char *path, const align_image *pillow)
+{
+    for (int which = 0; which < 2; which++) {
+        preprocess_config cfg = fit_config(which);
+        align_image want, got;
+        align_error err = {0};
+        if (image_fit(&cfg, resample_row_reference, pillow, &want, &err) != ALIGN_OK) {
+            test_fail_at(__FILE__, __LINE__, "%s: %s", path, err.message);
+            continue;
+        }
+        if (load_fitted(path, &cfg, &got, &err) != ALIGN_OK)
+            test_fail_at(__FILE__, __LINE__, "%s fitted: %s", path, err.message);
+        else
+            CHECK_MSG(memcmp(got.rgb, want.rgb, (size_t)want.width * want.height * 3) == 0,
+                      "%s: fitted to %d x %d, the bytes differ from Pillow's pixels resized", path, want.width,
+                      want.height);
+        align_image_free(&want), align_image_free(&got);
+    }
 }
 
 /* Decodes path twice; both must equal the PPM's pixels. */
@@ -55,6 +102,7 @@ static void expect_decoded(const char *path, const char *ppm)
     }
     align_image_free(&got[0]);
     align_image_free(&got[1]);
+    expect_fitted(path, &want);
     align_image_free(&want);
 }
 
@@ -73,6 +121,11 @@ static void expect_refused(const char *path, const char *errfile)
         CHECK_CONTAINS(err.message, text);
         CHECK_MSG(!strchr(err.message, '\n'), "%s: the message is more than one line", path);
     }
+    align_image_free(&img);
+    preprocess_config cfg = fit_config(0);
+    align_error fit_err = {0};
+    CHECK_MSG(load_fitted(path, &cfg, &img, &fit_err) == s && !strcmp(fit_err.message, err.message),
+              "%s: decoded fitted, \"%s\" against \"%s\"", path, fit_err.message, err.message);
     align_image_free(&img);
     free(text);
 }

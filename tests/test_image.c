@@ -94,43 +94,6 @@ TEST(image_decode_fixtures)
 
 /* ---- EXIF orientation ------------------------------------------------------------------------- */
 
-/* cat.jpg with an APP1 Exif segment holding tiff (a TIFF block) inserted after SOI. */
-static buf jpeg_with_app1(const uint8_t *jpeg, size_t n, const uint8_t *app1, size_t app1_len)
-{
-    buf b = {0};
-    put(&b, jpeg, 2);
-    put8(&b, 0xff), put8(&b, 0xe1), put16be(&b, (unsigned)app1_len + 2);
-    put(&b, app1, app1_len);
-    put(&b, jpeg + 2, n - 2);
-    return b;
-}
-
-/* "Exif\0\0" and a TIFF block whose IFD0 holds the given entries (tag, type, count, value) and
- * declares count_field entries. */
-typedef struct {
-    unsigned tag, type;
-    uint32_t count, value;
-} ifd_entry;
-
-static buf exif_block(int little, const ifd_entry *e, int n, unsigned count_field, uint32_t ifd_offset)
-{
-    buf b = {0};
-    void (*p16)(buf *, unsigned) = little ? put16le : put16be;
-    void (*p32)(buf *, uint32_t) = little ? put32le : put32be;
-    put(&b, "Exif\0\0", 6);
-    put(&b, little ? "II\x2a\0" : "MM\0\x2a", 4);
-    p32(&b, ifd_offset);
-    p16(&b, count_field);
-    for (int i = 0; i < n; i++) {
-        p16(&b, e[i].tag), p16(&b, e[i].type), p32(&b, e[i].count);
-        if (e[i].type == 3) p16(&b, e[i].value), p16(&b, 0);
-        else if (e[i].type == 1) put8(&b, e[i].value), put8(&b, 0), p16(&b, 0);
-        else p32(&b, e[i].value);
-    }
-    p32(&b, 0);
-    return b;
-}
-
 static int orientation_of(const align_image *plain, const align_image *img)
 {
     /* which of PIL's eight transposes turns plain into img (0 when none does) */
@@ -729,6 +692,25 @@ static void check_model_fixtures(const char *model)
             } else {
                 CHECK_MSG(0, "%s: %s", name, err.message);
             }
+
+            /* and decoded straight to the model's size (a JPEG resized as its rows come) */
+            const kernel_table *kt = kernel_table_at(kernel_cpu_level());
+            size_t n;
+            uint8_t *bytes = read_fixture_bytes(fixture(rel), &n);
+            align_image fitted;
+            if (bytes &&
+                image_load_fitted(&cfg, kt->resample_row, kt->resample_taps, bytes, n, name, NULL, &fitted, &err) ==
+                    ALIGN_OK) {
+                if (image_preprocess(&cfg, cpu_row(), &fitted, hwc, &err) == ALIGN_OK) {
+                    to_chw(hwc, ow, oh, chw);
+                    CHECK_MSG(compare(chw, want_i, (size_t)3 * ow * oh).differ == 0,
+                              "%s %s: decoded fitted, other values", model, name);
+                }
+                align_image_free(&fitted);
+            } else {
+                CHECK_MSG(0, "%s: %s", name, err.message);
+            }
+            free(bytes);
             free(hwc), free(chw);
             align_image_free(&ppm), align_image_free(&dec);
         }

@@ -392,3 +392,30 @@ TEST(align_isa_is_read_at_load)
     CHECK_STR(info.isa, kernel_table_at(kernel_cpu_level())->isa);
     align_model_free(m);
 }
+
+/* A tap over a column of rows at each level is the plain loop's: lengths around each vector width,
+ * weights of both signs up to the largest a filter makes (with sums that stay in int32, as the
+ * resize's do). */
+TEST(resample_taps_match_the_reference_at_every_level)
+{
+    enum { MAX = 100 };
+    static const int32_t weights[] = {0, 1, -1, 4194304, -1398101, 5592405, 123457};
+    unsigned state = 3;
+    for (int level = 0; level <= kernel_cpu_level(); level++) {
+        const kernel_table *kt = kernel_table_at(level);
+        size_t differ = 0;
+        for (size_t n = 0; n <= MAX; n++)
+            for (size_t w = 0; w < sizeof weights / sizeof weights[0]; w++) {
+                uint8_t src[MAX];
+                int32_t got[MAX], want[MAX];
+                for (size_t i = 0; i < n; i++) {
+                    src[i] = (uint8_t)((uniform(&state) + 1) * 128);
+                    got[i] = want[i] = (int32_t)(uniform(&state) * 1e8);
+                }
+                kt->resample_taps(got, src, n, weights[w]);
+                resample_taps_reference(want, src, n, weights[w]);
+                differ += memcmp(got, want, sizeof(int32_t) * n) != 0;
+            }
+        CHECK_MSG(differ == 0, "%s: %zu tap columns differ from the reference", kt->isa, differ);
+    }
+}

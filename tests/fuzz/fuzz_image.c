@@ -3,7 +3,9 @@
  * under tiny-a's and tiny-b's preprocessor configs (resize with two filters, crop and pad,
  * rescale, normalise). A decoded image must be within the pixel limit, with every pixel readable;
  * preprocessing must produce finite values; the resize's tuned rows (for this machine's CPU) must
- * give the reference's bytes. */
+ * give the reference's bytes; and the same bytes decoded straight to each config's size
+ * (image_load_fitted: a JPEG resized by rows as they come) must give the fit's bytes, or fail as
+ * the whole decode did. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 
 /* lib/resample_row.c as fuzz.mk compiles it, for this machine's CPU */
 void resample_row_native(const uint8_t *src, int in_w, uint8_t *dst, int out_w, const resample_weights *a);
+void resample_taps_native(int32_t *sum, const uint8_t *src, size_t n, int32_t k);
 
 /* Lower than the default (89 M) so that one input decodes in well under libFuzzer's timeout under
  * the sanitizers; the limit's own logic is the same at any value. */
@@ -51,6 +54,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (s) {
         fuzz_check_error(s, &err, "fuzz.img");
         FUZZ_ASSERT(img.rgb == NULL && img.width == 0 && img.height == 0, "a failed decode left an image");
+        align_image fitted;
+        align_error fit_err;
+        align_status fs = image_load_fitted(&configs[0], resample_row_native, resample_taps_native, data, size,
+                                            "fuzz.img", &opts, &fitted, &fit_err);
+        FUZZ_ASSERT(fs == s && !strcmp(fit_err.message, err.message), "decoded fitted: %s, whole: %s",
+                    fit_err.message, err.message);
+        FUZZ_ASSERT(fitted.rgb == NULL, "a failed decode left an image");
         return 0;
     }
     FUZZ_ASSERT(img.rgb && img.width >= 1 && img.height >= 1, "%d x %d", img.width, img.height);
@@ -69,7 +79,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(s == ALIGN_OK, "fit: %s", err.message);
         FUZZ_ASSERT(memcmp(tuned.rgb, plain.rgb, (size_t)tuned.width * tuned.height * 3) == 0,
                     "the resize's tuned rows differ from the reference's");
-        align_image_free(&tuned), align_image_free(&plain);
+        align_image fitted;
+        s = image_load_fitted(&configs[c], row, resample_taps_native, data, size, "fuzz.img", &opts, &fitted, &err);
+        FUZZ_ASSERT(s == ALIGN_OK, "decoded fitted: %s", err.message);
+        FUZZ_ASSERT(fitted.width == plain.width && fitted.height == plain.height &&
+                        memcmp(fitted.rgb, plain.rgb, (size_t)plain.width * plain.height * 3) == 0,
+                    "decoded fitted, the bytes differ from the whole decode's fit");
+        align_image_free(&tuned), align_image_free(&plain), align_image_free(&fitted);
     }
     for (int c = 0; c < 3; c++) {
         int w, h;

@@ -226,6 +226,15 @@ static int op_images(void)
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", ALIGN_FUZZ_FIXTURES, files[i]);
+        const kernel_table *kt = kernel_table_at(kernel_cpu_level());
+        resample_row_fn row = kt->resample_row;
+        /* decoded straight to the model's size (a JPEG by rows), then whole */
+        char *bytes = fixture_bytes(files[i], &len);
+        align_image fitted;
+        bad |= expect(image_load_fitted(&pc, row, kt->resample_taps, bytes, len, files[i], NULL, &fitted, &err), &err,
+                      files[i]);
+        align_image_free(&fitted);
+        free(bytes);
         align_image img;
         align_status s = align_image_load(path, NULL, &img, &err);
         bad |= expect(s, &err, files[i]);
@@ -233,7 +242,6 @@ static int op_images(void)
         int w, h;
         preprocess_output_size(&pc, img.width, img.height, &w, &h);
         float *px = __real_malloc((size_t)w * h * 3 * sizeof *px);
-        resample_row_fn row = kernel_table_at(kernel_cpu_level())->resample_row;
         bad |= expect(image_preprocess(&pc, row, &img, px, &err), &err, files[i]);
         free(px);
         align_image_free(&img);
