@@ -1,5 +1,5 @@
 /* fitted_load.c: an image decoded straight to the size the model's processor resizes it to. A
- * JPEG's rows go through the resize as they are decoded (resize_feed.h), so a batch of photos
+ * JPEG's rows go through the resize as they are decoded (resample.h), so a batch of photos
  * being decoded at once holds none at full size; other formats are decoded whole, then fitted. */
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +9,6 @@
 #include "image_limits.h"
 #include "preprocess.h"
 #include "resample.h"
-#include "resize_feed.h"
 
 typedef struct {
     const preprocess_config *cfg;
@@ -62,8 +61,7 @@ align_status image_load_fitted(const preprocess_config *cfg, resample_row_fn row
     }
     feed_rows f = {cfg, row, taps, orientation, {0}, NULL};
     image_rows to = {feed_begin, feed_row, feed_done, &f};
-    uint64_t limit = opts && opts->max_pixels ? opts->max_pixels : ALIGN_DEFAULT_MAX_PIXELS;
-    align_status s = decode(data, size, name, limit, &to, err);
+    align_status s = decode(data, size, name, image_pixel_limit(opts), &to, err);
     if (!s) s = resize_feed_finish(&f.feed, out, err);
     resize_feed_free(&f.feed);
     free(f.row);

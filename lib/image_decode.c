@@ -10,6 +10,7 @@
 
 #include "error.h"
 #include "fileio.h"
+#include "image_limits.h"
 #include "orientation.h"
 
 /* stb_image takes the length as an int; 16 bytes are kept for completing a PNG (stb_decode.c). */
@@ -105,8 +106,7 @@ align_status align_image_load_memory(const void *data, size_t size, const char *
     const image_format *f = sniff(p, size);
     if (!f->decode)
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: unsupported image format (%s)", name, f->name);
-    uint64_t limit = opts && opts->max_pixels ? opts->max_pixels : ALIGN_DEFAULT_MAX_PIXELS;
-    align_status s = f->decode(p, size, name, limit, out, err);
+    align_status s = f->decode(p, size, name, image_pixel_limit(opts), out, err);
     if (s) return s;
     int orientation = f->orientation ? f->orientation(p, size) : 1;
     if ((s = orientation_apply(out, orientation, name, err))) align_image_free(out);

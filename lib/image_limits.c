@@ -3,6 +3,11 @@
 
 #include "error.h"
 
+uint64_t image_pixel_limit(const align_decode_options *opts)
+{
+    return opts && opts->max_pixels ? opts->max_pixels : ALIGN_DEFAULT_MAX_PIXELS;
+}
+
 align_status image_over_limit(const char *name, uint64_t w, uint64_t h, uint64_t limit, align_error *err)
 {
     return align_fail(err, ALIGN_ERR_LIMIT, "%s: %llu x %llu pixels is over the limit of %llu", name,

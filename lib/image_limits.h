@@ -7,6 +7,8 @@
 
 #include "align.h"
 
+/* The pixel limit opts sets (NULL or 0: ALIGN_DEFAULT_MAX_PIXELS). */
+uint64_t image_pixel_limit(const align_decode_options *opts);
 /* ALIGN_ERR_FORMAT for a side below 1, ALIGN_ERR_LIMIT over max_pixels; format names the format. */
 align_status image_check_size(const char *name, const char *format, int w, int h, uint64_t max_pixels,
                               align_error *err);

@@ -36,7 +36,7 @@ align_status image_fit(const preprocess_config *cfg, resample_row_fn row, const 
 
 /* What align_image_load_memory and then image_fit give, decoded and fitted at once (fitted_load.c):
  * a JPEG is resized row by row as it is decoded, never held at its full size; taps takes the
- * horizontal pass when the rows are the image's columns (resize_feed.h). */
+ * horizontal pass when the rows are the image's columns (resample.h). */
 align_status image_load_fitted(const preprocess_config *cfg, resample_row_fn row, resample_taps_fn taps,
                                const void *data, size_t size,
                                const char *name, const align_decode_options *opts, align_image *out,

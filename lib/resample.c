@@ -1,5 +1,7 @@
 /* resample.c: PIL's Image.resize on 8-bit RGB, bit for bit (Pillow's Resample.c semantics: the
- * filters, fixed-point weights per output sample, a horizontal then a vertical pass). */
+ * filters, fixed-point weights per output sample, a horizontal then a vertical pass), of a whole
+ * image or of one whose rows arrive as a decoder gives them, turned by its EXIF orientation on the
+ * way (resample.h). */
 #include "resample.h"
 
 #include <limits.h>
@@ -57,17 +59,17 @@ static const resample_filter filters[] = {
     [RESAMPLE_HAMMING] = {hamming_fn, 1.0},
 };
 
-void resample_weights_free(resample_weights *a)
+static void weights_free(resample_weights *a)
 {
     free(a->first);
     free(a->k);
     memset(a, 0, sizeof *a);
 }
 
-/* Pillow's weights for one axis resized from in_size to out_size samples with filter f. */
-static align_status weights_init(resample_weights *a, int in_size, int out_size, const resample_filter *f,
-                                 align_error *err)
+/* Pillow's weights for one axis resized from in_size to out_size samples with a separable filter. */
+static align_status weights_make(resample_weights *a, int in_size, int out_size, int filter, align_error *err)
 {
+    const resample_filter *f = &filters[filter];
     memset(a, 0, sizeof *a);
     /* Pillow passes the source box as floats: sizes above 2^24 are rounded to a float */
     double scale = (double)(float)in_size / out_size;
@@ -83,7 +85,7 @@ static align_status weights_init(resample_weights *a, int in_size, int out_size,
     double *w = malloc((size_t)a->kstride * sizeof(double));
     if (!a->first || !a->k || !w) {
         free(w);
-        resample_weights_free(a);
+        weights_free(a);
         return align_fail(err, ALIGN_ERR_NOMEM, "resize from %d to %d: out of memory", in_size, out_size);
     }
     a->count = a->first + out_size;
@@ -110,23 +112,11 @@ static align_status weights_init(resample_weights *a, int in_size, int out_size,
     return ALIGN_OK;
 }
 
-/* Rows [y0, y0 + rows) of in through the horizontal pass, to rows [0, rows) of out. */
-static void resample_horizontal(const uint8_t *in, int in_w, uint8_t *out, int out_w, int y0, int rows,
-                                const resample_weights *a, resample_row_fn row)
-{
-    for (int y = 0; y < rows; y++)
-        row(in + (size_t)(y0 + y) * in_w * 3, in_w, out + (size_t)y * out_w * 3, out_w, a);
-}
-
-align_status resample_weights_make(resample_weights *a, int in_size, int out_size, int filter, align_error *err)
-{
-    return weights_init(a, in_size, out_size, &filters[filter], err);
-}
-
-/* Each output row accumulates whole input rows (integer sums, so the order does not change the
- * result). */
-void resample_vertical(const uint8_t *in, int w, uint8_t *out, int out_h, int y0,
-                              const resample_weights *a, int32_t *acc)
+/* The vertical pass: out_h rows of w RGB pixels from in, which holds the source rows from row y0
+ * on. Each output row accumulates whole input rows (integer sums, so the order does not change the
+ * result); acc is scratch for w * 3 sums. */
+static void resample_vertical(const uint8_t *in, int w, uint8_t *out, int out_h, int y0, const resample_weights *a,
+                              int32_t *acc)
 {
     size_t row = (size_t)w * 3;
     for (int y = 0; y < out_h; y++) {
@@ -163,44 +153,182 @@ static align_status resize_nearest(const align_image *in, align_image *out, alig
     return ALIGN_OK;
 }
 
-/* Separable resampling: horizontal pass first (only over the rows the vertical pass reads), then
- * vertical; a pass whose size does not change is skipped, as Pillow skips it. */
-static align_status resize_separable(const align_image *in, align_image *out, const resample_filter *f,
-                                     resample_row_fn row, align_error *err)
+/* The output size and filter image_resize and a feed take. */
+static align_status check_resize(int out_w, int out_h, int filter, align_error *err)
 {
-    int need_h = out->width != in->width, need_v = out->height != in->height;
-    resample_weights ah = {0}, av = {0};
-    uint8_t *tmp = NULL;
-    int32_t *acc = NULL;
-    align_status s = ALIGN_OK;
-    if (need_h && (s = weights_init(&ah, in->width, out->width, f, err))) goto done;
-    if (!need_v) {
-        resample_horizontal(in->rgb, in->width, out->rgb, out->width, 0, in->height, &ah, row);
-        goto done;
+    if (out_w <= 0 || out_h <= 0)
+        return align_fail(err, ALIGN_ERR_ARG, "resize: bad output size %d x %d", out_w, out_h);
+    if (filter < RESAMPLE_NEAREST || filter > RESAMPLE_HAMMING)
+        return align_fail(err, ALIGN_ERR_ARG, "resize: unknown resample filter %d", filter);
+    if ((uint64_t)out_w * (uint64_t)out_h > ALIGN_DEFAULT_MAX_PIXELS)
+        return align_fail(err, ALIGN_ERR_LIMIT, "resize: %d x %d pixels is over the limit of %llu", out_w, out_h,
+                          ALIGN_DEFAULT_MAX_PIXELS);
+    return ALIGN_OK;
+}
+
+/* ---- a resize fed row by row (resample.h) ------------------------------------------------------ */
+
+static int transposed(const resize_feed *f)
+{
+    return f->orientation >= 5;
+}
+
+/* Orientations whose decoded rows run right to left in the oriented image (orientation.c's map). */
+static int mirrors(int orientation)
+{
+    return orientation == 2 || orientation == 3 || orientation == 7 || orientation == 8;
+}
+
+/* Orientations that take the decoded rows bottom to top (as rows) or right to left (as columns). */
+static int reverses(int orientation)
+{
+    return orientation == 3 || orientation == 4 || orientation == 6 || orientation == 7;
+}
+
+static align_status no_memory(resize_feed *f, align_error *err)
+{
+    resize_feed_free(f);
+    return align_fail(err, ALIGN_ERR_NOMEM, "resize: out of memory");
+}
+
+/* For each oriented column x, the output columns whose taps include it: [columns[x], columns[w + x]],
+ * empty when the first is larger. Both ends only grow with x (Pillow's windows slide), so one sweep
+ * finds them, and the widest such range is how many columns are ever in progress at once. */
+static void tap_columns(resize_feed *f, int w)
+{
+    const resample_weights *a = &f->ah;
+    int lo = 0, hi = -1;
+    f->ring = 1;
+    for (int x = 0; x < w; x++) {
+        while (lo < f->out_w && a->first[lo] + a->count[lo] <= x) lo++;
+        while (hi + 1 < f->out_w && a->first[hi + 1] <= x) hi++;
+        f->columns[x] = lo;
+        f->columns[w + x] = hi;
+        if (hi - lo + 1 > f->ring) f->ring = hi - lo + 1;
     }
-    if ((s = weights_init(&av, in->height, out->height, f, err))) goto done;
-    acc = malloc((size_t)out->width * 3 * sizeof(int32_t));
-    if (!acc) {
-        s = align_fail(err, ALIGN_ERR_NOMEM, "resize: out of memory");
-        goto done;
+}
+
+align_status resize_feed_begin(resize_feed *f, int in_w, int in_h, int orientation, int out_w, int out_h, int filter,
+                               resample_row_fn row, resample_taps_fn taps, align_error *err)
+{
+    memset(f, 0, sizeof *f);
+    if (in_w <= 0 || in_h <= 0) return align_fail(err, ALIGN_ERR_ARG, "resize: empty input image");
+    align_status s = check_resize(out_w, out_h, filter, err);
+    if (s) return s;
+    if (filter == RESAMPLE_NEAREST)
+        return align_fail(err, ALIGN_ERR_ARG, "resize: the nearest filter is not resized by rows");
+    *f = (resize_feed){.in_w = in_w, .in_h = in_h, .orientation = orientation < 1 || orientation > 8 ? 1 : orientation,
+                       .out_w = out_w, .out_h = out_h, .row = row, .taps = taps};
+    int w = transposed(f) ? in_h : in_w, h = transposed(f) ? in_w : in_h; /* the oriented size */
+    f->need_h = out_w != w;
+    f->need_v = out_h != h;
+    if ((f->need_h && (s = weights_make(&f->ah, w, out_w, filter, err))) ||
+        (f->need_v && (s = weights_make(&f->av, h, out_h, filter, err)))) {
+        resize_feed_free(f);
+        return s;
     }
-    if (!need_h) {
-        resample_vertical(in->rgb, in->width, out->rgb, out->height, 0, &av, acc);
-        goto done;
+    f->y0 = f->need_v ? f->av.first[0] : 0;
+    f->y1 = f->need_v ? f->av.first[out_h - 1] + f->av.count[out_h - 1] : h;
+    size_t rows = (size_t)(f->y1 - f->y0);
+    if (!(f->pass = big_malloc(rows * out_w * 3))) return no_memory(f, err);
+    if (mirrors(f->orientation) && !(f->mirrored = malloc((size_t)in_w * 3))) return no_memory(f, err);
+    if (!transposed(f) || !f->need_h) return ALIGN_OK;
+    if (!(f->columns = malloc(sizeof(int) * 2 * (size_t)w)) || !(f->taps_left = malloc(sizeof(int) * (size_t)out_w)))
+        return no_memory(f, err);
+    tap_columns(f, w);
+    if (!(f->sums = malloc(sizeof(int32_t) * 3 * rows * (size_t)f->ring))) return no_memory(f, err);
+    for (int x = 0; x < out_w; x++) {
+        f->taps_left[x] = f->ah.count[x];
+        if (f->ah.count[x] == 0) /* no taps: Pillow's sum is its rounding term alone, 0 */
+            for (size_t i = 0; i < rows; i++) memset(f->pass + (i * out_w + x) * 3, 0, 3);
     }
-    int y0 = av.first[0], y1 = av.first[out->height - 1] + av.count[out->height - 1];
-    tmp = big_malloc((size_t)out->width * (size_t)(y1 - y0) * 3);
-    if (!tmp) {
-        s = align_fail(err, ALIGN_ERR_NOMEM, "resize: out of memory");
-        goto done;
+    return ALIGN_OK;
+}
+
+/* Oriented column x's pixels src[0, (y1 - y0) * 3) are tap x of the output columns that read it:
+ * each one's sums take them, and a column whose last tap this is goes to the pass. */
+static void add_column(resize_feed *f, int x, const uint8_t *src)
+{
+    const resample_weights *a = &f->ah;
+    int w = f->in_h;
+    size_t n = (size_t)(f->y1 - f->y0) * 3;
+    for (int xo = f->columns[x]; xo <= f->columns[w + x]; xo++) {
+        int32_t *sum = f->sums + (size_t)(xo % f->ring) * n, k = a->k[(size_t)xo * a->kstride + (x - a->first[xo])];
+        if (f->taps_left[xo] == a->count[xo])
+            for (size_t i = 0; i < n; i++) sum[i] = 1 << (RESAMPLE_PRECISION_BITS - 1);
+        f->taps(sum, src, n, k);
+        if (--f->taps_left[xo] == 0)
+            for (size_t i = 0; i < n; i++) f->pass[(i / 3 * f->out_w + xo) * 3 + i % 3] = resample_clip8(sum[i]);
     }
-    resample_horizontal(in->rgb, in->width, tmp, out->width, y0, y1 - y0, &ah, row);
-    resample_vertical(tmp, out->width, out->rgb, out->height, y0, &av, acc);
-done:
-    free(tmp);
-    free(acc);
-    resample_weights_free(&ah);
-    resample_weights_free(&av);
+}
+
+void resize_feed_row(resize_feed *f, int y, const uint8_t *rgb)
+{
+    int at = reverses(f->orientation) ? f->in_h - 1 - y : y; /* the oriented row, or column, it is */
+    if (f->mirrored) {
+        for (int x = 0; x < f->in_w; x++) memcpy(f->mirrored + (size_t)x * 3, rgb + (size_t)(f->in_w - 1 - x) * 3, 3);
+        rgb = f->mirrored;
+    }
+    if (!transposed(f)) {
+        if (at < f->y0 || at >= f->y1) return;
+        uint8_t *dst = f->pass + (size_t)(at - f->y0) * f->out_w * 3;
+        if (f->need_h)
+            f->row(rgb, f->in_w, dst, f->out_w, &f->ah);
+        else
+            memcpy(dst, rgb, (size_t)f->in_w * 3);
+        return;
+    }
+    const uint8_t *src = rgb + (size_t)f->y0 * 3;
+    if (f->need_h) {
+        add_column(f, at, src);
+        return;
+    }
+    for (int i = 0; i < f->y1 - f->y0; i++) memcpy(f->pass + ((size_t)i * f->out_w + at) * 3, src + (size_t)i * 3, 3);
+}
+
+align_status resize_feed_finish(resize_feed *f, align_image *out, align_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!f->need_v) { /* the pass is the image */
+        out->rgb = f->pass;
+        f->pass = NULL;
+    } else {
+        int32_t *acc = malloc(sizeof(int32_t) * 3 * (size_t)f->out_w);
+        if (!acc || !(out->rgb = big_malloc((size_t)f->out_w * f->out_h * 3))) {
+            free(acc);
+            return align_fail(err, ALIGN_ERR_NOMEM, "resize: out of memory");
+        }
+        resample_vertical(f->pass, f->out_w, out->rgb, f->out_h, f->y0, &f->av, acc);
+        free(acc);
+    }
+    out->width = f->out_w;
+    out->height = f->out_h;
+    return ALIGN_OK;
+}
+
+void resize_feed_free(resize_feed *f)
+{
+    weights_free(&f->ah);
+    weights_free(&f->av);
+    free(f->pass);
+    free(f->mirrored);
+    free(f->sums);
+    free(f->taps_left);
+    free(f->columns);
+    memset(f, 0, sizeof *f);
+}
+
+/* Separable resampling of a whole image: its rows fed as a decoder gives them (only those the
+ * vertical pass reads go through the horizontal one). */
+static align_status resize_separable(const align_image *in, int out_w, int out_h, int filter, resample_row_fn row,
+                                     align_image *out, align_error *err)
+{
+    resize_feed f;
+    align_status s = resize_feed_begin(&f, in->width, in->height, 1, out_w, out_h, filter, row, NULL, err);
+    if (s) return s;
+    for (int y = f.y0; y < f.y1; y++) resize_feed_row(&f, y, in->rgb + (size_t)y * in->width * 3);
+    s = resize_feed_finish(&f, out, err);
+    resize_feed_free(&f);
     return s;
 }
 
@@ -211,26 +339,17 @@ align_status image_resize(const align_image *in, int out_w, int out_h, int filte
     memset(out, 0, sizeof *out);
     if (!in || !in->rgb || in->width <= 0 || in->height <= 0)
         return align_fail(err, ALIGN_ERR_ARG, "resize: empty input image");
-    if (out_w <= 0 || out_h <= 0)
-        return align_fail(err, ALIGN_ERR_ARG, "resize: bad output size %d x %d", out_w, out_h);
-    if (filter < RESAMPLE_NEAREST || filter > RESAMPLE_HAMMING)
-        return align_fail(err, ALIGN_ERR_ARG, "resize: unknown resample filter %d", filter);
-    if ((uint64_t)out_w * (uint64_t)out_h > ALIGN_DEFAULT_MAX_PIXELS)
-        return align_fail(err, ALIGN_ERR_LIMIT, "resize: %d x %d pixels is over the limit of %llu", out_w,
-                          out_h, ALIGN_DEFAULT_MAX_PIXELS);
+    align_status s = check_resize(out_w, out_h, filter, err);
+    if (s) return s;
+    int same = out_w == in->width && out_h == in->height;
+    if (!same && filter != RESAMPLE_NEAREST) return resize_separable(in, out_w, out_h, filter, row, out, err);
     out->rgb = big_malloc((size_t)out_w * out_h * 3);
     if (!out->rgb) return align_fail(err, ALIGN_ERR_NOMEM, "resize: out of memory");
     out->width = out_w;
     out->height = out_h;
-    align_status s;
-    if (out_w == in->width && out_h == in->height) {
+    if (same)
         memcpy(out->rgb, in->rgb, (size_t)out_w * out_h * 3);
-        s = ALIGN_OK;
-    } else if (filter == RESAMPLE_NEAREST) {
-        s = resize_nearest(in, out, err);
-    } else {
-        s = resize_separable(in, out, &filters[filter], row, err);
-    }
-    if (s) align_image_free(out);
+    else if ((s = resize_nearest(in, out, err)))
+        align_image_free(out);
     return s;
 }

@@ -14,14 +14,42 @@ enum { RESAMPLE_NEAREST = 0, RESAMPLE_LANCZOS = 1, RESAMPLE_BILINEAR = 2, RESAMP
 align_status image_resize(const align_image *in, int out_w, int out_h, int filter, resample_row_fn row,
                           align_image *out, align_error *err);
 
-/* The pieces of image_resize that resize_feed.c runs on rows as they come. */
-/* Pillow's weights for one axis from in_size to out_size samples (filter: not RESAMPLE_NEAREST);
- * free them with resample_weights_free. */
-align_status resample_weights_make(resample_weights *a, int in_size, int out_size, int filter, align_error *err);
-void resample_weights_free(resample_weights *a);
-/* The vertical pass: out_h rows of w RGB pixels from in, which holds the source rows from row y0
- * on; acc is scratch for w * 3 sums. */
-void resample_vertical(const uint8_t *in, int w, uint8_t *out, int out_h, int y0, const resample_weights *a,
-                       int32_t *acc);
+/* PIL's resize of an image whose rows arrive one at a time, as a decoder gives them, with the
+ * file's EXIF orientation applied on the way: the bytes orientation_apply and then image_resize
+ * give, without the full-size image ever being held. A 12-megapixel photo's 36 MB become the
+ * horizontal pass's rows: 3 MB at the model's 346 pixels wide.
+ *
+ * A decoded row is a row of the oriented image for orientations 1-4 (mirrored, or in reverse
+ * order), and goes through the horizontal pass as it comes. For 5-8 it is a column: its pixels are
+ * added into the horizontal pass's sums of the output columns whose taps it is, each column
+ * finished when its last tap has come. Both are sums of the same integer products as Pillow's, so
+ * the order cannot change a result (resample_row.h). */
+typedef struct {
+    int in_w, in_h, orientation; /* the decoded image, and the transpose it gets (1..8) */
+    int out_w, out_h;
+    int need_h, need_v;  /* the passes Pillow makes: a side that keeps its size is not resampled */
+    int y0, y1;          /* oriented rows [y0, y1) are the ones the vertical pass reads */
+    resample_row_fn row;
+    resample_taps_fn taps;
+    resample_weights ah, av;
+    uint8_t *pass;       /* [y1 - y0][out_w][3]: the horizontal pass */
+    uint8_t *mirrored;   /* [in_w][3]: a decoded row reversed, for the orientations that reverse it */
+    /* orientations 5-8 with a horizontal pass: the sums of the output columns in progress */
+    int32_t *sums;       /* [ring][y1 - y0][3], output column x in slot x % ring */
+    int ring;            /* the most output columns one input column is a tap of */
+    int *taps_left;      /* [out_w] */
+    int *columns;        /* [2][oriented width]: the first and last output column an input column is a tap of */
+} resize_feed;
+
+/* Ready for the in_w x in_h rows of an image to be turned by orientation and resized to out_w x
+ * out_h with filter (not RESAMPLE_NEAREST), the horizontal pass by row or, for orientations 5-8,
+ * by taps. On failure f holds nothing to free. */
+align_status resize_feed_begin(resize_feed *f, int in_w, int in_h, int orientation, int out_w, int out_h, int filter,
+                               resample_row_fn row, resample_taps_fn taps, align_error *err);
+/* Decoded row y, in_w RGB pixels; each row once, in any order. */
+void resize_feed_row(resize_feed *f, int y, const uint8_t *rgb);
+/* After every row: the resized image (out->rgb malloc'ed). */
+align_status resize_feed_finish(resize_feed *f, align_image *out, align_error *err);
+void resize_feed_free(resize_feed *f);
 
 #endif

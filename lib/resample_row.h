@@ -30,7 +30,7 @@ typedef void (*resample_row_fn)(const uint8_t *src, int in_w, uint8_t *dst, int 
 void resample_row_reference(const uint8_t *src, int in_w, uint8_t *dst, int out_w, const resample_weights *a);
 
 /* sum[i] += src[i] * k for i < n: one tap of the horizontal pass for every row at once, when the
- * image arrives by columns (resize_feed.c). */
+ * image arrives by columns (resample.c). */
 typedef void (*resample_taps_fn)(int32_t *sum, const uint8_t *src, size_t n, int32_t k);
 
 void resample_taps_reference(int32_t *sum, const uint8_t *src, size_t n, int32_t k);
