@@ -113,19 +113,16 @@ static align_status weights_make(resample_weights *a, int in_size, int out_size,
 }
 
 /* The vertical pass: out_h rows of w RGB pixels from in, which holds the source rows from row y0
- * on. Each output row accumulates whole input rows (integer sums, so the order does not change the
- * result); acc is scratch for w * 3 sums. */
+ * on. Each output row accumulates whole input rows, a tap at a time (integer sums, so the order
+ * does not change the result); acc is scratch for w * 3 sums. */
 static void resample_vertical(const uint8_t *in, int w, uint8_t *out, int out_h, int y0, const resample_weights *a,
-                              int32_t *acc)
+                              resample_taps_fn taps, int32_t *acc)
 {
     size_t row = (size_t)w * 3;
     for (int y = 0; y < out_h; y++) {
         const int32_t *k = a->k + (size_t)y * a->kstride;
         for (size_t i = 0; i < row; i++) acc[i] = 1 << (RESAMPLE_PRECISION_BITS - 1);
-        for (int t = 0; t < a->count[y]; t++) {
-            const uint8_t *src = in + (size_t)(a->first[y] - y0 + t) * row;
-            for (size_t i = 0; i < row; i++) acc[i] += src[i] * k[t];
-        }
+        for (int t = 0; t < a->count[y]; t++) taps(acc, in + (size_t)(a->first[y] - y0 + t) * row, row, k[t]);
         for (size_t i = 0; i < row; i++) out[(size_t)y * row + i] = resample_clip8(acc[i]);
     }
 }
@@ -298,7 +295,7 @@ align_status resize_feed_finish(resize_feed *f, align_image *out, align_error *e
             free(acc);
             return align_fail(err, ALIGN_ERR_NOMEM, "resize: out of memory");
         }
-        resample_vertical(f->pass, f->out_w, out->rgb, f->out_h, f->y0, &f->av, acc);
+        resample_vertical(f->pass, f->out_w, out->rgb, f->out_h, f->y0, &f->av, f->taps, acc);
         free(acc);
     }
     out->width = f->out_w;
@@ -324,7 +321,8 @@ static align_status resize_separable(const align_image *in, int out_w, int out_h
                                      align_image *out, align_error *err)
 {
     resize_feed f;
-    align_status s = resize_feed_begin(&f, in->width, in->height, 1, out_w, out_h, filter, row, NULL, err);
+    align_status s =
+        resize_feed_begin(&f, in->width, in->height, 1, out_w, out_h, filter, row, resample_taps_reference, err);
     if (s) return s;
     for (int y = f.y0; y < f.y1; y++) resize_feed_row(&f, y, in->rgb + (size_t)y * in->width * 3);
     s = resize_feed_finish(&f, out, err);

@@ -43,7 +43,7 @@ typedef struct {
 
 /* Ready for the in_w x in_h rows of an image to be turned by orientation and resized to out_w x
  * out_h with filter (not RESAMPLE_NEAREST), the horizontal pass by row or, for orientations 5-8,
- * by taps. On failure f holds nothing to free. */
+ * by taps, and the vertical pass by taps. On failure f holds nothing to free. */
 align_status resize_feed_begin(resize_feed *f, int in_w, int in_h, int orientation, int out_w, int out_h, int filter,
                                resample_row_fn row, resample_taps_fn taps, align_error *err);
 /* Decoded row y, in_w RGB pixels; each row once, in any order. */
