@@ -41,9 +41,8 @@ static void feed_done(void *ctx, int y, const uint8_t *rgb)
 }
 
 align_status image_load_fitted(const preprocess_config *cfg, resample_row_fn row, resample_taps_fn taps,
-                               const void *data, size_t size,
-                               const char *name, const align_decode_options *opts, align_image *out,
-                               align_error *err)
+                               const void *data, size_t size, const char *name, const align_decode_options *opts,
+                               align_image *out, align_error *err)
 {
     if (!name) name = "(image)";
     if (out) memset(out, 0, sizeof *out);

@@ -38,9 +38,8 @@ align_status image_fit(const preprocess_config *cfg, resample_row_fn row, const 
  * a JPEG is resized row by row as it is decoded, never held at its full size; taps takes the
  * horizontal pass when the rows are the image's columns (resample.h). */
 align_status image_load_fitted(const preprocess_config *cfg, resample_row_fn row, resample_taps_fn taps,
-                               const void *data, size_t size,
-                               const char *name, const align_decode_options *opts, align_image *out,
-                               align_error *err);
+                               const void *data, size_t size, const char *name, const align_decode_options *opts,
+                               align_image *out, align_error *err);
 
 /* Resize, crop, rescale and normalise as the processor does; out receives out_h x out_w x 3
  * floats, channels innermost (HWC). */
