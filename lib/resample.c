@@ -233,6 +233,10 @@ align_status resize_feed_begin(resize_feed *f, int in_w, int in_h, int orientati
     if (!(f->columns = malloc(sizeof(int) * 2 * (size_t)w)) || !(f->taps_left = malloc(sizeof(int) * (size_t)out_w)))
         return no_memory(f, err);
     tap_columns(f, w);
+    if (4 * f->ring > w) { /* the sums would outweigh the rows themselves: hold those, turned */
+        if (!(f->held = big_malloc(rows * w * 3))) return no_memory(f, err);
+        return ALIGN_OK;
+    }
     if (!(f->sums = malloc(sizeof(int32_t) * 3 * rows * (size_t)f->ring))) return no_memory(f, err);
     for (int x = 0; x < out_w; x++) {
         f->taps_left[x] = f->ah.count[x];
@@ -276,16 +280,21 @@ void resize_feed_row(resize_feed *f, int y, const uint8_t *rgb)
         return;
     }
     const uint8_t *src = rgb + (size_t)f->y0 * 3;
-    if (f->need_h) {
+    if (f->need_h && !f->held) {
         add_column(f, at, src);
         return;
     }
-    for (int i = 0; i < f->y1 - f->y0; i++) memcpy(f->pass + ((size_t)i * f->out_w + at) * 3, src + (size_t)i * 3, 3);
+    /* a column of the held rows, or of the pass when no horizontal pass is needed */
+    uint8_t *to = f->held ? f->held : f->pass;
+    int stride = f->held ? f->in_h : f->out_w;
+    for (int i = 0; i < f->y1 - f->y0; i++) memcpy(to + ((size_t)i * stride + at) * 3, src + (size_t)i * 3, 3);
 }
 
 align_status resize_feed_finish(resize_feed *f, align_image *out, align_error *err)
 {
     memset(out, 0, sizeof *out);
+    for (int i = 0; f->held && i < f->y1 - f->y0; i++)
+        f->row(f->held + (size_t)i * f->in_h * 3, f->in_h, f->pass + (size_t)i * f->out_w * 3, f->out_w, &f->ah);
     if (!f->need_v) { /* the pass is the image */
         out->rgb = f->pass;
         f->pass = NULL;
@@ -312,6 +321,7 @@ void resize_feed_free(resize_feed *f)
     free(f->sums);
     free(f->taps_left);
     free(f->columns);
+    free(f->held);
     memset(f, 0, sizeof *f);
 }
 

@@ -22,8 +22,10 @@ align_status image_resize(const align_image *in, int out_w, int out_h, int filte
  * A decoded row is a row of the oriented image for orientations 1-4 (mirrored, or in reverse
  * order), and goes through the horizontal pass as it comes. For 5-8 it is a column: its pixels are
  * added into the horizontal pass's sums of the output columns whose taps it is, each column
- * finished when its last tap has come. Both are sums of the same integer products as Pillow's, so
- * the order cannot change a result (resample_row.h). */
+ * finished when its last tap has come; unless those sums would take more than the rows they come
+ * from (an image a few pixels wide, turned and enlarged), which are then held, turned, and go
+ * through the horizontal pass at the end. Both are sums of the same integer products as Pillow's,
+ * so the order cannot change a result (resample_row.h). */
 typedef struct {
     int in_w, in_h, orientation; /* the decoded image, and the transpose it gets (1..8) */
     int out_w, out_h;
@@ -39,6 +41,7 @@ typedef struct {
     int ring;            /* the most output columns one input column is a tap of */
     int *taps_left;      /* [out_w] */
     int *columns;        /* [2][oriented width]: the first and last output column an input column is a tap of */
+    uint8_t *held;       /* or [y1 - y0][oriented width][3]: the rows the vertical pass reads, turned */
 } resize_feed;
 
 /* Ready for the in_w x in_h rows of an image to be turned by orientation and resized to out_w x

@@ -58,40 +58,58 @@ static int fitted_differs(const preprocess_config *cfg, const kernel_table *kt, 
 }
 
 /* Every orientation (5-8 arrive by columns), every separable filter, sizes that shrink, grow or
- * keep a side (Pillow skips that pass), at each level; JPEGs at 4:4:4 and 4:2:0. */
+ * keep a side (Pillow skips that pass), at each level; JPEGs at 4:4:4 and 4:2:0; and a picture 3
+ * pixels high, whose turned fits hold its rows rather than sums 4 times their size. */
 TEST(fitted_load_is_the_whole_decode_then_the_fit)
 {
-    enum { W = 203, H = 131 };
-    static const int sizes[][2] = {{96, 64}, {346, 346}, {H, 40}, {50, W}, {H, W}, {1, 500}};
-    uint8_t *rgb = test_picture(W, H, 11);
+    static const int pictures[][2] = {{203, 131}, {40, 3}};
     size_t cases = 0, differ = 0;
-    for (int quality = 75; quality <= 95; quality += 20) {
-        buf jpeg = jpeg_file(W, H, rgb, quality);
-        for (unsigned o = 1; o <= 8; o++) {
-            buf file = jpeg_with_orientation(jpeg.p, jpeg.n, o);
-            for (int f = RESAMPLE_LANCZOS; f <= RESAMPLE_HAMMING; f++)
-                for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
-                    preprocess_config cfg;
-                    preprocess_config_default(&cfg);
-                    cfg.resample = f;
-                    cfg.size_w = sizes[s][0];
-                    cfg.size_h = sizes[s][1];
-                    for (int level = 0; level <= kernel_cpu_level(); level++) {
-                        char what[96];
-                        snprintf(what, sizeof what, "quality %d, orientation %u, filter %d, %d x %d", quality, o, f,
-                                 cfg.size_w, cfg.size_h);
-                        int d = fitted_differs(&cfg, kernel_table_at(level), &file, what);
-                        CHECK_MSG(!d, "%s at %s: the bytes differ", what, kernel_table_at(level)->isa);
-                        differ += d;
-                        cases++;
+    for (size_t p = 0; p < sizeof pictures / sizeof pictures[0]; p++) {
+        int w = pictures[p][0], h = pictures[p][1];
+        const int sizes[][2] = {{96, 64}, {346, 346}, {h, 40}, {50, w}, {h, w}, {1, 500}};
+        uint8_t *rgb = test_picture(w, h, 11);
+        for (int quality = 75; quality <= 95; quality += 20) {
+            buf jpeg = jpeg_file(w, h, rgb, quality);
+            for (unsigned o = 1; o <= 8; o++) {
+                buf file = jpeg_with_orientation(jpeg.p, jpeg.n, o);
+                for (int f = RESAMPLE_LANCZOS; f <= RESAMPLE_HAMMING; f++)
+                    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+                        preprocess_config cfg;
+                        preprocess_config_default(&cfg);
+                        cfg.resample = f;
+                        cfg.size_w = sizes[s][0];
+                        cfg.size_h = sizes[s][1];
+                        for (int level = 0; level <= kernel_cpu_level(); level++) {
+                            char what[112];
+                            snprintf(what, sizeof what, "%d x %d, quality %d, orientation %u, filter %d, %d x %d", w, h,
+                                     quality, o, f, cfg.size_w, cfg.size_h);
+                            int d = fitted_differs(&cfg, kernel_table_at(level), &file, what);
+                            CHECK_MSG(!d, "%s at %s: the bytes differ", what, kernel_table_at(level)->isa);
+                            differ += d;
+                            cases++;
+                        }
                     }
-                }
-            free(file.p);
+                free(file.p);
+            }
+            free(jpeg.p);
         }
-        free(jpeg.p);
+        free(rgb);
     }
     test_note("%zu fits, %zu differ", cases, differ);
-    free(rgb);
+    /* which way each picture's turned rows went: sums for the wide one, held rows for the thin */
+    for (size_t p = 0; p < sizeof pictures / sizeof pictures[0]; p++) {
+        resize_feed f;
+        align_error err;
+        const kernel_table *kt = kernel_table_at(0);
+        if (resize_feed_begin(&f, pictures[p][0], pictures[p][1], 6, 96, 64, RESAMPLE_BILINEAR, kt->resample_row,
+                              kt->resample_taps, &err) != ALIGN_OK) {
+            CHECK_MSG(0, "%s", err.message);
+            continue;
+        }
+        CHECK_MSG(p ? f.held && !f.sums : f.sums && !f.held, "%d x %d turned: held %d, sums %d", pictures[p][0],
+                  pictures[p][1], f.held != NULL, f.sums != NULL);
+        resize_feed_free(&f);
+    }
 }
 
 /* The JPEG fixtures (grey, progressive, EXIF-rotated) and a PNG, which is decoded whole. */
