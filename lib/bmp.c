@@ -24,6 +24,7 @@ typedef enum { PX_MONO, PX_GREY, PX_PALETTE, PX_555, PX_565, PX_BYTES } px_kind;
 typedef struct {
     uint64_t w, h;      /* as the header gives them */
     int width, height, top_down;
+    int icon;           /* an icon's bitmap (ico.c), which PIL reads from a stream, not mapped */
     unsigned header_size, bits, compression;
     uint64_t colors;
     size_t header_end;  /* where the palette starts: after the header (and 40-byte bitfields) */
@@ -40,8 +41,10 @@ static align_status bmp_error(const char *name, const char *what, unsigned long 
     return align_fail(err, ALIGN_ERR_FORMAT, "%s: unsupported BMP %s (%llu)", name, what, v);
 }
 
-/* The height's top byte at 0xFF means a negative height (top-down rows), as PIL reads it. */
-static align_status bmp_header(const uint8_t *p, size_t n, const char *name, bmp_info *b, align_error *err)
+/* The height's top byte at 0xFF means a negative height (top-down rows), as PIL reads it. An
+ * icon's bitmap counts the AND mask below the image in its height, which PIL halves. */
+static align_status bmp_header(const uint8_t *p, size_t n, const char *name, int icon, bmp_info *b,
+                               align_error *err)
 {
     if (n < 18) return align_fail(err, ALIGN_ERR_FORMAT, "%s: truncated BMP header", name);
     b->header_size = le32(p + 14);
@@ -59,6 +62,7 @@ static align_status bmp_header(const uint8_t *p, size_t n, const char *name, bmp
         if (b->top_down) h = (1ull << 32) - h;
         b->colors = le32(p + 46);
     }
+    if (icon) h /= 2, b->icon = 1;
     b->w = w, b->h = h;
     b->width = w > INT_MAX ? INT_MAX : (int)w, b->height = h > INT_MAX ? INT_MAX : (int)h;
     if (!b->colors) b->colors = 1ull << (b->bits & 63);
@@ -183,8 +187,8 @@ static void bmp_row(const bmp_info *b, const uint8_t *row, uint8_t *out)
 
 /* Uncompressed rows, each at a 4-byte-aligned stride of the file's depth, the last one needing
  * no padding. When PIL reads more bits per pixel than the depth (8-bit grey from a 1- or 4-bit
- * file), the rows overlap: it takes them so from a file it maps whole into memory, and refuses
- * the file otherwise (as it does one that the last row would overrun). */
+ * file), the rows overlap: it takes them so from a file it maps whole into memory, unless the last
+ * row would overrun it; an icon's bitmap it reads from a stream, and refuses. */
 static align_status bmp_raw(const uint8_t *p, size_t n, const char *name, const bmp_info *b, uint8_t *rgb,
                             align_error *err)
 {
@@ -192,7 +196,7 @@ static align_status bmp_raw(const uint8_t *p, size_t n, const char *name, const 
     uint64_t row_bytes = (w * b->sample_bits + 7) / 8, data = b->offset > n ? 0 : n - b->offset;
     if (data < row_bytes || (data - row_bytes) / stride < h - 1)
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: truncated BMP (pixel data cut short)", name);
-    if (row_bytes > stride && data / stride < h)
+    if (row_bytes > stride && (b->icon || data / stride < h))
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: BMP rows of %llu bytes hold %llu bytes of samples", name,
                           (unsigned long long)stride, (unsigned long long)row_bytes);
     for (int y = 0; y < b->height; y++) {
@@ -300,11 +304,11 @@ static align_status bmp_rle(const uint8_t *p, size_t n, const char *name, bmp_in
     return s;
 }
 
-align_status bmp_decode(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, align_image *out,
-                        align_error *err)
+static align_status bmp_decode_as(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, int icon,
+                                  align_image *out, uint64_t *data_at, align_error *err)
 {
     bmp_info info = {0}, *b = &info;
-    align_status s = bmp_header(p, n, name, b, err);
+    align_status s = bmp_header(p, n, name, icon, b, err);
     if (!s) s = bmp_layout(p, n, name, b, err);
     if (!s && b->kind == PX_PALETTE) s = bmp_palette(p, n, name, b, err);
     if (!s && !b->offset) b->offset = b->header_end;
@@ -315,7 +319,20 @@ align_status bmp_decode(const uint8_t *p, size_t n, const char *name, uint64_t m
         s = image_out_of_memory(name, b->width, b->height, err);
     if (!s) s = b->compression == BMP_RLE8 || b->compression == BMP_RLE4 ? bmp_rle(p, n, name, b, rgb, err)
                                                                         : bmp_raw(p, n, name, b, rgb, err);
-    if (!s) out->rgb = rgb, out->width = b->width, out->height = b->height;
+    if (!s) out->rgb = rgb, out->width = b->width, out->height = b->height, *data_at = b->offset;
     else free(rgb);
     return s;
+}
+
+align_status bmp_decode(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, align_image *out,
+                        align_error *err)
+{
+    uint64_t data_at;
+    return bmp_decode_as(p, n, name, max_pixels, 0, out, &data_at, err);
+}
+
+align_status bmp_decode_icon(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, align_image *out,
+                             uint64_t *data_at, align_error *err)
+{
+    return bmp_decode_as(p, n, name, max_pixels, 1, out, data_at, err);
 }

@@ -47,10 +47,21 @@ static const image_format formats[] = {
     {"MM\0+", 4, 0, "BigTIFF", tiff_decode, NULL, orientation_tiff},
     {"P7", 2, 0, "PAM", NULL, NULL, NULL},
     {"8BPS", 4, 0, "PSD", NULL, NULL, NULL},
+    {"\0\0\0\x0cjP  \r\n\x87\n", 12, 0, "JPEG 2000", NULL, NULL, NULL},
     {"#?RADIANCE", 10, 0, "HDR", NULL, NULL, NULL},
     {"#?RGBE", 6, 0, "HDR", NULL, NULL, NULL},
     {"\x53\x80\xf6\x34", 4, 0, "PIC", NULL, NULL, NULL},
-    {"\0\0\1\0", 4, 0, "ICO", NULL, NULL, NULL},
+    {"\0\0\1\0", 4, 0, "ICO", ico_decode, NULL, NULL},
+    /* what phones and browsers write that Pillow 9.4 cannot open either: named, so the message
+     * says which (an ISO media file: a box's size, "ftyp" and the brand) */
+    {"....ftypheic", 12, 0xf, "HEIC", NULL, NULL, NULL},
+    {"....ftypheix", 12, 0xf, "HEIC", NULL, NULL, NULL},
+    {"....ftyphevc", 12, 0xf, "HEIC", NULL, NULL, NULL},
+    {"....ftypmif1", 12, 0xf, "HEIF", NULL, NULL, NULL},
+    {"....ftypmsf1", 12, 0xf, "HEIF", NULL, NULL, NULL},
+    {"....ftypavif", 12, 0xf, "AVIF", NULL, NULL, NULL},
+    {"....ftypavis", 12, 0xf, "AVIF", NULL, NULL, NULL},
+    {"\0\0\0\x0cJXL \r\n\x87\n", 12, 0, "JPEG XL", NULL, NULL, NULL},
 };
 
 /* TGA has no signature, so anything without one of the others' is a TGA candidate. */

@@ -63,5 +63,11 @@ image_row_decoder jpeg_decode_rows; /* the same, by rows */
 image_decoder webp_decode;     /* libwebp's animation decoder: the first frame (webp_decode.c) */
 image_decoder tiff_decode;     /* libtiff: the first page, in PIL's modes (tiff_decode.c) */
 image_decoder stb_decode_png;  /* stb_image, made to agree with PIL (stb_decode.c) */
+image_decoder ico_decode;      /* a Windows icon's largest image, as Pillow picks it (ico.c) */
+
+/* An icon's bitmap for ico.c: a BMP whose height counts the AND mask below the image too;
+ * *data_at is where its pixel data starts in p. */
+align_status bmp_decode_icon(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, align_image *out,
+                             uint64_t *data_at, align_error *err);
 
 #endif

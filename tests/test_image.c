@@ -891,6 +891,21 @@ TEST(image_hostile_inputs)
                       "not an image (unknown format)");
     expect_memory_error("II*\0\x08\0\0\0\0\0", 10, "scan.tif", ALIGN_ERR_FORMAT, "corrupt TIFF image", 0);
     expect_memory_error("RIFF\0\0\0\0WEBPVP8 ", 16, "a.webp", ALIGN_ERR_FORMAT, "WebP", 0);
+    /* what phones write and Pillow 9.4 cannot open either is named: the brand after an ISO media
+     * file's "ftyp" (the box's size before it is anything) */
+    static const struct {
+        const char *head, *name;
+    } named[] = {{"\0\0\0\x18" "ftypheic", "(HEIC)"}, {"\0\0\0\x1c" "ftypheix", "(HEIC)"},
+                 {"\0\0\0\x20" "ftypmif1", "(HEIF)"}, {"\0\0\0\x1c" "ftypavif", "(AVIF)"},
+                 {"\0\0\0\x0cJXL \r\n\x87\n", "(JPEG XL)"}, {"\0\0\0\x0cjP  \r\n\x87\n", "(JPEG 2000)"},
+                 {"8BPS\0\x01\0\0\0\0\0\0", "(PSD)"}};
+    for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
+        uint8_t head[64] = {0};
+        memcpy(head, named[i].head, 12);
+        char want[64];
+        snprintf(want, sizeof want, "unsupported image format %s", named[i].name);
+        expect_memory_error(head, sizeof head, "IMG_0001", ALIGN_ERR_FORMAT, want, 0);
+    }
 
     size_t pn, jn;
     uint8_t *png = read_fixture_bytes(fixture("images/astronaut.png"), &pn);
