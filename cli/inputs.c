@@ -125,10 +125,12 @@ int read_labels_file(const char *path, strlist *out)
     return rc;
 }
 
+/* A directory's images are its files with an extension PIL registers for a format align reads. */
 static int is_image_name(const char *name)
 {
-    static const char *const ext[] = {"jpg", "jpeg", "jpe", "png", "bmp", "gif", "tga", "pnm",
-                                      "ppm", "pgm", "pbm", "jfif", NULL};
+    static const char *const ext[] = {"jpg", "jpeg", "jpe", "jfif", "mpo", "png", "apng", "gif", "bmp", "dib", "tga",
+                                      "icb", "vda", "vst", "pnm", "ppm", "pgm", "pbm", "webp", "tif", "tiff",
+                                      "ico", NULL};
     const char *dot = strrchr(name, '.');
     if (!dot) return 0;
     for (int i = 0; ext[i]; i++)

@@ -270,6 +270,41 @@ TEST(cli_directories_files_from_and_stdin)
     run_free(&r);
 }
 
+/* A directory's images are its files of every extension PIL registers for a format align reads
+ * (Image.registered_extensions() of Pillow 9.4), whatever their case; other files are not. */
+TEST(cli_directories_take_every_extension_pil_registers)
+{
+    static const struct {
+        const char *fixture, *names[6];
+    } kinds[] = {
+        {"images/cat.jpg", {"a.jpg", "b.JPEG", "c.jpe", "d.jfif", "e.mpo"}},
+        {"images/astronaut.png", {"f.png", "g.apng"}},
+        {"formats/gif/im.gif", {"h.gif"}},
+        {"images/rocket.bmp", {"i.bmp", "j.dib"}},
+        {"formats/tga/im-rgb.tga", {"k.tga", "l.icb", "m.vda", "n.vst"}},
+        {"formats/pnm/im-plain.pnm", {"o.pnm", "p.ppm", "q.pgm", "r.pbm"}},
+        {"formats/webp/lossy.webp", {"s.webp"}},
+        {"formats/tiff/planar.tif", {"t.tif", "u.TIFF"}},
+        {"formats/ico/dib-24.ico", {"v.ico"}},
+    };
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/kinds", test_tmpdir());
+    run_result r = run_cmd("mkdir -p %s && echo notes > %s/readme.txt && : > %s/jpg", dir, dir, dir);
+    run_free(&r);
+    int images = 0;
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
+        for (int i = 0; kinds[k].names[i]; i++, images++) {
+            r = run_cmd("cp %s %s/%s", fixture(kinds[k].fixture), dir, kinds[k].names[i]);
+            CHECK_MSG(r.status == 0, "%s", r.err);
+            run_free(&r);
+        }
+    r = run_cmd("%s embed -m %s %s", A, fixture("tiny-a"), dir);
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    CHECK_INT(count_lines(r.out), images);
+    CHECK(!strstr(r.out, "readme.txt") && !strstr(r.out, "/jpg\""));
+    run_free(&r);
+}
+
 TEST(cli_labels_file_skips_blank_and_comment_lines)
 {
     const char *text = "# animals\ncat\n\ndog\r\n#bird\nrocket\n";
