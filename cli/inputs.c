@@ -125,17 +125,60 @@ int read_labels_file(const char *path, strlist *out)
     return rc;
 }
 
+/* Whether name ends in "." and one of ext's. */
+static int has_extension(const char *name, const char *const *ext)
+{
+    const char *dot = strrchr(name, '.');
+    if (!dot) return 0;
+    for (int i = 0; ext[i]; i++)
+        if (strcasecmp(dot + 1, ext[i]) == 0) return 1;
+    return 0;
+}
+
 /* A directory's images are its files with an extension PIL registers for a format align reads. */
 static int is_image_name(const char *name)
 {
     static const char *const ext[] = {"jpg", "jpeg", "jpe", "jfif", "mpo", "png", "apng", "gif", "bmp", "dib", "tga",
                                       "icb", "vda", "vst", "pnm", "ppm", "pgm", "pbm", "webp", "tif", "tiff",
                                       "ico", NULL};
-    const char *dot = strrchr(name, '.');
-    if (!dot) return 0;
-    for (int i = 0; ext[i]; i++)
-        if (strcasecmp(dot + 1, ext[i]) == 0) return 1;
-    return 0;
+    return has_extension(name, ext);
+}
+
+/* Photos a directory may hold that align cannot read (a phone's HEIC, say): left out of the walk
+ * like any other file, but counted by kind, so that a folder of them is not skipped without a
+ * word. */
+enum { UNREAD_KINDS = 6 };
+static const struct {
+    const char *name, *ext[9];
+} unread_kinds[UNREAD_KINDS] = {
+    {"HEIC", {"heic", "heif", "hif", NULL}},
+    {"AVIF", {"avif", NULL}},
+    {"JPEG XL", {"jxl", NULL}},
+    {"JPEG 2000", {"jp2", "j2k", "jpf", "jpx", NULL}},
+    {"PSD", {"psd", NULL}},
+    {"camera raw", {"dng", "cr2", "cr3", "nef", "arw", "orf", "rw2", "raf", NULL}},
+};
+
+static void count_unread(const char *name, size_t unread[UNREAD_KINDS])
+{
+    for (int k = 0; k < UNREAD_KINDS; k++)
+        if (has_extension(name, unread_kinds[k].ext)) unread[k]++;
+}
+
+/* One line for a directory operand whose walk left such files out. */
+static void report_unread(const char *dir, const size_t unread[UNREAD_KINDS])
+{
+    char kinds[256] = "";
+    size_t total = 0, at = 0;
+    for (int k = 0; k < UNREAD_KINDS; k++)
+        if (unread[k] && at < sizeof kinds) {
+            at += (size_t)snprintf(kinds + at, sizeof kinds - at, "%s%zu %s", total ? ", " : "", unread[k],
+                                   unread_kinds[k].name);
+            total += unread[k];
+        }
+    if (total)
+        error_msg("%s: left out %s: align does not read %s (convert to JPEG or PNG)", dir, kinds,
+                  total == 1 ? "that format" : "these formats");
 }
 
 static int by_name(const void *a, const void *b)
@@ -155,7 +198,8 @@ typedef struct walk_level {
 /* Appends the images in dir, sorted by name; subdirectories too when recursive. Hidden entries
  * (dot files) are skipped, as ls and shell globs do; so is a subdirectory that loops back to one
  * being walked (reported, as find -L does). */
-static int walk_dir(const char *dir, int recursive, const walk_level *up, strlist *out)
+static int walk_dir(const char *dir, int recursive, const walk_level *up, strlist *out,
+                    size_t unread[UNREAD_KINDS])
 {
     struct stat self;
     if (stat(dir, &self) != 0) {
@@ -190,9 +234,11 @@ static int walk_dir(const char *dir, int recursive, const walk_level *up, strlis
         snprintf(path, len, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", names.items[i]);
         struct stat st;
         if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-            if (recursive) rc = walk_dir(path, recursive, &level, out);
+            if (recursive) rc = walk_dir(path, recursive, &level, out, unread);
         } else if (is_image_name(names.items[i])) {
             oom = strlist_add(out, path, strlen(path)) != 0;
+        } else {
+            count_unread(names.items[i], unread);
         }
         free(path);
     }
@@ -209,7 +255,9 @@ static int expand_images(char **operands, int n, int recursive, strlist *out)
     for (int i = 0; i < n; i++) {
         struct stat st;
         if (strcmp(operands[i], "-") != 0 && stat(operands[i], &st) == 0 && S_ISDIR(st.st_mode)) {
-            if (walk_dir(operands[i], recursive, NULL, out)) return -1;
+            size_t unread[UNREAD_KINDS] = {0};
+            if (walk_dir(operands[i], recursive, NULL, out, unread)) return -1;
+            report_unread(operands[i], unread);
         } else if (strlist_add(out, operands[i], strlen(operands[i]))) {
             error_msg("out of memory");
             return -1;

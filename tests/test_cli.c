@@ -271,7 +271,8 @@ TEST(cli_directories_files_from_and_stdin)
 }
 
 /* A directory's images are its files of every extension PIL registers for a format align reads
- * (Image.registered_extensions() of Pillow 9.4), whatever their case; other files are not. */
+ * (Image.registered_extensions() of Pillow 9.4), whatever their case; other files are not, and
+ * photos of a format align cannot read are counted in one line. */
 TEST(cli_directories_take_every_extension_pil_registers)
 {
     static const struct {
@@ -289,7 +290,9 @@ TEST(cli_directories_take_every_extension_pil_registers)
     };
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/kinds", test_tmpdir());
-    run_result r = run_cmd("mkdir -p %s && echo notes > %s/readme.txt && : > %s/jpg", dir, dir, dir);
+    run_result r = run_cmd("mkdir -p %s/sub && echo notes > %s/readme.txt && : > %s/jpg && : > %s/IMG_0001.HEIC && "
+                           ": > %s/sub/IMG_0002.heic && : > %s/b.psd && : > %s/c.avif && : > %s/d.DNG",
+                           dir, dir, dir, dir, dir, dir, dir, dir);
     run_free(&r);
     int images = 0;
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
@@ -298,10 +301,12 @@ TEST(cli_directories_take_every_extension_pil_registers)
             CHECK_MSG(r.status == 0, "%s", r.err);
             run_free(&r);
         }
-    r = run_cmd("%s embed -m %s %s", A, fixture("tiny-a"), dir);
+    r = run_cmd("%s embed -m %s -r %s", A, fixture("tiny-a"), dir);
     CHECK_MSG(r.status == 0, "%s", r.err);
     CHECK_INT(count_lines(r.out), images);
-    CHECK(!strstr(r.out, "readme.txt") && !strstr(r.out, "/jpg\""));
+    CHECK(!strstr(r.out, "readme.txt") && !strstr(r.out, "/jpg\"") && !strstr(r.out, "HEIC"));
+    CHECK_CONTAINS(r.err, "kinds: left out 2 HEIC, 1 AVIF, 1 PSD, 1 camera raw: align does not read these formats");
+    CHECK_INT(count_lines(r.err), 1);
     run_free(&r);
 }
 
