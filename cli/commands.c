@@ -189,8 +189,7 @@ int cmd_convert(int argc, char **argv)
         case 'd': dtype = optarg; break;
         case 'q': quiet = 1; break;
         case 'h': fputs(convert_help, stdout); return check_stdout() ? EXIT_FAILURE : EXIT_SUCCESS;
-        case ':': return usage_error("convert", "option '%s' needs a value", argv[optind - 1]);
-        default: return usage_error("convert", "unknown option '%s'", argv[optind - 1]);
+        default: return option_error("convert", opt, argv);
         }
     }
     if (strcmp(dtype, "f32") && strcmp(dtype, "f16") && strcmp(dtype, "bf16"))

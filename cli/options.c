@@ -62,10 +62,21 @@ int common_option(int opt, const char *arg, char **argv, common_opts *o, const c
         usage_error(command, "--shard takes K/N, a shard K from 0 to N-1 of N from 1 to %u, not '%s'", SHARD_MAX, arg);
         return -1;
     case 'h': fputs(help, stdout); return check_stdout() ? -1 : 2;
-    case ':': usage_error(command, "option '%s' needs a value", argv[optind - 1]); return -1;
-    case '?': usage_error(command, "unknown option '%s'", argv[optind - 1]); return -1;
+    case ':':
+    case '?': option_error(command, opt, argv); return -1;
     }
     return 0;
+}
+
+int option_error(const char *command, int opt, char **argv)
+{
+    /* getopt leaves optind on a group of short options ("-dog") while it reads them, so a short
+     * option is named by its letter; a long one is the argument getopt has just passed */
+    const char *arg = argv[optind - 1];
+    char letter[3] = {'-', (char)optopt, 0};
+    const char *name = optopt > ' ' && optopt < 127 && strncmp(arg, "--", 2) != 0 ? letter : arg;
+    if (opt == ':') return usage_error(command, "option '%s' needs a value", name);
+    return usage_error(command, "unknown option '%s' (an operand that starts with '-' goes after '--')", name);
 }
 
 static int is_dir(const char *path)

@@ -43,6 +43,9 @@ enum { OPT_FORMAT = 256, OPT_JSON, OPT_JSONL, OPT_THREADS, OPT_MAX_PIXELS, OPT_F
 /* Handles a shared option: 1 when it was one, 0 when it is the command's own, -1 on a bad value
  * (reported). -h prints help and returns 2. */
 int common_option(int opt, const char *arg, char **argv, common_opts *o, const char *command, const char *help);
+/* The usage error for getopt's ':' (a value missing) or '?' (an unknown option), naming the
+ * option as it was typed; returns usage_error's status. */
+int option_error(const char *command, int opt, char **argv);
 /* Parses a whole number from lo to hi; 0 on success, else reports a usage error. */
 int parse_count(const char *s, const char *option, const char *command, long lo, long hi, long *out);
 

@@ -510,6 +510,11 @@ TEST(cli_usage_errors_exit_1_with_one_line)
     expect_usage_error(buf, "no labels to score");
     expect_usage_error("classify --top zero x.jpg cat", "--top takes a whole number");
     expect_usage_error("classify --bogus x.jpg cat", "unknown option '--bogus'");
+    /* a short option is named by its letter, even inside a group or after an operand */
+    expect_usage_error("classify x.jpg cat -dog", "unknown option '-d' (an operand that starts with '-' goes after '--')");
+    expect_usage_error("search -zq cat", "unknown option '-z'");
+    expect_usage_error("convert -zz m", "unknown option '-z'");
+    expect_usage_error("classify -qk", "option '-k' needs a value");
     expect_usage_error("classify -t 'no hole' x.jpg cat", "has no {} for the label");
     expect_usage_error("classify --format yaml x.jpg cat", "unknown format 'yaml'");
     expect_usage_error("classify -m /nonexistent/model x.jpg cat", "/nonexistent/model: model directory not found");
