@@ -471,7 +471,8 @@ static int run(classify_opts *c)
                  .keep = c->top && (size_t)c->top < n ? (size_t)c->top : n,
                  .resume = c->resume ? &res : NULL};
     int rc = EXIT_FAILURE;
-    if (c->resume && resume_open(&res, c->output, c->o.format, TSV_HEADER, sc.keep) == 0) {
+    record_shape shape = {"results", sc.keep, &c->labels};
+    if (c->resume && resume_open(&res, c->output, c->o.format, TSV_HEADER, &shape) == 0) {
         if (resume_skip_done(&res, &c->images) == 0) rc = score_run(c, m, &sc, NULL);
         if (resume_close(&res, rc != EXIT_FAILURE)) rc = EXIT_FAILURE;
     } else if (!c->resume && outfile_open(&out, c->output) == 0) {

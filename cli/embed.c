@@ -215,7 +215,8 @@ static long embed_texts(align_model *m, const embed_opts *e, embed_sink *out)
 static int run_resumed(align_model *m, embed_opts *e, int dim)
 {
     resume res;
-    if (resume_open(&res, e->output, FMT_JSONL, NULL, 1)) return EXIT_FAILURE;
+    record_shape shape = {"embedding", (size_t)dim, NULL};
+    if (resume_open(&res, e->output, FMT_JSONL, NULL, &shape)) return EXIT_FAILURE;
     embed_sink sink = {.resume = &res, .key = "image", .dim = dim};
     records_start(&sink.w, NULL, FMT_JSONL, NULL);
     long failed = resume_skip_done(&res, &e->inputs) ? -1 : embed_images(m, e, &sink);

@@ -32,22 +32,34 @@ static const char *jsonl_key(const char *line, size_t n, size_t *klen)
 typedef struct {
     char *key; /* NULL before the first row */
     size_t rows;
+    long first; /* the label of its first row: the best */
 } tsv_group;
 
-/* Reads one TSV row (n bytes, its newline included) at offset at; *valid moves past it when it
- * completes its image's group. 0, or -1 when the row is not one align wrote. */
-static int tsv_row(tsv_group *g, const char *line, size_t n, size_t rows, off_t at, strlist *keys, off_t *valid)
+/* Reads one TSV row (n bytes, its newline included) at offset at: the image, then one of the
+ * run's labels, none twice in a group; *valid moves past it when it completes its image's group.
+ * The same image given twice has two groups alike, so a group that starts with another label
+ * than the one before of the same image is another run's. 0, or -1 when the row is not one this
+ * run would write. */
+static int tsv_row(tsv_group *g, shape_check *c, const char *line, size_t n, off_t at, strlist *keys, off_t *valid)
 {
-    const char *tab = memchr(line, '\t', n);
-    if (!tab || memchr(line, 0, n)) return -1;
+    size_t rows = c->shape->count;
+    const char *tab = memchr(line, '\t', n), *tab2 = tab ? memchr(tab + 1, '\t', n - (size_t)(tab + 1 - line)) : NULL;
+    if (!tab2 || memchr(line, 0, n)) return -1;
     size_t klen = (size_t)(tab - line);
+    long label = shape_tsv_label(c, tab + 1, (size_t)(tab2 - tab - 1));
+    if (label < 0) return -1;
     int same = g->key && strlen(g->key) == klen && memcmp(g->key, line, klen) == 0;
     if (!same || g->rows == rows) { /* a new image (or the same one given twice) */
         if (g->key && g->rows != rows) return -1;
+        if (same && label != g->first) return -1;
         free(g->key);
         if (!(g->key = strndup(line, klen))) return -1;
         g->rows = 0;
+        g->first = label;
+        c->checks++;
     }
+    if (c->seen[label] == c->checks) return -1;
+    c->seen[label] = c->checks;
     if (++g->rows == rows) {
         if (strlist_add(keys, g->key, klen)) return -1;
         *valid = at + (off_t)n;
@@ -55,7 +67,7 @@ static int tsv_row(tsv_group *g, const char *line, size_t n, size_t rows, off_t 
     return 0;
 }
 
-int resume_scan(FILE *f, const char *name, out_format format, const char *tsv_header, size_t rows_per_record,
+int resume_scan(FILE *f, const char *name, out_format format, const char *tsv_header, const record_shape *shape,
                 strlist *keys, off_t *valid)
 {
     char *line = NULL;
@@ -63,8 +75,11 @@ int resume_scan(FILE *f, const char *name, out_format format, const char *tsv_he
     ssize_t n;
     off_t at = 0;
     int bad = 0;
-    tsv_group g = {NULL, 0};
+    tsv_group g = {NULL, 0, -1};
+    shape_check check;
     *valid = 0;
+    if (shape_check_init(&check, shape, format)) return -1;
+    if (format == FMT_TSV && !check.sorted) bad = 1; /* TSV records are classify's */
     while (!bad && (n = getline(&line, &cap, f)) > 0 && line[n - 1] == '\n') {
         lineno++;
         size_t klen;
@@ -73,8 +88,8 @@ int resume_scan(FILE *f, const char *name, out_format format, const char *tsv_he
             bad = (size_t)n != strlen(tsv_header) + 1 || memcmp(line, tsv_header, (size_t)n - 1) != 0;
             *valid = n;
         } else if (format == FMT_TSV) {
-            bad = tsv_row(&g, line, (size_t)n, rows_per_record, at, keys, valid);
-        } else if ((key = jsonl_key(line, (size_t)n, &klen))) {
+            bad = tsv_row(&g, &check, line, (size_t)n, at, keys, valid);
+        } else if ((key = jsonl_key(line, (size_t)n, &klen)) && shape_jsonl_matches(&check, line, (size_t)n)) {
             bad = strlist_add(keys, key, klen) != 0;
             *valid = at + n;
         } else {
@@ -89,17 +104,19 @@ int resume_scan(FILE *f, const char *name, out_format format, const char *tsv_he
         error_msg("%s: %s", name, strerror(errno));
     free(g.key);
     free(line);
+    shape_check_free(&check);
     return bad || ferror(f) ? -1 : 0;
 }
 
 /* Scans path (open as f) into r->done; *valid as resume_scan. */
-static int scan_file(resume *r, FILE *f, const char *name, const char *tsv_header, size_t rows, off_t *valid)
+static int scan_file(resume *r, FILE *f, const char *name, const char *tsv_header, const record_shape *shape,
+                     off_t *valid)
 {
     if (!f) {
         error_msg("%s: %s", name, strerror(errno));
         return -1;
     }
-    int rc = resume_scan(f, name, r->format, tsv_header, rows, &r->done, valid);
+    int rc = resume_scan(f, name, r->format, tsv_header, shape, &r->done, valid);
     fclose(f);
     return rc;
 }
@@ -154,7 +171,7 @@ static int open_partial(resume *r)
     return -1;
 }
 
-int resume_open(resume *r, const char *path, out_format format, const char *tsv_header, size_t rows_per_record)
+int resume_open(resume *r, const char *path, out_format format, const char *tsv_header, const record_shape *shape)
 {
     *r = (resume){.fd = -1, .format = format};
     struct stat st, pst;
@@ -168,10 +185,10 @@ int resume_open(resume *r, const char *path, out_format format, const char *tsv_
     int rc = !r->path || open_partial(r) || fstat(r->fd, &pst) ? -1 : 0;
     if (!rc && pst.st_size > 0) {
         int fd = dup(r->fd);
-        rc = scan_file(r, fd >= 0 ? fdopen(fd, "rb") : NULL, r->partial, tsv_header, rows_per_record, &valid);
+        rc = scan_file(r, fd >= 0 ? fdopen(fd, "rb") : NULL, r->partial, tsv_header, shape, &valid);
         if (!rc && ftruncate(r->fd, valid)) rc = -1, error_msg("%s: %s", r->partial, strerror(errno));
     } else if (!rc && exists) {
-        rc = scan_file(r, fopen(path, "rb"), path, tsv_header, rows_per_record, &valid);
+        rc = scan_file(r, fopen(path, "rb"), path, tsv_header, shape, &valid);
         if (!rc) rc = copy_prefix(r, valid);
     }
     if (!rc && lseek(r->fd, 0, SEEK_END) < 0) rc = -1, error_msg("%s: %s", r->partial, strerror(errno));

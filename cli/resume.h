@@ -10,14 +10,16 @@
  * run would have, and its output is the same, byte for byte.
  *
  * A record's key is its image path as written in the record: the JSON string literal after
- * {"image": in JSON Lines, the first field in TSV. In TSV an image's rows are a group of
- * rows_per_record rows (failed images have none, and are tried again). */
+ * {"image": in JSON Lines, the first field in TSV. In TSV an image's rows are a group of as many
+ * rows as the run keeps results (failed images have none, and are tried again). A record must
+ * hold what this run's would (record_shape.h). */
 #ifndef ALIGN_CLI_RESUME_H
 #define ALIGN_CLI_RESUME_H
 
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "record_shape.h"
 #include "records.h"
 #include "strlist.h"
 
@@ -32,9 +34,10 @@ typedef struct {
 } resume;
 
 /* Opens path's FILE.partial to carry on (format FMT_JSONL or FMT_TSV; tsv_header: the TSV header
- * row, written when the file is new). 0, or -1 after reporting why not (a file that is not
- * records align wrote this way, another align writing it, an I/O error). */
-int resume_open(resume *r, const char *path, out_format format, const char *tsv_header, size_t rows_per_record);
+ * row, written when the file is new; shape: what each of this run's records holds). 0, or -1
+ * after reporting why not (a file that is not records this run would write, another align
+ * writing it, an I/O error). */
+int resume_open(resume *r, const char *path, out_format format, const char *tsv_header, const record_shape *shape);
 /* Drops from paths (in place, keeping the order) the inputs that already have a record; -1 when
  * out of memory (reported). */
 int resume_skip_done(resume *r, strlist *paths);
@@ -50,7 +53,7 @@ int resume_close(resume *r, int complete);
  * appends the keys of its whole records to keys; *valid gets the length of the text they take
  * (the header's included), after which anything is cut off. 0, or -1 after reporting one error
  * line. */
-int resume_scan(FILE *f, const char *name, out_format format, const char *tsv_header, size_t rows_per_record,
+int resume_scan(FILE *f, const char *name, out_format format, const char *tsv_header, const record_shape *shape,
                 strlist *keys, off_t *valid);
 
 #endif

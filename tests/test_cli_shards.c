@@ -234,6 +234,37 @@ TEST(cli_resume_refuses_what_it_cannot_carry_on)
     CHECK_INT(r.status, 1);
     CHECK_CONTAINS(r.err, "c.tsv:4: not a record");
     run_free(&r);
+    /* the same rows per image, but the best of three labels where the file has all three */
+    r = run_cmd("cd %s && %s classify -q -m %s --format tsv -l a -l b -l c -o k.tsv %s && "
+                "%s classify -m %s --format tsv -k 1 -l a -l b -l c -o k.tsv --resume %s",
+                dir, A, m, img, A, m, img);
+    CHECK_INT(r.status, 1);
+    CHECK_CONTAINS(r.err, "k.tsv:3: not a record");
+    run_free(&r);
+    /* JSON Lines of other labels, of fewer results, or of the other command */
+    static const struct {
+        const char *first, *then;
+    } others[] = {
+        {"classify --jsonl -l c -l d", "classify --jsonl -l x -l y -l z"},
+        {"classify --jsonl -l c -l d", "classify --jsonl -l c -l e"},
+        {"classify --jsonl -l c -l d", "classify --jsonl -k 1 -l c -l d"},
+        {"classify --jsonl -l c -l d", "embed"},
+        {"embed", "classify --jsonl -l c -l d"},
+    };
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+        r = run_cmd("cd %s && rm -f o.jsonl && %s %s -q -m %s -o o.jsonl %s && cp o.jsonl before && "
+                    "%s %s -m %s -o o.jsonl --resume %s %s; echo $?; cmp o.jsonl before && echo same",
+                    dir, A, others[i].first, m, img, A, others[i].then, m, img, absolute(fixture("images/rocket.bmp")));
+        CHECK_MSG(strstr(r.out, "1\nsame") && strstr(r.err, "o.jsonl:1: not a record"), "%s, then %s: %s %s",
+                  others[i].first, others[i].then, r.out, r.err);
+        run_free(&r);
+    }
+    /* and the same labels in another order carry on */
+    r = run_cmd("cd %s && rm -f o.jsonl && %s classify --jsonl -q -m %s -l c -l d -o o.jsonl %s && "
+                "%s classify --jsonl -q -m %s -l d -l c -o o.jsonl --resume %s %s; echo $?; wc -l < o.jsonl",
+                dir, A, m, img, A, m, img, absolute(fixture("images/rocket.bmp")));
+    CHECK_CONTAINS(r.out, "0\n2\n");
+    run_free(&r);
     /* a second writer of the same partial file waits for nothing: it says the file is busy */
     r = run_cmd("cd %s && flock busy.jsonl.partial sleep 5 & sleep 0.5; cd %s && %s embed -m %s -o busy.jsonl --resume %s; "
                 "echo $?; kill %%1",

@@ -1,19 +1,20 @@
 /* fuzz_resume: arbitrary bytes as the output --resume carries on, through resume_scan (cli/resume.c)
- * as JSON Lines and as classify's TSV at one to three rows an image. What it keeps must end on a
+ * as embed's JSON Lines and as classify's JSON Lines and TSV keeping one to three of three labels. What it keeps must end on a
  * line boundary inside the input, hold at most one key per line, and a refusal is one line. */
 #include <stdint.h>
 
 #include "resume.h"
 #include "fuzz_cli_errors.h"
 
-static void scan(const uint8_t *data, size_t size, out_format format, size_t rows)
+static void scan(const uint8_t *data, size_t size, out_format format, const record_shape *shape)
 {
+    size_t rows = format == FMT_TSV ? shape->count : 1;
     FILE *f = fmemopen((void *)data, size, "rb");
     if (!f) return;
     strlist keys = {0};
     off_t valid = -1;
     fuzz_cli_errors = 0;
-    int rc = resume_scan(f, "out.partial", format, "image\tlabel\tscore\tlogit", rows, &keys, &valid);
+    int rc = resume_scan(f, "out.partial", format, "image\tlabel\tscore\tlogit", shape, &keys, &valid);
     fclose(f);
     FUZZ_ASSERT((rc != 0) == (fuzz_cli_errors == 1), "rc %d with %d error lines", rc, fuzz_cli_errors);
     if (rc == 0) {
@@ -30,7 +31,15 @@ static void scan(const uint8_t *data, size_t size, out_format format, size_t row
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    scan(data, size, FMT_JSONL, 1);
-    for (size_t rows = 1; rows <= 3; rows++) scan(data, size, FMT_TSV, rows);
+    static char a[] = "a", b[] = "b", c[] = "c";
+    static char *names[] = {a, b, c};
+    strlist labels = {names, 3, 3};
+    record_shape embed = {"embedding", 3, NULL};
+    scan(data, size, FMT_JSONL, &embed);
+    for (size_t rows = 1; rows <= 3; rows++) {
+        record_shape classify = {"results", rows, &labels};
+        scan(data, size, FMT_JSONL, &classify);
+        scan(data, size, FMT_TSV, &classify);
+    }
     return 0;
 }

@@ -1,0 +1,112 @@
+/* What a run's records hold, and whether an earlier output's do. */
+#include "record_shape.h"
+
+#include <cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report.h"
+
+static int by_string(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A label as a TSV field holds it (escaped), or as JSON decodes it (itself). */
+static char *written(const char *label, out_format format)
+{
+    if (format != FMT_TSV) return strdup(label);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    if (!m) return NULL;
+    record_writer w = {.f = m, .format = FMT_TSV};
+    record_tsv_row(&w, &label, 1);
+    if (fclose(m) || len < 1) {
+        free(buf);
+        return NULL;
+    }
+    buf[len - 1] = 0; /* the row's newline */
+    return buf;
+}
+
+int shape_check_init(shape_check *c, const record_shape *shape, out_format format)
+{
+    *c = (shape_check){.shape = shape, .format = format};
+    size_t n = shape->labels ? shape->labels->count : 0;
+    if (!n) return 0;
+    int oom = !(c->sorted = calloc(n, sizeof *c->sorted)) || !(c->seen = calloc(n, sizeof *c->seen));
+    for (size_t i = 0; i < n && !oom; i++) oom = !(c->sorted[i] = written(shape->labels->items[i], format));
+    if (oom) {
+        error_msg("out of memory");
+        shape_check_free(c);
+        return -1;
+    }
+    qsort(c->sorted, n, sizeof *c->sorted, by_string);
+    return 0;
+}
+
+void shape_check_free(shape_check *c)
+{
+    for (size_t i = 0; c->sorted && i < c->shape->labels->count; i++) free(c->sorted[i]);
+    free(c->sorted);
+    free(c->seen);
+    *c = (shape_check){0};
+}
+
+static long label_index(const shape_check *c, const char *label)
+{
+    if (!c->sorted) return -1;
+    char **at = bsearch(&label, c->sorted, c->shape->labels->count, sizeof *c->sorted, by_string);
+    return at ? at - c->sorted : -1;
+}
+
+long shape_tsv_label(const shape_check *c, const char *label, size_t len)
+{
+    char *s = strndup(label, len);
+    long at = s ? label_index(c, s) : -1;
+    free(s);
+    return at;
+}
+
+/* A result names one of the labels, not named before in its record (c->checks tells records apart). */
+static int result_matches(shape_check *c, const cJSON *result)
+{
+    const cJSON *label = cJSON_GetObjectItemCaseSensitive(result, "label");
+    long at = cJSON_IsString(label) ? label_index(c, label->valuestring) : -1;
+    if (at < 0 || c->seen[at] == c->checks) return 0;
+    c->seen[at] = c->checks;
+    return 1;
+}
+
+/* embed's record as align writes it, read from its text (a parse of its 640 floats took 120 us a
+ * line): an "embedding" array, whose numbers hold no commas, closing the line; or an error. A
+ * quote inside a JSON string is escaped, so the keys are found only where they are keys. */
+static int embedding_matches(const shape_check *c, const char *line, size_t n)
+{
+    static const char field[] = "\",\"embedding\":[", error[] = "\",\"error\":\"";
+    const char *at = memmem(line, n, field, sizeof field - 1);
+    if (!at) return memmem(line, n, error, sizeof error - 1) != NULL;
+    const char *from = at + sizeof field - 1, *end = line + n - 3; /* the "]}\n" */
+    if (end < from || memcmp(end, "]}\n", 3) != 0) return 0;
+    size_t commas = 0;
+    for (const char *p = from; p < end; p++) commas += *p == ',';
+    return end > from && commas + 1 == c->shape->count;
+}
+
+int shape_jsonl_matches(shape_check *c, const char *line, size_t n)
+{
+    if (!c->shape->labels) return embedding_matches(c, line, n);
+    cJSON *record = cJSON_ParseWithLength(line, n);
+    const cJSON *error = cJSON_GetObjectItemCaseSensitive(record, "error");
+    const cJSON *field = cJSON_GetObjectItemCaseSensitive(record, c->shape->field);
+    int ok = cJSON_IsString(error) && !field;
+    if (!error && cJSON_IsArray(field) && (size_t)cJSON_GetArraySize(field) == c->shape->count) {
+        ok = 1;
+        c->checks++;
+        const cJSON *item;
+        cJSON_ArrayForEach(item, field) ok = ok && result_matches(c, item);
+    }
+    cJSON_Delete(record);
+    return ok;
+}

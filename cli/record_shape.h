@@ -1,0 +1,38 @@
+/* record_shape.h: what one record of a run's output holds, so that --resume carries on only an
+ * output that the same command wrote with the same labels: classify's "results" (as many as it
+ * keeps, each a label of the run's, none twice) or embed's "embedding" (as many floats as the
+ * model gives), or in JSON Lines an "error". */
+#ifndef ALIGN_CLI_RECORD_SHAPE_H
+#define ALIGN_CLI_RECORD_SHAPE_H
+
+#include <stddef.h>
+
+#include "records.h"
+#include "strlist.h"
+
+typedef struct {
+    const char *field;     /* "results" or "embedding" */
+    size_t count;          /* the results kept (a TSV group's rows), or the embedding's floats */
+    const strlist *labels; /* classify's labels; NULL for embed */
+} record_shape;
+
+/* A shape ready to check lines against: its labels sorted as the format writes them. */
+typedef struct {
+    const record_shape *shape;
+    out_format format;
+    char **sorted;  /* [labels->count] */
+    size_t *seen;   /* [labels->count]: the check that last met each label */
+    size_t checks;
+} shape_check;
+
+/* 0, or -1 when out of memory (reported). */
+int shape_check_init(shape_check *c, const record_shape *shape, out_format format);
+void shape_check_free(shape_check *c);
+
+/* Whether a JSON Lines record (the whole line, n bytes) holds what the shape says. */
+int shape_jsonl_matches(shape_check *c, const char *line, size_t n);
+
+/* A TSV row's label (len bytes, as written): its index among the sorted labels, or -1. */
+long shape_tsv_label(const shape_check *c, const char *label, size_t len);
+
+#endif
