@@ -294,7 +294,8 @@ static int lab_to_rgb(tiff_page *pg)
     if (t) {
         for (int y = 0; y < pg->h; y++) {
             uint8_t *row = pg->raw + (size_t)y * pg->row_bytes;
-            for (int x = pg->w - 1; x >= 0; x--) { /* 3 bytes a pixel to 4, from the right */
+            for (size_t x = (size_t)pg->w; x-- > 0;) { /* 3 bytes a pixel to 4, from the right (size_t: a
+                                                            row of over 2^29 pixels would overflow int) */
                 uint8_t l = row[3 * x], a = row[3 * x + 1], b = row[3 * x + 2];
                 row[4 * x] = l, row[4 * x + 1] = a ^ 0x80, row[4 * x + 2] = b ^ 0x80, row[4 * x + 3] = 0;
             }
