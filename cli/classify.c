@@ -444,7 +444,7 @@ static int score_run(const classify_opts *c, align_model *m, scorer *sc, FILE *o
         int failed = c->all ? score_index(sc, src.ix) : score_all(sc, &src, s);
         if (out) records_finish(&sc->w);
         size_t failures = src.failures + (s ? image_stream_failures(s) : 0);
-        rc = failed ? EXIT_FAILURE : failures ? EXIT_PARTIAL : EXIT_SUCCESS;
+        rc = failed ? EXIT_FAILURE : exit_status(failures, c->images.count);
     } else if (label_emb) {
         error_msg("out of memory");
     }

@@ -49,7 +49,7 @@ static void write_tokens(const align_model *m, const char *text, record_writer *
     if (align_tokenize(m, text, strlen(text), &ids, &n, &err)) {
         record_string(w, "error", err.message);
         error_msg("%s", err.message);
-        *failed = 1;
+        (*failed)++;
     } else {
         record_ints(w, "ids", ids, n);
         record_open(w, "tokens", '[');
@@ -76,7 +76,7 @@ int cmd_tokenize(int argc, char **argv)
     for (int i = optind; i < argc; i++) write_tokens(m, argv[i], &w, &failed);
     records_finish(&w);
     align_model_free(m);
-    return check_stdout() ? EXIT_FAILURE : failed ? EXIT_PARTIAL : EXIT_SUCCESS;
+    return check_stdout() ? EXIT_FAILURE : exit_status((size_t)failed, (size_t)(argc - optind));
 }
 
 /* ---- info ------------------------------------------------------------------------------------- */

@@ -220,7 +220,7 @@ static int run_resumed(align_model *m, embed_opts *e, int dim)
     embed_sink sink = {.resume = &res, .key = "image", .dim = dim};
     records_start(&sink.w, NULL, FMT_JSONL, NULL);
     long failed = resume_skip_done(&res, &e->inputs) ? -1 : embed_images(m, e, &sink);
-    int rc = resume_close(&res, failed >= 0) || failed < 0 ? EXIT_FAILURE : failed ? EXIT_PARTIAL : EXIT_SUCCESS;
+    int rc = resume_close(&res, failed >= 0) || failed < 0 ? EXIT_FAILURE : exit_status((size_t)failed, e->inputs.count);
     return rc;
 }
 
@@ -244,7 +244,9 @@ static int run(embed_opts *e)
         records_start(&sink.w, out.f, e->o.format, NULL);
         long failed = e->text ? embed_texts(m, e, &sink) : embed_images(m, e, &sink);
         if (failed >= 0) finish_sink(&sink);
-        if (outfile_close(&out, failed >= 0) == 0 && failed >= 0) rc = failed ? EXIT_PARTIAL : EXIT_SUCCESS;
+        /* a file is not replaced by a run that did nothing */
+        int status = failed < 0 ? EXIT_FAILURE : exit_status((size_t)failed, e->inputs.count);
+        if (outfile_close(&out, status != EXIT_FAILURE) == 0) rc = status;
         free(sink.matrix);
     }
     align_model_free(m);

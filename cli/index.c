@@ -124,7 +124,7 @@ static int run(const index_opts *x)
     }
     if (added >= 0 && align_index_count(ix, &total, &err) == 0) {
         size_t failed = image_stream_failures(s);
-        rc = failed ? EXIT_PARTIAL : EXIT_SUCCESS;
+        rc = exit_status(failed, p.count + p.unchanged);
         if (!x->o.quiet)
             fprintf(stderr, "align: %s: %ld embedded, %zu unchanged, %zu failed, %lld pruned; %lld images in the index\n",
                     x->db, added, p.unchanged, failed, (long long)pruned, (long long)total);

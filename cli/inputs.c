@@ -197,7 +197,8 @@ typedef struct walk_level {
 
 /* Appends the images in dir, sorted by name; subdirectories too when recursive. Hidden entries
  * (dot files) are skipped, as ls and shell globs do; so is a subdirectory that loops back to one
- * being walked (reported, as find -L does). */
+ * being walked (reported, as find -L does). A directory that cannot be read is appended itself:
+ * it fails as an input does, reported in its place, and the run goes on. */
 static int walk_dir(const char *dir, int recursive, const walk_level *up, strlist *out,
                     size_t unread[UNREAD_KINDS])
 {
@@ -213,8 +214,9 @@ static int walk_dir(const char *dir, int recursive, const walk_level *up, strlis
         }
     walk_level level = {self.st_dev, self.st_ino, up};
     DIR *d = opendir(dir);
-    if (!d) {
-        error_msg("%s: %s", dir, strerror(errno));
+    if (!d) { /* kept as an input, to fail with its own message while the rest go on */
+        if (strlist_add(out, dir, strlen(dir)) == 0) return 0;
+        error_msg("out of memory");
         return -1;
     }
     strlist names = {0};

@@ -4,6 +4,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+int exit_status(size_t failed, size_t total)
+{
+    return !failed ? EXIT_SUCCESS : failed < total ? EXIT_PARTIAL : EXIT_FAILURE;
+}
+
 void error_msg(const char *fmt, ...)
 {
     va_list ap;

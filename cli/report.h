@@ -3,12 +3,17 @@
 #ifndef ALIGN_CLI_REPORT_H
 #define ALIGN_CLI_REPORT_H
 
+#include <stddef.h>
 #include <stdlib.h>
 
 /* Exit statuses: EXIT_SUCCESS (0) when everything was done; EXIT_FAILURE (1) for a usage error,
  * a missing or broken model, a write error, or when nothing could be done; EXIT_PARTIAL when some
  * inputs failed (each reported) and the rest were done. */
 #define EXIT_PARTIAL 2
+
+/* The status of a run whose inputs, total of them, all went through and `failed` of them failed
+ * (each reported): every one failing is nothing done. */
+int exit_status(size_t failed, size_t total);
 
 /* One line on stderr: "align: " + message. */
 void error_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -501,6 +501,31 @@ static void expect_usage_error(const char *args, const char *needle)
     run_free(&r);
 }
 
+/* Every input failing is nothing done: exit 1, not 2, and an -o FILE the user had is kept. */
+TEST(cli_nothing_done_exits_1_and_keeps_the_output)
+{
+    const char *dir = test_tmpdir(), *m = fixture("tiny-a");
+    static const char *const runs[] = {"classify -l a -l b", "classify -l a -l b --format tsv", "embed --format npy",
+                                       "embed"};
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        run_result r = run_cmd("echo precious > %s/keep.txt && %s %s -m %s -o %s/keep.txt %s/nope.jpg; echo $?; "
+                               "cat %s/keep.txt", dir, A, runs[i], m, dir, dir, dir);
+        CHECK_MSG(strcmp(r.out, "1\nprecious\n") == 0, "%s: %s", runs[i], r.out);
+        CHECK_CONTAINS(r.err, "nope.jpg: No such file or directory");
+        run_free(&r);
+    }
+    /* one of two failing is still a partial run, its output written */
+    run_result r = run_cmd("%s classify -l a -l b --jsonl -m %s -o %s/two.jsonl %s/nope.jpg %s; echo $?; "
+                           "wc -l < %s/two.jsonl", A, m, dir, dir, fixture("images/cat.jpg"), dir);
+    CHECK_STR(r.out, "2\n2\n");
+    run_free(&r);
+    r = run_cmd("%s index -q --db %s/none.db -m %s %s/nope.jpg; echo $?; %s tokenize -m %s \"$(printf '\\377')\" "
+                ">/dev/null; echo $?; %s tokenize -m %s \"$(printf '\\377')\" ok >/dev/null; echo $?",
+                A, dir, m, dir, A, m, A, m);
+    CHECK_STR(r.out, "1\n1\n2\n");
+    run_free(&r);
+}
+
 TEST(cli_usage_errors_exit_1_with_one_line)
 {
     char buf[1024];

@@ -233,6 +233,28 @@ TEST(robust_max_pixels_lowers_the_limit)
     run_free(&r);
 }
 
+/* What runs a command held to file modes: "" for a user, and for root a setpriv from util-linux
+ * that drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH for it and what it runs (root reads a
+ * mode-000 file otherwise); NULL when setpriv cannot (the caller's check is skipped). locked is
+ * a mode-000 path to probe with. */
+static const char *held_to_modes(const char *locked)
+{
+    if (geteuid() != 0) return "";
+    static const char drop[] =
+        "setpriv --inh-caps=-dac_override,-dac_read_search --bounding-set=-dac_override,-dac_read_search -- ";
+    struct stat st;
+    int dir = stat(locked, &st) == 0 && S_ISDIR(st.st_mode);
+    run_result probe = run_cmd("%s%s '%s'", drop, dir ? "ls" : "cat", locked);
+    int can_drop = probe.status != 0 && strstr(probe.err, "Permission denied");
+    run_free(&probe);
+    if (!can_drop) {
+        test_note("running as root and setpriv cannot drop CAP_DAC_OVERRIDE here: not checked");
+        return NULL;
+    }
+    test_note("running as root: the capabilities that bypass file modes are dropped with setpriv");
+    return drop;
+}
+
 TEST(robust_unreadable_image)
 {
     size_t n;
@@ -241,26 +263,42 @@ TEST(robust_unreadable_image)
     const char *locked = keep(write_tmp("locked.png", png, n));
     free(png);
     chmod(locked, 0);
-    /* root reads a mode-000 file; without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH (dropped by
-     * setpriv from util-linux, for align and what it runs) root is held to the mode like anyone */
-    const char *drop = "";
-    if (geteuid() == 0) {
-        run_result probe = run_cmd("setpriv --inh-caps=-dac_override,-dac_read_search "
-                                   "--bounding-set=-dac_override,-dac_read_search -- cat '%s'", locked);
-        int can_drop = probe.status != 0 && strstr(probe.err, "Permission denied");
-        run_free(&probe);
-        if (!can_drop) {
-            test_note("running as root and setpriv cannot drop CAP_DAC_OVERRIDE here: not checked");
-            return;
-        }
-        drop = "setpriv --inh-caps=-dac_override,-dac_read_search --bounding-set=-dac_override,-dac_read_search -- ";
-        test_note("running as root: the capabilities that bypass file modes are dropped with setpriv");
-    }
+    const char *drop = held_to_modes(locked);
+    if (!drop) return;
     run_result r = run_cmd("%s%s classify --jsonl -m %s -l cat -l dog %s %s", drop, A, fixture("tiny-a"), locked,
                            fx("images/cat.jpg"));
     const expect_image e[] = {{locked, "Permission denied"}, {fx("images/cat.jpg"), NULL}};
     check_batch(&r, e, 2);
     run_free(&r);
+}
+
+/* A directory that cannot be read is one input that fails: reported in its place, the rest go
+ * on, whether it is an operand or met in a walk. */
+TEST(robust_unreadable_directory)
+{
+    char tree[2048], locked[2100], shut[2100];
+    snprintf(tree, sizeof tree, "%s/unreadable-tree", test_tmpdir());
+    snprintf(locked, sizeof locked, "%s/locked", tree);
+    snprintf(shut, sizeof shut, "%s/shut", test_tmpdir());
+    run_result r = run_cmd("mkdir -p %s/ok %s %s && cp %s %s/ok/ && cp %s %s/ && cp %s %s/ && chmod 000 %s %s", tree,
+                           locked, shut, fx("images/cat.jpg"), tree, fx("images/rocket.bmp"), locked,
+                           fx("images/rocket.bmp"), shut, locked, shut);
+    run_free(&r);
+    const char *drop = held_to_modes(locked);
+    if (drop) {
+        char cat[2200];
+        snprintf(cat, sizeof cat, "%s/ok/cat.jpg", tree);
+        r = run_cmd("%s%s classify --jsonl -m %s -l cat -l dog -r %s", drop, A, fixture("tiny-a"), tree);
+        const expect_image walked[] = {{locked, "Permission denied"}, {cat, NULL}};
+        check_batch(&r, walked, 2);
+        run_free(&r);
+        r = run_cmd("%s%s classify --jsonl -m %s -l cat -l dog %s %s", drop, A, fixture("tiny-a"), shut,
+                    fx("images/cat.jpg"));
+        const expect_image operand[] = {{shut, "Permission denied"}, {fx("images/cat.jpg"), NULL}};
+        check_batch(&r, operand, 2);
+        run_free(&r);
+    }
+    chmod(locked, 0700), chmod(shut, 0700);
 }
 
 /* ---- checkpoints ------------------------------------------------------------------------------ */
