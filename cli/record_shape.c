@@ -79,34 +79,48 @@ static int result_matches(shape_check *c, const cJSON *result)
     return 1;
 }
 
-/* embed's record as align writes it, read from its text (a parse of its 640 floats took 120 us a
- * line): an "embedding" array, whose numbers hold no commas, closing the line; or an error. A
- * quote inside a JSON string is escaped, so the keys are found only where they are keys. */
-static int embedding_matches(const shape_check *c, const char *line, size_t n)
+/* A record's text after the image, as align writes it (read from the text: a file name's bytes
+ * that are not UTF-8 are lone surrogates, which cJSON refuses, and a parse of an embedding's 640
+ * floats took 120 us a line). A quote inside a JSON string is escaped, so "\"," starts a key. */
+static int is_error(const char *rest, size_t n)
 {
-    static const char field[] = "\",\"embedding\":[", error[] = "\",\"error\":\"";
-    const char *at = memmem(line, n, field, sizeof field - 1);
-    if (!at) return memmem(line, n, error, sizeof error - 1) != NULL;
-    const char *from = at + sizeof field - 1, *end = line + n - 3; /* the "]}\n" */
-    if (end < from || memcmp(end, "]}\n", 3) != 0) return 0;
-    size_t commas = 0;
-    for (const char *p = from; p < end; p++) commas += *p == ',';
-    return end > from && commas + 1 == c->shape->count;
+    static const char head[] = ",\"error\":\"";
+    return n >= sizeof head + 2 && memcmp(rest, head, sizeof head - 1) == 0 && memcmp(rest + n - 3, "\"}\n", 3) == 0;
 }
 
-int shape_jsonl_matches(shape_check *c, const char *line, size_t n)
+/* embed's "embedding" array, whose numbers hold no commas, closing the record */
+static int embedding_matches(const shape_check *c, const char *rest, size_t n)
 {
-    if (!c->shape->labels) return embedding_matches(c, line, n);
-    cJSON *record = cJSON_ParseWithLength(line, n);
-    const cJSON *error = cJSON_GetObjectItemCaseSensitive(record, "error");
+    static const char head[] = ",\"embedding\":[";
+    size_t h = sizeof head - 1;
+    if (n < h + 4 || memcmp(rest, head, h) != 0 || memcmp(rest + n - 3, "]}\n", 3) != 0) return 0;
+    size_t commas = 0;
+    for (size_t i = h; i < n - 3; i++) commas += rest[i] == ',';
+    return commas + 1 == c->shape->count;
+}
+
+/* classify's "results", parsed: {"results":[...]} made of the rest (labels are UTF-8) */
+static int results_match(shape_check *c, const char *rest, size_t n)
+{
+    char *text = malloc(n + 1);
+    if (!text) return 0;
+    text[0] = '{';
+    memcpy(text + 1, rest + 1, n - 1);
+    cJSON *record = cJSON_ParseWithLength(text, n);
+    free(text);
     const cJSON *field = cJSON_GetObjectItemCaseSensitive(record, c->shape->field);
-    int ok = cJSON_IsString(error) && !field;
-    if (!error && cJSON_IsArray(field) && (size_t)cJSON_GetArraySize(field) == c->shape->count) {
-        ok = 1;
-        c->checks++;
-        const cJSON *item;
-        cJSON_ArrayForEach(item, field) ok = ok && result_matches(c, item);
-    }
+    int ok = cJSON_IsArray(field) && cJSON_GetArraySize(record) == 1 &&
+             (size_t)cJSON_GetArraySize(field) == c->shape->count;
+    c->checks++;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, field) ok = ok && result_matches(c, item);
     cJSON_Delete(record);
     return ok;
+}
+
+int shape_jsonl_matches(shape_check *c, const char *rest, size_t n)
+{
+    if (n < 1 || rest[0] != ',') return 0;
+    if (is_error(rest, n)) return 1;
+    return c->shape->labels ? results_match(c, rest, n) : embedding_matches(c, rest, n);
 }

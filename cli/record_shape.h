@@ -29,8 +29,9 @@ typedef struct {
 int shape_check_init(shape_check *c, const record_shape *shape, out_format format);
 void shape_check_free(shape_check *c);
 
-/* Whether a JSON Lines record (the whole line, n bytes) holds what the shape says. */
-int shape_jsonl_matches(shape_check *c, const char *line, size_t n);
+/* Whether a JSON Lines record holds what the shape says: rest is the line after the image's
+ * string (n bytes, from the comma to the newline). */
+int shape_jsonl_matches(shape_check *c, const char *rest, size_t n);
 
 /* A TSV row's label (len bytes, as written): its index among the sorted labels, or -1. */
 long shape_tsv_label(const shape_check *c, const char *label, size_t len);

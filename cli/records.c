@@ -51,8 +51,9 @@ void put_json_string(FILE *f, const char *str)
     for (size_t i = 0; i < n;) {
         uint32_t c;
         size_t len = utf8_seq(s + i, n - i, &c);
-        if (!len) { /* a file name need not be UTF-8; JSON must be */
-            fputs("\\ufffd", f);
+        if (!len) { /* a file name need not be UTF-8; JSON must be: a byte that is not, as Python's
+                       surrogateescape reads it (os.fsencode gives the byte back) */
+            fprintf(f, "\\udc%02x", (unsigned)s[i]);
             i++;
             continue;
         }

@@ -13,7 +13,8 @@ typedef enum { FMT_TEXT, FMT_JSON, FMT_JSONL, FMT_TSV, FMT_NPY } out_format;
 void format_float(char *buf, size_t cap, float v);
 /* A JSON string literal of s: control characters and the line breaks outside ASCII (U+0085,
  * U+2028, U+2029: readers that split on Unicode line breaks would cut a JSON line there) as \u
- * escapes, invalid UTF-8 as U+FFFD. */
+ * escapes, and a byte that is not UTF-8 (a file name's) as the lone surrogate U+DC80-U+DCFF that
+ * Python's surrogateescape makes of it, so that no two names are written alike. */
 void put_json_string(FILE *f, const char *s);
 
 /* Records in a stream: JSON puts them in one array ("[]" when there are none), JSON Lines one to

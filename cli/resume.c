@@ -89,7 +89,8 @@ int resume_scan(FILE *f, const char *name, out_format format, const char *tsv_he
             *valid = n;
         } else if (format == FMT_TSV) {
             bad = tsv_row(&g, &check, line, (size_t)n, at, keys, valid);
-        } else if ((key = jsonl_key(line, (size_t)n, &klen)) && shape_jsonl_matches(&check, line, (size_t)n)) {
+        } else if ((key = jsonl_key(line, (size_t)n, &klen)) &&
+                   shape_jsonl_matches(&check, key + klen + 1, (size_t)n - (size_t)(key + klen + 1 - line))) {
             bad = strlist_add(keys, key, klen) != 0;
             *valid = at + n;
         } else {
