@@ -19,6 +19,13 @@ void error_msg(const char *fmt, ...)
     va_end(ap);
 }
 
+void error_line(const char *message)
+{
+    fputs("align: ", stderr);
+    for (const char *p = message; *p; p++) fputc(*p == '\n' || *p == '\r' ? ' ' : *p, stderr);
+    fputc('\n', stderr);
+}
+
 int usage_error(const char *command, const char *fmt, ...)
 {
     va_list ap;

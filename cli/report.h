@@ -17,6 +17,8 @@ int exit_status(size_t failed, size_t total);
 
 /* One line on stderr: "align: " + message. */
 void error_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The same for a message that may quote a file name's line breaks: shown as spaces. */
+void error_line(const char *message);
 /* A usage error: the message, then a hint to run `align COMMAND --help` (`align --help` when
  * command is NULL); returns EXIT_FAILURE. */
 int usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -59,17 +59,25 @@ static decoded *slot(image_stream *s, size_t i)
     return &s->ring[i % (size_t)s->batch];
 }
 
-/* message as one line naming the file: the decoder's messages start with the path already, the
- * encoder's do not. */
+/* Whether message starts with path and a colon, as the library writes a path into a message: a
+ * line break as a space. */
+static int starts_with_path(const char *message, const char *path)
+{
+    size_t i = 0;
+    for (; path[i]; i++)
+        if (message[i] != (path[i] == '\n' || path[i] == '\r' ? ' ' : path[i])) return 0;
+    return message[i] == ':';
+}
+
+/* "path: reason": the decoder's messages start with the path already, the encoder's do not. The
+ * path as it is (a JSON record escapes it; stderr shows a line break as a space). */
 static char *naming(const char *path, const char *message)
 {
-    size_t n = strlen(path), len = n + strlen(message) + 3;
+    size_t n = strlen(path);
+    const char *reason = starts_with_path(message, path) ? message + n + 2 : message;
+    size_t len = n + strlen(reason) + 3;
     char *s = malloc(len);
-    if (!s) return NULL;
-    if (strncmp(message, path, n) == 0 && message[n] == ':')
-        snprintf(s, len, "%s", message);
-    else
-        snprintf(s, len, "%s: %s", path, message);
+    if (s) snprintf(s, len, "%s: %s", path, reason);
     return s;
 }
 
@@ -241,7 +249,7 @@ static void report(image_stream *s, int k)
     for (int i = 0; i < k; i++) {
         if (s->out[i].error) {
             progress_end(&s->prog);
-            error_msg("%s", s->out[i].error);
+            error_line(s->out[i].error);
             s->failures++;
         }
     }

@@ -58,7 +58,8 @@ typedef enum {
 
 typedef struct {
     align_status code;
-    char message[1024]; /* one line, names the file or input and the problem */
+    char message[4352]; /* one line, names the file or input and the problem (room for a path of
+                           PATH_MAX bytes and the reason) */
 } align_error;
 
 const char *align_status_name(align_status code);

@@ -255,6 +255,38 @@ static const char *held_to_modes(const char *locked)
     return drop;
 }
 
+/* A failed image's message names it once and whole: a line break in its name stays in the JSON
+ * record and is a space on stderr (one line); a path near PATH_MAX keeps its reason. */
+TEST(robust_odd_names_are_named_once)
+{
+    char nl[2048], deep[4096];
+    snprintf(nl, sizeof nl, "%s/bad\nname.jpg", test_tmpdir());
+    snprintf(deep, sizeof deep, "%s", test_tmpdir());
+    while (strlen(deep) < 3800) {
+        strcat(deep, "/ddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd");
+        mkdir(deep, 0700);
+    }
+    strcat(deep, "/empty.jpg");
+    for (int i = 0; i < 2; i++) {
+        const char *path = i ? deep : nl;
+        FILE *f = fopen(path, "wb");
+        if (f) fclose(f);
+        run_result r = run_cmd("%s classify --jsonl -m %s -l cat -l dog '%s' %s", A, fixture("tiny-a"), path,
+                               fx("images/cat.jpg"));
+        cJSON *o = cJSON_Parse(line_of(r.out, 0));
+        const cJSON *err = cJSON_GetObjectItem(o, "error");
+        char want[8192];
+        snprintf(want, sizeof want, "%s: not an image (empty file)", path);
+        CHECK_MSG(cJSON_IsString(err) && strcmp(err->valuestring, want) == 0, "%s", line_of(r.out, 0));
+        cJSON_Delete(o);
+        snprintf(want, sizeof want, "align: %s: not an image (empty file)\n", path);
+        for (char *p = want; *p; p++) *p = *p == '\n' && p[1] ? ' ' : *p;
+        CHECK_STR(r.err, want);
+        CHECK_INT(r.status, 2);
+        run_free(&r);
+    }
+}
+
 TEST(robust_unreadable_image)
 {
     size_t n;
