@@ -1,6 +1,7 @@
 /* The query syntax of align search (query.h). */
 #include "query.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,17 @@ static int is_operator(const char *s)
 }
 
 /* "2*x": the weight 2 and the rest; a prefix that is not a whole number leaves the term whole. */
+/* A decimal number as the README's WEIGHT: digits, a point, an exponent (strtof alone would take
+ * hex, "inf" and leading blanks too). */
+static int is_decimal(const char *s)
+{
+    if (*s == '+' || *s == '-') s++;
+    if (!isdigit((unsigned char)*s) && !(*s == '.' && isdigit((unsigned char)s[1]))) return 0;
+    for (; *s; s++)
+        if (!isdigit((unsigned char)*s) && !strchr(".eE+-", *s)) return 0;
+    return 1;
+}
+
 static int parse_weight(const char *s, query_term *t, char *msg, size_t cap)
 {
     const char *star = strchr(s, '*');
@@ -33,7 +45,7 @@ static int parse_weight(const char *s, query_term *t, char *msg, size_t cap)
     memcpy(num, s, len);
     num[len] = 0;
     float w = strtof(num, &end);
-    if (*end) return 0;
+    if (*end || !is_decimal(num)) return 0;
     char b[84];
     if (!isfinite(w)) return snprintf(msg, cap, "the weight of '%s' is not a finite number", shown(s, b)), -1;
     t->weight = w;

@@ -381,14 +381,14 @@ TEST(cli_search_equals_brute_force_over_embed)
 {
     const char *dir = image_dir("search", 7), *db = tmp("search.db");
     sh("%s index -q -m %s --db %s %s", A, model(), db, dir);
-    static float rows[64 * DIM], text[3 * DIM], image[DIM];
+    static float rows[64 * DIM], text[4 * DIM], image[DIM];
     static char paths[64][512];
     run_result r = run_cmd("%s embed -q -m %s %s", A, model(), dir);
     int n = embeddings(r.out, rows, 64, paths);
     CHECK_INT(n, 7);
     run_free(&r);
-    r = run_cmd("%s embed -m %s --text 'a photo of a cat' 'at night' daytime", A, model());
-    CHECK_INT(embeddings(r.out, text, 3, NULL), 3);
+    r = run_cmd("%s embed -m %s --text 'a photo of a cat' 'at night' daytime '0x10*cat'", A, model());
+    CHECK_INT(embeddings(r.out, text, 4, NULL), 4);
     run_free(&r);
     r = run_cmd("%s embed -m %s %s/img0002.bmp", A, model(), dir);
     CHECK_INT(embeddings(r.out, image, 1, NULL), 1);
@@ -403,6 +403,8 @@ TEST(cli_search_equals_brute_force_over_embed)
     for (int d = 0; d < DIM; d++) q[d] = image[d] + 2 * text[DIM + d] - 0.5f * text[2 * DIM + d];
     snprintf(query, sizeof query, "image:%s/img0002.bmp + '2*at night' - 0.5*text:daytime", dir);
     check_ranking(db, query, q, rows, paths, n, "");
+    /* a weight is a decimal number: anything else before a '*' is part of the text */
+    check_ranking(db, "'0x10*cat'", text + 3 * DIM, rows, paths, n, "");
 }
 
 TEST(cli_search_top_threshold_and_formats)
@@ -439,7 +441,7 @@ TEST(cli_search_query_syntax_errors)
 {
     const char *db = tmp("syntax.db");
     sh("%s index -q -m %s --db %s %s", A, model(), db, fixture("images/cat.jpg"));
-    const char *bad[] = {"+ cat", "cat dog", "cat -", "cat + +", "text:", "'inf*cat'", "image:/nonexistent.png"};
+    const char *bad[] = {"+ cat", "cat dog", "cat -", "cat + +", "text:", "'1e999*cat'", "image:/nonexistent.png"};
     const char *want[] = {"'+' where", "follows another term", "ends with", "'+' where", "empty", "finite",
                           "nonexistent.png"};
     for (int i = 0; i < 7; i++) {
