@@ -34,7 +34,8 @@ static const char *const tokenize_help =
     "object per text: {\"text\":...,\"ids\":[...],\"tokens\":[...]}.\n"
     "\n"
     "      --format F          jsonl (default) or json; --json and --jsonl for short\n"
-    "  -m, --model DIR         model directory (default $ALIGN_MODEL, then ./weights/align-base)\n"
+    "  -m, --model DIR         model directory (default $ALIGN_MODEL, then ./weights/align-base,\n"
+    "                          then " ALIGN_SHARE_DIR "/align-base)\n"
     "  -h, --help              this help\n"
     "\n"
     "example: align tokenize 'a photo of a cat'\n";
@@ -88,7 +89,8 @@ static const char *const info_help =
     "the BLAS library and the kernel it selected, and the threads in use.\n"
     "\n"
     "      --format F          text (default) or json; --json for short\n"
-    "  -m, --model DIR         model directory (default $ALIGN_MODEL, then ./weights/align-base)\n"
+    "  -m, --model DIR         model directory (default $ALIGN_MODEL, then ./weights/align-base,\n"
+    "                          then " ALIGN_SHARE_DIR "/align-base)\n"
     "      --threads N         threads to use (default: every CPU align may use)\n"
     "  -h, --help              this help\n";
 

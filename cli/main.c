@@ -24,7 +24,7 @@ static const char *const usage_text =
     "  embed IMAGE... | --text TEXT...            L2-normalised embeddings\n"
     "  tokenize TEXT...                           BERT WordPiece ids and tokens\n"
     "  info                                       the model, the BLAS kernel, the threads\n"
-    "  convert DIR [-o OUT] [--dtype f16|bf16]    pytorch_model.bin to model.safetensors\n"
+    "  convert DIR [-o OUT] [--dtype f32|f16|bf16]  pytorch_model.bin to model.safetensors\n"
     "  index [--db FILE] [IMAGE | DIR]...         embed images into an index (default ./align.db)\n"
     "  search [--db FILE] QUERY...                the indexed images nearest a text or image query\n"
     "\n"

@@ -26,7 +26,7 @@ align_status align_error_prefix(align_error *err, const char *prefix)
     if (p + 2 >= cap) p = cap - 3;
     if (p + 2 + m >= cap) m = cap - 1 - p - 2;
     memmove(err->message + p + 2, err->message, m);
-    memcpy(err->message, prefix, p);
+    for (size_t i = 0; i < p; i++) err->message[i] = prefix[i] == '\n' || prefix[i] == '\r' ? ' ' : prefix[i];
     memcpy(err->message + p, ": ", 2);
     err->message[p + 2 + m] = 0;
     return err->code;

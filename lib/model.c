@@ -289,10 +289,23 @@ void align_model_set_threads(align_model *m, int threads)
 
 /* ---- text ------------------------------------------------------------------------------------- */
 
+/* Prefixes err with the text it is about (a label, or a text to tokenize: len bytes), shortened
+ * so the message stays one readable line. */
+static align_status text_error(align_error *err, const char *what, const char *text, size_t len)
+{
+    char prefix[160];
+    if (len > 60)
+        snprintf(prefix, sizeof prefix, "%s \"%.57s...\"", what, text);
+    else
+        snprintf(prefix, sizeof prefix, "%s \"%.*s\"", what, (int)len, text);
+    return align_error_prefix(err, prefix);
+}
+
 align_status align_tokenize(const align_model *m, const char *text, size_t len, int32_t **ids, size_t *n_ids,
                             align_error *err)
 {
-    return tokenizer_encode(m->tok, text, len, ids, n_ids, err);
+    align_status s = tokenizer_encode(m->tok, text, len, ids, n_ids, err);
+    return s ? text_error(err, "text", text, len) : s;
 }
 
 const char *align_token_string(const align_model *m, int32_t id)
@@ -300,17 +313,6 @@ const char *align_token_string(const align_model *m, int32_t id)
     return tokenizer_token(m->tok, id);
 }
 
-/* Prefixes err with the label it is about, shortened so the message stays one readable line. */
-static align_status label_error(align_error *err, const char *label)
-{
-    char prefix[160];
-    size_t n = strlen(label);
-    if (n > 60)
-        snprintf(prefix, sizeof prefix, "label \"%.57s...\"", label);
-    else
-        snprintf(prefix, sizeof prefix, "label \"%s\"", label);
-    return align_error_prefix(err, prefix);
-}
 
 static align_status tokenize_chunk(const align_model *m, const char *const *labels, int n, int32_t **ids,
                                    int *lens, align_error *err)
@@ -319,10 +321,10 @@ static align_status tokenize_chunk(const align_model *m, const char *const *labe
         size_t count;
         if (!labels[i]) return align_fail(err, ALIGN_ERR_ARG, "label %d is NULL", i);
         if (tokenizer_encode(m->tok, labels[i], strlen(labels[i]), &ids[i], &count, err))
-            return label_error(err, labels[i]);
+            return text_error(err, "label", labels[i], strlen(labels[i]));
         if (count > (size_t)m->cfg.text.max_position) {
             align_fail(err, ALIGN_ERR_LIMIT, "%zu tokens, more than the model's %d", count, m->cfg.text.max_position);
-            return label_error(err, labels[i]);
+            return text_error(err, "label", labels[i], strlen(labels[i]));
         }
         lens[i] = (int)count;
     }
