@@ -55,17 +55,25 @@ static int parse_args(int argc, char **argv, index_opts *x)
                                              OPTS_RUN,
                                              OPTS_MODEL,
                                              {0, 0, 0, 0}};
-    int opt;
+    int opt, at = -1;
+    char other[64] = ""; /* an option --merge has no use for */
     x->db = DEFAULT_DB;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":" SHORT_IMAGES SHORT_RUN SHORT_MODEL, longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":" SHORT_IMAGES SHORT_RUN SHORT_MODEL, longopts, &at)) != -1) {
         int common = common_option(opt, optarg, argv, &x->o, "index", help);
         if (common < 0) return -1;
         if (common == 2) return 1;
         if (opt == OPT_DB) x->db = optarg;
         if (opt == OPT_PRUNE) x->prune = 1;
         if (opt == OPT_MERGE) x->merge = optarg;
+        if (opt != OPT_MERGE && opt != 'q' && !other[0]) {
+            if (at >= 0) snprintf(other, sizeof other, "--%s", longopts[at].name);
+            else snprintf(other, sizeof other, "-%c", opt);
+        }
+        at = -1;
     }
+    if (x->merge && other[0])
+        return usage_error("index", "--merge takes only -q and the indexes to merge, not %s", other), -1;
     if (x->merge) return optind < argc ? 0 : (usage_error("index", "--merge needs the indexes to merge"), -1);
     if (gather_images(argv + optind, argc - optind, &x->o.images, &x->images)) return -1;
     for (size_t i = 0; i < x->images.count; i++)
@@ -82,7 +90,7 @@ static int merge(const index_opts *x, char **shards, int n)
         error_msg("%s", err.message);
         return EXIT_FAILURE;
     }
-    if (!x->o.quiet) fprintf(stderr, "align: merged %d indexes into %s\n", n, x->merge);
+    if (!x->o.quiet) fprintf(stderr, "align: merged %d %s into %s\n", n, n == 1 ? "index" : "indexes", x->merge);
     return EXIT_SUCCESS;
 }
 

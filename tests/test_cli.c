@@ -540,6 +540,8 @@ TEST(cli_usage_errors_exit_1_with_one_line)
     expect_usage_error("search -zq cat", "unknown option '-z'");
     expect_usage_error("convert -zz m", "unknown option '-z'");
     expect_usage_error("classify -qk", "option '-k' needs a value");
+    expect_usage_error("index --merge m.db --db x.db p.db", "--merge takes only -q and the indexes to merge, not --db");
+    expect_usage_error("index --merge m.db -rq p.db", "--merge takes only -q and the indexes to merge, not -r");
     /* stdin can be read once */
     expect_usage_error("classify -l a -l b - -", "stdin ('-') is given more than once");
     expect_usage_error("classify --labels - -", "--labels - reads stdin, so no image can come from it too");
