@@ -166,7 +166,8 @@ void align_softmax(const float *logits, int n, float *probs);
 /* ---- checkpoints ------------------------------------------------------------------------------ */
 
 /* Rewrites a checkpoint (pytorch_model.bin or safetensors) as safetensors at out_path, float
- * tensors stored as dtype "f32", "f16" or "bf16". Written to a temporary name and renamed. */
+ * tensors stored as dtype "f32", "f16" or "bf16". Written to a temporary name and renamed; an
+ * out_path that is in_path (or a link to it) is refused, as the rename would drop the checkpoint. */
 align_status align_convert_checkpoint(const char *in_path, const char *out_path, const char *dtype,
                                       align_error *err);
 

@@ -167,4 +167,12 @@ TEST(convert_errors_name_the_file)
     CHECK_INT(r.status, 1);
     CHECK_CONTAINS(r.err, "--dtype is f32, f16 or bf16");
     run_free(&r);
+    /* onto its own input, by name or through a link: refused, the checkpoint as it was */
+    dir = model_dir("tiny-a", "onto-itself", "pytorch_model.bin");
+    r = run_cmd("cd %s && cp pytorch_model.bin before && ln -s pytorch_model.bin link && "
+                "%s convert -o pytorch_model.bin . ; echo $?; %s convert -o link . ; echo $?; cmp pytorch_model.bin before "
+                "&& echo same", dir, align_bin(), align_bin());
+    CHECK_STR(r.out, "1\n1\nsame\n");
+    CHECK_CONTAINS(r.err, "pytorch_model.bin: is the checkpoint being converted");
+    run_free(&r);
 }
