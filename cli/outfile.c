@@ -48,11 +48,13 @@ int check_stdout(void)
 
 int outfile_open(outfile *o, const char *path)
 {
-    *o = (outfile){stdout, NULL, NULL};
+    *o = (outfile){stdout, NULL, NULL, NULL};
     if (!path || strcmp(path, "-") == 0) return 0;
     o->path = path;
-    struct stat st;
+    struct stat st, link;
     int exists = stat(path, &st) == 0;
+    if (exists && lstat(path, &link) == 0 && S_ISLNK(link.st_mode) && (o->target = realpath(path, NULL)))
+        path = o->target;
     if (exists && !S_ISREG(st.st_mode)) {
         if (!(o->f = fopen(path, "wb"))) error_msg("%s: %s", path, strerror(errno));
         return o->f ? 0 : -1;
@@ -67,7 +69,8 @@ int outfile_open(outfile *o, const char *path)
         error_msg("%s: %s", path, o->tmp ? strerror(errno) : "out of memory");
         if (fd >= 0) close(fd), unlink(o->tmp);
         free(o->tmp);
-        o->tmp = NULL;
+        free(o->target);
+        o->tmp = o->target = NULL;
         return -1;
     }
     watch_signals(o->tmp);
@@ -81,13 +84,14 @@ int outfile_close(outfile *o, int keep)
     int err = errno ? errno : EIO;
     if (fclose(o->f) != 0 && !failed) failed = 1, err = errno;
     if (failed) error_msg("%s: write error: %s", o->path, strerror(err));
-    if (o->tmp && keep && !failed && rename(o->tmp, o->path) != 0) {
+    if (o->tmp && keep && !failed && rename(o->tmp, o->target ? o->target : o->path) != 0) {
         error_msg("%s: %s", o->path, strerror(errno));
         failed = 1;
     }
     if (o->tmp && (failed || !keep)) unlink(o->tmp);
     if (o->tmp) watch_signals(NULL);
     free(o->tmp);
+    free(o->target);
     *o = (outfile){0};
     return failed ? -1 : 0;
 }

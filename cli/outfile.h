@@ -9,10 +9,12 @@ typedef struct {
     FILE *f;
     const char *path; /* NULL for stdout */
     char *tmp;        /* the temporary name, while one is being written */
+    char *target;     /* the file a symbolic link at path names, which is what gets replaced */
 } outfile;
 
 /* Opens path for writing (NULL or "-": stdout). A path that exists and is not a regular file (a
- * device, a pipe) is written in place. Returns 0, or -1 after reporting why not. */
+ * device, a pipe) is written in place; a symbolic link to a file is followed, the link kept.
+ * Returns 0, or -1 after reporting why not. */
 int outfile_open(outfile *o, const char *path);
 /* Flushes and checks every write. The temporary file is renamed over path when keep is set and
  * nothing failed; else it is removed. Returns 0, or -1 after reporting the error. */

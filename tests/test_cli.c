@@ -769,6 +769,12 @@ TEST(cli_output_file_is_replaced_whole_or_not_at_all)
     if (f) fclose(f);
     list_dir(dir, names, sizeof names);
     CHECK_STR(names, "e.jsonl\n");
+    /* through a symbolic link: the file it names is replaced, the link stays */
+    r = run_cmd("mkdir -p %s/real && echo old > %s/real/t.txt && ln -sf real/t.txt %s/link.txt && "
+                "%s classify -q -m %s -l a -l b -o %s/link.txt %s && readlink %s/link.txt && grep -c %% %s/real/t.txt",
+                dir, dir, dir, A, fixture("tiny-a"), dir, fixture("images/cat.jpg"), dir, dir);
+    CHECK_STR(r.out, "real/t.txt\n2\n");
+    run_free(&r);
 }
 
 /* Every option a command accepts is in its --help. The candidates are every option named in any
