@@ -45,6 +45,42 @@ typedef struct {
 
 enum { OPT_DB = OPT_FIRST_OWN, OPT_PRUNE, OPT_MERGE };
 
+typedef struct {
+    char *key;
+    size_t at;
+} keyed;
+
+static int by_key(const void *a, const void *b)
+{
+    const keyed *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : (x->at > y->at) - (x->at < y->at);
+}
+
+/* The same file named twice (pics//a.jpg, ./pics/a.jpg) is one row of the index: only its first
+ * name is kept, so that it is embedded once. 0, or -1 when out of memory (reported). */
+static int drop_repeats(strlist *images)
+{
+    size_t n = images->count, kept = 0;
+    keyed *k = calloc(n + 1, sizeof *k);
+    char *drop = calloc(n + 1, 1);
+    int oom = !k || !drop;
+    for (size_t i = 0; i < n && !oom; i++) oom = !(k[i] = (keyed){index_key(images->items[i]), i}).key;
+    if (!oom) {
+        qsort(k, n, sizeof *k, by_key);
+        for (size_t i = 1; i < n; i++) drop[k[i].at] = strcmp(k[i].key, k[i - 1].key) == 0;
+        for (size_t i = 0; i < n; i++)
+            if (drop[i]) free(images->items[i]);
+            else images->items[kept++] = images->items[i];
+        images->count = kept;
+    }
+    for (size_t i = 0; k && i < n; i++) free(k[i].key);
+    free(k);
+    free(drop);
+    if (oom) error_msg("out of memory");
+    return oom ? -1 : 0;
+}
+
 /* 0 to go on, 1 when --help was shown, -1 on a usage error (reported). */
 static int parse_args(int argc, char **argv, index_opts *x)
 {
@@ -78,6 +114,7 @@ static int parse_args(int argc, char **argv, index_opts *x)
     if (gather_images(argv + optind, argc - optind, &x->o.images, &x->images)) return -1;
     for (size_t i = 0; i < x->images.count; i++)
         if (strcmp(x->images.items[i], "-") == 0) return usage_error("index", "an index keeps files: stdin has no path"), -1;
+    if (drop_repeats(&x->images)) return -1;
     /* a worker's share can be empty: its index is made all the same, for the merge */
     if (!x->images.count && !x->prune && !x->o.images.share.n) return usage_error("index", "no images"), -1;
     return 0;

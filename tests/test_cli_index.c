@@ -146,6 +146,11 @@ TEST(cli_index_is_incremental_and_prunes)
     free(m);
     CHECK_CONTAINS(r.err, ": 0 embedded, 2 unchanged");
     run_free(&r);
+    /* one file under three names in one run is one row, embedded once */
+    r = run_cmd("touch -d '2002-02-02' %s/img0000.png && %s index -m %s --db %s %s//img0000.png %s/./img0000.png "
+                "%s/../cli-incr/img0000.png", dir, A, model(), db, dir, dir, dir);
+    CHECK_CONTAINS(r.err, ": 1 embedded, 0 unchanged, 0 failed, 0 pruned; 9 images in the index");
+    run_free(&r);
 }
 
 /* Killed at random moments, then run again: the same rows and embeddings as one uninterrupted run,
