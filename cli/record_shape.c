@@ -54,11 +54,16 @@ void shape_check_free(shape_check *c)
     *c = (shape_check){0};
 }
 
+/* The first of the sorted labels equal to label (a label given twice is there twice), or -1. */
 static long label_index(const shape_check *c, const char *label)
 {
-    if (!c->sorted) return -1;
-    char **at = bsearch(&label, c->sorted, c->shape->labels->count, sizeof *c->sorted, by_string);
-    return at ? at - c->sorted : -1;
+    size_t lo = 0, hi = c->sorted ? c->shape->labels->count : 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(c->sorted[mid], label) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return hi < (c->sorted ? c->shape->labels->count : 0) && strcmp(c->sorted[lo], label) == 0 ? (long)lo : -1;
 }
 
 long shape_tsv_label(const shape_check *c, const char *label, size_t len)
@@ -69,14 +74,21 @@ long shape_tsv_label(const shape_check *c, const char *label, size_t len)
     return at;
 }
 
-/* A result names one of the labels, not named before in its record (c->checks tells records apart). */
+int shape_take(shape_check *c, long first)
+{
+    size_t n = c->shape->labels->count;
+    for (size_t at = (size_t)first; at < n && strcmp(c->sorted[at], c->sorted[first]) == 0; at++)
+        if (c->seen[at] != c->checks) return c->seen[at] = c->checks, 1;
+    return 0;
+}
+
+/* A result names one of the labels, not more often than the labels hold it (c->checks tells
+ * records apart). */
 static int result_matches(shape_check *c, const cJSON *result)
 {
     const cJSON *label = cJSON_GetObjectItemCaseSensitive(result, "label");
     long at = cJSON_IsString(label) ? label_index(c, label->valuestring) : -1;
-    if (at < 0 || c->seen[at] == c->checks) return 0;
-    c->seen[at] = c->checks;
-    return 1;
+    return at >= 0 && shape_take(c, at);
 }
 
 /* A record's text after the image, as align writes it (read from the text: a file name's bytes

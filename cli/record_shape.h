@@ -33,7 +33,11 @@ void shape_check_free(shape_check *c);
  * string (n bytes, from the comma to the newline). */
 int shape_jsonl_matches(shape_check *c, const char *rest, size_t n);
 
-/* A TSV row's label (len bytes, as written): its index among the sorted labels, or -1. */
+/* A TSV row's label (len bytes, as written): the index of the first of the sorted labels equal to
+ * it, or -1. */
 long shape_tsv_label(const shape_check *c, const char *label, size_t len);
+/* Counts the label at first (shape_tsv_label's) once more in the record being checked: 0 when its
+ * record has it as often as the run's labels do already. */
+int shape_take(shape_check *c, long first);
 
 #endif

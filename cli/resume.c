@@ -58,8 +58,7 @@ static int tsv_row(tsv_group *g, shape_check *c, const char *line, size_t n, off
         g->first = label;
         c->checks++;
     }
-    if (c->seen[label] == c->checks) return -1;
-    c->seen[label] = c->checks;
+    if (!shape_take(c, label)) return -1;
     if (++g->rows == rows) {
         if (strlist_add(keys, g->key, klen)) return -1;
         *valid = at + (off_t)n;
@@ -181,7 +180,9 @@ int resume_open(resume *r, const char *path, out_format format, const char *tsv_
         error_msg("%s: not a regular file; --resume carries on a file", path);
         return -1;
     }
-    if (!(r->path = strdup(path))) error_msg("out of memory");
+    struct stat link; /* a symbolic link is followed: the file it names is carried on, the link kept */
+    int linked = exists && lstat(path, &link) == 0 && S_ISLNK(link.st_mode);
+    if (!(r->path = linked ? realpath(path, NULL) : strdup(path))) error_msg("%s: %s", path, strerror(errno));
     off_t valid = 0;
     int rc = !r->path || open_partial(r) || fstat(r->fd, &pst) ? -1 : 0;
     if (!rc && pst.st_size > 0) {
@@ -231,20 +232,37 @@ static char *key_of(const char *path, out_format format)
     return buf;
 }
 
+/* Takes one of the records of key (done is sorted, a key given twice has two): 1, or 0 when none
+ * is left. */
+static int take_record(resume *r, char *used, const char *key)
+{
+    size_t lo = 0, hi = r->done.count;
+    while (lo < hi) { /* the first record not below key */
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(r->done.items[mid], key) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    for (; lo < r->done.count && strcmp(r->done.items[lo], key) == 0; lo++)
+        if (!used[lo]) return used[lo] = 1;
+    return 0;
+}
+
 int resume_skip_done(resume *r, strlist *paths)
 {
     size_t kept = 0;
-    int oom = 0;
+    char *used = calloc(r->done.count + 1, 1);
+    int oom = !used;
     for (size_t i = 0; i < paths->count; i++) {
         char *key = oom ? NULL : key_of(paths->items[i], r->format);
         oom = oom || !key;
-        if (key && !(r->done.count && bsearch(&key, r->done.items, r->done.count, sizeof *r->done.items, by_string)))
+        if (key && !take_record(r, used, key))
             paths->items[kept++] = paths->items[i];
         else
             free(paths->items[i]);
         free(key);
     }
     paths->count = kept;
+    free(used);
     if (oom) error_msg("out of memory");
     return oom ? -1 : 0;
 }

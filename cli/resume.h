@@ -38,8 +38,8 @@ typedef struct {
  * after reporting why not (a file that is not records this run would write, another align
  * writing it, an I/O error). */
 int resume_open(resume *r, const char *path, out_format format, const char *tsv_header, const record_shape *shape);
-/* Drops from paths (in place, keeping the order) the inputs that already have a record; -1 when
- * out of memory (reported). */
+/* Drops from paths (in place, keeping the order) the inputs that already have a record, an input
+ * given n times as many times as it has records; -1 when out of memory (reported). */
 int resume_skip_done(resume *r, strlist *paths);
 /* Where the next batch's records go; NULL when out of memory (reported). */
 FILE *resume_batch(resume *r);

@@ -268,6 +268,30 @@ TEST(cli_resume_refuses_what_it_cannot_carry_on)
                 dir, img, absolute(fixture("images/rocket.bmp")), A, m, A, m);
     CHECK_STR(r.out, "0\n{\"image\":\"caf\\udce9.jpg\"\n{\"image\":\"caf\\udce8.jpg\"\n");
     run_free(&r);
+    /* an image given twice has two records: a cut after the first is carried on to both */
+    char rocket[4096];
+    snprintf(rocket, sizeof rocket, "%s", absolute(fixture("images/rocket.bmp")));
+    r = run_cmd("cd %s && %s classify -q --jsonl -m %s -l cat -l dog -o full.jsonl %s %s %s && head -1 full.jsonl > "
+                "cut.jsonl && %s classify -q --jsonl -m %s -l cat -l dog -o cut.jsonl --resume %s %s %s; echo $?; "
+                "cmp cut.jsonl full.jsonl && echo same",
+                dir, A, m, img, rocket, img, A, m, img, rocket, img);
+    CHECK_STR(r.out, "0\nsame\n");
+    run_free(&r);
+    /* a label given twice is in every record twice, in JSON Lines and TSV */
+    for (int tsv = 0; tsv < 2; tsv++) {
+        r = run_cmd("cd %s && rm -f twice && %s classify -q %s -m %s -l cat -l dog -l cat -o twice %s && "
+                    "%s classify -q %s -m %s -l cat -l dog -l cat -o twice --resume %s %s; echo $?",
+                    dir, A, tsv ? "--format tsv" : "--jsonl", m, img, A, tsv ? "--format tsv" : "--jsonl", m, img, rocket);
+        CHECK_MSG(strcmp(r.out, "0\n") == 0, "%s: %s %s", tsv ? "tsv" : "jsonl", r.out, r.err);
+        run_free(&r);
+    }
+    /* through a symbolic link: the file it names is carried on, the link kept */
+    r = run_cmd("cd %s && mkdir -p real && rm -f real/t lnk && %s classify -q --jsonl -m %s -l a -l b -o real/t %s && "
+                "ln -s real/t lnk && %s classify -q --jsonl -m %s -l a -l b -o lnk --resume %s %s; echo $?; "
+                "readlink lnk; wc -l < real/t",
+                dir, A, m, img, A, m, img, rocket);
+    CHECK_MSG(strcmp(r.out, "0\nreal/t\n2\n") == 0, "%s %s", r.out, r.err);
+    run_free(&r);
     /* and the same labels in another order carry on */
     r = run_cmd("cd %s && rm -f o.jsonl && %s classify --jsonl -q -m %s -l c -l d -o o.jsonl %s && "
                 "%s classify --jsonl -q -m %s -l d -l c -o o.jsonl --resume %s %s; echo $?; wc -l < o.jsonl",
