@@ -288,15 +288,26 @@ int stdin_readers(char **operands, int n, const image_sources *src)
     return count;
 }
 
+/* Whether stdin is read more than once: by the images from first on, --files-from and whatever
+ * else took it; reported. */
+static int stdin_twice(const strlist *images, size_t first, const image_sources *src)
+{
+    int readers = src->stdin_taken + (src->files_from && strcmp(src->files_from, "-") == 0);
+    for (size_t i = first; i < images->count; i++) readers += strcmp(images->items[i], "-") == 0;
+    if (readers > 1) error_msg("stdin ('-') is given more than once: it can be read only once");
+    return readers > 1;
+}
+
 int gather_images(char **operands, int n, const image_sources *src, strlist *out)
 {
     size_t first = out->count;
-    if (stdin_readers(operands, n, src) > 1) {
+    if (stdin_readers(operands, n, src) + src->stdin_taken > 1) {
         error_msg("stdin ('-') is given more than once: it can be read only once");
         return -1;
     }
     if (expand_images(operands, n, src->recursive, out)) return -1;
     if (src->files_from && read_files_from(src->files_from, src->nul, out)) return -1;
+    if (stdin_twice(out, first, src)) return -1;
     keep_share(&src->share, first, out);
     return 0;
 }

@@ -19,6 +19,7 @@ typedef struct {
     const char *files_from; /* --files-from FILE ("-" = stdin) */
     int nul;                /* -0: its paths are NUL-separated */
     shard share;            /* --shard K/N: only the inputs of shard K */
+    int stdin_taken;        /* stdin is read for something else (classify's --labels -) */
 } image_sources;
 
 /* The images of a run, in order: each operand ("-" stays; a directory gives its images in sorted

@@ -546,6 +546,10 @@ TEST(cli_usage_errors_exit_1_with_one_line)
     expect_usage_error("classify -l a -l b - -", "stdin ('-') is given more than once");
     expect_usage_error("classify --labels - -", "--labels - reads stdin, so no image can come from it too");
     expect_usage_error("embed --files-from - -", "stdin ('-') is given more than once");
+    snprintf(buf, sizeof buf, "classify -m %s -l a -l b --files-from %s", fixture("tiny-a"), write_tmp("dashes.txt", "-\n-\n", 4));
+    expect_usage_error(buf, "stdin ('-') is given more than once");
+    snprintf(buf, sizeof buf, "classify -m %s --labels - --files-from %s", fixture("tiny-a"), write_tmp("dash.txt", "-\n", 2));
+    expect_usage_error(buf, "stdin ('-') is given more than once");
     expect_usage_error("classify -t 'no hole' x.jpg cat", "has no {} for the label");
     expect_usage_error("classify --format yaml x.jpg cat", "unknown format 'yaml'");
     expect_usage_error("classify -m /nonexistent/model x.jpg cat", "/nonexistent/model: model directory not found");
