@@ -48,6 +48,7 @@ static const image_format formats[] = {
     {"P7", 2, 0, "PAM", NULL, NULL, NULL},
     {"8BPS", 4, 0, "PSD", NULL, NULL, NULL},
     {"\0\0\0\x0cjP  \r\n\x87\n", 12, 0, "JPEG 2000", NULL, NULL, NULL},
+    {"\xffO\xffQ", 4, 0, "JPEG 2000", NULL, NULL, NULL},
     {"#?RADIANCE", 10, 0, "HDR", NULL, NULL, NULL},
     {"#?RGBE", 6, 0, "HDR", NULL, NULL, NULL},
     {"\x53\x80\xf6\x34", 4, 0, "PIC", NULL, NULL, NULL},
@@ -62,14 +63,16 @@ static const image_format formats[] = {
     {"....ftypavif", 12, 0xf, "AVIF", NULL, NULL, NULL},
     {"....ftypavis", 12, 0xf, "AVIF", NULL, NULL, NULL},
     {"\0\0\0\x0cJXL \r\n\x87\n", 12, 0, "JPEG XL", NULL, NULL, NULL},
+    {"\xff\x0a", 2, 0, "JPEG XL", NULL, NULL, NULL},
 };
 
 /* TGA has no signature, so anything without one of the others' is a TGA candidate. */
 static const image_format tga = {"", 0, 0, "TGA", tga_decode, NULL, NULL};
 
 /* PIL refuses a JPEG whose start marker is preceded by 0xFF fill bytes or not followed by another
- * marker; such a file is named, not tried as a TGA. Only JPEG's signature starts with FF, so this
- * is looked for after the table. */
+ * marker; such a file is named, not tried as a TGA. The other signatures that start with FF (the
+ * JPEG 2000 and JPEG XL codestreams') go on with neither FF nor D8, so this is looked for after
+ * the table. */
 static const image_format jpeg_after_fill[] = {
     {"", 0, 0, "JPEG without a marker after its start", NULL, NULL, NULL},
     {"", 0, 0, "JPEG preceded by fill bytes", NULL, NULL, NULL},
