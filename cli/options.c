@@ -71,10 +71,13 @@ int common_option(int opt, const char *arg, char **argv, common_opts *o, const c
 int option_error(const char *command, int opt, char **argv)
 {
     /* getopt leaves optind on a group of short options ("-dog") while it reads them, so a short
-     * option is named by its letter; a long one is the argument getopt has just passed */
+     * option is named by its letter; a long one is the argument getopt has just passed. A byte
+     * that is no letter (a space, a UTF-8 sequence's first) is named by the argument holding it. */
     const char *arg = argv[optind - 1];
     char letter[3] = {'-', (char)optopt, 0};
     const char *name = optopt > ' ' && optopt < 127 && strncmp(arg, "--", 2) != 0 ? letter : arg;
+    for (int i = optind - 1; optopt && name == arg && i <= optind && argv[i]; i++)
+        if (argv[i][0] == '-' && argv[i][1] != '-' && strchr(argv[i] + 1, optopt)) name = argv[i];
     if (opt == ':') return usage_error(command, "option '%s' needs a value", name);
     return usage_error(command, "unknown option '%s' (an operand that starts with '-' goes after '--')", name);
 }

@@ -538,6 +538,8 @@ TEST(cli_usage_errors_exit_1_with_one_line)
     /* a short option is named by its letter, even inside a group or after an operand */
     expect_usage_error("classify x.jpg cat -dog", "unknown option '-d' (an operand that starts with '-' goes after '--')");
     expect_usage_error("search -zq cat", "unknown option '-z'");
+    expect_usage_error("classify x.jpg cat '- 5 degrees'", "unknown option '- 5 degrees'");
+    expect_usage_error("search -\xc3\xa9 x", "unknown option '-\xc3\xa9'");
     expect_usage_error("convert -zz m", "unknown option '-z'");
     expect_usage_error("classify -qk", "option '-k' needs a value");
     expect_usage_error("index --merge m.db --db x.db p.db", "--merge takes only -q and the indexes to merge, not --db");
