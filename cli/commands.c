@@ -1,5 +1,6 @@
 /* The small commands: tokenize, info, convert. */
 #include <getopt.h>
+#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -175,6 +176,19 @@ static const char *const convert_help =
     "  -q, --quiet             say nothing on success\n"
     "  -h, --help              this help\n";
 
+/* Whether path is one of the files, other than the weights, that the model in dir is read from. */
+static int is_model_file(const char *dir, const char *path)
+{
+    static const char *const files[] = {"config.json", "preprocessor_config.json", "tokenizer_config.json",
+                                        "special_tokens_map.json", "vocab.txt"};
+    char *copy = strdup(path), *model = realpath(dir, NULL), *parent = copy ? realpath(dirname(copy), NULL) : NULL;
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    int same = model && parent && strcmp(model, parent) == 0, hit = 0;
+    for (size_t i = 0; same && i < sizeof files / sizeof files[0]; i++) hit |= strcmp(base, files[i]) == 0;
+    free(copy), free(model), free(parent);
+    return hit;
+}
+
 int cmd_convert(int argc, char **argv)
 {
     static const struct option longopts[] = {{"output", required_argument, 0, 'o'},
@@ -210,7 +224,10 @@ int cmd_convert(int argc, char **argv)
     snprintf(def_out, len, "%s/model.safetensors", dir);
     align_error err;
     int rc = EXIT_SUCCESS;
-    if (align_convert_checkpoint(in, out ? out : def_out, dtype, &err)) {
+    if (out && is_model_file(dir, out)) {
+        error_msg("%s: is one of the model's own files; write the checkpoint elsewhere", out);
+        rc = EXIT_FAILURE;
+    } else if (align_convert_checkpoint(in, out ? out : def_out, dtype, &err)) {
         error_msg("%s", err.message);
         rc = EXIT_FAILURE;
     } else if (!quiet) {

@@ -175,4 +175,10 @@ TEST(convert_errors_name_the_file)
     CHECK_STR(r.out, "1\n1\nsame\n");
     CHECK_CONTAINS(r.err, "pytorch_model.bin: is the checkpoint being converted");
     run_free(&r);
+    /* nor over the model's other files */
+    r = run_cmd("cd %s && cp config.json config.before && %s convert -o ../onto-itself/config.json . ; echo $?; "
+                "cmp config.json config.before && echo same", dir, align_bin());
+    CHECK_STR(r.out, "1\nsame\n");
+    CHECK_CONTAINS(r.err, "config.json: is one of the model's own files");
+    run_free(&r);
 }
