@@ -416,8 +416,23 @@ static char *labels_1000(void)
     return (char *)path;
 }
 
+/* A directory of n links to image, under distinct names (a share, and an index row, goes by the
+ * path); its path, malloc'ed. */
+static char *image_dir(const char *image, int n)
+{
+    char *dir = strdup("/tmp/align-bench-images-XXXXXX");
+    if (!dir || !mkdtemp(dir)) exit(1);
+    char target[4096], link[4200];
+    if (!realpath(image, target)) exit(1);
+    for (int i = 0; i < n; i++) {
+        snprintf(link, sizeof link, "%s/img%03d.jpg", dir, i);
+        if (symlink(target, link)) exit(1);
+    }
+    return dir;
+}
+
 /* The index, search, classify --db and label cache scenarios; c32 is classify's 32-image run. */
-static void collections(const bench_opts *o, const char *threads, const char *labels, char **images32, timing c32,
+static void collections(const bench_opts *o, const char *threads, const char *labels, timing c32,
                         double vis, double peak)
 {
     /* the label cache of these runs is the bench's own */
@@ -425,12 +440,13 @@ static void collections(const bench_opts *o, const char *threads, const char *la
     snprintf(cache, sizeof cache, "%s", bench_file("cache"));
     setenv("XDG_CACHE_HOME", cache, 1);
     const char *db = bench_file("index.db");
-    char *ix[64] = {(char *)o->align, "index", "-q", "--threads", (char *)threads, "-m", (char *)o->model, "--db",
-                    (char *)db};
-    int k = 9;
-    for (int i = 0; i < 32; i++) ix[k++] = images32[i];
-    ix[k] = NULL;
+    char *dir = image_dir(o->image, 32), rm_dir[4200];
+    char *ix[] = {(char *)o->align, "index", "-q", "--threads", (char *)threads, "-m", (char *)o->model, "--db",
+                  (char *)db, dir, NULL};
     timing ti = index_fresh(o->runs < 3 ? o->runs : 3, ix, db);
+    snprintf(rm_dir, sizeof rm_dir, "rm -rf %s", dir);
+    if (system(rm_dir)) exit(1);
+    free(dir);
     char extra[128];
     snprintf(extra, sizeof extra, "%.2f images/s, %.1f%% of classify's", 32 / ti.median, 100 * c32.median / ti.median);
     row("align index, 32 images (new index)", ti, 32 * vis, peak, extra);
@@ -508,20 +524,6 @@ static timing concurrently(int runs, int n, int jobs, char **argv[])
     return summarise(t, runs, rss);
 }
 
-/* A directory of n links to image, under distinct names (a share goes by the path); its path. */
-static char *image_dir(const char *image, int n)
-{
-    static char dir[] = "/tmp/align-bench-shards-XXXXXX";
-    if (!mkdtemp(dir)) exit(1);
-    char target[4096], link[4200];
-    if (!realpath(image, target)) exit(1);
-    for (int i = 0; i < n; i++) {
-        snprintf(link, sizeof link, "%s/img%03d.jpg", dir, i);
-        if (symlink(target, link)) exit(1);
-    }
-    return dir;
-}
-
 /* 4 shards of 32 images, two at a time with a thread each (as `parallel` runs them on 2 cores),
  * against one process with every thread; then the merge of 4 synthetic shards of 100,000 rows. */
 static void scale_out(const bench_opts *o, const char *threads_s, double peak, double vis)
@@ -545,6 +547,7 @@ static void scale_out(const bench_opts *o, const char *threads_s, double peak, d
     row("the same in 4 shards, 2 at a time", t4, 32 * vis, peak, ratio);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd)) exit(1);
+    free(dir);
 
     char dbdir[] = "/tmp/align-bench-merge-XXXXXX";
     const char *make_index = o->make_index;
@@ -662,7 +665,7 @@ int main(int argc, char **argv)
     char ips[64];
     snprintf(ips, sizeof ips, "%.2f images/s", 32 / c32.median);
     row("align classify, 32 images x 10 labels", c32, 32 * vis + txt10, peak, ips);
-    collections(&o, threads_s, labels, cli8 + 10, c32, vis, peak);
+    collections(&o, threads_s, labels, c32, vis, peak);
     scale_out(&o, threads_s, peak, vis);
     unlink(labels);
     products_floor f1 = vision_products_floor(&cfg, 1, threads), f8 = vision_products_floor(&cfg, 8, threads);
