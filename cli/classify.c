@@ -118,8 +118,6 @@ static int gather_inputs(int argc, char **argv, classify_opts *c)
 {
     char **ops = argv + optind;
     int n_ops = argc - optind;
-    if (c->labels_file && strcmp(c->labels_file, "-") == 0 && !c->all && stdin_readers(ops, n_ops, &c->o.images))
-        return usage_error("classify", "--labels - reads stdin, so no image can come from it too"), -1;
     if (c->labels_file && read_labels_file(c->labels_file, &c->labels)) return -1;
     c->o.images.stdin_taken = c->labels_file && strcmp(c->labels_file, "-") == 0;
     if (c->all) {

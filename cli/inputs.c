@@ -281,13 +281,6 @@ static void keep_share(const shard *share, size_t first, strlist *l)
     l->count = kept;
 }
 
-int stdin_readers(char **operands, int n, const image_sources *src)
-{
-    int count = src->files_from && strcmp(src->files_from, "-") == 0;
-    for (int i = 0; i < n; i++) count += strcmp(operands[i], "-") == 0;
-    return count;
-}
-
 /* Whether stdin is read more than once: by the images from first on, --files-from and whatever
  * else took it; reported. */
 static int stdin_twice(const strlist *images, size_t first, const image_sources *src)
@@ -301,10 +294,6 @@ static int stdin_twice(const strlist *images, size_t first, const image_sources 
 int gather_images(char **operands, int n, const image_sources *src, strlist *out)
 {
     size_t first = out->count;
-    if (stdin_readers(operands, n, src) + src->stdin_taken > 1) {
-        error_msg("stdin ('-') is given more than once: it can be read only once");
-        return -1;
-    }
     if (expand_images(operands, n, src->recursive, out)) return -1;
     if (src->files_from && read_files_from(src->files_from, src->nul, out)) return -1;
     if (stdin_twice(out, first, src)) return -1;

@@ -25,10 +25,9 @@ typedef struct {
 /* The images of a run, in order: each operand ("-" stays; a directory gives its images in sorted
  * order, recursively with -r; anything else is kept as given, to fail later with its own
  * message), then the --files-from paths; with --shard, only those of the share (which may be
- * none). Appends to out; -1 after reporting an error. */
+ * none). Appends to out; -1 after reporting an error, such as stdin read twice (by two "-"
+ * images, --files-from - or what stdin_taken says). */
 int gather_images(char **operands, int n, const image_sources *src, strlist *out);
-/* How many of the operands and --files-from read stdin ("-"). */
-int stdin_readers(char **operands, int n, const image_sources *src);
 /* Reads --files-from: paths one per line, or NUL-separated when nul is set; "-" reads stdin. */
 int read_files_from(const char *path, int nul, strlist *out);
 /* Reads --labels: one label per line, blank lines and #-lines skipped; "-" reads stdin. */

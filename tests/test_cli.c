@@ -546,7 +546,7 @@ TEST(cli_usage_errors_exit_1_with_one_line)
     expect_usage_error("index --merge m.db -rq p.db", "--merge takes only -q and the indexes to merge, not -r");
     /* stdin can be read once */
     expect_usage_error("classify -l a -l b - -", "stdin ('-') is given more than once");
-    expect_usage_error("classify --labels - -", "--labels - reads stdin, so no image can come from it too");
+    expect_usage_error("classify --labels - -", "stdin ('-') is given more than once");
     expect_usage_error("embed --files-from - -", "stdin ('-') is given more than once");
     snprintf(buf, sizeof buf, "classify -m %s -l a -l b --files-from %s", fixture("tiny-a"), write_tmp("dashes.txt", "-\n-\n", 4));
     expect_usage_error(buf, "stdin ('-') is given more than once");
