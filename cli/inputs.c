@@ -181,11 +181,6 @@ static void report_unread(const char *dir, const size_t unread[UNREAD_KINDS])
                   total == 1 ? "that format" : "these formats");
 }
 
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* The directories being walked, innermost first: a subdirectory that is one of them (a symbolic
  * link back up the tree) would be walked again and again, and two such links double the work at
  * every level. */
@@ -225,7 +220,7 @@ static int walk_dir(const char *dir, int recursive, const walk_level *up, strlis
     while ((e = readdir(d)))
         if (e->d_name[0] != '.' && strlist_add(&names, e->d_name, strlen(e->d_name))) oom = 1;
     closedir(d);
-    if (names.count) qsort(names.items, names.count, sizeof *names.items, by_name);
+    if (names.count) qsort(names.items, names.count, sizeof *names.items, strlist_order);
     for (size_t i = 0; i < names.count && !rc && !oom; i++) {
         size_t len = strlen(dir) + strlen(names.items[i]) + 2;
         char *path = malloc(len);

@@ -7,27 +7,10 @@
 
 #include "report.h"
 
-static int by_string(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* A label as a TSV field holds it (escaped), or as JSON decodes it (itself). */
 static char *written(const char *label, out_format format)
 {
-    if (format != FMT_TSV) return strdup(label);
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&buf, &len);
-    if (!m) return NULL;
-    record_writer w = {.f = m, .format = FMT_TSV};
-    record_tsv_row(&w, &label, 1);
-    if (fclose(m) || len < 1) {
-        free(buf);
-        return NULL;
-    }
-    buf[len - 1] = 0; /* the row's newline */
-    return buf;
+    return format == FMT_TSV ? record_key(label, FMT_TSV) : strdup(label);
 }
 
 int shape_check_init(shape_check *c, const record_shape *shape, out_format format)
@@ -42,7 +25,7 @@ int shape_check_init(shape_check *c, const record_shape *shape, out_format forma
         shape_check_free(c);
         return -1;
     }
-    qsort(c->sorted, n, sizeof *c->sorted, by_string);
+    qsort(c->sorted, n, sizeof *c->sorted, strlist_order);
     return 0;
 }
 
@@ -57,13 +40,8 @@ void shape_check_free(shape_check *c)
 /* The first of the sorted labels equal to label (a label given twice is there twice), or -1. */
 static long label_index(const shape_check *c, const char *label)
 {
-    size_t lo = 0, hi = c->sorted ? c->shape->labels->count : 0;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(c->sorted[mid], label) < 0) lo = mid + 1;
-        else hi = mid;
-    }
-    return hi < (c->sorted ? c->shape->labels->count : 0) && strcmp(c->sorted[lo], label) == 0 ? (long)lo : -1;
+    size_t n = c->sorted ? c->shape->labels->count : 0, at = strlist_lower_bound(c->sorted, n, label);
+    return at < n && strcmp(c->sorted[at], label) == 0 ? (long)at : -1;
 }
 
 long shape_tsv_label(const shape_check *c, const char *label, size_t len)

@@ -181,3 +181,28 @@ void record_tsv_row(record_writer *w, const char *const *fields, int n)
     }
     fputc('\n', w->f);
 }
+
+char *record_key(const char *s, out_format format)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    if (!m) return NULL;
+    if (format == FMT_TSV) {
+        record_writer w = {.f = m, .format = FMT_TSV};
+        record_tsv_row(&w, &s, 1); /* the field and a newline */
+    } else {
+        put_json_string(m, s); /* the literal in quotes */
+    }
+    if (fclose(m) || len < (format == FMT_TSV ? 1u : 2u)) {
+        free(buf);
+        return NULL;
+    }
+    if (format == FMT_TSV) {
+        buf[len - 1] = 0;
+    } else {
+        memmove(buf, buf + 1, len - 2);
+        buf[len - 2] = 0;
+    }
+    return buf;
+}

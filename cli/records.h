@@ -50,4 +50,8 @@ void record_close(record_writer *w);
 /* One TSV row: tabs, newlines and backslashes in a field are written \t, \n and \\. */
 void record_tsv_row(record_writer *w, const char *const *fields, int n);
 
+/* s as a record holds it: a TSV field, or (JSON, JSON Lines) a string literal without its quotes;
+ * malloc'ed, NULL when out of memory. */
+char *record_key(const char *s, out_format format);
+
 #endif

@@ -148,11 +148,6 @@ static int copy_prefix(resume *r, off_t valid)
     return -1;
 }
 
-static int by_string(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Opens and locks FILE.partial; 0 or -1 after reporting. */
 static int open_partial(resume *r)
 {
@@ -201,47 +196,15 @@ int resume_open(resume *r, const char *path, out_format format, const char *tsv_
         resume_close(r, 0);
         return -1;
     }
-    if (r->done.count) qsort(r->done.items, r->done.count, sizeof *r->done.items, by_string);
+    if (r->done.count) qsort(r->done.items, r->done.count, sizeof *r->done.items, strlist_order);
     return 0;
-}
-
-/* The key a record of path has (see resume.h); malloc'ed, NULL when out of memory. */
-static char *key_of(const char *path, out_format format)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&buf, &len);
-    if (!m) return NULL;
-    if (format == FMT_TSV) {
-        record_writer w = {.f = m, .format = FMT_TSV};
-        const char *field[] = {path};
-        record_tsv_row(&w, field, 1); /* the field and a newline */
-    } else {
-        put_json_string(m, path); /* the literal in quotes */
-    }
-    if (fclose(m) || len < 2) {
-        free(buf);
-        return NULL;
-    }
-    if (format == FMT_TSV) {
-        buf[len - 1] = 0;
-    } else {
-        memmove(buf, buf + 1, len - 2);
-        buf[len - 2] = 0;
-    }
-    return buf;
 }
 
 /* Takes one of the records of key (done is sorted, a key given twice has two): 1, or 0 when none
  * is left. */
 static int take_record(resume *r, char *used, const char *key)
 {
-    size_t lo = 0, hi = r->done.count;
-    while (lo < hi) { /* the first record not below key */
-        size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(r->done.items[mid], key) < 0) lo = mid + 1;
-        else hi = mid;
-    }
+    size_t lo = strlist_lower_bound(r->done.items, r->done.count, key);
     for (; lo < r->done.count && strcmp(r->done.items[lo], key) == 0; lo++)
         if (!used[lo]) return used[lo] = 1;
     return 0;
@@ -253,7 +216,7 @@ int resume_skip_done(resume *r, strlist *paths)
     char *used = calloc(r->done.count + 1, 1);
     int oom = !used;
     for (size_t i = 0; i < paths->count; i++) {
-        char *key = oom ? NULL : key_of(paths->items[i], r->format);
+        char *key = oom ? NULL : record_key(paths->items[i], r->format);
         oom = oom || !key;
         if (key && !take_record(r, used, key))
             paths->items[kept++] = paths->items[i];

@@ -27,3 +27,19 @@ void strlist_free(strlist *l)
     free(l->items);
     memset(l, 0, sizeof *l);
 }
+
+int strlist_order(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+size_t strlist_lower_bound(char *const *items, size_t n, const char *key)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(items[mid], key) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}

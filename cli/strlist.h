@@ -13,4 +13,9 @@ typedef struct {
 int strlist_add(strlist *l, const char *s, size_t len);
 void strlist_free(strlist *l);
 
+/* strcmp's order of two char * (for qsort); and the first of n strings in that order that is not
+ * below key (n when none is). */
+int strlist_order(const void *a, const void *b);
+size_t strlist_lower_bound(char *const *items, size_t n, const char *key);
+
 #endif
