@@ -53,12 +53,44 @@ static align_status stb_keep(uint8_t *rgb, int got_w, int got_h, int w, int h,
     return ALIGN_OK;
 }
 
+/* A palette PNG whose PLTE has fewer than 256 entries, copied with the grey ramp after them (entry
+ * i is i, i, i), as Pillow's palette has it: stb_image would read an index past the file's
+ * entries from memory the file never set. NULL when the file needs no copy or there is no memory
+ * for one (stb_image then reads the file as it is). */
+static uint8_t *png_full_palette(const uint8_t *p, size_t n, size_t *copy_n)
+{
+    if (n < 33 || p[25] != 3) return NULL;
+    for (size_t at = 8; at + 12 <= n;) {
+        size_t len = be32(p + at);
+        if (len > n - at - 12) return NULL;
+        if (!memcmp(p + at + 4, "IDAT", 4)) return NULL;
+        if (!memcmp(p + at + 4, "PLTE", 4)) {
+            if (len >= 768 || len % 3) return NULL;
+            uint8_t *c = malloc(n + 768 - len);
+            if (!c) return NULL;
+            memcpy(c, p, at);
+            c[at] = 0, c[at + 1] = 0, c[at + 2] = 768 >> 8, c[at + 3] = 768 & 0xff;
+            memcpy(c + at + 4, p + at + 4, 4 + len);
+            for (size_t i = len / 3; i < 256; i++) memset(c + at + 8 + 3 * i, (int)i, 3);
+            memcpy(c + at + 8 + 768, p + at + 8 + len, n - at - 8 - len); /* its CRC (unchecked) and the rest */
+            *copy_n = n + 768 - len;
+            return c;
+        }
+        at += len + 12;
+    }
+    return NULL;
+}
+
 /* stb_image's RGB pixels of a file whose header said w x h. */
 static align_status stb_rgb(const uint8_t *p, size_t n, const char *name, int w, int h,
                             align_image *out, align_error *err)
 {
     int got_w = 0, got_h = 0, comp;
-    uint8_t *rgb = stbi_load_from_memory(p, (int)n, &got_w, &got_h, &comp, 3);
+    size_t full_n = 0;
+    uint8_t *full = png_full_palette(p, n, &full_n);
+    uint8_t *rgb = full ? stbi_load_from_memory(full, (int)full_n, &got_w, &got_h, &comp, 3)
+                        : stbi_load_from_memory(p, (int)n, &got_w, &got_h, &comp, 3);
+    free(full);
     if (!rgb) return stb_failed(name, w, h, err);
     return stb_keep(rgb, got_w, got_h, w, h, name, out, err);
 }
