@@ -52,3 +52,15 @@ size_t png_chunk_overruns(const uint8_t *p, size_t n, int *first_idat)
     }
     return 0;
 }
+
+size_t png_short_palette(const uint8_t *p, size_t n)
+{
+    if (n < 33 || p[25] != 3) return 0;
+    for (size_t at = 8; at + 12 <= n;) {
+        size_t len = be32(p + at);
+        if (len > n - at - 12 || !memcmp(p + at + 4, "IDAT", 4)) return 0;
+        if (!memcmp(p + at + 4, "PLTE", 4)) return len < 768 && len % 3 == 0 ? at : 0;
+        at += len + 12;
+    }
+    return 0;
+}

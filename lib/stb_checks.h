@@ -14,4 +14,8 @@ size_t png_cut_short(const uint8_t *p, size_t n, size_t *crc_pad);
  * *first_idat whether it is the image data's first chunk. */
 size_t png_chunk_overruns(const uint8_t *p, size_t n, int *first_idat);
 
+/* Where a palette PNG's PLTE chunk starts when it has fewer than 256 entries, 0 otherwise:
+ * stb_image reads an index past them from memory the file never set, where PIL has the grey ramp. */
+size_t png_short_palette(const uint8_t *p, size_t n);
+
 #endif

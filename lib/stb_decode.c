@@ -59,26 +59,18 @@ static align_status stb_keep(uint8_t *rgb, int got_w, int got_h, int w, int h,
  * for one (stb_image then reads the file as it is). */
 static uint8_t *png_full_palette(const uint8_t *p, size_t n, size_t *copy_n)
 {
-    if (n < 33 || p[25] != 3) return NULL;
-    for (size_t at = 8; at + 12 <= n;) {
-        size_t len = be32(p + at);
-        if (len > n - at - 12) return NULL;
-        if (!memcmp(p + at + 4, "IDAT", 4)) return NULL;
-        if (!memcmp(p + at + 4, "PLTE", 4)) {
-            if (len >= 768 || len % 3) return NULL;
-            uint8_t *c = malloc(n + 768 - len);
-            if (!c) return NULL;
-            memcpy(c, p, at);
-            c[at] = 0, c[at + 1] = 0, c[at + 2] = 768 >> 8, c[at + 3] = 768 & 0xff;
-            memcpy(c + at + 4, p + at + 4, 4 + len);
-            for (size_t i = len / 3; i < 256; i++) memset(c + at + 8 + 3 * i, (int)i, 3);
-            memcpy(c + at + 8 + 768, p + at + 8 + len, n - at - 8 - len); /* its CRC (unchecked) and the rest */
-            *copy_n = n + 768 - len;
-            return c;
-        }
-        at += len + 12;
-    }
-    return NULL;
+    size_t at = png_short_palette(p, n);
+    if (!at) return NULL;
+    size_t len = be32(p + at);
+    uint8_t *c = malloc(n + 768 - len);
+    if (!c) return NULL;
+    memcpy(c, p, at);
+    c[at] = 0, c[at + 1] = 0, c[at + 2] = 768 >> 8, c[at + 3] = 768 & 0xff;
+    memcpy(c + at + 4, p + at + 4, 4 + len);
+    for (size_t i = len / 3; i < 256; i++) memset(c + at + 8 + 3 * i, (int)i, 3);
+    memcpy(c + at + 8 + 768, p + at + 8 + len, n - at - 8 - len); /* its CRC (unchecked) and the rest */
+    *copy_n = n + 768 - len;
+    return c;
 }
 
 /* stb_image's RGB pixels of a file whose header said w x h. */
