@@ -233,7 +233,7 @@ int cmd_convert(int argc, char **argv)
     } else if (!quiet) {
         struct stat st;
         stat(out ? out : def_out, &st);
-        fprintf(stderr, "align: wrote %s (%.1f MB, %s)\n", out ? out : def_out, st.st_size / 1e6, dtype);
+        error_msg("wrote %s (%.1f MB, %s)", out ? out : def_out, st.st_size / 1e6, dtype);
     }
     free(in);
     free(def_out);

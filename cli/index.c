@@ -127,7 +127,7 @@ static int merge(const index_opts *x, char **shards, int n)
         error_msg("%s", err.message);
         return EXIT_FAILURE;
     }
-    if (!x->o.quiet) fprintf(stderr, "align: merged %d %s into %s\n", n, n == 1 ? "index" : "indexes", x->merge);
+    if (!x->o.quiet) error_msg("merged %d %s into %s", n, n == 1 ? "index" : "indexes", x->merge);
     return EXIT_SUCCESS;
 }
 
@@ -172,7 +172,7 @@ static int run(const index_opts *x)
         size_t failed = image_stream_failures(s);
         rc = exit_status(failed, p.count + p.unchanged);
         if (!x->o.quiet)
-            fprintf(stderr, "align: %s: %ld embedded, %zu unchanged, %zu failed, %lld pruned; %lld images in the index\n",
+            error_msg("%s: %ld embedded, %zu unchanged, %zu failed, %lld pruned; %lld images in the index",
                     x->db, added, p.unchanged, failed, (long long)pruned, (long long)total);
     } else if (added >= 0) {
         error_msg("%s", err.message);

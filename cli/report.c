@@ -9,20 +9,33 @@ int exit_status(size_t failed, size_t total)
     return !failed ? EXIT_SUCCESS : failed < total ? EXIT_PARTIAL : EXIT_FAILURE;
 }
 
+/* "align: " and the message, kept to one line and harmless to a terminal: a file name's line
+ * breaks show as spaces, its other control bytes (an escape sequence, a tab) as \xHH. */
+static void put_message(const char *fmt, va_list ap)
+{
+    char *text;
+    fputs("align: ", stderr);
+    if (vasprintf(&text, fmt, ap) < 0) {
+        fputs("out of memory", stderr);
+        return;
+    }
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if (*p == '\n' || *p == '\r')
+            fputc(' ', stderr);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(stderr, "\\x%02X", *p);
+        else
+            fputc(*p, stderr);
+    }
+    free(text);
+}
+
 void error_msg(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("align: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    put_message(fmt, ap);
     va_end(ap);
-}
-
-void error_line(const char *message)
-{
-    fputs("align: ", stderr);
-    for (const char *p = message; *p; p++) fputc(*p == '\n' || *p == '\r' ? ' ' : *p, stderr);
     fputc('\n', stderr);
 }
 
@@ -30,12 +43,11 @@ int usage_error(const char *command, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("align: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    put_message(fmt, ap);
+    va_end(ap);
     if (command)
         fprintf(stderr, " (see 'align %s --help')\n", command);
     else
         fputs(" (see 'align --help')\n", stderr);
-    va_end(ap);
     return EXIT_FAILURE;
 }

@@ -15,10 +15,9 @@
  * (each reported): every one failing is nothing done. */
 int exit_status(size_t failed, size_t total);
 
-/* One line on stderr: "align: " + message. */
+/* One line on stderr: "align: " + message, what went wrong or, unless -q, what was done. A file
+ * name's line breaks show as spaces, its other control bytes as \xHH. */
 void error_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* The same for a message that may quote a file name's line breaks: shown as spaces. */
-void error_line(const char *message);
 /* A usage error: the message, then a hint to run `align COMMAND --help` (`align --help` when
  * command is NULL); returns EXIT_FAILURE. */
 int usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

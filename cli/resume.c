@@ -161,7 +161,13 @@ static int open_partial(resume *r)
         error_msg("%s: %s", r->partial, strerror(errno));
         return -1;
     }
-    if (flock(r->fd, LOCK_EX | LOCK_NB) == 0) return 0;
+    /* a writer that held the lock may have renamed or removed the file since it was opened here */
+    struct stat held, named;
+    int locked = flock(r->fd, LOCK_EX | LOCK_NB) == 0;
+    if (locked && fstat(r->fd, &held) == 0 && stat(r->partial, &named) == 0 && held.st_ino == named.st_ino &&
+        held.st_dev == named.st_dev)
+        return 0;
+    if (locked) errno = EWOULDBLOCK;
     error_msg("%s: %s", r->partial, errno == EWOULDBLOCK ? "busy: another align is writing it" : strerror(errno));
     return -1;
 }
@@ -180,6 +186,7 @@ int resume_open(resume *r, const char *path, out_format format, const char *tsv_
     if (!(r->path = linked ? realpath(path, NULL) : strdup(path))) error_msg("%s: %s", path, strerror(errno));
     off_t valid = 0;
     int rc = !r->path || open_partial(r) || fstat(r->fd, &pst) ? -1 : 0;
+    r->bare = !rc && pst.st_size == 0;
     if (!rc && pst.st_size > 0) {
         int fd = dup(r->fd);
         rc = scan_file(r, fd >= 0 ? fdopen(fd, "rb") : NULL, r->partial, tsv_header, shape, &valid);
@@ -243,6 +250,7 @@ int resume_flush(resume *r)
     r->batch = NULL;
     int failed = oom || write_all(r->fd, r->buf, r->len) || fdatasync(r->fd);
     if (failed) error_msg("%s: write error: %s", r->partial, oom ? "out of memory" : strerror(errno ? errno : EIO));
+    if (!failed && r->len) r->bare = 0;
     free(r->buf);
     r->buf = NULL;
     return failed ? -1 : 0;
@@ -256,6 +264,8 @@ int resume_close(resume *r, int complete)
     if (r->fd >= 0 && complete) {
         failed = fsync(r->fd) || rename(r->partial, r->path);
         if (failed) error_msg("%s: %s", r->path, strerror(errno));
+    } else if (r->fd >= 0 && r->bare) {
+        unlink(r->partial);
     }
     if (r->fd >= 0) close(r->fd);
     strlist_free(&r->done);

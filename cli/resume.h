@@ -26,6 +26,8 @@
 typedef struct {
     char *path, *partial;
     int fd;             /* FILE.partial, locked against a second writer */
+    int bare;           /* FILE.partial was empty when opened and no record went in since: a run
+                           that stops short removes it, as it holds nothing FILE does not */
     out_format format;
     strlist done;       /* keys of the records already written, sorted */
     FILE *batch;        /* the records of the batch being written */
@@ -46,7 +48,8 @@ FILE *resume_batch(resume *r);
 /* Appends the batch's records to the file and syncs it; -1 after reporting a write error. */
 int resume_flush(resume *r);
 /* Renames FILE.partial over FILE when complete is set and nothing failed, else leaves it for the
- * next rerun; frees everything. 0, or -1 after reporting an error. */
+ * next rerun (removes it when this run added no record to it); frees everything. 0, or -1 after
+ * reporting an error. */
 int resume_close(resume *r, int complete);
 
 /* The parsing half of resume_open: reads the earlier output in f (name: what errors call it) and

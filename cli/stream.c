@@ -249,7 +249,7 @@ static void report(image_stream *s, int k)
     for (int i = 0; i < k; i++) {
         if (s->out[i].error) {
             progress_end(&s->prog);
-            error_line(s->out[i].error);
+            error_msg("%s", s->out[i].error);
             s->failures++;
         }
     }

@@ -170,11 +170,11 @@ static align_status check_inputs(const text_config *t, const int32_t *const *ids
     *max_len = 1;
     for (int i = 0; i < n; i++) {
         if (lens[i] < 1 || lens[i] > t->max_position)
-            return align_fail(err, ALIGN_ERR_LIMIT, "label %d has %d tokens; the model takes 1 to %d", i,
+            return align_fail(err, ALIGN_ERR_LIMIT, "text %d has %d tokens; the model takes 1 to %d", i,
                               lens[i], t->max_position);
         for (int p = 0; p < lens[i]; p++)
             if (ids[i][p] < 0 || ids[i][p] >= t->vocab_size)
-                return align_fail(err, ALIGN_ERR_INPUT, "label %d: token id %d is outside the vocabulary (%d)",
+                return align_fail(err, ALIGN_ERR_INPUT, "text %d: token id %d is outside the vocabulary (%d)",
                                   i, (int)ids[i][p], t->vocab_size);
         offsets[i] = (int)total;
         total += lens[i];

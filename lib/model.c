@@ -319,12 +319,12 @@ static align_status tokenize_chunk(const align_model *m, const char *const *labe
 {
     for (int i = 0; i < n; i++) {
         size_t count;
-        if (!labels[i]) return align_fail(err, ALIGN_ERR_ARG, "label %d is NULL", i);
+        if (!labels[i]) return align_fail(err, ALIGN_ERR_ARG, "text %d is NULL", i);
         if (tokenizer_encode(m->tok, labels[i], strlen(labels[i]), &ids[i], &count, err))
-            return text_error(err, "label", labels[i], strlen(labels[i]));
+            return text_error(err, "text", labels[i], strlen(labels[i]));
         if (count > (size_t)m->cfg.text.max_position) {
             align_fail(err, ALIGN_ERR_LIMIT, "%zu tokens, more than the model's %d", count, m->cfg.text.max_position);
-            return text_error(err, "label", labels[i], strlen(labels[i]));
+            return text_error(err, "text", labels[i], strlen(labels[i]));
         }
         lens[i] = (int)count;
     }

@@ -219,11 +219,12 @@ TEST(cli_resume_refuses_what_it_cannot_carry_on)
         CHECK_MSG(r.status == 1 && strstr(r.err, "--resume carries on"), "%s: %d %s", usage[i], r.status, r.err);
         run_free(&r);
     }
-    /* a file that is not this command's records: one line, and the file as it was */
+    /* a file that is not this command's records: one line, the file as it was, and no FILE.partial
+       left beside it */
     run_result r = run_cmd("cd %s && printf 'notes\\n' > notes.jsonl && %s embed -m %s -o notes.jsonl --resume %s; "
-                           "echo $?; cat notes.jsonl; ls",
+                           "echo $?; cat notes.jsonl; ls notes.jsonl*",
                            dir, A, m, img);
-    CHECK_CONTAINS(r.out, "1\nnotes\nnotes.jsonl");
+    CHECK_STR(r.out, "1\nnotes\nnotes.jsonl\n");
     CHECK_CONTAINS(r.err, "notes.jsonl:1: not a record");
     CHECK_MSG(strchr(r.err, '\n') == r.err + r.err_len - 1, "not one line: %s", r.err);
     run_free(&r);
@@ -259,6 +260,12 @@ TEST(cli_resume_refuses_what_it_cannot_carry_on)
                   others[i].first, others[i].then, r.out, r.err);
         run_free(&r);
     }
+    /* a new TSV file whose every image fails: exit 1, and neither the file nor FILE.partial made */
+    r = run_cmd("cd %s && %s classify -q -m %s --format tsv -l a -l b -o none.tsv --resume missing.jpg; echo $?; "
+                "ls none.tsv*",
+                dir, A, m);
+    CHECK_STR(r.out, "1\n");
+    run_free(&r);
     /* names that are not UTF-8 are written apart (as Python's surrogateescape reads them), so one
      * is not taken for the other */
     r = run_cmd("cd %s && cp %s \"$(printf 'caf\\351.jpg')\" && cp %s \"$(printf 'caf\\350.jpg')\" && "

@@ -256,19 +256,22 @@ static const char *held_to_modes(const char *locked)
 }
 
 /* A failed image's message names it once and whole: a line break in its name stays in the JSON
- * record and is a space on stderr (one line); a path near PATH_MAX keeps its reason. */
+ * record and is a space on stderr (one line); an escape sequence or a tab is \xHH there, so that
+ * a name cannot drive the terminal; a path near PATH_MAX keeps its reason. */
 TEST(robust_odd_names_are_named_once)
 {
-    char nl[2048], deep[4096];
+    char nl[2048], esc[2048], esc_shown[2048], deep[4096];
     snprintf(nl, sizeof nl, "%s/bad\nname.jpg", test_tmpdir());
+    snprintf(esc, sizeof esc, "%s/bad\x1b[31mred\tname.jpg", test_tmpdir());
+    snprintf(esc_shown, sizeof esc_shown, "%s/bad\\x1B[31mred\\x09name.jpg", test_tmpdir());
     snprintf(deep, sizeof deep, "%s", test_tmpdir());
     while (strlen(deep) < 3800) {
         strcat(deep, "/ddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd");
         mkdir(deep, 0700);
     }
     strcat(deep, "/empty.jpg");
-    for (int i = 0; i < 2; i++) {
-        const char *path = i ? deep : nl;
+    for (int i = 0; i < 3; i++) {
+        const char *path = i == 2 ? esc : i ? deep : nl;
         FILE *f = fopen(path, "wb");
         if (f) fclose(f);
         run_result r = run_cmd("%s classify --jsonl -m %s -l cat -l dog '%s' %s", A, fixture("tiny-a"), path,
@@ -279,7 +282,7 @@ TEST(robust_odd_names_are_named_once)
         snprintf(want, sizeof want, "%s: not an image (empty file)", path);
         CHECK_MSG(cJSON_IsString(err) && strcmp(err->valuestring, want) == 0, "%s", line_of(r.out, 0));
         cJSON_Delete(o);
-        snprintf(want, sizeof want, "align: %s: not an image (empty file)\n", path);
+        snprintf(want, sizeof want, "align: %s: not an image (empty file)\n", i == 2 ? esc_shown : path);
         for (char *p = want; *p; p++) *p = *p == '\n' && p[1] ? ' ' : *p;
         CHECK_STR(r.err, want);
         CHECK_INT(r.status, 2);
@@ -517,7 +520,12 @@ TEST(robust_bad_labels)
     const char *cat = fx("images/cat.jpg");
     /* not UTF-8: the error quotes the label as given */
     snprintf(args, sizeof args, "-l \"$(printf 'caf\\351')\" -l dog %s", cat);
-    expect_classify_error(args, "label \"caf\xe9\": invalid UTF-8 at byte 3 (0xE9): truncated sequence");
+    expect_classify_error(args, "text \"caf\xe9\": invalid UTF-8 at byte 3 (0xE9): truncated sequence");
+    /* embed --text names it the same way: a text, not a label */
+    run_result t = run_cmd("%s embed -m %s --text \"$(printf 'caf\\351')\"", A, fixture("tiny-a"));
+    CHECK_INT(t.status, 1);
+    CHECK_STR(t.err, "align: text \"caf\xe9\": invalid UTF-8 at byte 3 (0xE9): truncated sequence\n");
+    run_free(&t);
     /* a NUL byte in a labels file: the file and the line */
     const char *nul = keep(write_tmp("nul-labels.txt", "cat\n# a comment\ndo\0g\n", 20));
     snprintf(args, sizeof args, "--labels %s %s", nul, cat);
@@ -530,7 +538,7 @@ TEST(robust_bad_labels)
     const char *file = keep(write_tmp("long-label.txt", words, strlen(words)));
     free(words);
     snprintf(args, sizeof args, "--labels %s %s", file, cat);
-    expect_classify_error(args, "label \"word word word word word word word word word word word wo...\": 602 tokens, "
+    expect_classify_error(args, "text \"word word word word word word word word word word word wo...\": 602 tokens, "
                                 "more than the model's 512");
     /* no labels at all: a usage error */
     const char *none = keep(write_tmp("no-labels.txt", "# nothing here\n\n\r\n", 18));
@@ -668,7 +676,7 @@ TEST(robust_out_of_memory_is_an_error)
     snprintf(args, sizeof args, "classify -m %s --labels %s %s", fixture("tiny-a"), file, fx("images/cat.jpg"));
     r = run_limited(400000, args);
     CHECK_INT(r.status, 1);
-    CHECK_STR(r.err, "align: label \"ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ...\": out of memory\n");
+    CHECK_STR(r.err, "align: text \"ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ...\": out of memory\n");
     run_free(&r);
     unlink(file);
 
