@@ -10,12 +10,14 @@
  * chunk's CRC, nor IEND, nor a whole chunk header after the data. stb_image insists on all three.
  * For such a file, returns how many bytes to keep and (in *crc_pad) how many CRC bytes to add
  * before appending IEND; returns 0 when the file has its IEND or is cut where PIL refuses it too
- * (inside a chunk's data, or before any image data). */
-size_t png_cut_short(const uint8_t *p, size_t n, size_t *crc_pad)
+ * (inside a chunk's data, or before any image data), and then sets *refused in the second case:
+ * stb_image would name a symptom, such as a chunk named by the three bytes left of its type. */
+size_t png_cut_short(const uint8_t *p, size_t n, size_t *crc_pad, int *refused)
 {
     size_t pos = 8;
     int idat = 0;
     *crc_pad = 0;
+    *refused = 0;
     while (n - pos >= 12) {
         size_t len = be32(p + pos);
         if (len > n - pos - 12) break;
@@ -23,11 +25,10 @@ size_t png_cut_short(const uint8_t *p, size_t n, size_t *crc_pad)
         if (!memcmp(p + pos + 4, "IDAT", 4)) idat = 1;
         pos += 12 + len;
     }
-    size_t rest = n - pos;
-    if (rest < 8) return idat ? pos : 0;
-    size_t len = be32(p + pos);
-    if (len > rest - 8) return 0; /* the chunk's data is cut */
-    if (!idat && memcmp(p + pos + 4, "IDAT", 4)) return 0;
+    size_t rest = n - pos, len = rest < 8 ? 0 : be32(p + pos);
+    *refused = rest < 8 ? !idat : len > rest - 8 || (!idat && memcmp(p + pos + 4, "IDAT", 4));
+    if (*refused) return 0;
+    if (rest < 8) return pos;
     *crc_pad = 12 + len - rest;
     return n;
 }

@@ -7,8 +7,9 @@
 #include <stdint.h>
 
 /* For a PNG cut short where PIL still reads it: the bytes to keep, and in *crc_pad the CRC bytes to
- * add before an IEND; 0 to decode the file as it is. */
-size_t png_cut_short(const uint8_t *p, size_t n, size_t *crc_pad);
+ * add before an IEND; 0 to decode the file as it is, or with *refused set, for a file cut where
+ * PIL refuses it. */
+size_t png_cut_short(const uint8_t *p, size_t n, size_t *crc_pad, int *refused);
 
 /* Where the first chunk that claims more data than the file has left starts, 0 if none does. In
  * *first_idat whether it is the image data's first chunk. */

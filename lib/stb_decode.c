@@ -142,7 +142,9 @@ align_status stb_decode_png(const uint8_t *p, size_t n, const char *name, uint64
     int first_idat;
     size_t overrun = n >= 8 ? png_chunk_overruns(p, n, &first_idat) : 0;
     if (overrun) return png_overrun(p, n, overrun, first_idat, name, w, h, out, err);
-    size_t crc_pad, keep = png_cut_short(p, n, &crc_pad);
+    int refused;
+    size_t crc_pad, keep = png_cut_short(p, n, &crc_pad, &refused);
+    if (refused) return align_fail(err, ALIGN_ERR_FORMAT, "%s: truncated PNG (it ends before its image data)", name);
     if (!keep) return png_pixels(p, n, name, w, h, out, err);
     size_t total = keep + crc_pad + 12;
     uint8_t *completed = malloc(total);

@@ -915,7 +915,7 @@ TEST(image_hostile_inputs)
     if (!png || !jpg) return;
     /* truncated inside the image data; JPEGs without their end marker */
     expect_file_error(write_tmp("half.png", png, pn / 2), ALIGN_ERR_FORMAT, "truncated PNG (image data cut short)");
-    expect_file_error(write_tmp("header.png", png, 40), ALIGN_ERR_FORMAT, "corrupt PNG");
+    expect_file_error(write_tmp("header.png", png, 40), ALIGN_ERR_FORMAT, "truncated PNG (it ends before its image data)");
     expect_file_error(write_tmp("half.jpg", jpg, jn / 2), ALIGN_ERR_FORMAT, "truncated JPEG");
     expect_file_error(write_tmp("noeoi.jpg", jpg, jn - 2), ALIGN_ERR_FORMAT, "truncated JPEG");
     expect_memory_error(jpg, 200, "head.jpg", ALIGN_ERR_FORMAT, "JPEG", 0);
