@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -46,15 +48,48 @@ int check_stdout(void)
     return -1;
 }
 
+/* The text of the link at path, taken from the link's directory. */
+static char *link_text(const char *path)
+{
+    char text[PATH_MAX], *joined = NULL;
+    ssize_t n = readlink(path, text, sizeof text - 1);
+    if (n < 0) return NULL;
+    text[n] = 0;
+    const char *slash = strrchr(path, '/');
+    if (text[0] == '/' || !slash) return strdup(text);
+    return asprintf(&joined, "%.*s/%s", (int)(slash - path), path, text) < 0 ? NULL : joined;
+}
+
+char *output_target(const char *path)
+{
+    char *at = strdup(path);
+    struct stat link;
+    for (int hops = 0; at && lstat(at, &link) == 0 && S_ISLNK(link.st_mode); hops++) {
+        char *real = realpath(at, NULL);
+        if (real || errno != ENOENT || hops == 40) {
+            free(at);
+            if (!real && hops == 40) errno = ELOOP;
+            return real;
+        }
+        char *next = link_text(at);
+        free(at);
+        at = next;
+    }
+    return at;
+}
+
 int outfile_open(outfile *o, const char *path)
 {
     *o = (outfile){stdout, NULL, NULL, NULL};
     if (!path || strcmp(path, "-") == 0) return 0;
     o->path = path;
-    struct stat st, link;
+    if (!(o->target = output_target(path))) {
+        error_msg("%s: %s", path, strerror(errno));
+        return -1;
+    }
+    path = o->target;
+    struct stat st;
     int exists = stat(path, &st) == 0;
-    if (exists && lstat(path, &link) == 0 && S_ISLNK(link.st_mode) && (o->target = realpath(path, NULL)))
-        path = o->target;
     if (exists && !S_ISREG(st.st_mode)) {
         if (!(o->f = fopen(path, "wb"))) error_msg("%s: %s", path, strerror(errno));
         return o->f ? 0 : -1;

@@ -9,11 +9,15 @@ typedef struct {
     FILE *f;
     const char *path; /* NULL for stdout */
     char *tmp;        /* the temporary name, while one is being written */
-    char *target;     /* the file a symbolic link at path names, which is what gets replaced */
+    char *target;     /* the file path names (output_target), which is what gets replaced */
 } outfile;
 
+/* The file written for path: the file a symbolic link names, followed as the shell's > follows
+ * it (a link to a file not made yet names that file), else path itself. Allocated; NULL when out
+ * of memory or the links go round (errno says). */
+char *output_target(const char *path);
 /* Opens path for writing (NULL or "-": stdout). A path that exists and is not a regular file (a
- * device, a pipe) is written in place; a symbolic link to a file is followed, the link kept.
+ * device, a pipe) is written in place; a symbolic link is followed (output_target), the link kept.
  * Returns 0, or -1 after reporting why not. */
 int outfile_open(outfile *o, const char *path);
 /* Flushes and checks every write. The temporary file is renamed over path when keep is set and

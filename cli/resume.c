@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "outfile.h"
 #include "report.h"
 
 /* The key of a whole JSON Lines record line (n bytes, its newline included): the string literal
@@ -175,15 +176,18 @@ static int open_partial(resume *r)
 int resume_open(resume *r, const char *path, out_format format, const char *tsv_header, const record_shape *shape)
 {
     *r = (resume){.fd = -1, .format = format};
-    struct stat st, pst;
-    int exists = stat(path, &st) == 0;
-    if (exists && !S_ISREG(st.st_mode)) {
-        error_msg("%s: not a regular file; --resume carries on a file", path);
+    /* a symbolic link is followed: the file it names is carried on, the link kept */
+    if (!(r->path = output_target(path))) {
+        error_msg("%s: %s", path, strerror(errno));
         return -1;
     }
-    struct stat link; /* a symbolic link is followed: the file it names is carried on, the link kept */
-    int linked = exists && lstat(path, &link) == 0 && S_ISLNK(link.st_mode);
-    if (!(r->path = linked ? realpath(path, NULL) : strdup(path))) error_msg("%s: %s", path, strerror(errno));
+    struct stat st, pst;
+    int exists = stat(r->path, &st) == 0;
+    if (exists && !S_ISREG(st.st_mode)) {
+        error_msg("%s: not a regular file; --resume carries on a file", path);
+        resume_close(r, 0);
+        return -1;
+    }
     off_t valid = 0;
     int rc = !r->path || open_partial(r) || fstat(r->fd, &pst) ? -1 : 0;
     r->bare = !rc && pst.st_size == 0;
@@ -192,7 +196,7 @@ int resume_open(resume *r, const char *path, out_format format, const char *tsv_
         rc = scan_file(r, fd >= 0 ? fdopen(fd, "rb") : NULL, r->partial, tsv_header, shape, &valid);
         if (!rc && ftruncate(r->fd, valid)) rc = -1, error_msg("%s: %s", r->partial, strerror(errno));
     } else if (!rc && exists) {
-        rc = scan_file(r, fopen(path, "rb"), path, tsv_header, shape, &valid);
+        rc = scan_file(r, fopen(r->path, "rb"), path, tsv_header, shape, &valid);
         if (!rc) rc = copy_prefix(r, valid);
     }
     if (!rc && lseek(r->fd, 0, SEEK_END) < 0) rc = -1, error_msg("%s: %s", r->partial, strerror(errno));

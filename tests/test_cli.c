@@ -781,6 +781,15 @@ TEST(cli_output_file_is_replaced_whole_or_not_at_all)
                 dir, dir, dir, A, fixture("tiny-a"), dir, fixture("images/cat.jpg"), dir, dir);
     CHECK_STR(r.out, "real/t.txt\n2\n");
     run_free(&r);
+    /* a link to a file not made yet (through a second link) makes that file, as the shell's >
+       does; a loop of links is an error naming the link */
+    r = run_cmd("m=$(realpath %s) i=$(realpath %s) && cd %s && ln -sf real/new.txt dangling && ln -sf dangling twice && "
+                "ln -sf loop2 loop1 && ln -sf loop1 loop2 && %s classify -q -m $m -l a -l b -o twice $i && "
+                "readlink twice dangling && grep -c %% real/new.txt; %s classify -q -m $m -l a -l b -o loop1 $i; echo $?",
+                fixture("tiny-a"), fixture("images/cat.jpg"), dir, A, A);
+    CHECK_STR(r.out, "dangling\nreal/new.txt\n2\n1\n");
+    CHECK_STR(r.err, "align: loop1: Too many levels of symbolic links\n");
+    run_free(&r);
 }
 
 /* Every option a command accepts is in its --help. The candidates are every option named in any

@@ -299,6 +299,12 @@ TEST(cli_resume_refuses_what_it_cannot_carry_on)
                 dir, A, m, img, A, m, img, rocket);
     CHECK_MSG(strcmp(r.out, "0\nreal/t\n2\n") == 0, "%s %s", r.out, r.err);
     run_free(&r);
+    /* a link to a file not made yet: the run makes that file, and the link stays */
+    r = run_cmd("cd %s && ln -sf real/new dangling && %s classify -q --jsonl -m %s -l a -l b -o dangling --resume %s; "
+                "echo $?; readlink dangling; wc -l < real/new",
+                dir, A, m, img);
+    CHECK_MSG(strcmp(r.out, "0\nreal/new\n1\n") == 0, "%s %s", r.out, r.err);
+    run_free(&r);
     /* and the same labels in another order carry on */
     r = run_cmd("cd %s && rm -f o.jsonl && %s classify --jsonl -q -m %s -l c -l d -o o.jsonl %s && "
                 "%s classify --jsonl -q -m %s -l d -l c -o o.jsonl --resume %s %s; echo $?; wc -l < o.jsonl",
