@@ -15,6 +15,7 @@
 #include "error.h"
 #include "image_limits.h"
 #include "memory.h"
+#include "pil_convert.h"
 
 typedef struct {
     struct jpeg_error_mgr pub; /* first: libjpeg's err pointer is this struct's address */
@@ -49,15 +50,6 @@ static void jpeg_message(j_common_ptr cinfo, int level)
     if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) ((jpeg_errors *)cinfo->err)->ran_out = 1;
 }
 
-/* PIL's convert("RGB") of a CMYK pixel, after its "CMYK;I" unpacking inverted libjpeg's Adobe
- * values: each channel is (255 - k) - c * (255 - k) / 255, rounded as PIL's MULDIV255 rounds. */
-static uint8_t cmyk_channel(unsigned inverted_c, unsigned inverted_k)
-{
-    unsigned c = 255 - inverted_c, nk = inverted_k; /* nk = 255 - k = the stored value */
-    unsigned t = c * nk + 128;
-    return (uint8_t)(nk - ((t >> 8) + t) / 256);
-}
-
 /* One decoded row of `components` samples per pixel to RGB in place (row holds w * 4 bytes). */
 static void row_to_rgb(uint8_t *row, int w, int components)
 {
@@ -66,7 +58,9 @@ static void row_to_rgb(uint8_t *row, int w, int components)
     } else if (components == 4) {
         for (int x = 0; x < w; x++) {
             const uint8_t *s = row + 4 * x;
-            uint8_t r = cmyk_channel(s[0], s[3]), g = cmyk_channel(s[1], s[3]), b = cmyk_channel(s[2], s[3]);
+            /* Adobe's CMYK is stored inverted: 255 is no ink */
+            uint8_t r = pil_cmyk_channel(255u - s[0], 255u - s[3]), g = pil_cmyk_channel(255u - s[1], 255u - s[3]),
+                    b = pil_cmyk_channel(255u - s[2], 255u - s[3]);
             row[3 * x] = r;
             row[3 * x + 1] = g;
             row[3 * x + 2] = b;

@@ -15,12 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <lcms2.h>
 #include <tiffio.h>
 
 #include "error.h"
 #include "image_limits.h"
 #include "memory.h"
+#include "pil_convert.h"
 
 /* The file in memory, as libtiff's client procedures read it, and libtiff's first error. */
 typedef struct {
@@ -207,13 +207,6 @@ static unsigned sample8(const tiff_page *pg, int x, int y, int s)
     return pg->bits == 16 ? v >> 8 : v;
 }
 
-/* convert("RGB") of CMYK: (255 - k) - c * (255 - k) / 255, with PIL's MULDIV255 rounding. */
-static uint8_t cmyk_channel(unsigned c, unsigned k)
-{
-    unsigned nk = 255 - k, t = c * nk + 128;
-    return (uint8_t)(nk - ((t >> 8) + t) / 256);
-}
-
 /* PIL's "RGBa" unpacker: premultiplied colour divided by alpha, clipped. */
 static uint8_t unpremultiply(unsigned c, unsigned a)
 {
@@ -248,7 +241,7 @@ static void page_pixel(const tiff_page *pg, int x, int y, uint8_t *out)
         for (int c = 0; c < 3; c++) out[c] = (uint8_t)(pg->cmap[c][v] >> 8);
         break;
     case CMYK:
-        for (int c = 0; c < 3; c++) out[c] = cmyk_channel(sample8(pg, x, y, c), sample8(pg, x, y, 3));
+        for (int c = 0; c < 3; c++) out[c] = pil_cmyk_channel(sample8(pg, x, y, c), sample8(pg, x, y, 3));
         break;
     case YCBCR: /* converted by read_rgba or lab_to_rgb into raw, 4 bytes a pixel */
     case LAB:
@@ -279,34 +272,19 @@ static int read_rgba(TIFF *tif, tiff_page *pg)
     return ok;
 }
 
-/* PIL converts LAB to RGB with LittleCMS: its own LAB profile (D50) to sRGB, perceptual, in 8 bits,
- * PIL's LAB pixels (a and b stored signed in a TIFF, unsigned with 128 for 0 in PIL) padded to 4
- * bytes. In place over pg->raw, which holds 4 bytes a pixel. A context of its own for each call:
- * LittleCMS's default one is process-wide. */
+/* PIL's LAB pixels (a and b stored signed in a TIFF, unsigned with 128 for 0 in PIL), 3 bytes a
+ * pixel to 4, then to RGBA (pil_convert.h). In place over pg->raw, which holds 4 bytes a pixel. */
 static int lab_to_rgb(tiff_page *pg)
 {
-    cmsContext ctx = cmsCreateContext(NULL, NULL);
-    cmsHPROFILE lab = ctx ? cmsCreateLab2ProfileTHR(ctx, NULL) : NULL;
-    cmsHPROFILE srgb = ctx ? cmsCreate_sRGBProfileTHR(ctx) : NULL;
-    cmsUInt32Number lab_x = COLORSPACE_SH(PT_LabV2) | CHANNELS_SH(3) | BYTES_SH(1) | EXTRA_SH(1);
-    cmsHTRANSFORM t = lab && srgb ? cmsCreateTransformTHR(ctx, lab, lab_x, srgb, TYPE_RGBA_8, INTENT_PERCEPTUAL, 0)
-                                  : NULL;
-    if (t) {
-        for (int y = 0; y < pg->h; y++) {
-            uint8_t *row = pg->raw + (size_t)y * pg->row_bytes;
-            for (size_t x = (size_t)pg->w; x-- > 0;) { /* 3 bytes a pixel to 4, from the right (size_t: a
-                                                            row of over 2^29 pixels would overflow int) */
-                uint8_t l = row[3 * x], a = row[3 * x + 1], b = row[3 * x + 2];
-                row[4 * x] = l, row[4 * x + 1] = a ^ 0x80, row[4 * x + 2] = b ^ 0x80, row[4 * x + 3] = 0;
-            }
-            cmsDoTransform(t, row, row, (cmsUInt32Number)pg->w);
+    for (int y = 0; y < pg->h; y++) {
+        uint8_t *row = pg->raw + (size_t)y * pg->row_bytes;
+        for (size_t x = (size_t)pg->w; x-- > 0;) { /* from the right (size_t: a row of over 2^29
+                                                        pixels would overflow int) */
+            uint8_t l = row[3 * x], a = row[3 * x + 1], b = row[3 * x + 2];
+            row[4 * x] = l, row[4 * x + 1] = a ^ 0x80, row[4 * x + 2] = b ^ 0x80, row[4 * x + 3] = 0;
         }
-        cmsDeleteTransform(t);
     }
-    if (lab) cmsCloseProfile(lab);
-    if (srgb) cmsCloseProfile(srgb);
-    if (ctx) cmsDeleteContext(ctx);
-    return t ? 1 : -1;
+    return pil_lab_to_rgba(pg->raw, pg->row_bytes, pg->w, pg->h);
 }
 
 /* Every row (of every plane) into pg->raw: tile by tile, or scanline by scanline. Returns 1, 0 for

@@ -1,0 +1,30 @@
+/* pil_convert.c: PIL 9.4's convert("RGB") of CMYK and LAB pixels. */
+#include "pil_convert.h"
+
+#include <lcms2.h>
+
+uint8_t pil_cmyk_channel(unsigned c, unsigned k)
+{
+    unsigned nk = 255 - k, t = c * nk + 128;
+    return (uint8_t)(nk - ((t >> 8) + t) / 256);
+}
+
+/* PIL converts LAB to RGB with LittleCMS: its own LAB profile (D50) to sRGB, perceptual, in 8 bits,
+ * the pixels padded to 4 bytes. A context of its own for each call: LittleCMS's default one is
+ * process-wide. */
+int pil_lab_to_rgba(uint8_t *rows, size_t row_bytes, int w, int h)
+{
+    cmsContext ctx = cmsCreateContext(NULL, NULL);
+    cmsHPROFILE lab = ctx ? cmsCreateLab2ProfileTHR(ctx, NULL) : NULL;
+    cmsHPROFILE srgb = ctx ? cmsCreate_sRGBProfileTHR(ctx) : NULL;
+    cmsUInt32Number lab_x = COLORSPACE_SH(PT_LabV2) | CHANNELS_SH(3) | BYTES_SH(1) | EXTRA_SH(1);
+    cmsHTRANSFORM t = lab && srgb ? cmsCreateTransformTHR(ctx, lab, lab_x, srgb, TYPE_RGBA_8, INTENT_PERCEPTUAL, 0)
+                                  : NULL;
+    for (int y = 0; t && y < h; y++) cmsDoTransform(t, rows + (size_t)y * row_bytes, rows + (size_t)y * row_bytes,
+                                                    (cmsUInt32Number)w);
+    if (t) cmsDeleteTransform(t);
+    if (lab) cmsCloseProfile(lab);
+    if (srgb) cmsCloseProfile(srgb);
+    if (ctx) cmsDeleteContext(ctx);
+    return t ? 1 : -1;
+}

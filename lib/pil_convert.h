@@ -1,0 +1,17 @@
+/* pil_convert.h: PIL's convert("RGB") of the modes more than one format decodes to: CMYK, and LAB
+ * (through LittleCMS, as PIL's own conversion goes). */
+#ifndef ALIGN_PIL_CONVERT_H
+#define ALIGN_PIL_CONVERT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* One RGB channel of a CMYK pixel, from its colour's ink c and black ink k (0 = none, 255 = full):
+ * (255 - k) - c * (255 - k) / 255, rounded as PIL's MULDIV255 rounds. */
+uint8_t pil_cmyk_channel(unsigned c, unsigned k);
+
+/* h rows (row_bytes apart) of w PIL LAB pixels, 4 bytes each (L, then a and b with 128 for 0, then
+ * a pad byte), to RGBA in place. 1, or -1 when out of memory. */
+int pil_lab_to_rgba(uint8_t *rows, size_t row_bytes, int w, int h);
+
+#endif
