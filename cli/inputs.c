@@ -140,14 +140,14 @@ static int is_image_name(const char *name)
 {
     static const char *const ext[] = {"jpg", "jpeg", "jpe", "jfif", "mpo", "png", "apng", "gif", "bmp", "dib", "tga",
                                       "icb", "vda", "vst", "pnm", "ppm", "pgm", "pbm", "webp", "tif", "tiff",
-                                      "ico", NULL};
+                                      "ico", "psd", NULL};
     return has_extension(name, ext);
 }
 
 /* Photos a directory may hold that align cannot read (a phone's HEIC, say): left out of the walk
  * like any other file, but counted by kind, so that a folder of them is not skipped without a
  * word. */
-enum { UNREAD_KINDS = 6 };
+enum { UNREAD_KINDS = 5 };
 static const struct {
     const char *name, *ext[9];
 } unread_kinds[UNREAD_KINDS] = {
@@ -155,7 +155,6 @@ static const struct {
     {"AVIF", {"avif", NULL}},
     {"JPEG XL", {"jxl", NULL}},
     {"JPEG 2000", {"jp2", "j2k", "jpf", "jpx", NULL}},
-    {"PSD", {"psd", NULL}},
     {"camera raw", {"dng", "cr2", "cr3", "nef", "arw", "orf", "rw2", "raf", NULL}},
 };
 

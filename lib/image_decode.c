@@ -46,7 +46,7 @@ static const image_format formats[] = {
     {"II+\0", 4, 0, "BigTIFF", tiff_decode, NULL, orientation_tiff},
     {"MM\0+", 4, 0, "BigTIFF", tiff_decode, NULL, orientation_tiff},
     {"P7", 2, 0, "PAM", NULL, NULL, NULL},
-    {"8BPS", 4, 0, "PSD", NULL, NULL, NULL},
+    {"8BPS", 4, 0, "PSD", psd_decode, NULL, NULL},
     {"\0\0\0\x0cjP  \r\n\x87\n", 12, 0, "JPEG 2000", NULL, NULL, NULL},
     {"\xffO\xffQ", 4, 0, "JPEG 2000", NULL, NULL, NULL},
     {"#?RADIANCE", 10, 0, "HDR", NULL, NULL, NULL},

@@ -64,6 +64,7 @@ image_decoder webp_decode;     /* libwebp's animation decoder: the first frame (
 image_decoder tiff_decode;     /* libtiff: the first page, in PIL's modes (tiff_decode.c) */
 image_decoder stb_decode_png;  /* stb_image, made to agree with PIL (stb_decode.c) */
 image_decoder ico_decode;      /* a Windows icon's largest image, as Pillow picks it (ico.c) */
+image_decoder psd_decode;      /* a Photoshop document's composite image, as Pillow reads it (psd.c) */
 
 /* An icon's bitmap for ico.c: a BMP whose height counts the AND mask below the image too;
  * *data_at is where its pixel data starts in p. */

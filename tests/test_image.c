@@ -900,7 +900,7 @@ TEST(image_hostile_inputs)
                  {"\0\0\0\x0cJXL \r\n\x87\n", "(JPEG XL)"}, {"\0\0\0\x0cjP  \r\n\x87\n", "(JPEG 2000)"},
                  {"\xff\x0a\xfa\x7f\x01\x90\x08\x06\x01\0\x48\0", "(JPEG XL)"},
                  {"\xffO\xffQ\0\x2f\0\0\0\0\x01\0", "(JPEG 2000)"},
-                 {"8BPS\0\x01\0\0\0\0\0\0", "(PSD)"}};
+                 {"8BPS\0\x02\0\0\0\0\0\0", "(PSB, the large-document PSD)"}};
     for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
         uint8_t head[64] = {0};
         memcpy(head, named[i].head, 12);
