@@ -213,7 +213,8 @@ static int op_images(void)
                                         "images/chelsea_palette.png", "images/camera_gray.png", "images/rocket.bmp",
                                         "formats/webp/animated.webp", "formats/tiff/tiled-planar-deflate.tif",
                                         "formats/tiff/ycbcr-lzw.tif", "formats/png-orientation/raw-profile-ztxt-8.png",
-                                        "formats/ico/png-and-dibs.ico", "formats/ico/dib-4.ico"};
+                                        "formats/ico/png-and-dibs.ico", "formats/ico/dib-4.ico",
+                                        "formats/psd/with-layers.psd", "formats/psd/lab.psd"};
     size_t len;
     char *json = fixture_bytes("tiny-a/preprocessor_config.json", &len);
     preprocess_config pc;
