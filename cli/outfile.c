@@ -63,13 +63,19 @@ static char *link_text(const char *path)
 char *output_target(const char *path)
 {
     char *at = strdup(path);
-    struct stat link;
+    struct stat link, named;
     for (int hops = 0; at && lstat(at, &link) == 0 && S_ISLNK(link.st_mode); hops++) {
-        char *real = realpath(at, NULL);
-        if (real || errno != ENOENT || hops == 40) {
+        if (stat(at, &named) == 0) { /* it names something: that, or (/dev/stdout on a pipe) itself */
+            char *real = realpath(at, NULL);
+            if (!real) return at;
             free(at);
-            if (!real && hops == 40) errno = ELOOP;
             return real;
+        }
+        int e = hops == 40 ? ELOOP : errno;
+        if (e != ENOENT) {
+            free(at);
+            errno = e;
+            return NULL;
         }
         char *next = link_text(at);
         free(at);

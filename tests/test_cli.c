@@ -791,6 +791,10 @@ TEST(cli_output_file_is_replaced_whole_or_not_at_all)
     CHECK_STR(r.out, "dangling\nreal/new.txt\n2\n1\n");
     CHECK_STR(r.err, "align: loop1: Too many levels of symbolic links\n");
     run_free(&r);
+    /* /dev/stdout on a pipe (a link to "pipe:[N]", which names no file) is written in place */
+    r = run_cmd("%s classify -q -m %s -l a -l b -o /dev/stdout %s | wc -l", A, fixture("tiny-a"), fixture("images/cat.jpg"));
+    CHECK_STR(r.out, "2\n");
+    run_free(&r);
 }
 
 /* Every option a command accepts is in its --help. The candidates are every option named in any
