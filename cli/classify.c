@@ -12,6 +12,7 @@
 #include "records.h"
 #include "report.h"
 #include "resume.h"
+#include "shard.h"
 #include "stream.h"
 
 static const char *const help =
@@ -37,7 +38,8 @@ static const char *const help =
     "      --files-from FILE   image paths one per line ('-' = stdin)\n"
     "  -0, --null              --files-from paths are NUL-separated (find -print0)\n"
     "      --shard K/N         only this worker's share of the images: shard K (0 to N-1) of N,\n"
-    "                          by a hash of each path; the N shards cover every image once\n"
+    "                          by a hash of each path (with --all, the index's); the N shards\n"
+    "                          cover every image once\n"
     "      --format F          text (default), json, jsonl or tsv; --json and --jsonl for short\n"
     "  -o, --output FILE       write to FILE instead of stdout (to a temporary name, renamed at the end)\n"
     "      --resume            with -o FILE, jsonl or tsv: carry on what a killed run left in\n"
@@ -238,6 +240,8 @@ typedef struct {
     size_t shown;    /* text: images shown so far */
     record_writer w;
     resume *resume;  /* --resume: each batch's records go through it */
+    const shard *share; /* --all: the index's rows scored are this worker's share */
+    size_t from_index;  /* --all: the rows scored */
     ranked *ranks;   /* [n_labels] */
     float *logits;   /* [2 * n_labels]: the logits, then the probabilities */
 } scorer;
@@ -384,7 +388,8 @@ static int score_all(scorer *sc, sources *src, image_stream *s)
 static int score_row_chunk(void *user, const align_index_row *rows, int n)
 {
     scorer *sc = user;
-    for (int i = 0; i < n; i++) score_image(sc, rows[i].path, rows[i].embedding);
+    for (int i = 0; i < n; i++)
+        if (shard_has(sc->share, rows[i].path)) score_image(sc, rows[i].path, rows[i].embedding), sc->from_index++;
     return ferror(sc->w.f);
 }
 
@@ -442,6 +447,7 @@ static int score_run(const classify_opts *c, align_model *m, scorer *sc, FILE *o
     if (label_emb && sc->ranks && sc->logits) {
         records_start(&sc->w, out, c->o.format, out ? TSV_HEADER : NULL);
         int failed = c->all ? score_index(sc, src.ix) : score_all(sc, &src, s);
+        if (c->all && c->verbose && !failed) error_msg("%zu images, all from the index", sc->from_index);
         if (out) records_finish(&sc->w);
         size_t failures = src.failures + (s ? image_stream_failures(s) : 0);
         rc = failed ? EXIT_FAILURE : exit_status(failures, c->images.count);
@@ -469,7 +475,8 @@ static int run(classify_opts *c)
                  .labels = &c->labels,
                  .n_labels = (int)n,
                  .keep = c->top && (size_t)c->top < n ? (size_t)c->top : n,
-                 .resume = c->resume ? &res : NULL};
+                 .resume = c->resume ? &res : NULL,
+                 .share = &c->o.images.share};
     int rc = EXIT_FAILURE;
     record_shape shape = {"results", sc.keep, &c->labels};
     if (c->resume && resume_open(&res, c->output, c->o.format, TSV_HEADER, &shape) == 0) {

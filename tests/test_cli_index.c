@@ -481,9 +481,17 @@ TEST(cli_classify_db_is_bit_identical)
     CHECK_CONTAINS(r.err, "19 images: 19 from the index, 0 through the vision tower");
     CHECK_STR(r.out, plain.out);
     run_free(&r);
-    r = run_cmd("%s classify -m %s --jsonl --no-cache --db %s --all %s", A, model(), db, labels);
+    r = run_cmd("%s classify -v -m %s --jsonl --no-cache --db %s --all %s", A, model(), db, labels);
     CHECK_MSG(r.status == 0, "%s", r.err);
     CHECK_STR(r.out, plain.out);
+    CHECK_CONTAINS(r.err, "19 images, all from the index");
+    run_free(&r);
+    /* --all in 3 shares: the rows split among them, each once */
+    const char *whole = write_tmp("classify-all.jsonl", plain.out, plain.out_len);
+    r = run_cmd("for k in 0 1 2; do %s classify -q -m %s --jsonl --no-cache --db %s --all --shard $k/3 %s > %s.$k; "
+                "done; wc -l < %s.0; cat %s.0 %s.1 %s.2 | sort | cmp - \"$(sort %s > %s.s; echo %s.s)\" && echo same",
+                A, model(), db, labels, whole, whole, whole, whole, whole, whole, whole, whole);
+    CHECK_MSG(strstr(r.out, "same\n") && atoi(r.out) > 0 && atoi(r.out) < 19, "%s %s", r.out, r.err);
     run_free(&r);
     /* a file changed since it was indexed goes through the vision tower again */
     sh("touch -d '2001-01-01' %s/img0004.jpg", dir);
