@@ -450,7 +450,9 @@ static int score_run(const classify_opts *c, align_model *m, scorer *sc, FILE *o
         if (c->all && c->verbose && !failed) error_msg("%zu images, all from the index", sc->from_index);
         if (out) records_finish(&sc->w);
         size_t failures = src.failures + (s ? image_stream_failures(s) : 0);
-        rc = failed ? EXIT_FAILURE : exit_status(failures, c->images.count);
+        rc = failed ? EXIT_FAILURE
+             : sc->resume ? resume_status(sc->resume, failures, c->images.count)
+                          : exit_status(failures, c->images.count);
     } else if (label_emb) {
         error_msg("out of memory");
     }

@@ -221,8 +221,8 @@ static int run_resumed(align_model *m, embed_opts *e, int dim)
     embed_sink sink = {.resume = &res, .key = "image", .dim = dim};
     records_start(&sink.w, NULL, FMT_JSONL, NULL);
     long failed = resume_skip_done(&res, &e->inputs) ? -1 : embed_images(m, e, &sink);
-    int rc = resume_close(&res, failed >= 0) || failed < 0 ? EXIT_FAILURE : exit_status((size_t)failed, e->inputs.count);
-    return rc;
+    int status = failed < 0 ? EXIT_FAILURE : resume_status(&res, (size_t)failed, e->inputs.count);
+    return resume_close(&res, status != EXIT_FAILURE) ? EXIT_FAILURE : status;
 }
 
 static int run(embed_opts *e)

@@ -111,6 +111,6 @@ static int results_match(shape_check *c, const char *rest, size_t n)
 int shape_jsonl_matches(shape_check *c, const char *rest, size_t n)
 {
     if (n < 1 || rest[0] != ',') return 0;
-    if (is_error(rest, n)) return 1;
+    if (is_error(rest, n)) return 2;
     return c->shape->labels ? results_match(c, rest, n) : embedding_matches(c, rest, n);
 }

@@ -30,7 +30,8 @@ int shape_check_init(shape_check *c, const record_shape *shape, out_format forma
 void shape_check_free(shape_check *c);
 
 /* Whether a JSON Lines record holds what the shape says: rest is the line after the image's
- * string (n bytes, from the comma to the newline). */
+ * string (n bytes, from the comma to the newline). 1 for a record of results or an embedding, 2
+ * for an error record (any run writes those alike), 0 for neither. */
 int shape_jsonl_matches(shape_check *c, const char *rest, size_t n);
 
 /* A TSV row's label (len bytes, as written): the index of the first of the sorted labels equal to

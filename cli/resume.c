@@ -68,8 +68,9 @@ static int tsv_row(tsv_group *g, shape_check *c, const char *line, size_t n, off
 }
 
 int resume_scan(FILE *f, const char *name, out_format format, const char *tsv_header, const record_shape *shape,
-                strlist *keys, off_t *valid)
+                strlist *keys, size_t *failed, off_t *valid)
 {
+    int kind;
     char *line = NULL;
     size_t cap = 0, lineno = 0;
     ssize_t n;
@@ -90,8 +91,9 @@ int resume_scan(FILE *f, const char *name, out_format format, const char *tsv_he
         } else if (format == FMT_TSV) {
             bad = tsv_row(&g, &check, line, (size_t)n, at, keys, valid);
         } else if ((key = jsonl_key(line, (size_t)n, &klen)) &&
-                   shape_jsonl_matches(&check, key + klen + 1, (size_t)n - (size_t)(key + klen + 1 - line))) {
+                   (kind = shape_jsonl_matches(&check, key + klen + 1, (size_t)n - (size_t)(key + klen + 1 - line)))) {
             bad = strlist_add(keys, key, klen) != 0;
+            *failed += kind == 2;
             *valid = at + n;
         } else {
             bad = 1;
@@ -117,7 +119,7 @@ static int scan_file(resume *r, FILE *f, const char *name, const char *tsv_heade
         error_msg("%s: %s", name, strerror(errno));
         return -1;
     }
-    int rc = resume_scan(f, name, r->format, tsv_header, shape, &r->done, valid);
+    int rc = resume_scan(f, name, r->format, tsv_header, shape, &r->done, &r->done_failed, valid);
     fclose(f);
     return rc;
 }
@@ -239,6 +241,11 @@ int resume_skip_done(resume *r, strlist *paths)
     free(used);
     if (oom) error_msg("out of memory");
     return oom ? -1 : 0;
+}
+
+int resume_status(const resume *r, size_t failed, size_t total)
+{
+    return exit_status(failed + r->done_failed, total + r->done.count);
 }
 
 FILE *resume_batch(resume *r)

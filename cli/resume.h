@@ -30,6 +30,7 @@ typedef struct {
                            that stops short removes it, as it holds nothing FILE does not */
     out_format format;
     strlist done;       /* keys of the records already written, sorted */
+    size_t done_failed; /* how many of them are error records */
     FILE *batch;        /* the records of the batch being written */
     char *buf;
     size_t len;
@@ -53,10 +54,13 @@ int resume_flush(resume *r);
 int resume_close(resume *r, int complete);
 
 /* The parsing half of resume_open: reads the earlier output in f (name: what errors call it) and
- * appends the keys of its whole records to keys; *valid gets the length of the text they take
- * (the header's included), after which anything is cut off. 0, or -1 after reporting one error
- * line. */
+ * appends the keys of its whole records to keys, counting its error records in *failed; *valid
+ * gets the length of the text they take (the header's included), after which anything is cut off.
+ * 0, or -1 after reporting one error line. */
 int resume_scan(FILE *f, const char *name, out_format format, const char *tsv_header, const record_shape *shape,
-                strlist *keys, off_t *valid);
+                strlist *keys, size_t *failed, off_t *valid);
+/* The exit status of a resumed run: its own inputs, total of them, of which `failed` failed, and
+ * the records carried on, as one uninterrupted run over them all would end (report.h). */
+int resume_status(const resume *r, size_t failed, size_t total);
 
 #endif

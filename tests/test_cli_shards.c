@@ -266,6 +266,18 @@ TEST(cli_resume_refuses_what_it_cannot_carry_on)
                 dir, A, m);
     CHECK_STR(r.out, "1\n");
     run_free(&r);
+    /* JSON Lines whose every image fails, for embed and classify alike: exit 1 and FILE.partial
+       kept (its error record carried on), then 1 again on the rerun, which has nothing left to do,
+       and 2 once an image that works is added, as one run over both would end */
+    static const char *const cmds[] = {"embed", "classify --jsonl -l a -l b"};
+    for (int i = 0; i < 2; i++) {
+        r = run_cmd("cd %s && rm -f j.jsonl* && printf junk > junk.jpg && for run in 1 2; do "
+                    "%s %s -q -m %s -o j.jsonl --resume junk.jpg 2>/dev/null; echo $?; ls j.jsonl*; done; "
+                    "%s %s -q -m %s -o j.jsonl --resume junk.jpg %s 2>/dev/null; echo $?; ls j.jsonl*; wc -l < j.jsonl",
+                    dir, A, cmds[i], m, A, cmds[i], m, img);
+        CHECK_MSG(strcmp(r.out, "1\nj.jsonl.partial\n1\nj.jsonl.partial\n2\nj.jsonl\n2\n") == 0, "%s: %s", cmds[i], r.out);
+        run_free(&r);
+    }
     /* names that are not UTF-8 are written apart (as Python's surrogateescape reads them), so one
      * is not taken for the other */
     r = run_cmd("cd %s && cp %s \"$(printf 'caf\\351.jpg')\" && cp %s \"$(printf 'caf\\350.jpg')\" && "

@@ -13,8 +13,9 @@ static void scan(const uint8_t *data, size_t size, out_format format, const reco
     if (!f) return;
     strlist keys = {0};
     off_t valid = -1;
+    size_t failed = 0;
     fuzz_cli_errors = 0;
-    int rc = resume_scan(f, "out.partial", format, "image\tlabel\tscore\tlogit", shape, &keys, &valid);
+    int rc = resume_scan(f, "out.partial", format, "image\tlabel\tscore\tlogit", shape, &keys, &failed, &valid);
     fclose(f);
     FUZZ_ASSERT((rc != 0) == (fuzz_cli_errors == 1), "rc %d with %d error lines", rc, fuzz_cli_errors);
     if (rc == 0) {
@@ -23,6 +24,7 @@ static void scan(const uint8_t *data, size_t size, out_format format, const reco
         size_t lines = 0;
         for (off_t i = 0; i < valid; i++) lines += data[i] == '\n';
         FUZZ_ASSERT(keys.count * rows <= lines, "%zu keys from %zu lines", keys.count, lines);
+        FUZZ_ASSERT(failed <= keys.count, "%zu error records of %zu", failed, keys.count);
         for (size_t i = 0; i < keys.count; i++)
             FUZZ_ASSERT(!strchr(keys.items[i], '\n'), "key %zu holds a newline", i);
     }
