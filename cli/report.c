@@ -1,13 +1,8 @@
-/* Exit statuses and one-line messages on stderr. */
+/* One-line messages on stderr. */
 #include "report.h"
 
 #include <stdarg.h>
 #include <stdio.h>
-
-int exit_status(size_t failed, size_t total)
-{
-    return !failed ? EXIT_SUCCESS : failed < total ? EXIT_PARTIAL : EXIT_FAILURE;
-}
 
 /* "align: " and the message, kept to one line and harmless to a terminal: a file name's line
  * breaks show as spaces, its other control bytes (an escape sequence, a tab) as \xHH. */

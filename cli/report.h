@@ -13,7 +13,10 @@
 
 /* The status of a run whose inputs, total of them, all went through and `failed` of them failed
  * (each reported): every one failing is nothing done. */
-int exit_status(size_t failed, size_t total);
+static inline int exit_status(size_t failed, size_t total)
+{
+    return !failed ? EXIT_SUCCESS : failed < total ? EXIT_PARTIAL : EXIT_FAILURE;
+}
 
 /* One line on stderr: "align: " + message, what went wrong or, unless -q, what was done. A file
  * name's line breaks show as spaces, its other control bytes as \xHH. */
