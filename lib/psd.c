@@ -9,6 +9,7 @@
 #include "image_decode.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -206,9 +207,18 @@ static align_status psd_header(const uint8_t *p, size_t n, const char *name, psd
     if (version != 1) return align_fail(err, ALIGN_ERR_FORMAT, "%s: not a PSD (version %u)", name, version);
     size_t m = 0, count = sizeof psd_modes / sizeof psd_modes[0];
     while (m < count && !(psd_modes[m].mode == mode && psd_modes[m].bits == bits)) m++;
+    static const char *const mode_names[] = {"Bitmap", "Grayscale", "Indexed", "RGB", "CMYK", NULL, NULL,
+                                             "Multichannel", "Duotone", "Lab"};
+    const char *known = mode < 10 ? mode_names[mode] : NULL;
+    char mode_name[32];
+    if (known)
+        snprintf(mode_name, sizeof mode_name, "%s", known);
+    else
+        snprintf(mode_name, sizeof mode_name, "colour mode %u", mode);
     if (m == count)
-        return align_fail(err, ALIGN_ERR_FORMAT, "%s: PSD of colour mode %u at %u bits, which Pillow does not read",
-                          name, mode, bits);
+        return align_fail(err, ALIGN_ERR_FORMAT,
+                          "%s: PSD in %s at %u bits a channel, which Pillow does not read (save it at 8 bits, or as "
+                          "PNG or JPEG)", name, mode_name, bits);
     if (psd_modes[m].channels > channels)
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: PSD with fewer channels than its colour mode needs", name);
     d->kind = psd_modes[m].kind;
