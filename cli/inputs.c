@@ -92,9 +92,17 @@ int read_files_from(const char *path, int nul, strlist *out)
     return rc;
 }
 
+/* Whether the n bytes at s are only spaces and tabs. */
+static int blank(const char *s, size_t n)
+{
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+    return n == 0;
+}
+
 int parse_labels(const char *text, size_t len, const char *name, strlist *out)
 {
     size_t line = 0;
+    if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) text += 3, len -= 3; /* a Windows editor's byte order mark */
     for (size_t start = 0, i = 0; i <= len; i++) {
         if (i < len && text[i] != '\n') continue;
         line++;
@@ -102,7 +110,7 @@ int parse_labels(const char *text, size_t len, const char *name, strlist *out)
         if (n && text[start + n - 1] == '\r') n--;
         const char *s = text + start;
         start = i + 1;
-        if (n == 0 || s[0] == '#') continue;
+        if (blank(s, n) || s[0] == '#') continue;
         if (memchr(s, 0, n)) {
             error_msg("%s:%zu: a NUL byte in the label", name, line);
             return -1;
@@ -147,7 +155,7 @@ static int is_image_name(const char *name)
 /* Photos a directory may hold that align cannot read (a phone's HEIC, say): left out of the walk
  * like any other file, but counted by kind, so that a folder of them is not skipped without a
  * word. */
-enum { UNREAD_KINDS = 5 };
+enum { UNREAD_KINDS = 6 };
 static const struct {
     const char *name, *ext[9];
 } unread_kinds[UNREAD_KINDS] = {
@@ -155,6 +163,7 @@ static const struct {
     {"AVIF", {"avif", NULL}},
     {"JPEG XL", {"jxl", NULL}},
     {"JPEG 2000", {"jp2", "j2k", "jpf", "jpx", NULL}},
+    {"PSB", {"psb", NULL}},
     {"camera raw", {"dng", "cr2", "cr3", "nef", "arw", "orf", "rw2", "raf", NULL}},
 };
 
