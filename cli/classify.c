@@ -249,9 +249,16 @@ typedef struct {
 static void write_text(scorer *sc, const char *image, const ranked *r)
 {
     const char *indent = sc->n_images > 1 ? "  " : "";
-    if (sc->n_images > 1) fprintf(sc->w.f, "%s%s\n", sc->shown ? "\n" : "", image);
-    for (size_t i = 0; i < sc->keep; i++)
-        fprintf(sc->w.f, "%s%6.2f%%  %s\n", indent, 100.0 * r[i].score, sc->labels->items[r[i].label]);
+    if (sc->n_images > 1) {
+        fputs(sc->shown ? "\n" : "", sc->w.f);
+        put_text(sc->w.f, image);
+        fputc('\n', sc->w.f);
+    }
+    for (size_t i = 0; i < sc->keep; i++) {
+        fprintf(sc->w.f, "%s%6.2f%%  ", indent, 100.0 * r[i].score);
+        put_text(sc->w.f, sc->labels->items[r[i].label]);
+        fputc('\n', sc->w.f);
+    }
     sc->shown++;
 }
 

@@ -4,8 +4,18 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+void put_text(FILE *f, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            fprintf(f, "\\x%02X", *p);
+        else
+            fputc(*p, f);
+    }
+}
+
 /* "align: " and the message, kept to one line and harmless to a terminal: a file name's line
- * breaks show as spaces, its other control bytes (an escape sequence, a tab) as \xHH. */
+ * breaks show as spaces (as the library's messages have them), its other control bytes as \xHH. */
 static void put_message(const char *fmt, va_list ap)
 {
     char *text;
@@ -14,14 +24,9 @@ static void put_message(const char *fmt, va_list ap)
         fputs("out of memory", stderr);
         return;
     }
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-        if (*p == '\n' || *p == '\r')
-            fputc(' ', stderr);
-        else if (*p < 0x20 || *p == 0x7f)
-            fprintf(stderr, "\\x%02X", *p);
-        else
-            fputc(*p, stderr);
-    }
+    for (char *p = text; *p; p++)
+        if (*p == '\n' || *p == '\r') *p = ' ';
+    put_text(stderr, text);
     free(text);
 }
 

@@ -4,6 +4,7 @@
 #define ALIGN_CLI_REPORT_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 /* Exit statuses: EXIT_SUCCESS (0) when everything was done; EXIT_FAILURE (1) for a usage error,
@@ -18,6 +19,10 @@ static inline int exit_status(size_t failed, size_t total)
     return !failed ? EXIT_SUCCESS : failed < total ? EXIT_PARTIAL : EXIT_FAILURE;
 }
 
+/* A name or a label for a person to read (the text format, a message): its control bytes (a line
+ * break, an escape sequence, a tab) as \xHH, so that it keeps to its line and cannot drive a
+ * terminal. */
+void put_text(FILE *f, const char *s);
 /* One line on stderr: "align: " + message, what went wrong or, unless -q, what was done. A file
  * name's line breaks show as spaces, its other control bytes as \xHH. */
 void error_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

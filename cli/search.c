@@ -175,7 +175,9 @@ static void write_hits(const search_opts *x, const align_index_hit *hits, int n)
         char score[32];
         format_float(score, sizeof score, hits[i].score);
         if (x->o.format == FMT_TEXT) {
-            printf("%.4f  %s\n", (double)hits[i].score, hits[i].path);
+            printf("%.4f  ", (double)hits[i].score);
+            put_text(stdout, hits[i].path);
+            putchar('\n');
         } else if (x->o.format == FMT_TSV) {
             const char *fields[] = {hits[i].path, score};
             record_tsv_row(&w, fields, 2);

@@ -290,6 +290,28 @@ TEST(robust_odd_names_are_named_once)
     }
 }
 
+/* The text format is for a person at a terminal: a name's or a label's control bytes show as \xHH
+ * there too, in classify's headings and labels and in search's hits. */
+TEST(robust_text_output_shows_control_bytes)
+{
+    char dir[2048];
+    snprintf(dir, sizeof dir, "%s/esc-text", test_tmpdir());
+    run_result r = run_cmd("mkdir -p %s && cp %s \"%s/$(printf 'e\\033[31mred.jpg')\" && cp %s %s/plain.bmp && "
+                           "%s classify -q -m %s -l \"$(printf 'tab\\tbed')\" -l b %s",
+                           dir, fx("images/cat.jpg"), dir, fx("images/rocket.bmp"), dir, A, fixture("tiny-a"), dir);
+    CHECK_INT(r.status, 0);
+    CHECK_MSG(!strchr(r.out, '\x1b') && !strchr(r.out, '\t'), "raw control bytes: %s", r.out);
+    CHECK_CONTAINS(r.out, "/e\\x1B[31mred.jpg\n");
+    CHECK_CONTAINS(r.out, "%  tab\\x09bed\n");
+    run_free(&r);
+    r = run_cmd("%s index -q -m %s --db %s/i.db %s && %s search -m %s --db %s/i.db -k 2 cat", A, fixture("tiny-a"), dir,
+                dir, A, fixture("tiny-a"), dir);
+    CHECK_INT(r.status, 0);
+    CHECK_MSG(!strchr(r.out, '\x1b'), "raw escape: %s", r.out);
+    CHECK_CONTAINS(r.out, "/e\\x1B[31mred.jpg\n");
+    run_free(&r);
+}
+
 TEST(robust_unreadable_image)
 {
     size_t n;
