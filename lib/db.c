@@ -234,7 +234,8 @@ static char *make_temp(const char *path, align_error *err)
     return NULL;
 }
 
-static align_status fill_new(const char *tmp, const db_kind *kind,
+/* Makes tmp the new database that will be path (named in errors: tmp is align's own). */
+static align_status fill_new(const char *tmp, const char *path, const db_kind *kind,
                              align_status (*init)(sqlite3 *db, void *arg, align_error *err), void *arg,
                              align_error *err)
 {
@@ -246,10 +247,10 @@ static align_status fill_new(const char *tmp, const db_kind *kind,
     snprintf(pragmas, sizeof pragmas,
              "PRAGMA page_size=%d; PRAGMA application_id=%u; PRAGMA user_version=%d; PRAGMA journal_mode=WAL;",
              kind->page_size, kind->application_id, kind->version);
-    if (!(s = db_exec(db, pragmas, tmp, err)) && !(s = db_exec(db, kind->schema, tmp, err)) && init)
+    if (!(s = db_exec(db, pragmas, path, err)) && !(s = db_exec(db, kind->schema, path, err)) && init)
         s = init(db, arg, err);
     int rc = sqlite3_close(db);
-    return s || rc == SQLITE_OK ? s : db_fail(err, NULL, rc, tmp);
+    return s || rc == SQLITE_OK ? s : db_fail(err, NULL, rc, path);
 }
 
 /* Gives tmp the name path unless path exists (link refuses to replace). Some file systems (FAT)
@@ -280,7 +281,7 @@ align_status db_create(const char *path, const db_kind *kind, int replace,
     free(dir);
     char *tmp = s ? NULL : make_temp(path, err);
     if (!s && !tmp) s = err->code;
-    if (!s) s = fill_new(tmp, kind, init, arg, err);
+    if (!s) s = fill_new(tmp, path, kind, init, arg, err);
     if (!s) s = publish(tmp, path, replace, err);
     if (tmp) unlink(tmp);
     free(tmp);

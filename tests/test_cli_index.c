@@ -306,6 +306,15 @@ TEST(cli_bad_indexes_are_refused_and_left_alone)
     snprintf(cmd, sizeof cmd, "%s index -m %s --db %%s %s", A, model(), fixture("images/cat.jpg"));
     refused(tmp("bad/rodir"), tmp("bad/rodir/new.db"), cmd, "read-only");
     sh("chmod 755 %s/rodir", dir);
+    /* a file size limit while a new index is made: the error names the index, not the temporary
+       file it is made under, and nothing is left */
+    r = run_cmd("(ulimit -f 2; %s index -q -m %s --db %s/limited.db %s); echo $?; ls %s/limited.db* 2>/dev/null", A,
+                model(), dir, fixture("images/cat.jpg"), dir);
+    CHECK_STR(r.out, "1\n");
+    char want[1024];
+    snprintf(want, sizeof want, "align: %s/limited.db: disk I/O error\n", dir);
+    CHECK_STR(r.err, want);
+    run_free(&r);
     /* a missing index is not made by reading it */
     snprintf(cmd, sizeof cmd, "%s search -m %s --db %%s cat", A, model());
     refused(dir, tmp("bad/missing.db"), cmd, "missing.db");
