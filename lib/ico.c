@@ -34,13 +34,13 @@ static ico_entry ico_read_entry(const uint8_t *e)
 
 /* Pillow reads the mask that follows the image: 4 bytes a pixel from the pixel data for a 32-bit
  * entry, else 1 bit a pixel, rows of 32-bit words, ending where the directory says the entry
- * ends. */
+ * ends; its raw decoder stops after the last row's bits, so that row's padding may be missing. */
 static int ico_has_mask(const ico_entry *e, uint64_t data_at, size_t n, const align_image *img)
 {
     uint64_t w = (uint64_t)img->width, h = (uint64_t)img->height;
     if (e->bpp == 32) return data_at <= n && (n - data_at) / 4 / w >= h;
-    uint64_t bytes = (w + 31) / 32 * 4 * h, end = (uint64_t)e->offset + e->size;
-    return end >= bytes && end - bytes <= n && n - (end - bytes) >= bytes;
+    uint64_t stride = (w + 31) / 32 * 4, bytes = stride * h, end = (uint64_t)e->offset + e->size;
+    return end >= bytes && end - bytes <= n && n - (end - bytes) >= bytes - stride + (w + 7) / 8;
 }
 
 /* The DIB at p + at, behind a BMP file header whose data offset 0 means "after the palette". */
