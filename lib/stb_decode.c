@@ -15,10 +15,16 @@
 #include "memory.h"
 #include "stb_checks.h"
 
+/* stb_image's reason; for a critical chunk it does not know, its message starts with the chunk's
+ * type, whose bytes may be anything (a NUL cuts it, a byte past ASCII is not UTF-8): named
+ * instead. */
 static const char *stb_reason(void)
 {
     const char *r = stbi_failure_reason();
-    return r && *r ? r : "unreadable data";
+    if (!r || !*r) return "unreadable data";
+    for (const char *c = r; *c; c++)
+        if (*c < 0x20 || *c > 0x7e) return "a critical chunk stb_image does not know";
+    return strlen(r) < 4 || strstr(r, "PNG chunk not known") ? "a critical chunk stb_image does not know" : r;
 }
 
 /* stb_image says "outofmem" when an allocation fails: that is not a corrupt file. */
