@@ -331,8 +331,23 @@ align_status bmp_decode(const uint8_t *p, size_t n, const char *name, uint64_t m
     return bmp_decode_as(p, n, name, max_pixels, 0, out, &data_at, err);
 }
 
-align_status bmp_decode_icon(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, align_image *out,
-                             uint64_t *data_at, align_error *err)
+align_status bmp_decode_dib(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, int icon,
+                            align_image *out, uint64_t *data_at, align_error *err)
 {
-    return bmp_decode_as(p, n, name, max_pixels, 1, out, data_at, err);
+    uint8_t *bmp = malloc(14 + n);
+    if (!bmp) return align_fail(err, ALIGN_ERR_NOMEM, "%s: out of memory for the bitmap", name);
+    memset(bmp, 0, 14); /* a data offset of 0: Pillow reads the pixels from after the palette */
+    bmp[0] = 'B', bmp[1] = 'M';
+    memcpy(bmp + 14, p, n);
+    align_status s = bmp_decode_as(bmp, 14 + n, name, max_pixels, icon, out, data_at, err);
+    free(bmp);
+    if (!s) *data_at -= 14;
+    return s;
+}
+
+align_status dib_decode(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, align_image *out,
+                        align_error *err)
+{
+    uint64_t data_at;
+    return bmp_decode_dib(p, n, name, max_pixels, 0, out, &data_at, err);
 }

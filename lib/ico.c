@@ -43,20 +43,13 @@ static int ico_has_mask(const ico_entry *e, uint64_t data_at, size_t n, const al
     return end >= bytes && end - bytes <= n && n - (end - bytes) >= bytes - stride + (w + 7) / 8;
 }
 
-/* The DIB at p + at, behind a BMP file header whose data offset 0 means "after the palette". */
+/* The entry's DIB, at its offset. */
 static align_status ico_dib(const uint8_t *p, size_t n, const ico_entry *e, const char *name, uint64_t max_pixels,
                             align_image *out, align_error *err)
 {
-    size_t dib = n - e->offset;
-    uint8_t *bmp = malloc(14 + dib);
-    if (!bmp) return align_fail(err, ALIGN_ERR_NOMEM, "%s: out of memory for the icon's bitmap", name);
-    memset(bmp, 0, 14);
-    bmp[0] = 'B', bmp[1] = 'M';
-    memcpy(bmp + 14, p + e->offset, dib);
     uint64_t data_at;
-    align_status s = bmp_decode_icon(bmp, 14 + dib, name, max_pixels, out, &data_at, err);
-    free(bmp);
-    if (s || ico_has_mask(e, e->offset + (data_at - 14), n, out)) return s;
+    align_status s = bmp_decode_dib(p + e->offset, n - e->offset, name, max_pixels, 1, out, &data_at, err);
+    if (s || ico_has_mask(e, e->offset + data_at, n, out)) return s;
     align_image_free(out);
     return align_fail(err, ALIGN_ERR_FORMAT, "%s: truncated ICO (the image's %s cut short)", name,
                       e->bpp == 32 ? "alpha" : "AND mask");

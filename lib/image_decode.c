@@ -34,6 +34,12 @@ static const image_format formats[] = {
     {"GIF87a", 6, 0, "GIF", gif_decode, NULL, NULL},
     {"GIF89a", 6, 0, "GIF", gif_decode, NULL, NULL},
     {"BM", 2, 0, "BMP", bmp_decode, NULL, NULL},
+    /* a DIB without its file header starts with its info header's size, as Pillow accepts it */
+    {"\x0c\0\0\0", 4, 0, "DIB", dib_decode, NULL, NULL},
+    {"(\0\0\0", 4, 0, "DIB", dib_decode, NULL, NULL},
+    {"@\0\0\0", 4, 0, "DIB", dib_decode, NULL, NULL},
+    {"l\0\0\0", 4, 0, "DIB", dib_decode, NULL, NULL},
+    {"|\0\0\0", 4, 0, "DIB", dib_decode, NULL, NULL},
     {"P1", 2, 0, "PNM", netpbm_decode, NULL, NULL},
     {"P2", 2, 0, "PNM", netpbm_decode, NULL, NULL},
     {"P3", 2, 0, "PNM", netpbm_decode, NULL, NULL},

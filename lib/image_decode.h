@@ -56,6 +56,7 @@ image_row_decoder *image_rows_decoder(const uint8_t *p, size_t n, int *orientati
 
 image_decoder netpbm_decode;   /* PBM, PGM and PPM, plain and binary (netpbm.c) */
 image_decoder bmp_decode;      /* every BMP Pillow reads, as it reads it (bmp.c) */
+image_decoder dib_decode;      /* the same without its file header, as Pillow's DIB plugin (bmp.c) */
 image_decoder tga_decode;      /* every TGA Pillow reads, as it reads it (tga.c) */
 image_decoder gif_decode;      /* a GIF's first frame, as Pillow gives it (gif.c) */
 image_decoder jpeg_decode;     /* libjpeg-turbo, with PIL's settings (jpeg_decode.c) */
@@ -66,9 +67,10 @@ image_decoder stb_decode_png;  /* stb_image, made to agree with PIL (stb_decode.
 image_decoder ico_decode;      /* a Windows icon's largest image, as Pillow picks it (ico.c) */
 image_decoder psd_decode;      /* a Photoshop document's composite image, as Pillow reads it (psd.c) */
 
-/* An icon's bitmap for ico.c: a BMP whose height counts the AND mask below the image too;
- * *data_at is where its pixel data starts in p. */
-align_status bmp_decode_icon(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, align_image *out,
-                             uint64_t *data_at, align_error *err);
+/* A bitmap without its file header (the info header first): a DIB file, or with icon set an
+ * icon's bitmap for ico.c, whose height counts the AND mask below the image too. *data_at is where
+ * its pixel data starts in p. */
+align_status bmp_decode_dib(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, int icon,
+                            align_image *out, uint64_t *data_at, align_error *err);
 
 #endif
