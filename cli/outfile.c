@@ -29,8 +29,8 @@ static void remove_pending_and_die(int sig)
  * SIGQUIT. */
 static void watch_signals(const char *tmp)
 {
-    static const int sigs[] = {SIGINT,  SIGTERM,   SIGHUP,  SIGQUIT, SIGPIPE, SIGALRM,
-                               SIGUSR1, SIGUSR2,   SIGXCPU, SIGVTALRM, SIGPROF};
+    static const int sigs[] = {SIGINT,  SIGTERM, SIGHUP,  SIGQUIT,   SIGPIPE, SIGALRM,
+                               SIGUSR1, SIGUSR2, SIGXCPU, SIGVTALRM, SIGPROF};
     pending_tmp = tmp;
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) signal(sigs[i], tmp ? remove_pending_and_die : SIG_DFL);
 }

@@ -20,8 +20,10 @@ int pil_lab_to_rgba(uint8_t *rows, size_t row_bytes, int w, int h)
     cmsUInt32Number lab_x = COLORSPACE_SH(PT_LabV2) | CHANNELS_SH(3) | BYTES_SH(1) | EXTRA_SH(1);
     cmsHTRANSFORM t = lab && srgb ? cmsCreateTransformTHR(ctx, lab, lab_x, srgb, TYPE_RGBA_8, INTENT_PERCEPTUAL, 0)
                                   : NULL;
-    for (int y = 0; t && y < h; y++) cmsDoTransform(t, rows + (size_t)y * row_bytes, rows + (size_t)y * row_bytes,
-                                                    (cmsUInt32Number)w);
+    for (int y = 0; t && y < h; y++) {
+        uint8_t *row = rows + (size_t)y * row_bytes;
+        cmsDoTransform(t, row, row, (cmsUInt32Number)w);
+    }
     if (t) cmsDeleteTransform(t);
     if (lab) cmsCloseProfile(lab);
     if (srgb) cmsCloseProfile(srgb);
