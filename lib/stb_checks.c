@@ -20,12 +20,13 @@ size_t png_cut_short(const uint8_t *p, size_t n, size_t *crc_pad, int *refused)
     *refused = 0;
     while (n - pos >= 12) {
         size_t len = be32(p + pos);
+        if (!memcmp(p + pos + 4, "IEND", 4)) return 0; /* PIL stops at its name, whatever its length */
         if (len > n - pos - 12) break;
-        if (!memcmp(p + pos + 4, "IEND", 4)) return 0;
         if (!memcmp(p + pos + 4, "IDAT", 4)) idat = 1;
         pos += 12 + len;
     }
     size_t rest = n - pos, len = rest < 8 ? 0 : be32(p + pos);
+    if (rest >= 8 && !memcmp(p + pos + 4, "IEND", 4)) return 0;
     *refused = rest < 8 ? !idat : len > rest - 8 || (!idat && memcmp(p + pos + 4, "IDAT", 4));
     if (*refused) return 0;
     if (rest < 8) return pos;
@@ -42,11 +43,11 @@ size_t png_chunk_overruns(const uint8_t *p, size_t n, int *first_idat)
     while (n - pos >= 8) {
         size_t len = be32(p + pos);
         int is_idat = !memcmp(p + pos + 4, "IDAT", 4);
+        if (!memcmp(p + pos + 4, "IEND", 4)) return 0;
         if (len > n - pos - 8) {
             *first_idat = is_idat && !idat;
             return pos;
         }
-        if (!memcmp(p + pos + 4, "IEND", 4)) return 0;
         if (n - pos - 8 - len < 4) return 0; /* only the CRC is cut: png_cut_short's case */
         idat |= is_idat;
         pos += 12 + len;
