@@ -293,27 +293,27 @@ static int packbits(const uint8_t *p, size_t n, size_t at, uint8_t *out, size_t 
     return 0;
 }
 
-/* Channel ch's rows (row_bytes each) into plane. */
+/* Channel ch's rows (row_bytes each) in *rows: in the file when raw, else decoded into plane. */
 static align_status psd_channel(const uint8_t *p, size_t n, const psd_info *d, unsigned ch, size_t row_bytes,
-                                uint8_t *plane, const char *name, align_error *err)
+                                uint8_t *plane, const uint8_t **rows, const char *name, align_error *err)
 {
     long long at = d->offsets[ch];
-    size_t bytes = row_bytes * d->height;
     if (d->compression == 0) {
-        if (at > (long long)n || n - (size_t)at < bytes) return truncated(name, err);
-        memcpy(plane, p + at, bytes);
+        if (at > (long long)n || n - (size_t)at < row_bytes * d->height) return truncated(name, err);
+        *rows = p + at;
         return ALIGN_OK;
     }
+    *rows = plane;
     int whole = at < (long long)n && packbits(p, n, (size_t)at, plane, row_bytes, d->height);
     return whole ? ALIGN_OK : truncated(name, err);
 }
 
-/* The planes (w x h bytes each, bitmap rows packed 8 pixels a byte) to RGB as convert("RGB") makes
- * them; LAB through 4-byte pixels in rgb4 (w x h x 4 bytes). */
-static int psd_to_rgb(const psd_info *d, const uint8_t *planes, size_t row_bytes, uint8_t *rgb, uint8_t *rgb4)
+/* The channels' rows (row_bytes each, bitmap rows packed 8 pixels a byte) to RGB as
+ * convert("RGB") makes them; LAB through 4-byte pixels in rgb4 (w x h x 4 bytes). */
+static int psd_to_rgb(const psd_info *d, const uint8_t *const c[4], size_t row_bytes, uint8_t *rgb, uint8_t *rgb4)
 {
-    size_t w = d->width, plane = row_bytes * d->height, count = w * d->height;
-    const uint8_t *c0 = planes, *c1 = planes + plane, *c2 = planes + 2 * plane, *c3 = planes + 3 * plane;
+    size_t w = d->width, count = w * d->height;
+    const uint8_t *c0 = c[0], *c1 = c[1], *c2 = c[2], *c3 = c[3];
     for (size_t y = 0, i = 0; y < d->height; y++)
         for (size_t x = 0; x < w; x++, i++) {
             uint8_t *o = rgb + 3 * i;
@@ -357,12 +357,16 @@ align_status psd_decode(const uint8_t *p, size_t n, const char *name, uint64_t m
     if ((s = psd_sections(p, n, name, &d, err))) return s;
     size_t row_bytes = d.kind == PSD_BITMAP ? (d.width + 7) / 8 : d.width;
     size_t pixels = (size_t)d.width * d.height;
-    uint8_t *planes = big_malloc(row_bytes * d.height * d.channels);
+    /* a raw channel is read where it lies in the file; PackBits ones are decoded into planes */
+    uint8_t *planes = d.compression ? big_malloc(row_bytes * d.height * d.channels) : NULL;
     uint8_t *rgb = big_malloc(pixels * 3), *rgb4 = d.kind == PSD_LAB ? big_malloc(pixels * 4) : NULL;
-    if (!planes || !rgb || (d.kind == PSD_LAB && !rgb4)) s = image_out_of_memory(name, (int)d.width, (int)d.height, err);
+    if ((d.compression && !planes) || !rgb || (d.kind == PSD_LAB && !rgb4))
+        s = image_out_of_memory(name, (int)d.width, (int)d.height, err);
+    const uint8_t *channels[4] = {NULL};
     for (unsigned ch = 0; !s && ch < d.channels; ch++)
-        s = psd_channel(p, n, &d, ch, row_bytes, planes + ch * row_bytes * d.height, name, err);
-    if (!s && psd_to_rgb(&d, planes, row_bytes, rgb, rgb4) < 0)
+        s = psd_channel(p, n, &d, ch, row_bytes, planes ? planes + ch * row_bytes * d.height : NULL, &channels[ch],
+                        name, err);
+    if (!s && psd_to_rgb(&d, channels, row_bytes, rgb, rgb4) < 0)
         s = image_out_of_memory(name, (int)d.width, (int)d.height, err);
     free(planes);
     free(rgb4);
