@@ -20,11 +20,12 @@
  * instead. */
 static const char *stb_reason(void)
 {
+    static const char unknown_chunk[] = "a critical chunk stb_image does not know";
     const char *r = stbi_failure_reason();
     if (!r || !*r) return "unreadable data";
     for (const char *c = r; *c; c++)
-        if (*c < 0x20 || *c > 0x7e) return "a critical chunk stb_image does not know";
-    return strlen(r) < 4 || strstr(r, "PNG chunk not known") ? "a critical chunk stb_image does not know" : r;
+        if (*c < 0x20 || *c > 0x7e) return unknown_chunk;
+    return strlen(r) < 4 || strstr(r, "PNG chunk not known") ? unknown_chunk : r;
 }
 
 /* stb_image says "outofmem" when an allocation fails: that is not a corrupt file. */
