@@ -148,7 +148,7 @@ static int is_image_name(const char *name)
 {
     static const char *const ext[] = {"jpg", "jpeg", "jpe", "jfif", "mpo", "png", "apng", "gif", "bmp", "dib", "tga",
                                       "icb", "vda", "vst", "pnm", "ppm", "pgm", "pbm", "webp", "tif", "tiff",
-                                      "ico", "psd", NULL};
+                                      "ico", "cur", "psd", NULL};
     return has_extension(name, ext);
 }
 

@@ -24,7 +24,7 @@ typedef enum { PX_MONO, PX_GREY, PX_PALETTE, PX_555, PX_565, PX_BYTES } px_kind;
 typedef struct {
     uint64_t w, h;      /* as the header gives them */
     int width, height, top_down;
-    int icon;           /* an icon's bitmap (ico.c), which PIL reads from a stream, not mapped */
+    int streamed;       /* PIL reads the pixels from a stream (an icon's bitmap), never maps them */
     unsigned header_size, bits, compression;
     uint64_t colors;
     size_t header_end;  /* where the palette starts: after the header (and 40-byte bitfields) */
@@ -42,8 +42,8 @@ static align_status bmp_error(const char *name, const char *what, unsigned long 
 }
 
 /* The height's top byte at 0xFF means a negative height (top-down rows), as PIL reads it. An
- * icon's bitmap counts the AND mask below the image in its height, which PIL halves. */
-static align_status bmp_header(const uint8_t *p, size_t n, const char *name, int icon, bmp_info *b,
+ * icon's or cursor's bitmap counts the AND mask below the image in its height, which PIL halves. */
+static align_status bmp_header(const uint8_t *p, size_t n, const char *name, unsigned how, bmp_info *b,
                                align_error *err)
 {
     if (n < 18) return align_fail(err, ALIGN_ERR_FORMAT, "%s: truncated BMP header", name);
@@ -62,7 +62,8 @@ static align_status bmp_header(const uint8_t *p, size_t n, const char *name, int
         if (b->top_down) h = (1ull << 32) - h;
         b->colors = le32(p + 46);
     }
-    if (icon) h /= 2, b->icon = 1;
+    if (how & DIB_HALF_HEIGHT) h /= 2;
+    b->streamed = (how & DIB_STREAMED) != 0;
     b->w = w, b->h = h;
     b->width = w > INT_MAX ? INT_MAX : (int)w, b->height = h > INT_MAX ? INT_MAX : (int)h;
     if (!b->colors) b->colors = 1ull << (b->bits & 63);
@@ -196,7 +197,7 @@ static align_status bmp_raw(const uint8_t *p, size_t n, const char *name, const 
     uint64_t row_bytes = (w * b->sample_bits + 7) / 8, data = b->offset > n ? 0 : n - b->offset;
     if (data < row_bytes || (data - row_bytes) / stride < h - 1)
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: truncated BMP (pixel data cut short)", name);
-    if (row_bytes > stride && (b->icon || data / stride < h))
+    if (row_bytes > stride && (b->streamed || data / stride < h))
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: BMP rows of %llu bytes hold %llu bytes of samples", name,
                           (unsigned long long)stride, (unsigned long long)row_bytes);
     for (int y = 0; y < b->height; y++) {
@@ -304,11 +305,11 @@ static align_status bmp_rle(const uint8_t *p, size_t n, const char *name, bmp_in
     return s;
 }
 
-static align_status bmp_decode_as(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, int icon,
+static align_status bmp_decode_as(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, unsigned how,
                                   align_image *out, uint64_t *data_at, align_error *err)
 {
     bmp_info info = {0}, *b = &info;
-    align_status s = bmp_header(p, n, name, icon, b, err);
+    align_status s = bmp_header(p, n, name, how, b, err);
     if (!s) s = bmp_layout(p, n, name, b, err);
     if (!s && b->kind == PX_PALETTE) s = bmp_palette(p, n, name, b, err);
     if (!s && !b->offset) b->offset = b->header_end;
@@ -331,7 +332,7 @@ align_status bmp_decode(const uint8_t *p, size_t n, const char *name, uint64_t m
     return bmp_decode_as(p, n, name, max_pixels, 0, out, &data_at, err);
 }
 
-align_status bmp_decode_dib(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, int icon,
+align_status bmp_decode_dib(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, unsigned how,
                             align_image *out, uint64_t *data_at, align_error *err)
 {
     uint8_t *bmp = malloc(14 + n);
@@ -339,7 +340,7 @@ align_status bmp_decode_dib(const uint8_t *p, size_t n, const char *name, uint64
     memset(bmp, 0, 14); /* a data offset of 0: Pillow reads the pixels from after the palette */
     bmp[0] = 'B', bmp[1] = 'M';
     memcpy(bmp + 14, p, n);
-    align_status s = bmp_decode_as(bmp, 14 + n, name, max_pixels, icon, out, data_at, err);
+    align_status s = bmp_decode_as(bmp, 14 + n, name, max_pixels, how, out, data_at, err);
     free(bmp);
     if (!s) *data_at -= 14;
     return s;

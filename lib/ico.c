@@ -48,7 +48,8 @@ static align_status ico_dib(const uint8_t *p, size_t n, const ico_entry *e, cons
                             align_image *out, align_error *err)
 {
     uint64_t data_at;
-    align_status s = bmp_decode_dib(p + e->offset, n - e->offset, name, max_pixels, 1, out, &data_at, err);
+    align_status s = bmp_decode_dib(p + e->offset, n - e->offset, name, max_pixels, DIB_HALF_HEIGHT | DIB_STREAMED, out,
+                                    &data_at, err);
     if (s || ico_has_mask(e, e->offset + data_at, n, out)) return s;
     align_image_free(out);
     return align_fail(err, ALIGN_ERR_FORMAT, "%s: truncated ICO (the image's %s cut short)", name,

@@ -65,12 +65,16 @@ image_decoder webp_decode;     /* libwebp's animation decoder: the first frame (
 image_decoder tiff_decode;     /* libtiff: the first page, in PIL's modes (tiff_decode.c) */
 image_decoder stb_decode_png;  /* stb_image, made to agree with PIL (stb_decode.c) */
 image_decoder ico_decode;      /* a Windows icon's largest image, as Pillow picks it (ico.c) */
+image_decoder cur_decode;      /* a Windows cursor's image, as Pillow picks it (cur.c) */
 image_decoder psd_decode;      /* a Photoshop document's composite image, as Pillow reads it (psd.c) */
 
-/* A bitmap without its file header (the info header first): a DIB file, or with icon set an
- * icon's bitmap for ico.c, whose height counts the AND mask below the image too. *data_at is where
- * its pixel data starts in p. */
-align_status bmp_decode_dib(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, int icon,
+/* How bmp_decode_dib reads a bitmap: an icon's or a cursor's counts the AND mask below the image in
+ * its height; an icon's Pillow reads from a stream, where a file of its own it maps. */
+enum { DIB_HALF_HEIGHT = 1, DIB_STREAMED = 2 };
+
+/* A bitmap without its file header (the info header first): a DIB file (how 0), or an icon's or a
+ * cursor's bitmap. *data_at is where its pixel data starts in p. */
+align_status bmp_decode_dib(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, unsigned how,
                             align_image *out, uint64_t *data_at, align_error *err);
 
 #endif

@@ -288,6 +288,7 @@ TEST(cli_directories_take_every_extension_pil_registers)
         {"formats/tiff/planar.tif", {"t.tif", "u.TIFF"}},
         {"formats/ico/dib-24.ico", {"v.ico"}},
         {"formats/psd/rgb-raw.psd", {"w.psd", "x.PSD"}},
+        {"formats/cur/cur-24.cur", {"y.cur"}},
     };
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/kinds", test_tmpdir());

@@ -254,8 +254,8 @@ def gif_lzw(pixels):
 
 
 def seed_simple_formats():
-    """The BMP, TGA, PNM, GIF, ICO and PSD files of the format corpus (tests/fixtures/formats) that are small."""
-    for fmt in ("bmp", "tga", "pnm", "gif", "ico", "psd"):
+    """The BMP, TGA, PNM, GIF, ICO, CUR and PSD files of the format corpus (tests/fixtures/formats) that are small."""
+    for fmt in ("bmp", "tga", "pnm", "gif", "ico", "cur", "psd"):
         d = os.path.join(FIX, "formats", fmt)
         for name in sorted(os.listdir(d)):
             if not name.endswith((".ppm", ".err", ".py")) and os.path.getsize(os.path.join(d, name)) <= 4096:
