@@ -473,8 +473,17 @@ static int score_run(const classify_opts *c, align_model *m, scorer *sc, FILE *o
     return rc;
 }
 
+/* -o must not name a file the run reads: an image, the labels, the list of images or the index. */
+static int output_spares_its_inputs(const classify_opts *c)
+{
+    const char *named[] = {c->labels_file, c->o.images.files_from, c->db};
+    return output_spares_inputs(c->output, named, 3) ||
+           output_spares_inputs(c->output, (const char *const *)c->images.items, c->images.count);
+}
+
 static int run(classify_opts *c)
 {
+    if (output_spares_its_inputs(c)) return EXIT_FAILURE;
     align_model *m = load_model(&c->o);
     if (!m) return EXIT_FAILURE;
     size_t n = c->labels.count;

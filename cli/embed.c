@@ -227,6 +227,10 @@ static int run_resumed(align_model *m, embed_opts *e, int dim)
 
 static int run(embed_opts *e)
 {
+    /* -o must not name a file the run reads (texts are no files) */
+    if (!e->text && (output_spares_inputs(e->output, &e->o.images.files_from, 1) ||
+                     output_spares_inputs(e->output, (const char *const *)e->inputs.items, e->inputs.count)))
+        return EXIT_FAILURE;
     align_model *m = load_model(&e->o);
     if (!m) return EXIT_FAILURE;
     if (e->o.format == FMT_NPY && !e->output && isatty(STDOUT_FILENO)) {

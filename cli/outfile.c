@@ -87,6 +87,23 @@ char *output_target(const char *path)
     return at;
 }
 
+int output_spares_inputs(const char *output, const char *const *inputs, size_t n)
+{
+    if (!output || strcmp(output, "-") == 0) return 0;
+    char *target = output_target(output);
+    struct stat out, in;
+    int exists = target && stat(target, &out) == 0 && S_ISREG(out.st_mode);
+    free(target);
+    for (size_t i = 0; exists && i < n; i++) {
+        if (!inputs[i] || strcmp(inputs[i], "-") == 0 || stat(inputs[i], &in) != 0) continue;
+        if (in.st_dev == out.st_dev && in.st_ino == out.st_ino) {
+            error_msg("%s: is also an input of this run (%s); write the output elsewhere", output, inputs[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int outfile_open(outfile *o, const char *path)
 {
     *o = (outfile){stdout, NULL, NULL, NULL};

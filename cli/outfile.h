@@ -23,6 +23,9 @@ int outfile_open(outfile *o, const char *path);
 /* Flushes and checks every write. The temporary file is renamed over path when keep is set and
  * nothing failed; else it is removed. Returns 0, or -1 after reporting the error. */
 int outfile_close(outfile *o, int keep);
+/* With output a regular file that one of inputs[0, n) also names (NULL and "-" are skipped), reports
+ * it and returns -1: renamed over it at the end, the input would be gone. Else 0. */
+int output_spares_inputs(const char *output, const char *const *inputs, size_t n);
 /* Checks stdout after writing (help, short outputs); returns -1 after reporting a write error. */
 int check_stdout(void);
 

@@ -245,6 +245,9 @@ int resume_skip_done(resume *r, strlist *paths)
 
 int resume_status(const resume *r, size_t failed, size_t total)
 {
+    if (r->done_failed)
+        error_msg("%s: %zu error record%s from an earlier run carried on, not retried", r->path, r->done_failed,
+                  r->done_failed == 1 ? "" : "s");
     return exit_status(failed + r->done_failed, total + r->done.count);
 }
 

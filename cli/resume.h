@@ -60,7 +60,8 @@ int resume_close(resume *r, int complete);
 int resume_scan(FILE *f, const char *name, out_format format, const char *tsv_header, const record_shape *shape,
                 strlist *keys, size_t *failed, off_t *valid);
 /* The exit status of a resumed run: its own inputs, total of them, of which `failed` failed, and
- * the records carried on, as one uninterrupted run over them all would end (report.h). */
+ * the records carried on, as one uninterrupted run over them all would end (report.h). Error
+ * records carried on are reported in one line: they count, and this run printed none of them. */
 int resume_status(const resume *r, size_t failed, size_t total);
 
 #endif

@@ -529,6 +529,40 @@ TEST(cli_nothing_done_exits_1_and_keeps_the_output)
     run_free(&r);
 }
 
+/* -o naming a file the run reads (an image, through a link too, the labels, the list of images,
+ * the index) would rename the results over it at the end: refused, the file kept. */
+TEST(cli_output_that_is_an_input_is_refused)
+{
+    const char *dir = test_tmpdir(), *m = fixture("tiny-a");
+    run_result r = run_cmd("D=%s && cp %s $D/in.jpg && ln -sf in.jpg $D/link.jpg && printf 'a\\nb\\n' > $D/labels.txt && "
+                           "echo $D/in.jpg > $D/list.txt", dir, fixture("images/cat.jpg"));
+    run_free(&r);
+    static const struct {
+        const char *args, *victim, *named;
+    } runs[] = {
+        {"classify -l a -l b -o $D/in.jpg $D/in.jpg", "in.jpg", "in.jpg)"},
+        {"classify -l a -l b -o $D/link.jpg $D/in.jpg", "in.jpg", "link.jpg: is also an input of this run ("},
+        {"classify --labels $D/labels.txt -o $D/labels.txt $D/in.jpg", "labels.txt", "labels.txt)"},
+        {"classify -l a -l b --files-from $D/list.txt -o $D/list.txt", "list.txt", "list.txt)"},
+        {"classify -l a -l b --db $D/in.jpg -o $D/in.jpg $D/in.jpg", "in.jpg", "in.jpg)"},
+        {"embed -o $D/in.jpg $D/in.jpg", "in.jpg", "in.jpg)"},
+        {"embed --resume -o $D/in.jpg $D/in.jpg", "in.jpg", "in.jpg)"},
+        {"embed --files-from $D/list.txt -o $D/list.txt", "list.txt", "list.txt)"},
+    };
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        r = run_cmd("D=%s && sum=$(cksum < $D/%s) && %s %s -m %s; echo $?; [ \"$(cksum < $D/%s)\" = \"$sum\" ] && echo kept",
+                    dir, runs[i].victim, A, runs[i].args, m, runs[i].victim);
+        CHECK_MSG(strcmp(r.out, "1\nkept\n") == 0, "%s: %s", runs[i].args, r.out);
+        CHECK_CONTAINS(r.err, runs[i].named);
+        CHECK_CONTAINS(r.err, "write the output elsewhere");
+        run_free(&r);
+    }
+    /* texts are no files: a text that happens to name the output is only a text */
+    r = run_cmd("D=%s && %s embed --text -m %s -o $D/labels.txt $D/labels.txt; echo $?", dir, A, m);
+    CHECK_STR(r.out, "0\n");
+    run_free(&r);
+}
+
 TEST(cli_usage_errors_exit_1_with_one_line)
 {
     char buf[1024];

@@ -277,6 +277,13 @@ TEST(cli_resume_refuses_what_it_cannot_carry_on)
                     dir, A, cmds[i], m, A, cmds[i], m, img);
         CHECK_MSG(strcmp(r.out, "1\nj.jsonl.partial\n1\nj.jsonl.partial\n2\nj.jsonl\n2\n") == 0, "%s: %s", cmds[i], r.out);
         run_free(&r);
+        /* the rerun with nothing left to do still says why it ends with 1 */
+        r = run_cmd("cd %s && rm -f j.jsonl* && %s %s -q -m %s -o j.jsonl --resume junk.jpg 2>/dev/null; "
+                    "%s %s -q -m %s -o j.jsonl --resume junk.jpg",
+                    dir, A, cmds[i], m, A, cmds[i], m);
+        CHECK_INT(r.status, 1);
+        CHECK_STR(r.err, "align: j.jsonl: 1 error record from an earlier run carried on, not retried\n");
+        run_free(&r);
     }
     /* names that are not UTF-8 are written apart (as Python's surrogateescape reads them), so one
      * is not taken for the other */
