@@ -86,7 +86,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/*.c))
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test install clean random-model weights bench
+.PHONY: all test install clean random-model weights bench FORCE
 all: $(BUILD)/libalign.a $(BUILD)/align
 random-model: $(RANDOM_MODEL)/model.safetensors
 
@@ -106,6 +106,14 @@ $(BUILD)/tests/%.o: CFLAGS += $(TEST_CFLAGS)
 $(BUILD)/libalign.a: $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
+
+# The command has PREFIX's share directory compiled in (the model it looks for last): a file that
+# changes with PREFIX rebuilds it, so `make install PREFIX=...` after `make` installs the right one.
+$(BUILD)/share-dir: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(PREFIX)/share/align' | cmp -s - $@ || echo '$(PREFIX)/share/align' > $@
+$(CLI_OBJ): $(BUILD)/share-dir
+FORCE:
 
 $(BUILD)/align: $(CLI_OBJ) $(BUILD)/libalign.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

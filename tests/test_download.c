@@ -388,9 +388,14 @@ TEST(download_unreachable_and_no_curl)
     CHECK(r.status != 0);
     CHECK_CONTAINS(r.err, "download-weights: cannot reach http://127.0.0.1:1/config.json: curl: (7)");
     CHECK_INT(count(r.err, "\n"), 1);
-    char config[700];
-    snprintf(config, sizeof config, "%s/config.json", dest);
-    CHECK(!exists(config));
+    /* the directory it made for nothing is gone: an empty weights/align-base would be found first
+       and hide align's "no model found" advice */
+    CHECK(!exists(dest));
+    run_free(&r);
+    /* one that was there stays */
+    r = run_cmd("mkdir -p '%s' && " SCRIPT " -q --dest '%s' --base-url http://127.0.0.1:1; [ -d '%s' ] && echo kept", dest,
+                dest, dest);
+    CHECK_STR(r.out, "kept\n");
     run_free(&r);
 
     r = run_cmd("B=$(command -v bash); PATH=/nonexistent \"$B\" scripts/download-weights --dest '%s'", dest);
