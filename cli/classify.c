@@ -116,10 +116,22 @@ static int parse_args(int argc, char **argv, classify_opts *c)
 }
 
 /* Fills c->labels and c->images from the options and operands. */
+/* Whether an image operand or --files-from is stdin. */
+static int stdin_named(char **ops, int n, const char *files_from)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(ops[i], "-") == 0) return 1;
+    return files_from && strcmp(files_from, "-") == 0;
+}
+
 static int gather_inputs(int argc, char **argv, classify_opts *c)
 {
     char **ops = argv + optind;
-    int n_ops = argc - optind;
+    int n_ops = argc - optind, image_ops = n_ops;
+    if (c->labels_file && strcmp(c->labels_file, "-") == 0 && stdin_named(ops, n_ops, c->o.images.files_from)) {
+        error_msg("stdin ('-') is given more than once: it can be read only once");
+        return -1;
+    }
     if (c->labels_file && read_labels_file(c->labels_file, &c->labels)) return -1;
     c->o.images.stdin_taken = c->labels_file && strcmp(c->labels_file, "-") == 0;
     if (c->all) {
@@ -132,6 +144,7 @@ static int gather_inputs(int argc, char **argv, classify_opts *c)
     } else if (!c->labels_file && c->labels.count == 0) {
         /* the short form: IMAGE LABEL [LABEL...] */
         if (n_ops < 1) return usage_error("classify", "no image and no labels"), -1;
+        image_ops = 1;
         if (gather_images(ops, 1, &c->o.images, &c->images)) return -1;
         for (int i = 1; i < n_ops; i++)
             if (strlist_add(&c->labels, ops[i], strlen(ops[i]))) return -1;
@@ -140,7 +153,8 @@ static int gather_inputs(int argc, char **argv, classify_opts *c)
     }
     if (c->labels.count == 0) return usage_error("classify", "no labels to score"), -1;
     /* a worker's share can be empty */
-    if (c->images.count == 0 && !c->all && !c->o.images.share.n) return usage_error("classify", "no images"), -1;
+    if (c->images.count == 0 && !c->all && !c->o.images.share.n)
+        return report_no_images("classify", ops, image_ops);
     if (c->labels.count > (1u << 24)) return usage_error("classify", "too many labels (%zu)", c->labels.count), -1;
     return 0;
 }

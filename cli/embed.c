@@ -88,7 +88,7 @@ static int parse_args(int argc, char **argv, embed_opts *e)
     for (int i = optind; i < argc; i++)
         if (e->text && strlist_add(&e->inputs, argv[i], strlen(argv[i]))) return -1;
     if (!e->text && gather_images(argv + optind, argc - optind, &e->o.images, &e->inputs)) return -1;
-    if (!e->inputs.count && !e->o.images.share.n) return usage_error("embed", "no images"), -1;
+    if (!e->inputs.count && !e->o.images.share.n) return report_no_images("embed", argv + optind, argc - optind);
     return 0;
 }
 

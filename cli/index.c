@@ -116,7 +116,8 @@ static int parse_args(int argc, char **argv, index_opts *x)
         if (strcmp(x->images.items[i], "-") == 0) return usage_error("index", "an index keeps files: stdin has no path"), -1;
     if (drop_repeats(&x->images)) return -1;
     /* a worker's share can be empty: its index is made all the same, for the merge */
-    if (!x->images.count && !x->prune && !x->o.images.share.n) return usage_error("index", "no images"), -1;
+    if (!x->images.count && !x->prune && !x->o.images.share.n)
+        return report_no_images("index", argv + optind, argc - optind);
     return 0;
 }
 
@@ -172,8 +173,8 @@ static int run(const index_opts *x)
         size_t failed = image_stream_failures(s);
         rc = exit_status(failed, p.count + p.unchanged);
         if (!x->o.quiet)
-            error_msg("%s: %ld embedded, %zu unchanged, %zu failed, %lld pruned; %lld images in the index",
-                    x->db, added, p.unchanged, failed, (long long)pruned, (long long)total);
+            error_msg("%s: %ld embedded, %zu unchanged, %zu failed, %lld pruned; %lld image%s in the index",
+                    x->db, added, p.unchanged, failed, (long long)pruned, (long long)total, total == 1 ? "" : "s");
     } else if (added >= 0) {
         error_msg("%s", err.message);
     }

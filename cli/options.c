@@ -9,6 +9,19 @@
 #include "outfile.h"
 #include "report.h"
 
+/* The formats a command writes, for the message that refuses another. */
+static const char *formats_of(const char *command)
+{
+    static const struct {
+        const char *command, *formats;
+    } writes[] = {{"classify", "text, json, jsonl or tsv"}, {"embed", "jsonl, json or npy"},
+                  {"search", "text, json, jsonl, tsv or paths"}, {"tokenize", "jsonl or json"},
+                  {"info", "text or json"}};
+    for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++)
+        if (strcmp(command, writes[i].command) == 0) return writes[i].formats;
+    return "text, json, jsonl, tsv or npy";
+}
+
 static int parse_format(const char *s, common_opts *o, const char *command)
 {
     static const struct {
@@ -20,7 +33,7 @@ static int parse_format(const char *s, common_opts *o, const char *command)
             o->format = names[i].f;
             return 0;
         }
-    usage_error(command, "unknown format '%s' (text, json, jsonl, tsv or npy)", s);
+    usage_error(command, "unknown format '%s' (%s)", s, formats_of(command));
     return -1;
 }
 
@@ -99,6 +112,11 @@ align_model *load_model(const common_opts *o)
         error_msg("no model found: looked in --model, $ALIGN_MODEL (%s), ./weights/align-base and %s/align-base; "
                   "get kakaobrain/align-base with 'make weights' (or scripts/download-weights) or pass --model DIR",
                   env && *env ? env : "unset", ALIGN_SHARE_DIR);
+        return NULL;
+    }
+    struct stat st;
+    if (!is_dir(dir) && stat(dir, &st) == 0) {
+        error_msg("%s: not a directory; --model names the directory that holds config.json and the weights", dir);
         return NULL;
     }
     if (!is_dir(dir)) {

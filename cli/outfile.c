@@ -109,6 +109,10 @@ int outfile_open(outfile *o, const char *path)
     *o = (outfile){stdout, NULL, NULL, NULL};
     if (!path || strcmp(path, "-") == 0) return 0;
     o->path = path;
+    if (!*path) {
+        error_msg("-o: an empty file name");
+        return -1;
+    }
     if (!(o->target = output_target(path))) {
         error_msg("%s: %s", path, strerror(errno));
         return -1;
@@ -126,14 +130,21 @@ int outfile_open(outfile *o, const char *path)
         snprintf(o->tmp, len, "%s.partial-XXXXXX", path);
         fd = mkstemp(o->tmp);
     }
-    if (fd < 0 || fchmod(fd, output_mode(&st, exists)) != 0 || !(o->f = fdopen(fd, "wb"))) {
+    FILE *f = NULL;
+    if (fd < 0 && o->tmp) {
+        /* the file may be writable where its directory is not: the directory is what failed */
+        error_msg("%s: cannot create a temporary file in its directory: %s", path, strerror(errno));
+    } else if (fd < 0 || fchmod(fd, output_mode(&st, exists)) != 0 || !(f = fdopen(fd, "wb"))) {
         error_msg("%s: %s", path, o->tmp ? strerror(errno) : "out of memory");
+    }
+    if (!f) {
         if (fd >= 0) close(fd), unlink(o->tmp);
         free(o->tmp);
         free(o->target);
         o->tmp = o->target = NULL;
         return -1;
     }
+    o->f = f;
     watch_signals(o->tmp);
     return 0;
 }

@@ -178,6 +178,10 @@ static int open_partial(resume *r)
 int resume_open(resume *r, const char *path, out_format format, const char *tsv_header, const record_shape *shape)
 {
     *r = (resume){.fd = -1, .format = format};
+    if (!*path) {
+        error_msg("-o: an empty file name");
+        return -1;
+    }
     /* a symbolic link is followed: the file it names is carried on, the link kept */
     if (!(r->path = output_target(path))) {
         error_msg("%s: %s", path, strerror(errno));

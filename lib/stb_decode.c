@@ -16,17 +16,12 @@
 #include "memory.h"
 #include "png_chunks.h"
 
-/* stb_image's reason; for a critical chunk it does not know, its message starts with the chunk's
- * type, whose bytes may be anything (a NUL cuts it, a byte past ASCII is not UTF-8): named
- * instead. */
+/* stb_image's reason. The only message of its own that quoted the file's bytes, a critical chunk
+ * it does not know, cannot come: it is given no chunk but IHDR, PLTE, IDAT and IEND. */
 static const char *stb_reason(void)
 {
-    static const char unknown_chunk[] = "a critical chunk stb_image does not know";
     const char *r = stbi_failure_reason();
-    if (!r || !*r) return "unreadable data";
-    for (const char *c = r; *c; c++)
-        if (*c < 0x20 || *c > 0x7e) return unknown_chunk;
-    return strlen(r) < 4 || strstr(r, "PNG chunk not known") ? unknown_chunk : r;
+    return r && *r ? r : "unreadable data";
 }
 
 /* stb_image says "outofmem" when an allocation fails: that is not a corrupt file. */

@@ -52,6 +52,7 @@ fi
 (($# >= 2)) || { echo "usage: sbatch --array=0-N-1 $0 SHARDDIR PATH..." >&2; exit 1; }
 dir=$1
 shift
+mkdir -p "$dir"
 threads=()
 [[ -n ${SLURM_CPUS_PER_TASK:-} ]] && threads=(--threads "$SLURM_CPUS_PER_TASK")
 exec "$align" index -q "${threads[@]}" --shard "$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT" \

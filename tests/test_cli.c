@@ -563,6 +563,35 @@ TEST(cli_output_that_is_an_input_is_refused)
     run_free(&r);
 }
 
+/* Errors found by trying what users try: each names what is wrong, exits 1, and writes nothing. */
+TEST(cli_errors_name_the_cause)
+{
+    const char *dir = test_tmpdir(), *m = fixture("tiny-a"), *cat = fixture("images/cat.jpg");
+    static const struct {
+        const char *args, *err;
+    } runs[] = {
+        /* the temporary file's directory is what fails, not the file named */
+        {"classify -m $M -l a -l b -o $D/none/out.txt $C", "none/out.txt: cannot create a temporary file in its directory"},
+        {"classify -m $M -l a -l b -o '' $C", "align: -o: an empty file name"},
+        {"embed -m $M --resume -o '' $C", "align: -o: an empty file name"},
+        {"embed -m $M $D/empty", "empty: no images in it"},
+        {"classify -m $M -l a -l b $D/empty $D/empty2", "align: no images in the 2 directories given"},
+        /* the labels and the image both from stdin: said before the image's bytes are read as labels */
+        {"classify -m $M --labels - - < $C", "align: stdin ('-') is given more than once"},
+        {"info -m $M/config.json", "config.json: not a directory; --model names the directory"},
+    };
+    run_result r = run_cmd("mkdir -p %s/empty %s/empty2", dir, dir);
+    run_free(&r);
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        r = run_cmd("D=%s C=%s M=%s && %s %s > $D/stdout.txt; echo $?; wc -c < $D/stdout.txt", dir, cat, m, A,
+                    runs[i].args);
+        CHECK_MSG(strcmp(r.out, "1\n0\n") == 0, "%s: %s", runs[i].args, r.out);
+        CHECK_CONTAINS(r.err, runs[i].err);
+        CHECK_INT(count_lines(r.err), 1);
+        run_free(&r);
+    }
+}
+
 TEST(cli_usage_errors_exit_1_with_one_line)
 {
     char buf[1024];
@@ -572,6 +601,10 @@ TEST(cli_usage_errors_exit_1_with_one_line)
     expect_usage_error(buf, "no labels to score");
     expect_usage_error("classify --top zero x.jpg cat", "--top takes a whole number");
     expect_usage_error("classify --bogus x.jpg cat", "unknown option '--bogus'");
+    /* a bad format is answered with the command's own */
+    expect_usage_error("classify --format bogus x.jpg cat", "unknown format 'bogus' (text, json, jsonl or tsv)");
+    expect_usage_error("embed --format bogus x.jpg", "unknown format 'bogus' (jsonl, json or npy)");
+    expect_usage_error("search --format bogus cat", "unknown format 'bogus' (text, json, jsonl, tsv or paths)");
     /* a short option is named by its letter, even inside a group or after an operand */
     expect_usage_error("classify x.jpg cat -dog", "unknown option '-d' (an operand that starts with '-' goes after '--')");
     expect_usage_error("search -zq cat", "unknown option '-z'");

@@ -916,15 +916,16 @@ TEST(image_hostile_inputs)
     /* truncated inside the image data; JPEGs without their end marker */
     expect_file_error(write_tmp("half.png", png, pn / 2), ALIGN_ERR_FORMAT, "truncated PNG (image data cut short)");
     expect_file_error(write_tmp("header.png", png, 40), ALIGN_ERR_FORMAT, "truncated PNG (it ends before its image data)");
-    /* a critical chunk stb_image does not know, typed "X" and three NULs: named, not quoted (its
-     * message would hold the type's bytes up to the first NUL) */
+    /* a chunk typed "X" and three NULs: refused as Pillow refuses a type of other than four letters,
+     * digits or _, the type not quoted (stb_image's message would have held its bytes up to the
+     * first NUL) */
     if (pn > 33 + 16) {
         uint8_t *odd = malloc(pn + 12);
         memcpy(odd, png, 33);
         memcpy(odd + 33, "\0\0\0\0X\0\0\0\0\0\0\0", 12);
         memcpy(odd + 45, png + 33, pn - 33);
         expect_memory_error(odd, pn + 12, "odd-chunk.png", ALIGN_ERR_FORMAT,
-                            "corrupt PNG image (a critical chunk stb_image does not know)", 0);
+                            "corrupt PNG image (a chunk type that is not four letters)", 0);
         free(odd);
     }
     expect_file_error(write_tmp("half.jpg", jpg, jn / 2), ALIGN_ERR_FORMAT, "truncated JPEG");

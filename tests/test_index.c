@@ -501,7 +501,7 @@ TEST(index_refuses_an_index_of_another_model)
 {
     const char *path = tmp("model-a.db");
     build_index(path, 0, 4, 0);
-    expect_refused(path, "fedcba9876543210", ALIGN_ERR_INPUT, "another model (model " MODEL, ALL_MODES);
+    expect_refused(path, "fedcba9876543210", ALIGN_ERR_INPUT, "another model (the index's is " MODEL, ALL_MODES);
     align_error err;
     align_index *ix = align_index_open(path, MODEL, 512, ALIGN_INDEX_READ, &err);
     CHECK(!ix && err.code == ALIGN_ERR_INPUT);
