@@ -143,8 +143,7 @@ static int has_extension(const char *name, const char *const *ext)
     return 0;
 }
 
-/* A directory's images are its files with an extension PIL registers for a format align reads. */
-static int is_image_name(const char *name)
+int is_image_name(const char *name)
 {
     static const char *const ext[] = {"jpg", "jpeg", "jpe", "jfif", "mpo", "png", "apng", "gif", "bmp", "dib", "tga",
                                       "icb", "vda", "vst", "pnm", "ppm", "pgm", "pbm", "webp", "tif", "tiff",

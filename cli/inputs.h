@@ -28,6 +28,9 @@ typedef struct {
  * none). Appends to out; -1 after reporting an error, such as stdin read twice (by two "-"
  * images, --files-from - or what stdin_taken says). */
 int gather_images(char **operands, int n, const image_sources *src, strlist *out);
+/* Whether name ends with an extension PIL registers for a format align reads: a directory's images
+ * are its files named so. */
+int is_image_name(const char *name);
 /* When a run has no images: names the directories that held none (any operands were directories,
  * since a file is kept as given), else a usage error. Returns -1. */
 int report_no_images(const char *command, char **operands, int n);

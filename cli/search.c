@@ -9,6 +9,7 @@
 #include "indexed.h"
 #include "options.h"
 #include "outfile.h"
+#include "inputs.h"
 #include "query.h"
 #include "records.h"
 #include "report.h"
@@ -146,7 +147,11 @@ static int query_vector(const align_model *m, const search_opts *x, query_term *
 {
     for (int i = 0; i < n; i++) {
         int64_t size, mtime;
-        if (t[i].kind == TERM_AUTO) t[i].kind = file_stamp(t[i].value, &size, &mtime) == 0 ? TERM_IMAGE : TERM_TEXT;
+        if (t[i].kind != TERM_AUTO) continue;
+        t[i].kind = file_stamp(t[i].value, &size, &mtime) == 0 ? TERM_IMAGE : TERM_TEXT;
+        /* most likely a misspelt image: searched as the text asked for, but said */
+        if (t[i].kind == TERM_TEXT && is_image_name(t[i].value))
+            error_msg("%s: no such image, so searched as text (text:%s says so and is quiet)", t[i].value, t[i].value);
     }
     float *emb = malloc(sizeof(float) * (size_t)n * dim);
     if (!emb) return error_msg("out of memory"), -1;

@@ -465,6 +465,17 @@ TEST(cli_search_query_syntax_errors)
         CHECK_INT(r.out_len, 0);
         run_free(&r);
     }
+    /* a term named like an image that is no file: most likely misspelt, so searched as text and said;
+       text: asks for the text and is quiet */
+    run_result r = run_cmd("%s search -m %s --db %s photos/catt.jpg", A, model(), db);
+    CHECK_INT(r.status, 0);
+    CHECK_STR(r.err, "align: photos/catt.jpg: no such image, so searched as text (text:photos/catt.jpg says so and is "
+                     "quiet)\n");
+    run_free(&r);
+    r = run_cmd("%s search -m %s --db %s text:photos/catt.jpg", A, model(), db);
+    CHECK_INT(r.status, 0);
+    CHECK_INT(r.err_len, 0);
+    run_free(&r);
 }
 
 /* ---- classify --db and the label cache -------------------------------------------------------- */
