@@ -86,8 +86,9 @@ int cmd_tokenize(int argc, char **argv)
 static const char *const info_help =
     "usage: align info [OPTIONS]\n"
     "\n"
-    "Loads and checks the model directory, then describes it: files, sizes, parameter count,\n"
-    "the BLAS library and the kernel it selected, and the threads in use.\n"
+    "Loads and checks the model directory, then describes it: its weights file, parameter count,\n"
+    "embedding, each tower's shape, the BLAS library and the kernel it selected, the ISA level\n"
+    "of the hot loops, and the threads in use.\n"
     "\n"
     "      --format F          text (default) or json; --json for short\n"
     "  -m, --model DIR         model directory (default $ALIGN_MODEL, then ./weights/align-base,\n"
