@@ -42,8 +42,12 @@ align_status align_convert_checkpoint(const char *in_path, const char *out_path,
     else
         return align_fail(err, ALIGN_ERR_ARG, "unknown dtype \"%s\" (f32, f16 or bf16)", dtype);
     struct stat in, out; /* renamed over its input, the checkpoint would be gone */
-    if (stat(in_path, &in) == 0 && stat(out_path, &out) == 0 && in.st_dev == out.st_dev && in.st_ino == out.st_ino)
+    int out_exists = stat(out_path, &out) == 0;
+    if (stat(in_path, &in) == 0 && out_exists && in.st_dev == out.st_dev && in.st_ino == out.st_ino)
         return align_fail(err, ALIGN_ERR_ARG, "%s: is the checkpoint being converted; write the new one elsewhere",
+                          out_path);
+    if (out_exists && S_ISDIR(out.st_mode))
+        return align_fail(err, ALIGN_ERR_ARG, "%s: a directory; the output is a file, such as DIR/model.safetensors",
                           out_path);
     tensor_file tf;
     align_status s = checkpoint_open(in_path, &tf, err);

@@ -181,4 +181,10 @@ TEST(convert_errors_name_the_file)
     CHECK_STR(r.out, "1\nsame\n");
     CHECK_CONTAINS(r.err, "config.json: is one of the model's own files");
     run_free(&r);
+    /* nor onto a directory, with its slash or without: named as one */
+    r = run_cmd("cd %s && mkdir -p out && %s convert -o out/ . ; echo $?; %s convert -o out . ; echo $?; ls -A out",
+                dir, align_bin(), align_bin());
+    CHECK_STR(r.out, "1\n1\n");
+    CHECK_CONTAINS(r.err, "out/: a directory; the output is a file, such as DIR/model.safetensors\nalign: out: a directory;");
+    run_free(&r);
 }
