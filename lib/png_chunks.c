@@ -165,11 +165,13 @@ static void put_view(const uint8_t *p, const png_head *h, size_t data_len, size_
     uint8_t *o = v->data;
     memcpy(o, p, 8);
     o += 8;
-    if (h->ihdr) {
-        memcpy(o, h->ihdr, 25);
-        o[8 + 10] = 0;                   /* compression method: Pillow never looks */
-        o[8 + 12] = o[8 + 12] ? 1 : 0;   /* interlace: any nonzero value is Adam7 to Pillow */
-        o += 25;
+    if (h->ihdr) { /* its first 13 bytes, all Pillow reads of it */
+        o = put_chunk_head(o, 13, "IHDR");
+        memcpy(o, h->ihdr + 8, 13);
+        o[10] = 0;             /* compression method: Pillow never looks */
+        o[12] = o[12] ? 1 : 0; /* interlace: any nonzero value is Adam7 to Pillow */
+        memset(o + 13, 0, 4);
+        o += 17;
     }
     if (h->plte && h->colour == PALETTE) o = put_palette(o, h->plte);
     o = put_chunk_head(o, data_len, "IDAT");
