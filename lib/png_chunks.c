@@ -148,13 +148,14 @@ static uint8_t *put_chunk_head(uint8_t *o, size_t len, const char *type)
     return o + 8;
 }
 
-/* A palette of fewer than 256 entries gets PIL's grey ramp after them (entry i is i, i, i); one
- * of another length stb_image refuses as it is. The CRCs written are zeros: stb_image checks none. */
+/* A palette of fewer than 256 entries gets PIL's grey ramp after them (entry i is i, i, i), and no
+ * PLTE at all is that ramp whole; one of another length stb_image refuses as it is. The CRCs
+ * written are zeros: stb_image checks none. */
 static uint8_t *put_palette(uint8_t *o, const uint8_t *plte)
 {
-    size_t len = be32(plte), full = len < 768 && len % 3 == 0 ? 768 : len;
+    size_t len = plte ? be32(plte) : 0, full = len < 768 && len % 3 == 0 ? 768 : len;
     o = put_chunk_head(o, full, "PLTE");
-    memcpy(o, plte + 8, len);
+    if (len) memcpy(o, plte + 8, len);
     for (size_t i = len / 3; i < full / 3; i++) memset(o + 3 * i, (int)i, 3);
     memset(o + full, 0, 4);
     return o + full + 4;
@@ -173,7 +174,7 @@ static void put_view(const uint8_t *p, const png_head *h, size_t data_len, size_
         memset(o + 13, 0, 4);
         o += 17;
     }
-    if (h->plte && h->colour == PALETTE) o = put_palette(o, h->plte);
+    if (h->colour == PALETTE) o = put_palette(o, h->plte);
     o = put_chunk_head(o, data_len, "IDAT");
     for (size_t pos = h->data_at; data_len && pos < data_end;) {
         size_t len = be32(p + pos), take = len < data_len ? len : data_len;
