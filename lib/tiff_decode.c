@@ -1,9 +1,9 @@
 /* tiff_decode.c: a TIFF's first page through libtiff, converted to RGB as PIL 9.4's TIFF modes
- * convert: its table of (photometric, bits, samples, extra samples) decides the mode, and only
- * what it names is read (PIL refuses the rest, so does this). libtiff decompresses (none, LZW,
- * deflate, PackBits, CCITT, JPEG...), reverses the fill order and swaps the byte order; the samples
- * then become RGB here as PIL's unpackers and convert("RGB") make them (CIELAB through LittleCMS,
- * as PIL converts it).
+ * convert: its table OPEN_INFO, keyed by (byte order, photometric, sample format, fill order, bits
+ * of each sample, extra samples), decides the mode, and only what it names is read (PIL refuses the
+ * rest, so does this). libtiff decompresses (none, LZW, deflate, PackBits, CCITT, JPEG...),
+ * reverses the fill order and swaps the byte order; the samples then become RGB here as PIL's
+ * unpackers and convert("RGB") make them (CIELAB through LittleCMS, as PIL converts it).
  *
  * libtiff's messages go to handlers set per handle through TIFFOpenOptions (libtiff 4.5): the
  * first error is kept for align_error, warnings are dropped. The global TIFFSetErrorHandler would
@@ -99,67 +99,107 @@ typedef struct {
     int w, h, bits, samples, planar, photometric;
     tiff_kind kind;
     int inverted;             /* min-is-white grey */
-    int format;               /* NUMBER: SAMPLEFORMAT_INT or _IEEEFP (32 bits) or _UINT (32 bits) */
+    int format;               /* NUMBER: SAMPLEFORMAT_INT, _UINT or _IEEEFP */
     uint16_t *cmap[3];        /* PALETTE: libtiff's colour map */
     uint8_t *raw;             /* the samples: rows of `row_bytes`, plane after plane when planar */
     size_t row_bytes;
 } tiff_page;
 
-/* PIL's modes I and F, one sample of grey: 16-bit signed, 32-bit integers, 32-bit floats. */
-static tiff_kind number_kind(const tiff_page *pg, int little)
+/* Keys of PIL's OPEN_INFO (TiffImagePlugin.py): (byte order, photometric, SampleFormat, FillOrder,
+ * BitsPerSample of each sample, ExtraSamples). PIL refuses a page whose key is not there, so does
+ * this. A row here stands for the keys that differ only in byte order, fill order or depth. */
+enum { LITTLE = 1, BIG = 2, EITHER_ORDER = 3 };
+enum { FILL_MSB = 1, FILL_LSB = 2, EITHER_FILL = 3 }; /* FillOrder 1, 2 */
+#define DEPTH(bits) (UINT64_C(1) << (bits))
+#define LOW_DEPTHS (DEPTH(1) | DEPTH(2) | DEPTH(4) | DEPTH(8))
+
+typedef struct {
+    uint16_t photometric, format;
+    uint64_t depths; /* DEPTH() of each bits per sample the row takes */
+    int samples, orders, fills;
+    const char *extras; /* the ExtraSamples values, a digit each */
+    tiff_kind kind;
+} open_info;
+
+static const open_info pil_open_info[] = {
+    {PHOTOMETRIC_MINISWHITE, SAMPLEFORMAT_UINT, LOW_DEPTHS, 1, EITHER_ORDER, EITHER_FILL, "", GREY},
+    {PHOTOMETRIC_MINISBLACK, SAMPLEFORMAT_UINT, LOW_DEPTHS, 1, EITHER_ORDER, EITHER_FILL, "", GREY},
+    {PHOTOMETRIC_MINISBLACK, SAMPLEFORMAT_UINT, DEPTH(8), 2, EITHER_ORDER, FILL_MSB, "2", GREY}, /* LA */
+    /* mode I;16: 12 bits through the I;12 unpacker, and 16-bit min-is-white is not inverted */
+    {PHOTOMETRIC_MINISBLACK, SAMPLEFORMAT_UINT, DEPTH(12), 1, LITTLE, FILL_MSB, "", GREY16},
+    {PHOTOMETRIC_MINISWHITE, SAMPLEFORMAT_UINT, DEPTH(16), 1, LITTLE, FILL_MSB, "", GREY16},
+    {PHOTOMETRIC_MINISBLACK, SAMPLEFORMAT_UINT, DEPTH(16), 1, EITHER_ORDER, FILL_MSB, "", GREY16},
+    {PHOTOMETRIC_MINISBLACK, SAMPLEFORMAT_UINT, DEPTH(16), 1, LITTLE, FILL_LSB, "", GREY16},
+    /* modes I and F; unsigned 32-bit is I;32N, read as signed */
+    {PHOTOMETRIC_MINISBLACK, SAMPLEFORMAT_INT, DEPTH(16) | DEPTH(32), 1, EITHER_ORDER, FILL_MSB, "", NUMBER},
+    {PHOTOMETRIC_MINISBLACK, SAMPLEFORMAT_UINT, DEPTH(32), 1, LITTLE, FILL_MSB, "", NUMBER},
+    {PHOTOMETRIC_MINISWHITE, SAMPLEFORMAT_IEEEFP, DEPTH(32), 1, EITHER_ORDER, FILL_MSB, "", NUMBER},
+    {PHOTOMETRIC_MINISBLACK, SAMPLEFORMAT_IEEEFP, DEPTH(32), 1, EITHER_ORDER, FILL_MSB, "", NUMBER},
+    /* RGB with no extra sample, alpha (1 premultiplied, 2 not; PIL's Corel Draw 999 is 2 by
+     * then, as libtiff reads it) or padding (0); 8 bits: up to two samples after the alpha */
+    {PHOTOMETRIC_RGB, SAMPLEFORMAT_UINT, DEPTH(8), 3, EITHER_ORDER, EITHER_FILL, "", RGB_},
+    {PHOTOMETRIC_RGB, SAMPLEFORMAT_UINT, DEPTH(8) | DEPTH(16), 4, EITHER_ORDER, FILL_MSB, "", RGB_},
+    {PHOTOMETRIC_RGB, SAMPLEFORMAT_UINT, DEPTH(8) | DEPTH(16), 4, EITHER_ORDER, FILL_MSB, "0", RGB_},
+    {PHOTOMETRIC_RGB, SAMPLEFORMAT_UINT, DEPTH(8) | DEPTH(16), 4, EITHER_ORDER, FILL_MSB, "1", RGB_PREMULTIPLIED},
+    {PHOTOMETRIC_RGB, SAMPLEFORMAT_UINT, DEPTH(8) | DEPTH(16), 4, EITHER_ORDER, FILL_MSB, "2", RGB_},
+    {PHOTOMETRIC_RGB, SAMPLEFORMAT_UINT, DEPTH(8), 5, EITHER_ORDER, FILL_MSB, "00", RGB_},
+    {PHOTOMETRIC_RGB, SAMPLEFORMAT_UINT, DEPTH(8), 5, EITHER_ORDER, FILL_MSB, "10", RGB_PREMULTIPLIED},
+    {PHOTOMETRIC_RGB, SAMPLEFORMAT_UINT, DEPTH(8), 5, EITHER_ORDER, FILL_MSB, "20", RGB_},
+    {PHOTOMETRIC_RGB, SAMPLEFORMAT_UINT, DEPTH(8), 6, EITHER_ORDER, FILL_MSB, "000", RGB_},
+    {PHOTOMETRIC_RGB, SAMPLEFORMAT_UINT, DEPTH(8), 6, EITHER_ORDER, FILL_MSB, "100", RGB_PREMULTIPLIED},
+    {PHOTOMETRIC_RGB, SAMPLEFORMAT_UINT, DEPTH(8), 6, EITHER_ORDER, FILL_MSB, "200", RGB_},
+    {PHOTOMETRIC_RGB, SAMPLEFORMAT_UINT, DEPTH(16), 3, EITHER_ORDER, FILL_MSB, "", RGB_},
+    {PHOTOMETRIC_PALETTE, SAMPLEFORMAT_UINT, LOW_DEPTHS, 1, EITHER_ORDER, EITHER_FILL, "", PALETTE},
+    {PHOTOMETRIC_PALETTE, SAMPLEFORMAT_UINT, DEPTH(8), 2, EITHER_ORDER, FILL_MSB, "2", PALETTE}, /* PA */
+    /* CMYK: padding only, no alpha */
+    {PHOTOMETRIC_SEPARATED, SAMPLEFORMAT_UINT, DEPTH(8), 4, EITHER_ORDER, FILL_MSB, "", CMYK},
+    {PHOTOMETRIC_SEPARATED, SAMPLEFORMAT_UINT, DEPTH(8), 5, EITHER_ORDER, FILL_MSB, "0", CMYK},
+    {PHOTOMETRIC_SEPARATED, SAMPLEFORMAT_UINT, DEPTH(8), 6, EITHER_ORDER, FILL_MSB, "00", CMYK},
+    {PHOTOMETRIC_SEPARATED, SAMPLEFORMAT_UINT, DEPTH(16), 4, LITTLE, FILL_MSB, "", CMYK},
+    {PHOTOMETRIC_YCBCR, SAMPLEFORMAT_UINT, DEPTH(8), 3, EITHER_ORDER, FILL_MSB, "", YCBCR},
+    {PHOTOMETRIC_CIELAB, SAMPLEFORMAT_UINT, DEPTH(8), 3, EITHER_ORDER, FILL_MSB, "", LAB},
+};
+
+/* The kind of the OPEN_INFO key the page has, UNSUPPORTED without one. */
+static tiff_kind open_info_kind(TIFF *tif, const tiff_page *pg, uint16_t format)
 {
-    if (pg->samples != 1) return UNSUPPORTED;
-    int grey = pg->photometric == PHOTOMETRIC_MINISBLACK, any = grey || pg->photometric == PHOTOMETRIC_MINISWHITE;
-    if (pg->format == SAMPLEFORMAT_IEEEFP) return any && pg->bits == 32 ? NUMBER : UNSUPPORTED;
-    if (pg->format == SAMPLEFORMAT_INT) return grey && (pg->bits == 16 || pg->bits == 32) ? NUMBER : UNSUPPORTED;
-    return grey && little && pg->bits == 32 && pg->format == SAMPLEFORMAT_UINT ? NUMBER : UNSUPPORTED;
+    uint16_t fill = FILLORDER_MSB2LSB, extra_count = 0, *extra = NULL;
+    TIFFGetFieldDefaulted(tif, TIFFTAG_FILLORDER, &fill);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_EXTRASAMPLES, &extra_count, &extra);
+    char extras[8] = "";
+    if (extra_count >= sizeof extras) return UNSUPPORTED;
+    for (int i = 0; i < extra_count; i++) extras[i] = (char)('0' + extra[i]); /* libtiff keeps 0, 1, 2 */
+    int order = TIFFIsBigEndian(tif) ? BIG : LITTLE, fills = fill == FILLORDER_LSB2MSB ? FILL_LSB : FILL_MSB;
+    for (size_t i = 0; i < sizeof pil_open_info / sizeof *pil_open_info; i++) {
+        const open_info *k = &pil_open_info[i];
+        if (k->photometric == pg->photometric && k->format == format && pg->bits < 64 &&
+            (k->depths & DEPTH(pg->bits)) && k->samples == pg->samples && (k->orders & order) &&
+            (k->fills & fills) && !strcmp(k->extras, extras))
+            return k->kind;
+    }
+    return UNSUPPORTED;
 }
 
-/* PIL's OPEN_INFO, as far as it converts to RGB: the kind of a page, UNSUPPORTED for the rest. */
+/* PIL's mode for the page (OPEN_INFO), with what its conversion needs; UNSUPPORTED where PIL has none. */
 static tiff_kind page_kind(TIFF *tif, tiff_page *pg)
 {
-    uint16_t format = 1, extra_count = 0, *extra = NULL;
+    uint16_t format = SAMPLEFORMAT_UINT;
     TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLEFORMAT, &format);
-    TIFFGetFieldDefaulted(tif, TIFFTAG_EXTRASAMPLES, &extra_count, &extra);
-    int e = extra_count ? extra[0] : -1, b = pg->bits, s = pg->samples, little = !TIFFIsBigEndian(tif);
     pg->format = format;
-    if (format != SAMPLEFORMAT_UINT || b == 32) return number_kind(pg, little);
-    switch (pg->photometric) {
-    case PHOTOMETRIC_MINISWHITE:
-    case PHOTOMETRIC_MINISBLACK:
-        pg->inverted = pg->photometric == PHOTOMETRIC_MINISWHITE;
-        if (s == 1 && (b == 1 || b == 2 || b == 4 || b == 8)) return GREY;
-        if (s == 2 && b == 8 && !pg->inverted && e == EXTRASAMPLE_UNASSALPHA) return GREY;
-        /* PIL reads 16-bit grey as I;16: min-is-white uninverted, but only little-endian */
-        if (s == 1 && b == 16 && (!pg->inverted || !TIFFIsBigEndian(tif))) return GREY16;
+    pg->inverted = pg->photometric == PHOTOMETRIC_MINISWHITE;
+    tiff_kind kind = open_info_kind(tif, pg, format);
+    if (kind == PALETTE && !TIFFGetField(tif, TIFFTAG_COLORMAP, &pg->cmap[0], &pg->cmap[1], &pg->cmap[2]))
         return UNSUPPORTED;
-    case PHOTOMETRIC_RGB:
-        if (b == 8 && s >= 3 && s <= 6) return s > 3 && e == EXTRASAMPLE_ASSOCALPHA ? RGB_PREMULTIPLIED : RGB_;
-        if (b == 16 && (s == 3 || s == 4)) return s == 4 && e == EXTRASAMPLE_ASSOCALPHA ? RGB_PREMULTIPLIED : RGB_;
-        return UNSUPPORTED;
-    case PHOTOMETRIC_PALETTE:
-        if (!TIFFGetField(tif, TIFFTAG_COLORMAP, &pg->cmap[0], &pg->cmap[1], &pg->cmap[2])) return UNSUPPORTED;
-        if (s == 1 && (b == 1 || b == 2 || b == 4 || b == 8)) return PALETTE;
-        return s == 2 && b == 8 && e == EXTRASAMPLE_UNASSALPHA ? PALETTE : UNSUPPORTED;
-    case PHOTOMETRIC_SEPARATED:
-        if (b == 8 && s >= 4 && s <= 6) return CMYK;
-        return b == 16 && s == 4 && !TIFFIsBigEndian(tif) ? CMYK : UNSUPPORTED;
-    case PHOTOMETRIC_YCBCR: {
-        uint16_t compression = 0;
-        TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &compression);
-        if (b != 8 || s != 3 || compression == COMPRESSION_NONE) return UNSUPPORTED;
-        /* PIL's libtiff decoder has libtiff's RGBA reader convert YCbCr, unless it is JPEG */
-        if (compression != COMPRESSION_JPEG) return YCBCR;
-        /* libjpeg converts to RGB, as in PIL's libtiff decoder */
-        TIFFSetField(tif, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB);
-        pg->photometric = PHOTOMETRIC_RGB;
-        return RGB_;
-    }
-    case PHOTOMETRIC_CIELAB:
-        return b == 8 && s == 3 ? LAB : UNSUPPORTED;
-    default:
-        return UNSUPPORTED;
-    }
+    if (kind != YCBCR) return kind;
+    uint16_t compression = 0;
+    TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &compression);
+    if (compression == COMPRESSION_NONE) return UNSUPPORTED;
+    /* PIL's libtiff decoder has libtiff's RGBA reader convert YCbCr, unless it is JPEG */
+    if (compression != COMPRESSION_JPEG) return YCBCR;
+    /* libjpeg converts to RGB, as in PIL's libtiff decoder */
+    TIFFSetField(tif, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB);
+    pg->photometric = PHOTOMETRIC_RGB;
+    return RGB_;
 }
 
 /* Sample s of pixel (x, y), as an unsigned value of pg->bits bits. */
@@ -174,6 +214,10 @@ static unsigned sample(const tiff_page *pg, int x, int y, int s)
         memcpy(&v, r + 2 * index, 2); /* libtiff gives host byte order */
         return v;
     }
+    if (pg->bits == 12) { /* high bits first whatever the byte order, as PIL's I;12 unpacker reads them */
+        const uint8_t *b = r + index * 12 / 8;
+        return index % 2 ? (unsigned)(b[0] & 0x0f) << 8 | b[1] : (unsigned)b[0] << 4 | b[1] >> 4;
+    }
     size_t bit = index * pg->bits;
     return (unsigned)(r[bit / 8] >> (8 - pg->bits - bit % 8)) & ((1u << pg->bits) - 1);
 }
@@ -187,15 +231,13 @@ static uint8_t number_level(const tiff_page *pg, int x, int y)
         memcpy(&f, pg->raw + row + 4 * (size_t)x, 4);
         return !(f > 0) ? 0 : f >= 255 ? 255 : (uint8_t)f;
     }
-    int64_t v;
+    int32_t v; /* unsigned 32 bits too: PIL's raw mode I;32N reads it as signed */
     if (pg->bits == 16) {
         int16_t i;
         memcpy(&i, pg->raw + row + 2 * (size_t)x, 2);
         v = i;
     } else {
-        uint32_t u;
-        memcpy(&u, pg->raw + row + 4 * (size_t)x, 4);
-        v = pg->format == SAMPLEFORMAT_INT ? (int64_t)(int32_t)u : (int64_t)u;
+        memcpy(&v, pg->raw + row + 4 * (size_t)x, 4);
     }
     return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
 }
@@ -223,7 +265,7 @@ static void page_pixel(const tiff_page *pg, int x, int y, uint8_t *out)
         v = sample(pg, x, y, 0) * (pg->bits == 1 ? 255 : pg->bits == 2 ? 85 : pg->bits == 4 ? 17 : 1);
         out[0] = out[1] = out[2] = (uint8_t)(pg->inverted ? 255 - v : v);
         break;
-    case GREY16: /* mode I;16, clipped to 255 */
+    case GREY16: /* mode I;16 (of 12 or 16 bits), clipped to 255 */
         v = sample(pg, x, y, 0);
         out[0] = out[1] = out[2] = (uint8_t)(v > 255 ? 255 : v);
         break;
