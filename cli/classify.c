@@ -13,6 +13,7 @@
 #include "report.h"
 #include "resume.h"
 #include "shard.h"
+#include "signals.h"
 #include "stream.h"
 
 static const char *const help =
@@ -362,6 +363,8 @@ static const stream_image *next_streamed(scorer *sc, sources *src, image_stream 
         if (end_batch(sc)) return *failed = 1, NULL;
         b->at += b->k;
         b->i = 0;
+        /* writing the index, a signal ends the run here, between two transactions (signals.h) */
+        if (src->update && signals_caught()) return *failed = 1, NULL;
         if (!(b->k = image_stream_next(s, &b->batch))) return NULL;
         if (src->update && index_plan_add(src->ix, &src->plan, b->at, b->batch, b->k) < 0) return *failed = 1, NULL;
         if (sc->resume && !(sc->w.f = resume_batch(sc->resume))) return *failed = 1, NULL;
@@ -433,6 +436,8 @@ static int open_sources(const classify_opts *c, align_model *m, sources *src)
     if (!c->db) return 0;
     align_error err;
     int flags = c->update ? ALIGN_INDEX_CREATE : ALIGN_INDEX_READ;
+    /* the index is then closed before a signal ends the process, which folds its WAL into it */
+    if (c->update) signals_defer();
     if (!(src->ix = align_index_open(c->db, align_model_id(m), info.projection_dim, flags, &err)))
         return error_msg("%s", err.message), -1;
     src->update = c->update;

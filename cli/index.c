@@ -8,6 +8,7 @@
 #include "options.h"
 #include "outfile.h"
 #include "report.h"
+#include "signals.h"
 #include "stream.h"
 
 static const char *const help =
@@ -17,7 +18,8 @@ static const char *const help =
     "Embeds the images into an index (one SQLite file) that align search and align classify --db\n"
     "read. Images are keyed by absolute path; one whose size and modification time are those the\n"
     "index holds is not decoded again, a changed one is embedded again. Each batch is committed\n"
-    "as it is done: an interrupted run keeps what it did, and running it again carries on.\n"
+    "as it is done: an interrupted run keeps what it did, and running it again carries on. Ctrl-C\n"
+    "(or kill) stops it once the batch in hand is written, leaving the index one whole file.\n"
     "\n"
     "      --db FILE           the index (default ./" DEFAULT_DB ", created when missing)\n"
     "      --prune             first drop the rows of files that are no longer there\n"
@@ -121,24 +123,37 @@ static int parse_args(int argc, char **argv, index_opts *x)
     return 0;
 }
 
+static int told_to_stop(void *user)
+{
+    (void)user;
+    return signals_caught() != 0;
+}
+
 static int merge(const index_opts *x, char **shards, int n)
 {
     align_error err;
-    if (align_index_merge(x->merge, (const char *const *)shards, n, &err)) {
+    /* a signal stops the merge between two chunks, and the output is closed whole (no WAL left) */
+    signals_defer();
+    if (align_index_merge_until(x->merge, (const char *const *)shards, n, told_to_stop, NULL, &err)) {
         error_msg("%s", err.message);
         return EXIT_FAILURE;
     }
-    if (!x->o.quiet) error_msg("merged %d %s into %s", n, n == 1 ? "index" : "indexes", x->merge);
+    if (x->o.quiet) return EXIT_SUCCESS;
+    if (signals_caught())
+        error_msg("%s: interrupted: it holds the rows merged so far; run the merge again to finish", x->merge);
+    else
+        error_msg("merged %d %s into %s", n, n == 1 ? "index" : "indexes", x->merge);
     return EXIT_SUCCESS;
 }
 
-/* Adds each batch's embeddings as one transaction; returns the rows added, -1 on an index error. */
+/* Adds each batch's embeddings as one transaction, until a signal comes (signals.h); returns the
+ * rows added, -1 on an index error. */
 static long add_batches(align_index *ix, image_stream *s, const index_plan *p)
 {
     const stream_image *b;
     long added = 0;
     size_t at = 0;
-    for (size_t k; (k = image_stream_next(s, &b)); at += k) {
+    for (size_t k; !signals_caught() && (k = image_stream_next(s, &b)); at += k) {
         long n = index_plan_add(ix, p, at, b, k);
         if (n < 0) return -1;
         added += n;
@@ -153,6 +168,9 @@ static int run(const index_opts *x)
     align_model_info info;
     align_model_get_info(m, &info);
     align_error err;
+    /* from here a signal stops the run between two transactions, and the index is closed, which
+     * folds SQLite's WAL into the file, before the process ends */
+    signals_defer();
     align_index *ix = align_index_open(x->db, align_model_id(m), info.projection_dim, ALIGN_INDEX_CREATE, &err);
     int64_t pruned = 0, total = 0;
     index_plan p = {0};
@@ -163,6 +181,8 @@ static int run(const index_opts *x)
         error_msg("%s", err.message);
     else if (x->prune && align_index_prune(ix, NULL, NULL, &pruned, &err))
         error_msg("%s", err.message);
+    else if (signals_caught())
+        added = 0;
     else if (index_plan_make(ix, x->images.items, x->images.count, &p) == 0) {
         stream_options so = {.decode = {x->o.max_pixels}, .quiet = x->o.quiet,
                              .threads = x->o.threads};
@@ -170,11 +190,12 @@ static int run(const index_opts *x)
         if (s) added = add_batches(ix, s, &p);
     }
     if (added >= 0 && align_index_count(ix, &total, &err) == 0) {
-        size_t failed = image_stream_failures(s);
+        size_t failed = s ? image_stream_failures(s) : 0;
         rc = exit_status(failed, p.count + p.unchanged);
         if (!x->o.quiet)
-            error_msg("%s: %ld embedded, %zu unchanged, %zu failed, %lld pruned; %lld image%s in the index",
-                    x->db, added, p.unchanged, failed, (long long)pruned, (long long)total, total == 1 ? "" : "s");
+            error_msg("%s: %ld embedded, %zu unchanged, %zu failed, %lld pruned; %lld image%s in the index%s",
+                    x->db, added, p.unchanged, failed, (long long)pruned, (long long)total, total == 1 ? "" : "s",
+                    signals_caught() ? "; interrupted: run it again to carry on" : "");
     } else if (added >= 0) {
         error_msg("%s", err.message);
     }

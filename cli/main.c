@@ -11,6 +11,7 @@
 #include "options.h"
 #include "outfile.h"
 #include "report.h"
+#include "signals.h"
 
 static const char *const usage_text =
     "usage: align COMMAND [OPTIONS] ...\n"
@@ -72,7 +73,12 @@ int main(int argc, char **argv)
     } commands[] = {{"classify", cmd_classify}, {"embed", cmd_embed}, {"tokenize", cmd_tokenize},
                     {"info", cmd_info},         {"convert", cmd_convert},
                     {"index", cmd_index},       {"search", cmd_search}};
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(cmd, commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(cmd, commands[i].name) != 0) continue;
+        int rc = commands[i].fn(argc - 1, argv + 1);
+        /* a signal a command deferred (signals.h) ends the process now that its files are closed */
+        signals_rethrow();
+        return rc;
+    }
     return usage_error(NULL, "unknown command '%s'", cmd);
 }

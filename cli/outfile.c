@@ -12,28 +12,7 @@
 #include <unistd.h>
 
 #include "report.h"
-
-/* The temporary file being written, for the signal handler: an interrupted run (Ctrl-C, kill)
- * removes it instead of leaving it beside the output. Process-wide by nature, as signals are. */
-static const char *volatile pending_tmp;
-
-static void remove_pending_and_die(int sig)
-{
-    const char *tmp = pending_tmp;
-    if (tmp) unlink(tmp);
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
-/* Every signal whose default ends the process without a core (SIGXFSZ is ignored: main.c), and
- * SIGQUIT. */
-static void watch_signals(const char *tmp)
-{
-    static const int sigs[] = {SIGINT,  SIGTERM, SIGHUP,  SIGQUIT,   SIGPIPE, SIGALRM,
-                               SIGUSR1, SIGUSR2, SIGXCPU, SIGVTALRM, SIGPROF};
-    pending_tmp = tmp;
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) signal(sigs[i], tmp ? remove_pending_and_die : SIG_DFL);
-}
+#include "signals.h"
 
 /* The permissions the output gets: those of the file it replaces, else what creating it would give. */
 static mode_t output_mode(const struct stat *old, int exists)
@@ -47,6 +26,8 @@ static mode_t output_mode(const struct stat *old, int exists)
 int check_stdout(void)
 {
     if (fflush(stdout) == 0 && !ferror(stdout)) return 0;
+    /* a closed pipe whose SIGPIPE was deferred ends the run as quietly as SIGPIPE would have */
+    if (signals_caught() == SIGPIPE) return -1;
     error_msg("write error: %s", strerror(errno ? errno : EIO));
     return -1;
 }
@@ -145,7 +126,8 @@ int outfile_open(outfile *o, const char *path)
         return -1;
     }
     o->f = f;
-    watch_signals(o->tmp);
+    /* an interrupted run (Ctrl-C, kill) removes it instead of leaving it beside the output */
+    signals_remove_on_death(o->tmp);
     return 0;
 }
 
@@ -161,7 +143,7 @@ int outfile_close(outfile *o, int keep)
         failed = 1;
     }
     if (o->tmp && (failed || !keep)) unlink(o->tmp);
-    if (o->tmp) watch_signals(NULL);
+    if (o->tmp) signals_remove_on_death(NULL);
     free(o->tmp);
     free(o->target);
     *o = (outfile){0};

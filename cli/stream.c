@@ -283,6 +283,7 @@ size_t image_stream_failures(const image_stream *s)
 void image_stream_close(image_stream *s)
 {
     if (!s) return;
+    if (s->done < s->count) progress_end(&s->prog); /* stopped early: its line is still up */
     pthread_mutex_lock(&s->lock);
     s->stop = 1;
     pthread_cond_broadcast(&s->changed);

@@ -257,6 +257,12 @@ align_status align_index_check(align_index *index, align_error *err);
  * so an interrupted merge can simply be run again. A path in several shards takes its row from the
  * last. */
 align_status align_index_merge(const char *out_path, const char *const *shards, int n, align_error *err);
+/* align_index_merge, asking stop(user) before each chunk's transaction (stop may be NULL): once it
+ * answers non-zero the merge ends there with ALIGN_OK, the chunks merged before it committed and
+ * the rest not, so that a caller told to stop (a signal's flag) can close the index at once. */
+typedef int (*align_index_stop_fn)(void *user);
+align_status align_index_merge_until(const char *out_path, const char *const *shards, int n, align_index_stop_fn stop,
+                                     void *user, align_error *err);
 
 /* A label cache: text embeddings kept across runs in dir/text-embeddings.db (dir is created when
  * missing), keyed by model identity and the exact text, stored bit for bit. Safe to share between

@@ -613,14 +613,23 @@ void align_index_hits_free(align_index_hit *hits, int n)
 typedef struct {
     align_index *out;
     sqlite3_stmt *put;
+    align_index_stop_fn stop;
+    void *stop_user;
     align_error *err;
     align_status status;
 } merge_state;
 
-/* One transaction per chunk: a long merge never holds the write lock for long. */
+static int told_to_stop(const merge_state *m)
+{
+    return m->stop && m->stop(m->stop_user);
+}
+
+/* One transaction per chunk: a long merge never holds the write lock for long, and can stop
+ * between two. */
 static int merge_chunk(void *user, const align_index_row *rows, int n)
 {
     merge_state *m = user;
+    if (told_to_stop(m)) return 1;
     m->status = db_begin(m->out->db, m->out->path, m->err);
     if (!m->status)
         m->status = db_end(m->out->db, put_rows(m->out, m->put, rows, n, m->err), m->out->path, m->err);
@@ -647,18 +656,18 @@ static align_status open_shards(const char *out_path, const char *const *shards,
     return ALIGN_OK;
 }
 
-static align_status merge_into(align_index *out, align_index **in, int n, align_error *err)
+static align_status merge_into(merge_state *m, align_index **in, int n)
 {
-    merge_state m = {out, NULL, err, ALIGN_OK};
-    align_status s = db_prepare(out->db, put_sql, &m.put, out->path, err);
-    for (int i = 0; i < n && !s; i++)
-        if (!(s = scan_sql(in[i], "SELECT path, size, mtime_ns, embedding FROM images", merge_chunk, &m, err)))
-            s = m.status;
-    sqlite3_finalize(m.put);
+    align_status s = db_prepare(m->out->db, put_sql, &m->put, m->out->path, m->err);
+    for (int i = 0; i < n && !s && !told_to_stop(m); i++)
+        if (!(s = scan_sql(in[i], "SELECT path, size, mtime_ns, embedding FROM images", merge_chunk, m, m->err)))
+            s = m->status;
+    sqlite3_finalize(m->put);
     return s;
 }
 
-align_status align_index_merge(const char *out_path, const char *const *shards, int n, align_error *user_err)
+align_status align_index_merge_until(const char *out_path, const char *const *shards, int n, align_index_stop_fn stop,
+                                     void *user, align_error *user_err)
 {
     align_error local, *err = user_err ? user_err : &local;
     if (!out_path || !shards || n <= 0) return align_fail(err, ALIGN_ERR_ARG, "nothing to merge");
@@ -667,9 +676,15 @@ align_status align_index_merge(const char *out_path, const char *const *shards, 
     align_index *out = NULL;
     align_status s = open_shards(out_path, shards, n, in, err);
     if (!s && !(out = align_index_open(out_path, in[0]->model_id, in[0]->dim, ALIGN_INDEX_CREATE, err))) s = err->code;
-    if (!s) s = merge_into(out, in, n, err);
+    merge_state m = {out, NULL, stop, user, err, ALIGN_OK};
+    if (!s) s = merge_into(&m, in, n);
     align_index_close(out);
     for (int i = 0; i < n; i++) align_index_close(in[i]);
     free(in);
     return s;
+}
+
+align_status align_index_merge(const char *out_path, const char *const *shards, int n, align_error *err)
+{
+    return align_index_merge_until(out_path, shards, n, NULL, NULL, err);
 }

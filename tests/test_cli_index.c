@@ -1,12 +1,16 @@
 /* align index, align search and align classify --db driven through a shell on real SQLite files:
- * incremental runs, kill -9 at random moments, search against a brute-force ranking of `align
+ * incremental runs, kill -9 at random moments, Ctrl-C after a commit, search against a brute-force ranking of `align
  * embed` vectors, classify from stored rows and cached labels bit for bit, every bad index. */
 #include <math.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -181,6 +185,234 @@ TEST(cli_index_survives_kill_9)
         CHECK_MSG(got.hash == want.hash, "round %d: rows differ from the uninterrupted run", round);
     }
     test_note("%d of 12 kills left a partial index", partial);
+}
+
+/* ---- signals --------------------------------------------------------------------------------- */
+
+extern char **environ;
+
+/* Starts `sh -c cmd` without a shell's job control in the way (a background job of a script
+ * ignores SIGINT), stdout and stderr to err_path, SIGINT at its default; its pid, or -1. */
+static pid_t spawn_sh(const char *cmd, const char *err_path)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    sigset_t dfl;
+    sigemptyset(&dfl);
+    sigaddset(&dfl, SIGINT);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    posix_spawnattr_init(&at);
+    posix_spawnattr_setsigdefault(&at, &dfl);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF);
+    /* exec: the shell becomes the command, so that the signal reaches align */
+    char line[8192];
+    snprintf(line, sizeof line, "exec %s", cmd);
+    char *argv[] = {"sh", "-c", line, NULL};
+    pid_t pid;
+    int rc = posix_spawn(&pid, "/bin/sh", &fa, &at, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    CHECK_MSG(rc == 0, "cannot start %s", cmd);
+    return rc == 0 ? pid : -1;
+}
+
+static long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* Waits until path has some bytes, or pid has ended (or a minute passed): 1 when it has. */
+static int wait_for_bytes(const char *path, pid_t pid)
+{
+    for (int ms = 0; ms < 60000; ms++) {
+        if (file_size(path) > 0) return 1;
+        if (waitpid(pid, NULL, WNOHANG) != 0) return 0;
+        sleep_ms(1);
+    }
+    return 0;
+}
+
+/* Sends sig to pid and reaps it: its status as run_cmd gives it (128 + signal). */
+static int signal_and_wait(pid_t pid, int sig)
+{
+    int st = 0;
+    kill(pid, sig);
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+/* Neither -wal nor -shm beside db. */
+static void check_no_wal(const char *db)
+{
+    char side[1100];
+    snprintf(side, sizeof side, "%s-wal", db);
+    CHECK_MSG(access(side, F_OK) != 0, "%s is left", side);
+    snprintf(side, sizeof side, "%s-shm", db);
+    CHECK_MSG(access(side, F_OK) != 0, "%s is left", side);
+}
+
+/* Each row of an index must be the reference index's row for its path. */
+typedef struct {
+    align_index *ref;
+    long rows, differ;
+} matching;
+
+static int match_chunk(void *user, const align_index_row *rows, int n)
+{
+    matching *m = user;
+    float e[DIM];
+    for (int i = 0; i < n; i++, m->rows++) {
+        int64_t size, mtime;
+        int found = 0;
+        align_index_lookup(m->ref, rows[i].path, &size, &mtime, e, &found, NULL);
+        m->differ += !found || size != rows[i].size || mtime != rows[i].mtime_ns ||
+                     memcmp(e, rows[i].embedding, sizeof e) != 0;
+    }
+    return 0;
+}
+
+/* The rows of a copy of db (the .db file alone), each checked against ref's; -1 when one differs. */
+static long copied_rows_matching(const char *db, const char *ref)
+{
+    char copy[1100];
+    snprintf(copy, sizeof copy, "%s.copy", db);
+    sh("cp %s %s", db, copy);
+    align_error err;
+    matching m = {align_index_open(ref, NULL, 0, ALIGN_INDEX_READ, &err), 0, 0};
+    align_index *ix = align_index_open(copy, NULL, 0, ALIGN_INDEX_READ, &err);
+    CHECK_MSG(ix && m.ref, "%s", err.message);
+    if (ix && m.ref) CHECK_MSG(align_index_scan(ix, match_chunk, &m, &err) == ALIGN_OK, "%s", err.message);
+    align_index_close(ix);
+    align_index_close(m.ref);
+    return m.differ ? -1 : m.rows;
+}
+
+/* Ctrl-C after the first batch is committed: exit 130, the index one whole file (no -wal left) that
+ * holds the rows the run said it embedded, each as an uninterrupted run makes it; run again, it
+ * carries on. */
+TEST(cli_index_interrupted_leaves_one_whole_file)
+{
+    const char *dir = image_dir("sigint", 600), *ref = tmp("sigint-ref.db"), *db = tmp("sigint.db");
+    const char *err_path = tmp("sigint.err"), *wal = tmp("sigint.db-wal");
+    sh("%s index -q -m %s --db %s %s", A, model(), ref, dir);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s index -m %s --db %s %s", A, model(), db, dir);
+    pid_t pid = spawn_sh(cmd, err_path);
+    if (pid < 0) return;
+    /* the first bytes in the WAL are the first batch's transaction: the signal comes during or
+       after it, and the run must finish it */
+    CHECK_MSG(wait_for_bytes(wal, pid), "no batch written before the run ended");
+    CHECK_INT(signal_and_wait(pid, SIGINT), 130);
+    check_no_wal(db);
+    long rows = copied_rows_matching(db, ref);
+    size_t n = 0;
+    char *said = (char *)read_fixture_bytes(err_path, &n);
+    CHECK_MSG(rows >= 1 && rows < 600, "%ld rows", rows);
+    const char *embedded = said ? strstr(said, ".db: ") : NULL;
+    CHECK_MSG(embedded && strstr(said, "interrupted") && atol(embedded + 5) == rows, "%ld rows; %s", rows, said);
+    CHECK_INT(count_lines(said), 1);
+    free(said);
+    sh("%s index -q -m %s --db %s %s", A, model(), db, dir);
+    CHECK(index_digest(db).hash == index_digest(ref).hash);
+}
+
+/* classify --update -o, killed (SIGTERM) after a batch: the index as above, and -o's old file kept
+ * whole with no temporary file beside it. */
+TEST(cli_classify_update_interrupted_leaves_one_whole_file)
+{
+    const char *dir = image_dir("sigint", 600), *ref = tmp("sigint-ref.db"), *db = tmp("sigcls.db");
+    const char *out = tmp("sigcls-out/r.tsv");
+    sh("%s index -q -m %s --db %s %s && mkdir -p %s-out && echo old > %s", A, model(), ref, dir, tmp("sigcls"), out);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s classify -q -m %s --db %s --update -l cat -l dog --format tsv -o %s %s", A, model(),
+             db, out, dir);
+    pid_t pid = spawn_sh(cmd, tmp("sigcls.err"));
+    if (pid < 0) return;
+    CHECK_MSG(wait_for_bytes(tmp("sigcls.db-wal"), pid), "no batch written before the run ended");
+    CHECK_INT(signal_and_wait(pid, SIGTERM), 143);
+    check_no_wal(db);
+    long rows = copied_rows_matching(db, ref);
+    CHECK_MSG(rows >= 1 && rows < 600, "%ld rows", rows);
+    run_result r = run_cmd("ls %s-out && cat %s", tmp("sigcls"), out);
+    CHECK_STR(r.out, "r.tsv\nold\n");
+    run_free(&r);
+}
+
+/* The same for --merge, interrupted (SIGTERM) between two chunks of a merge long enough. */
+static void synthetic_index(const char *path, int first, int n)
+{
+    align_error err;
+    align_index *ix = align_index_open(path, "0123456789abcdef", DIM, ALIGN_INDEX_CREATE, &err);
+    CHECK_MSG(ix != NULL, "%s", err.message);
+    align_index_row *rows = malloc(sizeof *rows * (size_t)n);
+    float *e = malloc(sizeof(float) * DIM * (size_t)n);
+    char (*paths)[32] = malloc(32 * (size_t)n);
+    for (int i = 0; ix && i < n; i++) {
+        for (int j = 0; j < DIM; j++) e[(size_t)i * DIM + j] = (float)((first + i) % 97 - j) / 97;
+        snprintf(paths[i], sizeof paths[i], "/img%07d.png", first + i);
+        rows[i] = (align_index_row){paths[i], first + i, first + i, e + (size_t)i * DIM};
+    }
+    if (ix) CHECK_MSG(align_index_add(ix, rows, n, &err) == ALIGN_OK, "%s", err.message);
+    align_index_close(ix);
+    free(paths);
+    free(e);
+    free(rows);
+}
+
+TEST(cli_index_merge_interrupted_leaves_one_whole_file)
+{
+    const char *a = tmp("sigm-a.db"), *b = tmp("sigm-b.db"), *ref = tmp("sigm-ref.db"), *out = tmp("sigm-out.db");
+    synthetic_index(a, 0, 50000);
+    synthetic_index(b, 50000, 50000);
+    sh("%s index -q --merge %s %s %s", A, ref, a, b);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s index --merge %s %s %s", A, out, a, b);
+    pid_t pid = spawn_sh(cmd, tmp("sigm.err"));
+    if (pid < 0) return;
+    CHECK_MSG(wait_for_bytes(tmp("sigm-out.db-wal"), pid), "no chunk written before the merge ended");
+    CHECK_INT(signal_and_wait(pid, SIGTERM), 143);
+    check_no_wal(out);
+    check_no_wal(a);
+    long rows = copied_rows_matching(out, ref);
+    CHECK_MSG(rows >= 1 && rows < 100000, "%ld rows", rows);
+    size_t n = 0;
+    char *said = (char *)read_fixture_bytes(tmp("sigm.err"), &n);
+    CHECK_CONTAINS(said, "interrupted");
+    CHECK_INT(count_lines(said), 1);
+    free(said);
+    sh("%s index -q --merge %s %s %s", A, out, a, b);
+    CHECK(index_digest(out).hash == index_digest(ref).hash);
+}
+
+/* kill -9 cannot be caught: it leaves the committed rows in the WAL, and the next command to open
+ * the index (here search, which only reads) folds them into the file as it closes it. */
+TEST(cli_search_folds_back_the_wal_a_kill_9_left)
+{
+    const char *dir = image_dir("sigkill", 600), *ref = tmp("sigkill-ref.db"), *db = tmp("sigkill.db");
+    sh("%s index -q -m %s --db %s %s", A, model(), ref, dir);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s index -q -m %s --db %s %s", A, model(), db, dir);
+    pid_t pid = spawn_sh(cmd, tmp("sigkill.err"));
+    if (pid < 0) return;
+    /* a row is committed once a reader sees it */
+    int64_t seen = 0;
+    for (int ms = 0; ms < 60000 && seen == 0 && waitpid(pid, NULL, WNOHANG) == 0; ms++, sleep_ms(1)) {
+        align_index *ix = access(db, F_OK) == 0 ? align_index_open(db, NULL, 0, ALIGN_INDEX_READ, NULL) : NULL;
+        if (ix) align_index_count(ix, &seen, NULL);
+        align_index_close(ix);
+    }
+    CHECK_INT(signal_and_wait(pid, SIGKILL), 128 + SIGKILL);
+    CHECK_MSG(seen > 0 && file_size(tmp("sigkill.db-wal")) > 0, "%lld rows seen", (long long)seen);
+    run_result r = run_cmd("%s search -m %s --db %s -k 0 -f paths cat", A, model(), db);
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    check_no_wal(db);
+    long rows = copied_rows_matching(db, ref);
+    CHECK_MSG(rows >= seen && rows < 600 && rows == count_lines(r.out), "%ld rows, %d found", rows,
+              count_lines(r.out));
+    run_free(&r);
 }
 
 /* A second index on the same file waits for the first's transaction; search reads meanwhile. */

@@ -764,6 +764,42 @@ TEST(index_merge_equals_one_index_and_is_idempotent)
     align_index_close(ix);
 }
 
+/* Told to stop after its first few chunks: the merge ends on a whole chunk, and running it again
+ * finishes it. */
+static int stop_after_calls(void *user)
+{
+    int *left = user;
+    return (*left)-- <= 0;
+}
+
+static int count_chunk_rows(void *user, const align_index_row *rows, int n)
+{
+    (void)rows;
+    *(long *)user += n;
+    return 0;
+}
+
+TEST(index_merge_until_stops_between_chunks)
+{
+    const char *shards[2] = {tmp("stop0.db"), tmp("stop1.db")}, *whole = tmp("stop-whole.db"), *out = tmp("stop-out.db");
+    build_index(shards[0], 0, 1000, 0);
+    build_index(shards[1], 1000, 1000, 0);
+    build_index(whole, 0, 2000, 0);
+    align_error err;
+    int left = 3;
+    CHECK_MSG(align_index_merge_until(out, shards, 2, stop_after_calls, &left, &err) == ALIGN_OK, "%s", err.message);
+    align_index *ix = open_ok(out, ALIGN_INDEX_READ);
+    long rows = 0;
+    if (ix) CHECK(align_index_scan(ix, count_chunk_rows, &rows, &err) == ALIGN_OK);
+    align_index_close(ix);
+    CHECK_MSG(rows > 0 && rows < 2000 && rows % 256 == 0, "%ld rows", rows);
+    CHECK_MSG(align_index_merge(out, shards, 2, &err) == ALIGN_OK, "%s", err.message);
+    dump want = dump_index(whole), got = dump_index(out);
+    CHECK(same_dump(&want, &got));
+    free(want.buf);
+    free(got.buf);
+}
+
 TEST(index_merge_refuses_other_models_before_writing)
 {
     const char *a = tmp("ma.db"), *b = tmp("mb.db"), *out = tmp("mout.db");
