@@ -293,14 +293,6 @@ static int stdin_twice(const strlist *images, size_t first, const image_sources 
     return readers > 1;
 }
 
-int report_no_images(const char *command, char **operands, int n)
-{
-    if (n == 1) error_msg("%s: no images in it", operands[0]);
-    else if (n > 1) error_msg("no images in the %d directories given", n);
-    else usage_error(command, "no images");
-    return -1;
-}
-
 int gather_images(char **operands, int n, const image_sources *src, strlist *out)
 {
     size_t first = out->count;

@@ -31,9 +31,6 @@ int gather_images(char **operands, int n, const image_sources *src, strlist *out
 /* Whether name ends with an extension PIL registers for a format align reads: a directory's images
  * are its files named so. */
 int is_image_name(const char *name);
-/* When a run has no images: names the directories that held none (any operands were directories,
- * since a file is kept as given), else a usage error. Returns -1. */
-int report_no_images(const char *command, char **operands, int n);
 /* Reads --files-from: paths one per line, or NUL-separated when nul is set; "-" reads stdin. */
 int read_files_from(const char *path, int nul, strlist *out);
 /* Reads --labels: one label per line, blank lines and #-lines skipped; "-" reads stdin. */

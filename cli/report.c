@@ -53,3 +53,11 @@ int usage_error(const char *command, const char *fmt, ...)
         fputs(" (see 'align --help')\n", stderr);
     return EXIT_FAILURE;
 }
+
+int report_no_images(const char *command, char **operands, int n)
+{
+    if (n == 1) error_msg("%s: no images in it", operands[0]);
+    else if (n > 1) error_msg("no images in the %d directories given", n);
+    else usage_error(command, "no images");
+    return -1;
+}

@@ -30,4 +30,8 @@ void error_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * command is NULL); returns EXIT_FAILURE. */
 int usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* When a run has no images: names the directories that held none (any operands were directories,
+ * since a file is kept as given), else a usage error. Returns -1. */
+int report_no_images(const char *command, char **operands, int n);
+
 #endif
