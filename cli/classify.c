@@ -117,24 +117,14 @@ static int parse_args(int argc, char **argv, classify_opts *c)
 }
 
 /* Fills c->labels and c->images from the options and operands. */
-/* Whether an image operand or --files-from is stdin. */
-static int stdin_named(char **ops, int n, const char *files_from)
-{
-    for (int i = 0; i < n; i++)
-        if (strcmp(ops[i], "-") == 0) return 1;
-    return files_from && strcmp(files_from, "-") == 0;
-}
-
 static int gather_inputs(int argc, char **argv, classify_opts *c)
 {
     char **ops = argv + optind;
     int n_ops = argc - optind, image_ops = n_ops;
-    if (c->labels_file && strcmp(c->labels_file, "-") == 0 && stdin_named(ops, n_ops, c->o.images.files_from)) {
-        error_msg("stdin ('-') is given more than once: it can be read only once");
-        return -1;
-    }
-    if (c->labels_file && read_labels_file(c->labels_file, &c->labels)) return -1;
     c->o.images.stdin_taken = c->labels_file && strcmp(c->labels_file, "-") == 0;
+    /* said before the labels are read, or an image's bytes would be read as labels */
+    if (c->o.images.stdin_taken && stdin_given_twice(ops, (size_t)n_ops, &c->o.images)) return -1;
+    if (c->labels_file && read_labels_file(c->labels_file, &c->labels)) return -1;
     if (c->all) {
         /* the images are the index's: every operand is a label */
         if (c->o.images.files_from) return usage_error("classify", "--all takes its images from the index"), -1;

@@ -283,12 +283,10 @@ static void keep_share(const shard *share, size_t first, strlist *l)
     l->count = kept;
 }
 
-/* Whether stdin is read more than once: by the images from first on, --files-from and whatever
- * else took it; reported. */
-static int stdin_twice(const strlist *images, size_t first, const image_sources *src)
+int stdin_given_twice(char *const *images, size_t n, const image_sources *src)
 {
     int readers = src->stdin_taken + (src->files_from && strcmp(src->files_from, "-") == 0);
-    for (size_t i = first; i < images->count; i++) readers += strcmp(images->items[i], "-") == 0;
+    for (size_t i = 0; i < n; i++) readers += strcmp(images[i], "-") == 0;
     if (readers > 1) error_msg("stdin ('-') is given more than once: it can be read only once");
     return readers > 1;
 }
@@ -298,7 +296,7 @@ int gather_images(char **operands, int n, const image_sources *src, strlist *out
     size_t first = out->count;
     if (expand_images(operands, n, src->recursive, out)) return -1;
     if (src->files_from && read_files_from(src->files_from, src->nul, out)) return -1;
-    if (stdin_twice(out, first, src)) return -1;
+    if (stdin_given_twice(out->items + first, out->count - first, src)) return -1;
     keep_share(&src->share, first, out);
     return 0;
 }

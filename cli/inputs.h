@@ -28,6 +28,9 @@ typedef struct {
  * none). Appends to out; -1 after reporting an error, such as stdin read twice (by two "-"
  * images, --files-from - or what stdin_taken says). */
 int gather_images(char **operands, int n, const image_sources *src, strlist *out);
+/* Whether stdin would be read more than once: by the images[0, n) that are "-", --files-from and
+ * what stdin_taken says; reported. */
+int stdin_given_twice(char *const *images, size_t n, const image_sources *src);
 /* Whether name ends with an extension PIL registers for a format align reads: a directory's images
  * are its files named so. */
 int is_image_name(const char *name);

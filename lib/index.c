@@ -99,8 +99,8 @@ static align_status read_meta(align_index *ix, align_error *err)
 static align_status check_model(const align_index *ix, const char *model_id, int dim, align_error *err)
 {
     if (model_id && strcmp(model_id, ix->model_id) != 0)
-        return align_fail(err, ALIGN_ERR_INPUT, "%s: an index of another model (the index's is %s, this model is %s)", ix->path,
-                          ix->model_id, model_id);
+        return align_fail(err, ALIGN_ERR_INPUT, "%s: an index of another model (the index's is %s, this model is %s)",
+                          ix->path, ix->model_id, model_id);
     if (dim > 0 && dim != ix->dim)
         return align_fail(err, ALIGN_ERR_INPUT, "%s: an index of %d-float embeddings, expected %d", ix->path, ix->dim,
                           dim);

@@ -18,7 +18,8 @@ typedef enum {
 
 /* A PNG rewritten for stb_image: the signature, IHDR (its compression byte, which Pillow ignores,
  * zeroed), a palette image's PLTE (entries past the file's, or all of them without one, are PIL's
- * grey ramp, where stb_image would read memory the file never set or refuse the file), the image data Pillow reads as one IDAT, and IEND.
+ * grey ramp, where stb_image would read memory the file never set or refuse the file), the image
+ * data Pillow reads as one IDAT, and IEND.
  * Pillow reads one run of IDAT chunks and ignores every other chunk's content; stb_image would
  * check their order, refuse critical chunks it does not know, and read IDATs anywhere. */
 typedef struct {

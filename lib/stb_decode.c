@@ -90,7 +90,8 @@ static align_status png_refused(png_walk w, const png_view *v, const char *name,
     switch (w) {
     case PNG_ENDS_BEFORE_DATA:
         if (strcmp(v->chunk, "IEND") == 0)
-            return align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt PNG image (its IEND comes before any image data)", name);
+            return align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt PNG image (its IEND comes before any image data)",
+                              name);
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: truncated PNG (it ends before its image data)", name);
     case PNG_CHUNK_PAST_END:
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: truncated PNG (a chunk runs past the end of the file)", name);
