@@ -49,7 +49,7 @@ static const char *const help =
     "                          then " ALIGN_SHARE_DIR "/align-base)\n"
     "      --threads N         threads to use (default: every CPU align may use)\n"
     "      --max-pixels N      refuse larger images (default 89478485, PIL's limit)\n"
-    "  -q, --quiet             no progress line\n"
+    "  -q, --quiet             no progress line, no warnings about labels or the label cache\n"
     "  -h, --help              this help\n"
     "\n"
     "example: align classify cat.jpg 'a photo of a cat' 'a photo of a dog'\n"
@@ -116,6 +116,27 @@ static int parse_args(int argc, char **argv, classify_opts *c)
     return 0;
 }
 
+/* A blank label is a mistake (an unset shell variable, say): refused. A repeated one is not always
+ * (ImageNet's class names hold two cranes and two maillots): said, since its copies split its
+ * probability between them. */
+static int check_labels(const classify_opts *c)
+{
+    for (size_t i = 0; i < c->labels.count; i++) {
+        const char *l = c->labels.items[i];
+        if (l[strspn(l, " \t\n\v\f\r")] == 0)
+            return usage_error("classify", "label %zu of %zu is blank", i + 1, c->labels.count), -1;
+    }
+    const char *first;
+    long repeated = strlist_repeats(&c->labels, &first);
+    if (repeated < 0) return error_msg("out of memory for %zu labels", c->labels.count), -1;
+    if (repeated == 1 && !c->o.quiet)
+        error_msg("warning: label '%.80s' is given more than once: its copies share its probability", first);
+    else if (repeated > 1 && !c->o.quiet)
+        error_msg("warning: %ld labels are given more than once ('%.80s' the first): each one's copies share "
+                  "its probability", repeated, first);
+    return 0;
+}
+
 /* Fills c->labels and c->images from the options and operands. */
 static int gather_inputs(int argc, char **argv, classify_opts *c)
 {
@@ -147,7 +168,7 @@ static int gather_inputs(int argc, char **argv, classify_opts *c)
     if (c->images.count == 0 && !c->all && !c->o.images.share.n)
         return report_no_images("classify", ops, image_ops);
     if (c->labels.count > (1u << 24)) return usage_error("classify", "too many labels (%zu)", c->labels.count), -1;
-    return 0;
+    return check_labels(c);
 }
 
 /* The texts to encode: each label, or each label in each template (label-major). */

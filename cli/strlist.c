@@ -43,3 +43,23 @@ size_t strlist_lower_bound(char *const *items, size_t n, const char *key)
     }
     return lo;
 }
+
+long strlist_repeats(const strlist *l, const char **first)
+{
+    *first = NULL;
+    char **sorted = malloc((l->count ? l->count : 1) * sizeof *sorted);
+    if (!sorted) return -1;
+    memcpy(sorted, l->items, l->count * sizeof *sorted);
+    qsort(sorted, l->count, sizeof *sorted, strlist_order);
+    /* the repeated strings, once each, compacted to the front of sorted (still in order) */
+    size_t repeated = 0;
+    for (size_t i = 0; i + 1 < l->count; i++)
+        if (strcmp(sorted[i], sorted[i + 1]) == 0 && (repeated == 0 || strcmp(sorted[repeated - 1], sorted[i])))
+            sorted[repeated++] = sorted[i];
+    for (size_t i = 0; repeated && !*first; i++) {
+        size_t at = strlist_lower_bound(sorted, repeated, l->items[i]);
+        if (at < repeated && strcmp(sorted[at], l->items[i]) == 0) *first = l->items[i];
+    }
+    free(sorted);
+    return (long)repeated;
+}

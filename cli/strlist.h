@@ -17,5 +17,8 @@ void strlist_free(strlist *l);
  * below key (n when none is). */
 int strlist_order(const void *a, const void *b);
 size_t strlist_lower_bound(char *const *items, size_t n, const char *key);
+/* How many distinct strings of l occur more than once (0 when none, -1 when out of memory), and in
+ * *first the earliest in l's order of those that do. */
+long strlist_repeats(const strlist *l, const char **first);
 
 #endif

@@ -570,6 +570,35 @@ TEST(robust_bad_labels)
     expect_classify_error(args, "no labels to score (see 'align classify --help')");
 }
 
+/* A blank label is refused (an unset shell variable leaves one); a repeated one is said once,
+ * and -q keeps it quiet. The copies are the same text, so softmax gives them the same share. */
+TEST(robust_blank_and_repeated_labels)
+{
+    char args[4096];
+    const char *cat = fx("images/cat.jpg");
+    snprintf(args, sizeof args, "%s 'a cat' ''", cat);
+    expect_classify_error(args, "label 2 of 2 is blank (see 'align classify --help')");
+    snprintf(args, sizeof args, "-l dog -l ' \t' %s", cat);
+    expect_classify_error(args, "label 2 of 2 is blank (see 'align classify --help')");
+    run_result r = run_cmd("%s classify --no-cache --format tsv -m %s %s 'a cat' dog 'a cat'", A, fixture("tiny-a"), cat);
+    CHECK_INT(r.status, 0);
+    CHECK_STR(r.err, "align: warning: label 'a cat' is given more than once: its copies share its probability\n");
+    const char *first = strstr(r.out, "\ta cat\t"), *second = first ? strstr(first + 1, "\ta cat\t") : NULL;
+    size_t line = first ? strcspn(first, "\n") : 0;
+    CHECK_MSG(second && strncmp(first, second, line + 1) == 0, "two equal shares for the copies: %s", r.out);
+    run_free(&r);
+    const char *file = keep(write_tmp("repeated-labels.txt", "crane\nb\na\nb\ncrane\n", 18));
+    r = run_cmd("%s classify --no-cache -m %s --labels %s %s", A, fixture("tiny-a"), file, cat);
+    CHECK_INT(r.status, 0);
+    CHECK_STR(r.err, "align: warning: 2 labels are given more than once ('crane' the first): each one's copies share "
+                     "its probability\n");
+    run_free(&r);
+    r = run_cmd("%s classify -q --no-cache -m %s --labels %s %s", A, fixture("tiny-a"), file, cat);
+    CHECK_INT(r.status, 0);
+    CHECK_STR(r.err, "");
+    run_free(&r);
+}
+
 /* Runs cmd through sh and returns the peak resident set of that process in KB (wait4's rusage
  * covers it alone, unlike getrusage(RUSAGE_CHILDREN)); *status gets the exit status. */
 static long peak_rss_kb(const char *cmd, int *status)
