@@ -33,7 +33,7 @@ BUILD_ROOT ?= build/clang
 endif
 PKG_CONFIG ?= pkg-config
 BUILD_ROOT ?= build
-PKGS    := openblas libcjson libutf8proc stb sqlite3 libjpeg libwebp libwebpdemux libtiff-4 lcms2
+PKGS    := openblas libcjson libutf8proc stb sqlite3 libjpeg libwebp libwebpdemux libtiff-4 lcms2 libopenjp2
 ifneq ($(MAKECMDGOALS),clean)
 ifneq ($(shell $(PKG_CONFIG) --exists $(PKGS) && echo found),found)
 $(error pkg-config cannot find all of $(PKGS): install the -dev packages the README lists)

@@ -147,21 +147,20 @@ int is_image_name(const char *name)
 {
     static const char *const ext[] = {"jpg", "jpeg", "jpe", "jfif", "mpo", "png", "apng", "gif", "bmp", "dib", "tga",
                                       "icb", "vda", "vst", "pnm", "ppm", "pgm", "pbm", "webp", "tif", "tiff",
-                                      "ico", "cur", "psd", NULL};
+                                      "ico", "cur", "psd", "jp2", "j2k", "jpc", "jpf", "jpx", "j2c", NULL};
     return has_extension(name, ext);
 }
 
 /* Photos a directory may hold that align cannot read (a phone's HEIC, say): left out of the walk
  * like any other file, but counted by kind, so that a folder of them is not skipped without a
  * word. */
-enum { UNREAD_KINDS = 6 };
+enum { UNREAD_KINDS = 5 };
 static const struct {
     const char *name, *ext[9];
 } unread_kinds[UNREAD_KINDS] = {
     {"HEIC", {"heic", "heif", "hif", NULL}},
     {"AVIF", {"avif", NULL}},
     {"JPEG XL", {"jxl", NULL}},
-    {"JPEG 2000", {"jp2", "j2k", "jpf", "jpx", NULL}},
     {"PSB", {"psb", NULL}},
     {"camera raw", {"dng", "cr2", "cr3", "nef", "arw", "orf", "rw2", "raf", NULL}},
 };

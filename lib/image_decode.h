@@ -66,6 +66,7 @@ image_decoder tiff_decode;     /* libtiff: the first page, in PIL's modes (tiff_
 image_decoder stb_decode_png;  /* stb_image, made to agree with PIL (stb_decode.c) */
 image_decoder ico_decode;      /* a Windows icon's largest image, as Pillow picks it (ico.c) */
 image_decoder cur_decode;      /* a Windows cursor's image, as Pillow picks it (cur.c) */
+image_decoder jp2_decode;      /* JPEG 2000 through OpenJPEG, unpacked as PIL unpacks it (jp2_decode.c) */
 image_decoder psd_decode;      /* a Photoshop document's composite image, as Pillow reads it (psd.c) */
 
 /* How bmp_decode_dib reads a bitmap: an icon's or a cursor's counts the AND mask below the image in

@@ -4,7 +4,8 @@
  * tools Debian has (python3-pil, imagemagick, cwebp, libtiff-tools), each FILE beside one of:
  *   FILE.ppm  what Hugging Face's load_image gives (PIL's exif_transpose, then convert("RGB")),
  *             written by ../expect.py;
- *   FILE.err  for a file Pillow refuses too: text align's one-line message must contain.
+ *   FILE.err  for a file Pillow refuses too: text align's one-line message must contain (and for
+ *             the few the README lists as refused where Pillow reads them: jp2/'s subsampled).
  * Every file is decoded twice in this process: equal bytes both times, and equal to Pillow's,
  * which was decoded in another, so no pixel may come from memory the file did not define. And
  * decoded straight to a model's size (image_load_fitted, a JPEG resized by rows as they come):

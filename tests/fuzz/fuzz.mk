@@ -13,21 +13,21 @@
 
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS ?= safetensors pytorch config tokenizer vocab image inputs jpeg webp tiff orientation query resume
+FUZZ_TARGETS ?= safetensors pytorch config tokenizer vocab image inputs jpeg webp jp2 tiff orientation query resume
 FUZZ_DIR     := build/fuzz
 
-FUZZ_PKGS    := libcjson libutf8proc stb libjpeg libwebp libwebpdemux libtiff-4 lcms2
+FUZZ_PKGS    := libcjson libutf8proc stb libjpeg libwebp libwebpdemux libtiff-4 lcms2 libopenjp2
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread \
                 $(shell pkg-config --cflags $(FUZZ_PKGS)) -Ilib -Icli $(FUZZ_SAN) \
                 -DALIGN_FUZZ_FIXTURES='"$(CURDIR)/tests/fixtures"'
-FUZZ_LDLIBS  := $(shell pkg-config --libs libcjson libutf8proc libjpeg libwebp libwebpdemux libtiff-4 lcms2) -lm -pthread
+FUZZ_LDLIBS  := $(shell pkg-config --libs libcjson libutf8proc libjpeg libwebp libwebpdemux libtiff-4 lcms2 libopenjp2) -lm -pthread
 
 # Only what the targets reach: the towers (and with them OpenBLAS) stay out.
 FUZZ_LIB_SRC := lib/error.c lib/fileio.c lib/jsonutil.c lib/config.c lib/tensors.c lib/safetensors.c \
                 lib/checkpoint.c lib/zip.c lib/pickle.c \
                 lib/pytorch.c lib/tokenizer.c lib/image_decode.c lib/image_limits.c lib/orientation.c lib/netpbm.c \
-                lib/jpeg_decode.c lib/webp_decode.c lib/tiff_decode.c lib/png_orientation.c \
+                lib/jpeg_decode.c lib/webp_decode.c lib/jp2_decode.c lib/tiff_decode.c lib/png_orientation.c \
                 lib/png_chunks.c lib/stb_decode.c lib/resample.c lib/fitted_load.c lib/preprocess.c cli/inputs.c cli/shard.c cli/strlist.c cli/query.c cli/resume.c cli/record_shape.c cli/records.c \
                 lib/bmp.c lib/ico.c lib/cur.c lib/tga.c lib/gif.c lib/psd.c lib/pil_convert.c lib/memory.c lib/resample_row.c \
                 lib/resample_row_reference.c cli/outfile.c cli/signals.c \
@@ -88,7 +88,7 @@ OOM_CFLAGS := -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -pthread $(PKG_CFLAGS)
 OOM_OBJ    := $(LIB_SRC:%.c=$(OOM_DIR)/obj/%.o) $(OOM_DIR)/obj/tests/fuzz/stb_image_impl.o \
               $(foreach l,$(KERNEL_LEVELS),$(KERNEL_SRC:%.c=$(OOM_DIR)/obj/%.$(l).o))
 OOM_WRAP   := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=mmap
-OOM_LIBS   := $(shell pkg-config --libs openblas libcjson libutf8proc sqlite3 libjpeg libwebp libwebpdemux libtiff-4 lcms2) -lm -pthread
+OOM_LIBS   := $(shell pkg-config --libs openblas libcjson libutf8proc sqlite3 libjpeg libwebp libwebpdemux libtiff-4 lcms2 libopenjp2) -lm -pthread
 
 .PHONY: oom-check
 $(OOM_DIR)/obj/%.o: %.c $(wildcard lib/*.h tests/fuzz/*.h) tests/fuzz/fuzz.mk

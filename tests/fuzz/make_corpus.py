@@ -309,7 +309,7 @@ def seed_images():
 def seed_formats():
     """The format corpus's files (tests/fixtures/formats) for the decoders' own targets, and the
     rotated ones for the orientation readers."""
-    for fmt in ("jpeg", "webp", "tiff", "png-orientation"):
+    for fmt in ("jpeg", "webp", "jp2", "tiff", "png-orientation"):
         d = os.path.join(FIX, "formats", fmt)
         for name in sorted(os.listdir(d)):
             if name.endswith((".ppm", ".err", ".py")):
