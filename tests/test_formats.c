@@ -80,11 +80,38 @@ static void expect_fitted(const char *path, const align_image *pillow)
     }
 }
 
-/* Decodes path twice; both must equal the PPM's pixels. */
+/* Whether a JPEG 2000 file's pixels come out of float arithmetic that this machine may round
+ * otherwise than the x86-64 machine the PPMs were made on: its COD marker's transform byte says the
+ * irreversible 9/7 wavelet, which OpenJPEG computes in floats (Debian's arm64 build contracts them
+ * into fused multiply-adds; PIL there links the same library, so its pixels are align's). */
+static int float_wavelet(const char *path)
+{
+#if defined(__x86_64__)
+    (void)path;
+    return 0;
+#else
+    size_t n;
+    uint8_t *p = read_fixture_bytes(path, &n);
+    int irreversible = 0;
+    /* COD: the marker, Lcod, Scod, progression, layers (2), MCT, levels, code-block width, height
+     * and style, then the transform: 0 for 9/7 */
+    if (p && (ends_with(path, ".jp2") || ends_with(path, ".j2k")))
+        for (size_t i = 0; i + 14 <= n; i++)
+            if (p[i] == 0xff && p[i + 1] == 0x52) {
+                irreversible = p[i + 13] == 0;
+                break;
+            }
+    free(p);
+    return irreversible;
+#endif
+}
+
+/* Decodes path twice; both must equal the PPM's pixels (within 1 where float_wavelet). */
 static void expect_decoded(const char *path, const char *ppm)
 {
     align_image want, got[2] = {{0}};
     if (!load_ppm(ppm, &want)) return;
+    int slack = float_wavelet(path);
     for (int i = 0; i < 2; i++) {
         align_error err = {0};
         if (align_image_load(path, NULL, &got[i], &err) != ALIGN_OK) {
@@ -97,13 +124,16 @@ static void expect_decoded(const char *path, const char *ppm)
                   want.height);
         if (got[i].width != want.width || got[i].height != want.height) break;
         size_t differ = 0;
-        for (size_t k = 0; k < bytes; k++) differ += got[i].rgb[k] != want.rgb[k];
+        for (size_t k = 0; k < bytes; k++) differ += abs(got[i].rgb[k] - want.rgb[k]) > slack;
         CHECK_MSG(differ == 0, "%s: %zu of %zu values differ from Pillow's (decode %d)", path, differ,
                   bytes, i + 1);
     }
+    CHECK_MSG(!got[1].rgb || memcmp(got[0].rgb, got[1].rgb, (size_t)got[0].width * got[0].height * 3) == 0,
+              "%s: two decodes differ", path);
+    /* where this machine's floats round otherwise, the fit is checked against align's own pixels */
+    expect_fitted(path, slack && got[0].rgb ? &got[0] : &want);
     align_image_free(&got[0]);
     align_image_free(&got[1]);
-    expect_fitted(path, &want);
     align_image_free(&want);
 }
 
