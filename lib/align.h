@@ -125,8 +125,10 @@ typedef struct {
 
 #define ALIGN_DEFAULT_MAX_PIXELS 89478485ull /* PIL's decompression-bomb limit */
 
-/* Decodes JPEG/PNG/BMP/GIF/TGA/PNM to RGB as PIL's convert("RGB") does, applying the EXIF
- * orientation. opts may be NULL. name is what error messages call the input. */
+/* Decodes JPEG, PNG, GIF, BMP, TGA, PNM, WebP, TIFF, ICO, CUR, PSD and JPEG 2000 to RGB as PIL
+ * 9.4's convert("RGB") does, applying the EXIF orientation as exif_transpose does (the README's
+ * format table says what each reads and refuses). opts may be NULL. name is what error messages
+ * call the input. */
 align_status align_image_load(const char *path, const align_decode_options *opts, align_image *out,
                               align_error *err);
 align_status align_image_load_memory(const void *data, size_t size, const char *name,

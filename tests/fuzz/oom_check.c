@@ -214,7 +214,8 @@ static int op_images(void)
                                         "formats/webp/animated.webp", "formats/tiff/tiled-planar-deflate.tif",
                                         "formats/tiff/ycbcr-lzw.tif", "formats/png-orientation/raw-profile-ztxt-8.png",
                                         "formats/ico/png-and-dibs.ico", "formats/ico/dib-4.ico",
-                                        "formats/psd/with-layers.psd", "formats/psd/lab.psd"};
+                                        "formats/psd/with-layers.psd", "formats/psd/lab.psd", "formats/jp2/tiled-8x8.jp2",
+                                        "formats/jp2/grey16.j2k"};
     size_t len;
     char *json = fixture_bytes("tiny-a/preprocessor_config.json", &len);
     preprocess_config pc;
