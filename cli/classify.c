@@ -48,7 +48,7 @@ static const char *const help =
     "  -m, --model DIR         model directory (default $ALIGN_MODEL, then ./weights/align-base,\n"
     "                          then " ALIGN_SHARE_DIR "/align-base)\n"
     "      --threads N         threads to use (default: every CPU align may use)\n"
-    "      --max-pixels N      refuse larger images (default 89478485, PIL's limit)\n"
+    "      --max-pixels N      refuse larger images (default 178956970, where PIL does)\n"
     "  -q, --quiet             no progress line, no warnings about labels or the label cache\n"
     "  -h, --help              this help\n"
     "\n"

@@ -37,7 +37,7 @@ static const char *const help =
     "  -m, --model DIR         model directory (default $ALIGN_MODEL, then ./weights/align-base,\n"
     "                          then " ALIGN_SHARE_DIR "/align-base)\n"
     "      --threads N         threads to use (default: every CPU align may use)\n"
-    "      --max-pixels N      refuse larger query images (default 89478485)\n"
+    "      --max-pixels N      refuse larger query images (default 178956970, where PIL does)\n"
     "  -q, --quiet             no warnings about the label cache\n"
     "  -h, --help              this help\n"
     "\n"

@@ -123,7 +123,9 @@ typedef struct {
     uint64_t max_pixels; /* refuse larger images; 0 = ALIGN_DEFAULT_MAX_PIXELS */
 } align_decode_options;
 
-#define ALIGN_DEFAULT_MAX_PIXELS 89478485ull /* PIL's decompression-bomb limit */
+/* Where PIL refuses an image as a decompression bomb: twice its MAX_IMAGE_PIXELS (89,478,485, above
+ * which it only warns), so that what Hugging Face's load_image reads, align reads. */
+#define ALIGN_DEFAULT_MAX_PIXELS 178956970ull
 
 /* Decodes JPEG, PNG, GIF, BMP, TGA, PNM, WebP, TIFF, ICO, CUR, PSD and JPEG 2000 to RGB as PIL
  * 9.4's convert("RGB") does, applying the EXIF orientation as exif_transpose does (the README's

@@ -982,6 +982,14 @@ TEST(image_hostile_inputs)
     expect_memory_error(huge_jpg, jn, "huge.jpg", ALIGN_ERR_LIMIT, "60000 x 60000", 0);
     expect_memory_error(png, pn, "astronaut.png", ALIGN_ERR_LIMIT,
                         "128 x 128 pixels is over the limit of 16383", 16383);
+    /* the default is where PIL refuses, twice its MAX_IMAGE_PIXELS (it only warns above that): a
+     * header of 9500 x 9500 (90,250,000 pixels) is past its warning and within the default, so
+     * the file is read until its pixels run out, and 13380 x 13375 (178,957,500) is refused */
+    const char *warned = "P5 9500 9500 255\n\1\2\3";
+    expect_memory_error(warned, strlen(warned), "scan.pgm", ALIGN_ERR_FORMAT, "truncated PNM", 0);
+    const char *refused = "P5 13380 13375 255\n\1\2\3";
+    expect_memory_error(refused, strlen(refused), "scan.pgm", ALIGN_ERR_LIMIT,
+                        "13380 x 13375 pixels is over the limit of 178956970", 0);
     align_image img;
     align_error err;
     align_decode_options exact = {128 * 128};

@@ -181,7 +181,7 @@ TEST(robust_bad_images_fail_alone_in_a_batch)
 
     const expect_image e[] = {
         {fx("images/cat.jpg"), NULL},
-        {bomb, "100000 x 100000 pixels is over the limit of 89478485"},
+        {bomb, "100000 x 100000 pixels is over the limit of 178956970"},
         {lying_png, "corrupt PNG image (not enough pixels)"},
         {lying_ppm, "truncated PNM (12 of 30000 pixel bytes)"},
         {fx("images/rocket.bmp"), NULL},
