@@ -91,19 +91,35 @@ static int next_box(const uint8_t *p, size_t end, size_t *at, uint32_t *type, si
 
 #define BOX(a, b, c, d) ((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (uint32_t)(d))
 
+/* A "res " box's boxes as PIL's plugin walks them for the resolution: each header must fit, and
+ * the first resc must hold its ten bytes. */
+static int resolution_boxes(const uint8_t *p, size_t at, size_t end)
+{
+    while (at < end) {
+        size_t body, len;
+        uint32_t type;
+        if (next_box(p, end, &at, &type, &body, &len)) return -1;
+        if (type == BOX('r', 'e', 's', 'c')) return len < 10 ? -1 : 0;
+    }
+    return 0;
+}
+
 /* A JP2 file's size and mode from the first jp2h box's ihdr boxes (the last one wins), as PIL's
- * plugin walks them. */
+ * plugin walks the file: an ftyp box before it must hold its brand, and its "res " boxes must
+ * parse. */
 static int jp2_file_header(const uint8_t *p, size_t n, jp2_header *h)
 {
     size_t at = 12, body, len;
     uint32_t type;
-    do
+    do {
         if (next_box(p, n, &at, &type, &body, &len)) return -1;
-    while (type != BOX('j', 'p', '2', 'h'));
+        if (type == BOX('f', 't', 'y', 'p') && len < 4) return -1;
+    } while (type != BOX('j', 'p', '2', 'h'));
     int found = 0;
     for (size_t in = body, end = body + len; in < end;) {
         size_t ibody, ilen;
         if (next_box(p, end, &in, &type, &ibody, &ilen)) return -1;
+        if (type == BOX('r', 'e', 's', ' ') && resolution_boxes(p, ibody, ibody + ilen)) return -1;
         if (type != BOX('i', 'h', 'd', 'r')) continue;
         if (ilen < 11) return -1;
         h->h = be32(p + ibody);
