@@ -211,17 +211,18 @@ static void unpack_tile(const opj_image_t *im, pil_mode mode, int grey, const ui
         uint8_t *out = rgb + ((size_t)(y0 + y) * width + x0) * 3;
         for (int x = 0; x < w; x++, out += 3) {
             size_t i = (size_t)y * w + x;
-            for (int c = 0; c < colours; c++) out[c] = (uint8_t)sample(planes[c], rules[c].bytes, i, &rules[c]);
-            if (mode == MODE_I16) { /* 16 bits, then convert("RGB") clips them */
-                unsigned v = sample(planes[0], rules[0].bytes, i, &rules[0]) & 0xffff;
-                out[0] = v > 255 ? 255 : (uint8_t)v;
+            for (int c = 0; c < colours; c++) {
+                unsigned v = sample(planes[c], rules[c].bytes, i, &rules[c]);
+                /* I;16 keeps 16 bits, which convert("RGB") clips; the other modes keep 8 */
+                out[c] = mode == MODE_I16 ? ((v & 0xffff) > 255 ? 255 : (uint8_t)v) : (uint8_t)v;
             }
             if (grey) out[1] = out[2] = out[0];
         }
     }
 }
 
-/* The colour space PIL unpacks by: an unspecified one (a bare codestream's) from the count. */
+/* The colour space PIL unpacks by: an unspecified one (what OpenJPEG 2.5 reports after the header,
+ * for a JP2 file too) from the component count. */
 static OPJ_COLOR_SPACE pil_space(const opj_image_t *im)
 {
     if (im->color_space != OPJ_CLRSPC_UNSPECIFIED) return im->color_space;
@@ -291,10 +292,6 @@ static align_status check_image(const char *name, const opj_image_t *im, const j
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: JPEG 2000 header saying %u component%s over an image of %u "
                           "(PIL has no unpacker for them)", name, h->components, h->components == 1 ? "" : "s",
                           im->numcomps);
-    /* a codestream larger than the header's size would fail at a tile outside it: before OpenJPEG
-     * allocates the tiles */
-    if ((long long)im->x1 - im->x0 > h->w || (long long)im->y1 - im->y0 > h->h)
-        return align_fail(err, ALIGN_ERR_FORMAT, "%s: JPEG 2000 image larger than its header says", name);
     return ALIGN_OK;
 }
 
@@ -320,15 +317,38 @@ static align_status decode_tiles(const char *name, decoding *d, const jp2_header
             room = need;
         }
         if (!opj_decode_tile_data(d->codec, index, d->tile, size, d->stream)) return broken(name, d, "tile data", err);
-        unpack_tile(im, h->mode, pil_space(im) == OPJ_CLRSPC_GRAY, d->tile, (int)(x0 - im->x0), (int)(y0 - im->y0), (int)w, (int)hh, rgb, (int)h->w);
+        unpack_tile(im, h->mode, pil_space(im) == OPJ_CLRSPC_GRAY, d->tile, (int)(x0 - im->x0), (int)(y0 - im->y0),
+                    (int)w, (int)hh, rgb, (int)h->w);
     }
+}
+
+/* OpenJPEG's header, checked, then its tiles into out->rgb (black where none falls). */
+static align_status decode_image(const char *name, decoding *d, const jp2_header *h, align_image *out,
+                                 align_error *err)
+{
+    opj_dparameters_t params;
+    opj_set_default_decoder_parameters(&params);
+    if (!opj_setup_decoder(d->codec, &params) || !opj_read_header(d->stream, d->codec, &d->image))
+        return broken(name, d, "header", err);
+    align_status s = check_image(name, d->image, h, err);
+    if (s) return s;
+    size_t bytes = (size_t)h->w * (size_t)h->h * 3;
+    if (!(out->rgb = big_malloc(bytes))) return image_out_of_memory(name, (int)h->w, (int)h->h, err);
+    memset(out->rgb, 0, bytes);
+    if (!(s = decode_tiles(name, d, h, out->rgb, err)) && !opj_end_decompress(d->codec, d->stream))
+        s = broken(name, d, "end of codestream", err);
+    if (s) {
+        free(out->rgb);
+        out->rgb = NULL;
+    }
+    return s;
 }
 
 align_status jp2_decode(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, align_image *out,
                         align_error *err)
 {
     int codestream = p[0] == 0xff;
-    jp2_header h;
+    jp2_header h = {0};
     if ((codestream ? codestream_header(p, n, &h) : jp2_file_header(p, n, &h)) != 0)
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt JPEG 2000 image (unreadable %s)", name,
                           codestream ? "SIZ marker" : "JP2 header");
@@ -352,24 +372,9 @@ align_status jp2_decode(const uint8_t *p, size_t n, const char *name, uint64_t m
     opj_stream_set_user_data(d.stream, &src, NULL);
     opj_stream_set_user_data_length(d.stream, n);
     opj_set_error_handler(d.codec, keep_message, d.message);
-    opj_dparameters_t params;
-    opj_set_default_decoder_parameters(&params);
-    if (!opj_setup_decoder(d.codec, &params) || !opj_read_header(d.stream, d.codec, &d.image)) {
-        s = broken(name, &d, "header", err);
-    } else if (!(s = check_image(name, d.image, &h, err))) {
-        size_t count = (size_t)h.w * (size_t)h.h;
-        if (!(out->rgb = big_malloc(count * 3))) {
-            s = image_out_of_memory(name, (int)h.w, (int)h.h, err);
-        } else if (memset(out->rgb, 0, count * 3), !(s = decode_tiles(name, &d, &h, out->rgb, err)) && !opj_end_decompress(d.codec, d.stream)) {
-            s = broken(name, &d, "end of codestream", err);
-        }
-    }
+    s = decode_image(name, &d, &h, out, err);
     decoding_end(&d);
-    if (s) {
-        free(out->rgb);
-        out->rgb = NULL;
-        return s;
-    }
+    if (s) return s;
     out->width = (int)h.w;
     out->height = (int)h.h;
     return ALIGN_OK;
