@@ -9,15 +9,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "byteorder.h"
 #include "error.h"
 #include "fileio.h"
 
 #define SQLITE_MAGIC "SQLite format 3"
-
-static uint32_t be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 /* The directory holding path, malloc'ed. */
 static char *dir_of(const char *path)

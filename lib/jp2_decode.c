@@ -27,6 +27,7 @@
 
 #include <openjpeg.h>
 
+#include "byteorder.h"
 #include "error.h"
 #include "image_limits.h"
 #include "memory.h"
@@ -38,16 +39,6 @@ typedef struct {
     unsigned components; /* the header's count: PIL has a mode for 1 to 4 */
     pil_mode mode;
 } jp2_header;
-
-static uint32_t be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static unsigned be16(const uint8_t *p)
-{
-    return (unsigned)p[0] << 8 | p[1];
-}
 
 static void mode_for(unsigned components, unsigned depth_byte, jp2_header *h)
 {
