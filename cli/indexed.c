@@ -33,17 +33,40 @@ static void push_path(char *out, size_t *len, const char *path)
     }
 }
 
+/* The length of path's prefix up to the end of its last ".." component; 0 when it has none. */
+static size_t last_dotdot_end(const char *path)
+{
+    size_t end = 0;
+    for (const char *s = path; *s;) {
+        const char *e = strchr(s, '/');
+        size_t n = e ? (size_t)(e - s) : strlen(s);
+        if (n == 2 && s[0] == '.' && s[1] == '.') end = (size_t)(s - path) + 2;
+        s += n + (e != NULL);
+    }
+    return end;
+}
+
+/* The kernel takes ".." after a symbolic link to the link's target's parent, not to the directory
+ * that holds the link, so the part of path up to its last ".." is resolved as the kernel resolves
+ * it; the rest keeps the names the user gave (a link to a photo stays its own row). */
 char *index_key(const char *path)
 {
-    char *cwd = path[0] == '/' ? NULL : getcwd(NULL, 0);
-    size_t cap = strlen(path) + (cwd ? strlen(cwd) : 0) + 3, len = 0;
+    size_t physical = last_dotdot_end(path);
+    char *prefix = physical ? strndup(path, physical) : NULL;
+    char *base = prefix ? realpath(prefix, NULL) : NULL;
+    char *cwd = base || path[0] == '/' ? NULL : getcwd(NULL, 0);
+    const char *rest = base ? path + physical : path;
+    size_t cap = strlen(path) + (cwd ? strlen(cwd) : 0) + (base ? strlen(base) : 0) + 3, len = 0;
     char *out = malloc(cap);
     if (out) {
+        if (base) push_path(out, &len, base);
         if (cwd) push_path(out, &len, cwd);
-        push_path(out, &len, path);
+        push_path(out, &len, rest);
         if (len == 0) out[len++] = '/';
         out[len] = 0;
     }
+    free(prefix);
+    free(base);
     free(cwd);
     return out;
 }

@@ -11,8 +11,9 @@
 /* The index --db names when none is given. */
 #define DEFAULT_DB "align.db"
 
-/* path made absolute against the working directory, with "." components, repeated slashes and
- * ".." (lexically, as `realpath -s` does) taken out; malloc'ed, NULL when out of memory. */
+/* path made absolute against the working directory, with "." components and repeated slashes
+ * taken out, and its part up to its last ".." resolved as the kernel resolves it (`realpath`),
+ * symbolic links and all; malloc'ed, NULL when out of memory. */
 char *index_key(const char *path);
 
 /* The size and modification time of a regular file; -1 when path is not one. */

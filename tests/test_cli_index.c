@@ -157,6 +157,42 @@ TEST(cli_index_is_incremental_and_prunes)
     run_free(&r);
 }
 
+/* Only the path of an index's one row. */
+static int first_path(void *user, const align_index_row *rows, int n)
+{
+    if (n > 0) snprintf(user, 1024, "%s", rows[0].path);
+    return 0;
+}
+
+/* link/../cat.jpg, link a symbolic link to real/sub, opens real/cat.jpg: its row is keyed so, not
+ * by the lexical here/cat.jpg (another file), and neither a later run nor --prune mistakes it. */
+TEST(cli_index_keys_dotdot_after_a_link_as_the_kernel_opens_it)
+{
+    const char *dir = tmp("dotdot"), *db = tmp("dotdot.db");
+    sh("rm -rf %s %s && mkdir -p %s/real/sub %s/here && cp %s/images/cat.jpg %s/real/ && "
+       "cp %s/images/astronaut.png %s/here/cat.jpg && ln -s ../real/sub %s/here/link",
+       dir, db, dir, dir, fixture(""), dir, fixture(""), dir, dir);
+    run_result r = run_cmd("%s index -m %s --db %s %s/here/link/../cat.jpg", A, model(), db, dir);
+    CHECK_CONTAINS(r.err, ": 1 embedded, 0 unchanged, 0 failed, 0 pruned; 1 image in the index");
+    run_free(&r);
+    char real[1024], want[1100], got[1024] = "";
+    snprintf(real, sizeof real, "%s/real", dir);
+    char *resolved = realpath(real, NULL);
+    snprintf(want, sizeof want, "%s/cat.jpg", resolved ? resolved : real);
+    free(resolved);
+    align_error err;
+    align_index *ix = align_index_open(db, NULL, 0, ALIGN_INDEX_READ, &err);
+    CHECK_MSG(ix != NULL, "%s", err.message);
+    if (ix) {
+        CHECK_MSG(align_index_scan(ix, first_path, got, &err) == ALIGN_OK, "%s", err.message);
+        align_index_close(ix);
+    }
+    CHECK_STR(got, want);
+    r = run_cmd("%s index -m %s --db %s --prune %s", A, model(), db, want);
+    CHECK_CONTAINS(r.err, ": 0 embedded, 1 unchanged, 0 failed, 0 pruned; 1 image in the index");
+    run_free(&r);
+}
+
 /* Killed at random moments, then run again: the same rows and embeddings as one uninterrupted run,
  * and an intact file after every kill. */
 TEST(cli_index_survives_kill_9)
