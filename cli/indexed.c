@@ -23,13 +23,21 @@ static void push_component(char *out, size_t *len, const char *s, size_t n)
     *len += n;
 }
 
+/* The component of path at *at (up to the next '/'), its length in *n; *at moves past it. */
+static const char *next_component(const char **at, size_t *n)
+{
+    const char *s = *at, *e = strchr(s, '/');
+    *n = e ? (size_t)(e - s) : strlen(s);
+    *at = s + *n + (e != NULL);
+    return s;
+}
+
 static void push_path(char *out, size_t *len, const char *path)
 {
-    for (const char *s = path; *s;) {
-        const char *e = strchr(s, '/');
-        size_t n = e ? (size_t)(e - s) : strlen(s);
+    for (const char *at = path; *at;) {
+        size_t n;
+        const char *s = next_component(&at, &n);
         push_component(out, len, s, n);
-        s += n + (e != NULL);
     }
 }
 
@@ -37,11 +45,10 @@ static void push_path(char *out, size_t *len, const char *path)
 static size_t last_dotdot_end(const char *path)
 {
     size_t end = 0;
-    for (const char *s = path; *s;) {
-        const char *e = strchr(s, '/');
-        size_t n = e ? (size_t)(e - s) : strlen(s);
+    for (const char *at = path; *at;) {
+        size_t n;
+        const char *s = next_component(&at, &n);
         if (n == 2 && s[0] == '.' && s[1] == '.') end = (size_t)(s - path) + 2;
-        s += n + (e != NULL);
     }
     return end;
 }
@@ -53,21 +60,19 @@ char *index_key(const char *path)
 {
     size_t physical = last_dotdot_end(path);
     char *prefix = physical ? strndup(path, physical) : NULL;
-    char *base = prefix ? realpath(prefix, NULL) : NULL;
-    char *cwd = base || path[0] == '/' ? NULL : getcwd(NULL, 0);
-    const char *rest = base ? path + physical : path;
-    size_t cap = strlen(path) + (cwd ? strlen(cwd) : 0) + (base ? strlen(base) : 0) + 3, len = 0;
+    char *root = prefix ? realpath(prefix, NULL) : NULL; /* what the rest of path is under */
+    const char *rest = root ? path + physical : path;
+    if (!root && path[0] != '/') root = getcwd(NULL, 0);
+    size_t cap = strlen(path) + (root ? strlen(root) : 0) + 3, len = 0;
     char *out = malloc(cap);
     if (out) {
-        if (base) push_path(out, &len, base);
-        if (cwd) push_path(out, &len, cwd);
+        if (root) push_path(out, &len, root);
         push_path(out, &len, rest);
         if (len == 0) out[len++] = '/';
         out[len] = 0;
     }
     free(prefix);
-    free(base);
-    free(cwd);
+    free(root);
     return out;
 }
 
