@@ -123,7 +123,7 @@ static int check_labels(const classify_opts *c)
 {
     for (size_t i = 0; i < c->labels.count; i++) {
         const char *l = c->labels.items[i];
-        if (l[strspn(l, " \t\n\v\f\r")] == 0)
+        if (text_blank(l, strlen(l)))
             return usage_error("classify", "label %zu of %zu is blank", i + 1, c->labels.count), -1;
     }
     const char *first;

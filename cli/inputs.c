@@ -92,13 +92,6 @@ int read_files_from(const char *path, int nul, strlist *out)
     return rc;
 }
 
-/* Whether the n bytes at s are only spaces and tabs. */
-static int blank(const char *s, size_t n)
-{
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
-    return n == 0;
-}
-
 int parse_labels(const char *text, size_t len, const char *name, strlist *out)
 {
     size_t line = 0;
@@ -110,7 +103,7 @@ int parse_labels(const char *text, size_t len, const char *name, strlist *out)
         if (n && text[start + n - 1] == '\r') n--;
         const char *s = text + start;
         start = i + 1;
-        if (blank(s, n) || s[0] == '#') continue;
+        if (text_blank(s, n) || s[0] == '#') continue;
         if (memchr(s, 0, n)) {
             error_msg("%s:%zu: a NUL byte in the label", name, line);
             return -1;

@@ -63,3 +63,9 @@ long strlist_repeats(const strlist *l, const char **first)
     free(sorted);
     return (long)repeated;
 }
+
+int text_blank(const char *s, size_t n)
+{
+    while (n && s[n - 1] && strchr(" \t\n\v\f\r", s[n - 1])) n--;
+    return n == 0;
+}

@@ -21,4 +21,8 @@ size_t strlist_lower_bound(char *const *items, size_t n, const char *key);
  * *first the earliest in l's order of those that do. */
 long strlist_repeats(const strlist *l, const char **first);
 
+/* Whether the n bytes at s are only white space (' ', \t, \n, \v, \f, \r): a blank label, or a
+ * labels file's blank line. */
+int text_blank(const char *s, size_t n);
+
 #endif

@@ -316,8 +316,9 @@ TEST(cli_directories_take_every_extension_pil_registers)
 
 TEST(cli_labels_file_skips_blank_and_comment_lines)
 {
-    /* a byte order mark first (a Windows editor's), and a line of spaces and tabs, which is blank */
-    const char *text = "\xef\xbb\xbf" "cat\n# animals\n\n \t \ndog\r\n#bird\nrocket\n";
+    /* a byte order mark first (a Windows editor's), and lines of white space (a page break's form
+     * feed among them), which are blank as a blank label operand is */
+    const char *text = "\xef\xbb\xbf" "cat\n# animals\n\n \t \n\f\n\v \r\r\ndog\r\n#bird\nrocket\n";
     const char *labels = write_tmp("labels.txt", text, strlen(text));
     run_result r = run_cmd("%s classify -m %s --labels %s --jsonl %s", A, fixture("tiny-a"), labels, fixture("images/cat.jpg"));
     CHECK_MSG(r.status == 0, "%s", r.err);
