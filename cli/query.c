@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "strlist.h"
+
 /* An operand as a message shows it: on one line (control characters as '?'), cut after 80 bytes. */
 static const char *shown(const char *s, char *buf)
 {
@@ -61,7 +63,9 @@ static int parse_term(const char *s, float sign, query_term *t, char *msg, size_
     if (strncmp(t->value, "text:", 5) == 0) t->kind = TERM_TEXT, t->value += 5;
     else if (strncmp(t->value, "image:", 6) == 0) t->kind = TERM_IMAGE, t->value += 6;
     char b[84];
-    if (!*t->value) return snprintf(msg, cap, "the query term '%s' is empty", shown(s, b)), -1;
+    /* a blank term is most likely an unset shell variable, as a blank label is */
+    if (text_blank(t->value, strlen(t->value)))
+        return snprintf(msg, cap, "the query term '%s' is %s", shown(s, b), *t->value ? "blank" : "empty"), -1;
     return 0;
 }
 

@@ -723,10 +723,11 @@ TEST(cli_search_query_syntax_errors)
 {
     const char *db = tmp("syntax.db");
     sh("%s index -q -m %s --db %s %s", A, model(), db, fixture("images/cat.jpg"));
-    const char *bad[] = {"+ cat", "cat dog", "cat -", "cat + +", "text:", "'1e999*cat'", "image:/nonexistent.png"};
+    const char *bad[] = {"+ cat", "cat dog", "cat -", "cat + +", "text:", "'1e999*cat'", "image:/nonexistent.png",
+                         "' '", "cat + 'text: \t'"};
     const char *want[] = {"'+' where", "follows another term", "ends with", "'+' where", "empty", "finite",
-                          "nonexistent.png"};
-    for (int i = 0; i < 7; i++) {
+                          "nonexistent.png", "' ' is blank", "'text: ?' is blank"};
+    for (int i = 0; i < 9; i++) {
         run_result r = run_cmd("%s search -m %s --db %s %s", A, model(), db, bad[i]);
         CHECK_MSG(r.status == 1, "%s: exit %d", bad[i], r.status);
         CHECK_MSG(count_lines(r.err) == 1 && strstr(r.err, want[i]), "%s: %s", bad[i], r.err);
