@@ -109,7 +109,7 @@ image_row_decoder *image_rows_decoder(const uint8_t *p, size_t n, int *orientati
     const image_format *f = sniff(p, n);
     if (!f->rows) return NULL;
     *orientation = f->orientation ? f->orientation(p, n) : 1;
-    return f->rows;
+    return *orientation == ORIENTATION_REFUSED ? NULL : f->rows; /* refused by the whole decode */
 }
 
 align_status align_image_load_memory(const void *data, size_t size, const char *name,
@@ -130,7 +130,12 @@ align_status align_image_load_memory(const void *data, size_t size, const char *
     align_status s = f->decode(p, size, name, image_pixel_limit(opts), out, err);
     if (s) return s;
     int orientation = f->orientation ? f->orientation(p, size) : 1;
-    if ((s = orientation_apply(out, orientation, name, err))) align_image_free(out);
+    if (orientation == ORIENTATION_REFUSED)
+        s = align_fail(err, ALIGN_ERR_FORMAT, "%s: EXIF metadata Pillow cannot read (it refuses the image too; "
+                       "strip the metadata to read it)", name);
+    else
+        s = orientation_apply(out, orientation, name, err);
+    if (s) align_image_free(out);
     return s;
 }
 

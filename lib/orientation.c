@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <webp/demux.h>
+
 #include "byteorder.h"
 #include "error.h"
 #include "memory.h"
@@ -14,60 +16,98 @@ static uint64_t rd64(const uint8_t *p, int little)
     return little ? (uint64_t)rd32(p + 4, 1) << 32 | rd32(p, 1) : (uint64_t)rd32(p, 0) << 32 | rd32(p + 4, 0);
 }
 
+/* Bytes a value of each TIFF type takes, as PIL knows the types (0: one it skips). LONG8 (16) is
+ * read in a classic TIFF too; SLONG8 (17) is not known. */
+static size_t type_size(uint32_t type)
+{
+    static const uint8_t size[17] = {0, 1, 1, 2, 4, 8, 1, 1, 2, 4, 8, 4, 8, 4, 0, 0, 8};
+    return type < 17 ? size[type] : 0;
+}
+
+/* The number an Orientation value stands for, as PIL compares it with 2..8 (1 for "no turn"): a
+ * byte string or text is never a number, a rational or a float is when it is a whole one. */
+static int orientation_value(uint32_t type, const uint8_t *v, int little)
+{
+    double x;
+    switch (type) {
+    case 3: x = rd16(v, little); break;                           /* SHORT */
+    case 8: x = (int16_t)rd16(v, little); break;                  /* SSHORT */
+    case 4:                                                        /* LONG */
+    case 13: x = rd32(v, little); break;                          /* IFD, read as a LONG */
+    case 9: x = (int32_t)rd32(v, little); break;                  /* SLONG */
+    case 6: x = (int8_t)v[0]; break;                              /* SBYTE */
+    case 16: x = rd64(v, little) > 8 ? 0 : (double)rd64(v, little); break; /* LONG8 */
+    case 11: {                                                     /* FLOAT */
+        uint32_t bits = rd32(v, little);
+        float f;
+        memcpy(&f, &bits, 4);
+        x = f;
+        break;
+    }
+    case 12: {                                                     /* DOUBLE */
+        uint64_t bits = rd64(v, little);
+        memcpy(&x, &bits, 8);
+        break;
+    }
+    case 5:                                                        /* RATIONAL, SRATIONAL */
+    case 10: {
+        int64_t num = type == 5 ? (int64_t)rd32(v, little) : (int32_t)rd32(v, little);
+        int64_t den = type == 5 ? (int64_t)rd32(v + 4, little) : (int32_t)rd32(v + 4, little);
+        x = den != 0 && num % den == 0 ? (double)(num / den) : 0;
+        break;
+    }
+    default: x = 0; /* BYTE, ASCII, UNDEFINED: bytes or text */
+    }
+    return x >= 2 && x <= 8 && x == (int)x ? (int)x : 1;
+}
+
 /* The Orientation tag (0x0112) of IFD0 in a TIFF-structured block (wide: BigTIFF, with 8-byte
- * offsets and counts and 20-byte entries), as PIL's getexif() reads it: the last entry with the tag
- * wins, a tag that is not one integer means "no rotation", and a truncated directory keeps what was
- * read before the cut. Only IFD0 holds the tag, so no offset chain is followed (and no loop can
- * form). Returns 0 when there is no such tag, 1 (as stored) when the tag asks for nothing. */
+ * offsets and counts and 20-byte entries), as PIL's getexif() reads it: entries of a type it does
+ * not know and entries of no values are skipped; an entry whose values lie past the block's end
+ * ends the directory there (what came before it stays); the tag's first value counts, and the
+ * last entry with the tag wins. Only IFD0 holds the tag, so no offset chain is followed (and no
+ * loop can form). Returns 0 when there is no such tag, 1 when the tag asks for no turn. */
 static int ifd0_orientation(const uint8_t *t, size_t n, int little, int wide)
 {
     uint64_t ifd = wide ? rd64(t + 8, little) : rd32(t + 4, little);
-    size_t count_size = wide ? 8 : 2, entry = wide ? 20 : 12;
+    size_t count_size = wide ? 8 : 2, entry = wide ? 20 : 12, field = wide ? 8 : 4;
     if (ifd > n || n - ifd < count_size) return 0;
     uint64_t count = wide ? rd64(t + ifd, little) : rd16(t + ifd, little);
-    int orientation = 0, found = 0;
+    int orientation = 0;
     size_t e = (size_t)ifd + count_size;
     for (uint64_t i = 0; i < count && n - e >= entry; i++, e += entry) {
-        if (rd16(t + e, little) != 0x0112) continue;
         uint32_t type = rd16(t + e + 2, little);
         uint64_t values = wide ? rd64(t + e + 4, little) : rd32(t + e + 4, little);
-        const uint8_t *v = t + e + (wide ? 12 : 8);
-        long value;
-        switch (type) {
-        case 1: value = v[0]; break;                               /* BYTE */
-        case 6: value = (int8_t)v[0]; break;                       /* SBYTE */
-        case 3: value = rd16(v, little); break;                    /* SHORT */
-        case 8: value = (int16_t)rd16(v, little); break;           /* SSHORT */
-        case 4: value = rd32(v, little); break;                    /* LONG */
-        case 9: value = (long)(int32_t)rd32(v, little); break;     /* SLONG */
-        case 16:                                                   /* LONG8, SLONG8 (BigTIFF) */
-        case 17:
-            if (!wide) continue;
-            value = (long)(rd64(v, little) & 0xffff); /* only 1..8 matter */
-            break;
-        default:
-            if (type > 13) continue; /* a type PIL does not know: it skips the entry */
-            value = 0;               /* a string, rational or float: not an orientation */
+        size_t unit = type_size(type);
+        if (!unit) continue;
+        const uint8_t *v = t + e + 4 + (wide ? 8 : 4); /* tag, type, count, then the field */
+        if (values > field / unit) { /* the values are elsewhere: at the offset the field holds */
+            uint64_t at = wide ? rd64(v, little) : rd32(v, little);
+            if (values > n / unit || at > n - values * unit) break;
+            v = t + at;
         }
-        orientation = values == 1 ? (int)value : 0;
-        found = 1;
+        if (values == 0) continue;
+        if (rd16(t + e, little) == 0x0112) orientation = orientation_value(type, v, little);
     }
-    if (!found) return 0;
-    return orientation >= 1 && orientation <= 8 ? orientation : 1;
+    return orientation;
 }
 
+/* PIL's Exif.load of a block without its "Exif\0\0": either byte order's mark with the magic in
+ * either order; BigTIFF's magic only big-endian, where PIL reads the file as a classic one. */
 int orientation_exif_tag(const uint8_t *t, size_t n)
 {
-    if (n < 8) return 0;
-    if (!memcmp(t, "II\x2a\0", 4)) return ifd0_orientation(t, n, 1, 0);
-    if (!memcmp(t, "MM\0\x2a", 4)) return ifd0_orientation(t, n, 0, 0);
-    return 0;
+    if (n == 0) return 0;
+    static const char *const heads[] = {"II\x2a\0", "MM\0\x2a", "II\0\x2a", "MM\x2a\0", "MM\0\x2b"};
+    for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++)
+        if (n >= 8 && !memcmp(t, heads[i], 4)) return ifd0_orientation(t, n, t[0] == 'I', 0);
+    return ORIENTATION_REFUSED;
 }
 
+/* PIL's JPEG plugin catches what Exif.load raises for a block it cannot read, and turns nothing. */
 int orientation_exif(const uint8_t *t, size_t n)
 {
     int o = orientation_exif_tag(t, n);
-    return o ? o : 1;
+    return o > 0 ? o : 1;
 }
 
 /* Walks a JPEG's segments up to the first scan the way PIL's parser does (junk between segments
@@ -94,23 +134,24 @@ int orientation_jpeg(const uint8_t *p, size_t n)
     return 1;
 }
 
-/* PIL keeps a WebP's first EXIF chunk (libwebpdemux's), "Exif\0\0" before the TIFF data or not. */
+/* PIL takes a WebP's EXIF from libwebpdemux, which keeps the first EXIF chunk of a file in the
+ * extended format whose header says it has one, within the size the RIFF header gives; Exif.load
+ * drops an "Exif\0\0" before the TIFF data. */
 int orientation_webp(const uint8_t *p, size_t n)
 {
-    size_t pos = 12;
-    while (n - pos >= 8) {
-        size_t len = le32(p + pos + 4);
-        if (len > n - pos - 8) break;
-        const uint8_t *c = p + pos + 8;
-        if (!memcmp(p + pos, "EXIF", 4)) {
-            if (len >= 6 && !memcmp(c, "Exif\0\0", 6)) return orientation_exif(c + 6, len - 6);
-            return orientation_exif(c, len);
-        }
-        size_t next = pos + 8 + len + (len & 1);
-        if (next > n) break;
-        pos = next;
+    WebPData data = {p, n};
+    WebPDemuxer *demux = WebPDemux(&data);
+    WebPChunkIterator it;
+    int o = 0;
+    if (demux && WebPDemuxGetChunk(demux, "EXIF", 1, &it)) {
+        const uint8_t *t = it.chunk.bytes;
+        size_t len = it.chunk.size;
+        if (len >= 6 && !memcmp(t, "Exif\0\0", 6)) t += 6, len -= 6;
+        o = orientation_exif_tag(t, len);
+        WebPDemuxReleaseChunkIterator(&it);
     }
-    return 1;
+    WebPDemuxDelete(demux);
+    return o ? o : 1;
 }
 
 /* PIL 9.4 turns a TIFF by its Orientation tag when it loads the pixels (TiffImageFile.load_end),

@@ -1,10 +1,13 @@
 /* png_orientation.c: a PNG's EXIF orientation, from every place PIL 9.4's getexif() looks. The
- * chunks fill PIL's info dictionary (a later chunk replaces an earlier one of the same key, to
- * IEND: exif_transpose loads the whole file first), then:
- *   1. info["exif"]: an eXIf chunk, or a tEXt chunk keyed "exif";
- *   2. else "Raw profile type exif" (ImageMagick's tEXt, zTXt or iTXt): hex text after three lines;
+ * chunks fill PIL's info dictionary, a later chunk replacing an earlier one of the same key: those
+ * before the image data when they hold "exif" (PIL then reads no further), else all to IEND. Then:
+ *   1. info["exif"]: an eXIf chunk (PIL puts "Exif\0\0" before its data), or a text chunk keyed
+ *      "exif" (a tEXt's bytes; a zTXt's or iTXt's text, which PIL's Exif.load refuses);
+ *   2. else "Raw profile type exif" (ImageMagick's tEXt, zTXt or iTXt): hex text after three lines
+ *      (text Python cannot read as hex is refused too);
  *   3. then, only when the EXIF of 1 or 2 has no Orientation tag, the XMP of "XML:com.adobe.xmp":
- *      the first tiff:Orientation=" or tiff:Orientation> followed by a digit. */
+ *      the first tiff:Orientation=" or tiff:Orientation> followed by a digit.
+ * What PIL refuses is ORIENTATION_REFUSED. */
 #include "orientation.h"
 
 #include <stdlib.h>
@@ -28,8 +31,26 @@ typedef struct {
     size_t len;
 } chunk;
 
+/* Whether the n bytes at s are UTF-8 as Python's strict decoder takes it: no overlong forms, no
+ * surrogates, nothing above U+10FFFF. */
+static int utf8_strict(const uint8_t *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        uint8_t c = s[i];
+        size_t len = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+        if (!len || len > n - i) return 0;
+        for (size_t k = 1; k < len; k++)
+            if ((s[i + k] & 0xc0) != 0x80) return 0;
+        if (len == 3 && ((c == 0xe0 && s[i + 1] < 0xa0) || (c == 0xed && s[i + 1] >= 0xa0))) return 0;
+        if (len == 4 && ((c == 0xf0 && s[i + 1] < 0x90) || (c == 0xf4 && s[i + 1] >= 0x90))) return 0;
+        i += len;
+    }
+    return 1;
+}
+
 /* A text chunk's keyword and value as PIL reads them; *compressed when the value is zlib data.
- * Returns 0 for a chunk PIL ignores. */
+ * Returns 0 for a chunk PIL ignores (an iTXt's language or translated keyword that is not UTF-8
+ * among them; its text is checked once inflated: itxt_readable). */
 static int text_chunk(const chunk *c, span *key, span *value, int *compressed)
 {
     const uint8_t *nul = memchr(c->data, 0, c->len);
@@ -49,6 +70,9 @@ static int text_chunk(const chunk *c, span *key, span *value, int *compressed)
         const uint8_t *lang_end = memchr(rest + 2, 0, (size_t)(end - rest - 2));
         const uint8_t *tk_end = lang_end ? memchr(lang_end + 1, 0, (size_t)(end - lang_end - 1)) : NULL;
         if (!tk_end || (flag && method)) return 0;
+        if (!utf8_strict(rest + 2, (size_t)(lang_end - rest - 2)) ||
+            !utf8_strict(lang_end + 1, (size_t)(tk_end - lang_end - 1)))
+            return 0;
         *value = (span){tk_end + 1, (size_t)(end - tk_end - 1)};
         *compressed = flag != 0;
     }
@@ -67,6 +91,17 @@ static span text_value(const chunk *c, uint8_t **owned)
     if (!(*owned = malloc(MAX_TEXT))) return (span){NULL, 0};
     int got = stbi_zlib_decode_buffer((char *)*owned, MAX_TEXT, (const char *)value.p, (int)value.n);
     return (span){*owned, got > 0 ? (size_t)got : 0};
+}
+
+/* PIL drops an iTXt whose text, once inflated, is not UTF-8. */
+static int itxt_readable(const chunk *c)
+{
+    if (memcmp(c->type, "iTXt", 4)) return 1;
+    uint8_t *owned;
+    span text = text_value(c, &owned);
+    int ok = utf8_strict(text.p, text.n);
+    free(owned);
+    return ok;
 }
 
 static int hex_digit(uint8_t c)
@@ -119,7 +154,7 @@ static int raw_profile_tag(const chunk *c)
     int o = n > 0 ? exif_block_tag(exif, (size_t)n) : 0;
     free(exif);
     free(owned);
-    return n < 0 ? 1 : o; /* text Python cannot read: PIL gives up the orientation */
+    return n < 0 ? ORIENTATION_REFUSED : o; /* bytes.fromhex raises */
 }
 
 /* The first tiff:Orientation=" or tiff:Orientation> followed by a digit in the XMP text. */
@@ -158,22 +193,26 @@ int orientation_png(const uint8_t *p, size_t n)
         chunk c = {p + pos + 4, p + pos + 8, len};
         span key, value;
         int compressed;
-        if (!memcmp(c.type, "IEND", 4)) break;
+        if (!memcmp(c.type, "IEND", 4) || (!memcmp(c.type, "IDAT", 4) && exif.type)) break;
         if (!memcmp(c.type, "eXIf", 4)) exif = c;
         if ((!memcmp(c.type, "tEXt", 4) || !memcmp(c.type, "zTXt", 4) || !memcmp(c.type, "iTXt", 4)) &&
             text_chunk(&c, &key, &value, &compressed)) {
-            if (key_is(key, "exif") && !memcmp(c.type, "tEXt", 4)) exif = c;
-            if (key_is(key, "Raw profile type exif")) raw = c;
-            if (key_is(key, "XML:com.adobe.xmp")) xmp = c;
+            chunk *slot = key_is(key, "exif") ? &exif : key_is(key, "Raw profile type exif") ? &raw
+                        : key_is(key, "XML:com.adobe.xmp") ? &xmp : NULL;
+            if (slot && itxt_readable(&c)) *slot = c;
         }
         pos += 12 + len;
     }
     int o = 0;
-    if (exif.type) {
-        span key, value = {exif.data, exif.len};
+    if (exif.type && !memcmp(exif.type, "eXIf", 4)) {
+        o = orientation_exif_tag(exif.data, exif.len);
+    } else if (exif.type && !memcmp(exif.type, "tEXt", 4)) {
+        span key, value;
         int compressed;
-        if (!memcmp(exif.type, "tEXt", 4)) text_chunk(&exif, &key, &value, &compressed);
+        text_chunk(&exif, &key, &value, &compressed);
         o = exif_block_tag(value.p, value.n);
+    } else if (exif.type) {
+        o = ORIENTATION_REFUSED;
     } else if (raw.type) {
         o = raw_profile_tag(&raw);
     }
