@@ -50,7 +50,7 @@ static const image_format formats[] = {
     {"II*\0", 4, 0, "TIFF", tiff_decode, NULL, orientation_tiff},
     {"MM\0*", 4, 0, "TIFF", tiff_decode, NULL, orientation_tiff},
     {"II+\0", 4, 0, "BigTIFF", tiff_decode, NULL, orientation_tiff},
-    {"MM\0+", 4, 0, "BigTIFF", tiff_decode, NULL, orientation_tiff},
+    {"MM\0+", 4, 0, "big-endian BigTIFF, which Pillow 9.4 does not read", NULL, NULL, NULL},
     {"P7", 2, 0, "PAM", NULL, NULL, NULL},
     {"8BPS", 4, 0, "PSD", psd_decode, NULL, NULL},
     {"\0\0\0\x0cjP  \r\n\x87\n", 12, 0, "JPEG 2000", jp2_decode, NULL, NULL},

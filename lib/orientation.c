@@ -160,8 +160,7 @@ int orientation_webp(const uint8_t *p, size_t n)
 int orientation_tiff(const uint8_t *p, size_t n)
 {
     int o = orientation_exif(p, n);
-    if (n >= 16 && (!memcmp(p, "II\x2b\0\x08\0\0\0", 8) || !memcmp(p, "MM\0\x2b\0\x08\0\0", 8)))
-        o = ifd0_orientation(p, n, p[0] == 'I', 1);
+    if (n >= 16 && !memcmp(p, "II\x2b\0\x08\0\0\0", 8)) o = ifd0_orientation(p, n, 1, 1); /* BigTIFF */
     return o == 6 || o == 8 ? 3 : 1;
 }
 
