@@ -73,7 +73,12 @@ static void row_to_rgb(uint8_t *row, int w, int components)
 static align_status jpeg_rows(struct jpeg_decompress_struct *cinfo, const char *name, uint64_t max_pixels,
                               const image_rows *to, align_error *err)
 {
-    jpeg_read_header(cinfo, TRUE);
+    /* a datastream of tables alone (or of nothing) before the image's is read past, as PIL does */
+    int got;
+    while ((got = jpeg_read_header(cinfo, FALSE)) == JPEG_HEADER_TABLES_ONLY && !((jpeg_errors *)cinfo->err)->ran_out)
+        ;
+    if (got != JPEG_HEADER_OK)
+        return align_fail(err, ALIGN_ERR_FORMAT, "%s: truncated JPEG (no image in it)", name);
     int w = (int)cinfo->image_width, h = (int)cinfo->image_height, comps = cinfo->num_components;
     if (comps != 1 && comps != 3 && comps != 4) /* PIL: "cannot handle N-layer images" */
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: unsupported JPEG (%d components)", name, comps);

@@ -110,8 +110,8 @@ int orientation_exif(const uint8_t *t, size_t n)
     return o > 0 ? o : 1;
 }
 
-/* Walks a JPEG's segments up to the first scan the way PIL's parser does (junk between segments
- * and fill bytes skipped). PIL keeps the first APP1 that starts "Exif\0"; its TIFF data follows a
+/* Walks a JPEG's segments up to the first scan the way PIL's parser does (junk between segments,
+ * fill bytes and an end-of-image marker skipped). PIL keeps the first APP1 that starts "Exif\0"; its TIFF data follows a
  * second NUL. */
 int orientation_jpeg(const uint8_t *p, size_t n)
 {
@@ -122,7 +122,8 @@ int orientation_jpeg(const uint8_t *p, size_t n)
         if (pos >= n) break;
         uint8_t m = p[pos++];
         if (m == 0x00 || m == 0x01 || m == 0xd8 || (m >= 0xd0 && m <= 0xd7)) continue;
-        if (m == 0xd9 || m == 0xda || n - pos < 2) break;
+        if (m == 0xd9) continue; /* PIL's parser reads on into a datastream after an empty one */
+        if (m == 0xda || n - pos < 2) break;
         size_t len = be16(p + pos);
         if (len < 2 || len > n - pos) break;
         const uint8_t *s = p + pos + 2;
