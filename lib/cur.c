@@ -37,28 +37,20 @@ static const uint8_t *cur_pick(const uint8_t *p, size_t n, size_t *end)
 }
 
 /* Where Pillow gives up on a cursor with an exception its Image.open takes as "not this format"
- * (no entries, a directory or a header size it cannot read), it tries the next format; and a
- * true-colour TGA without an ID or a colour map starts with a cursor's signature. So such a file is
- * a TGA if it reads as one, and otherwise refused for what it lacks as a cursor; without entries
- * it was never a cursor, and the TGA's reason is the one to give. */
-static align_status cur_or_tga(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, align_image *out,
-                               align_error *err, const char *why)
-{
-    if (tga_decode(p, n, name, max_pixels, out, err) == ALIGN_OK) return ALIGN_OK;
-    return align_fail(err, ALIGN_ERR_FORMAT, "%s: %s", name, why);
-}
-
+ * (no entries, a directory or a header size it cannot read), it tries the next format, and a
+ * true-colour TGA without an ID or a colour map starts with a cursor's signature (tga_or_refuse);
+ * without entries it was never a cursor, and the TGA's reason is the one to give. */
 align_status cur_decode(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, align_image *out,
                         align_error *err)
 {
     if (n < 6 || !le16(p + 4)) return tga_decode(p, n, name, max_pixels, out, err);
     size_t end;
     const uint8_t *m = cur_pick(p, n, &end);
-    if (!m) return cur_or_tga(p, n, name, max_pixels, out, err, "truncated CUR directory");
+    if (!m) return tga_or_refuse(p, n, name, max_pixels, out, err, "truncated CUR directory");
     uint64_t at = le32(m + 12);
     if (!at) at = end; /* Pillow seeks to a nonzero offset only */
     if (at >= n || n - at < 4)
-        return cur_or_tga(p, n, name, max_pixels, out, err, "truncated CUR (its image starts past the end)");
+        return tga_or_refuse(p, n, name, max_pixels, out, err, "truncated CUR (its image starts past the end)");
     if (n - at >= 8 && memcmp(p + at, "\x89PNG\r\n\x1a\n", 8) == 0)
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: a CUR whose cursor is a PNG, which Pillow does not read", name);
     uint64_t data_at;

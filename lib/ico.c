@@ -60,15 +60,15 @@ align_status ico_decode(const uint8_t *p, size_t n, const char *name, uint64_t m
                         align_error *err)
 {
     unsigned count = n >= 6 ? le16(p + 4) : 0;
-    if (!count) return align_fail(err, ALIGN_ERR_FORMAT, "%s: an ICO without images", name);
-    if ((n - 6) / 16 < count) return align_fail(err, ALIGN_ERR_FORMAT, "%s: truncated ICO directory", name);
+    if (!count) return tga_or_refuse(p, n, name, max_pixels, out, err, "an ICO without images");
+    if ((n - 6) / 16 < count) return tga_or_refuse(p, n, name, max_pixels, out, err, "truncated ICO directory");
     ico_entry best = ico_read_entry(p + 6);
     for (unsigned i = 1; i < count; i++) {
         ico_entry e = ico_read_entry(p + 6 + 16 * (size_t)i);
         if (e.square > best.square || (e.square == best.square && e.depth >= best.depth)) best = e;
     }
     if (best.offset >= n || n - best.offset < 4)
-        return align_fail(err, ALIGN_ERR_FORMAT, "%s: truncated ICO (its image starts past the end)", name);
+        return tga_or_refuse(p, n, name, max_pixels, out, err, "truncated ICO (its image starts past the end)");
     if (n - best.offset >= 8 && memcmp(p + best.offset, "\x89PNG\r\n\x1a\n", 8) == 0)
         return stb_decode_png(p + best.offset, n - best.offset, name, max_pixels, out, err);
     return ico_dib(p, n, &best, name, max_pixels, out, err);

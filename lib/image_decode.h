@@ -58,6 +58,12 @@ image_decoder netpbm_decode;   /* PBM, PGM and PPM, plain and binary (netpbm.c) 
 image_decoder bmp_decode;      /* every BMP Pillow reads, as it reads it (bmp.c) */
 image_decoder dib_decode;      /* the same without its file header, as Pillow's DIB plugin (bmp.c) */
 image_decoder tga_decode;      /* every TGA Pillow reads, as it reads it (tga.c) */
+/* Where Pillow's ICO or CUR plugin gives up with an exception Image.open takes as "not this
+ * format", it tries the next plugins, TGA among them, and a true-colour TGA without an ID or a
+ * colour map starts with an icon's or cursor's signature: such a file is a TGA if it reads as one,
+ * and otherwise refused for `why`, what it lacks as an icon or cursor. */
+align_status tga_or_refuse(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, align_image *out,
+                           align_error *err, const char *why);
 image_decoder gif_decode;      /* a GIF's first frame, as Pillow gives it (gif.c) */
 image_decoder jpeg_decode;     /* libjpeg-turbo, with PIL's settings (jpeg_decode.c) */
 image_row_decoder jpeg_decode_rows; /* the same, by rows */

@@ -191,3 +191,10 @@ align_status tga_decode(const uint8_t *p, size_t n, const char *name, uint64_t m
     out->rgb = rgb, out->width = t.width, out->height = t.height;
     return ALIGN_OK;
 }
+
+align_status tga_or_refuse(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, align_image *out,
+                           align_error *err, const char *why)
+{
+    if (tga_decode(p, n, name, max_pixels, out, err) == ALIGN_OK) return ALIGN_OK;
+    return align_fail(err, ALIGN_ERR_FORMAT, "%s: %s", name, why);
+}
