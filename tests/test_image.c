@@ -179,10 +179,10 @@ TEST(image_exif_hostile)
         int expect;
     } cases[] = {
         {"LONG value", 1, {{0x0112, 4, 1, 6}}, 1, 1, 8, 6},
-        {"BYTE value", 0, {{0x0112, 1, 1, 3}}, 1, 1, 8, 3},
+        {"BYTE value", 0, {{0x0112, 1, 1, 3}}, 1, 1, 8, 1}, /* bytes in PIL: never equal to 3 */
         {"value 9 is not an orientation", 1, {{0x0112, 3, 1, 9}}, 1, 1, 8, 1},
         {"value 0", 0, {{0x0112, 3, 1, 0}}, 1, 1, 8, 1},
-        {"two values", 1, {{0x0112, 3, 2, 6}}, 1, 1, 8, 1},
+        {"two values", 1, {{0x0112, 3, 2, 6}}, 1, 1, 8, 6}, /* the first counts */
         {"rational type", 1, {{0x0112, 5, 1, 6}}, 1, 1, 8, 1},
         {"unknown type skipped", 1, {{0x0112, 3, 1, 8}, {0x0112, 99, 1, 6}}, 2, 2, 8, 8},
         {"last duplicate wins", 0, {{0x0112, 3, 1, 6}, {0x0112, 3, 1, 3}}, 2, 2, 8, 3},
