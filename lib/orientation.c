@@ -1,5 +1,6 @@
 /* orientation.c: where PIL finds a file's EXIF orientation (PIL 9.4: a JPEG's APP1 Exif segment, a
- * WebP's EXIF chunk; a PNG's in png_orientation.c), and the transpose exif_transpose makes of it. */
+ * WebP's EXIF chunk, a TIFF's own directory; a PNG's in png_orientation.c), how its Image.Exif reads
+ * the block, and the transpose exif_transpose makes of it. */
 #include "orientation.h"
 
 #include <stdlib.h>
