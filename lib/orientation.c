@@ -112,8 +112,8 @@ int orientation_exif(const uint8_t *t, size_t n)
 }
 
 /* Walks a JPEG's segments up to the first scan the way PIL's parser does (junk between segments,
- * fill bytes and an end-of-image marker skipped). PIL keeps the first APP1 that starts "Exif\0"; its TIFF data follows a
- * second NUL. */
+ * fill bytes and an end-of-image marker skipped). PIL keeps the first APP1 that starts "Exif\0";
+ * its TIFF data follows a second NUL. */
 int orientation_jpeg(const uint8_t *p, size_t n)
 {
     size_t pos = 2;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include <stb_image.h>
+#include <utf8proc.h>
 
 #include "byteorder.h"
 
@@ -31,19 +32,15 @@ typedef struct {
     size_t len;
 } chunk;
 
-/* Whether the n bytes at s are UTF-8 as Python's strict decoder takes it: no overlong forms, no
- * surrogates, nothing above U+10FFFF. */
+/* Whether the n bytes at s are UTF-8 as Python's strict decoder takes it (utf8proc refuses what it
+ * refuses: overlong forms, surrogates, code points above U+10FFFF). */
 static int utf8_strict(const uint8_t *s, size_t n)
 {
     for (size_t i = 0; i < n;) {
-        uint8_t c = s[i];
-        size_t len = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-        if (!len || len > n - i) return 0;
-        for (size_t k = 1; k < len; k++)
-            if ((s[i + k] & 0xc0) != 0x80) return 0;
-        if (len == 3 && ((c == 0xe0 && s[i + 1] < 0xa0) || (c == 0xed && s[i + 1] >= 0xa0))) return 0;
-        if (len == 4 && ((c == 0xf0 && s[i + 1] < 0x90) || (c == 0xf4 && s[i + 1] >= 0x90))) return 0;
-        i += len;
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t k = utf8proc_iterate(s + i, (utf8proc_ssize_t)(n - i), &cp);
+        if (k <= 0) return 0;
+        i += (size_t)k;
     }
     return 1;
 }
