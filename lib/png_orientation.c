@@ -14,9 +14,9 @@
 #include <string.h>
 
 #include <stb_image.h>
-#include <utf8proc.h>
 
 #include "byteorder.h"
+#include "utf8.h"
 
 /* PIL inflates a compressed text to at most this many bytes (ImageFile.SAFEBLOCK). */
 #define MAX_TEXT (1 << 20)
@@ -31,19 +31,6 @@ typedef struct {
     const uint8_t *type, *data;
     size_t len;
 } chunk;
-
-/* Whether the n bytes at s are UTF-8 as Python's strict decoder takes it (utf8proc refuses what it
- * refuses: overlong forms, surrogates, code points above U+10FFFF). */
-static int utf8_strict(const uint8_t *s, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t k = utf8proc_iterate(s + i, (utf8proc_ssize_t)(n - i), &cp);
-        if (k <= 0) return 0;
-        i += (size_t)k;
-    }
-    return 1;
-}
 
 /* A text chunk's keyword and value as PIL reads them; *compressed when the value is zlib data.
  * Returns 0 for a chunk PIL ignores (an iTXt's language or translated keyword that is not UTF-8
@@ -67,9 +54,8 @@ static int text_chunk(const chunk *c, span *key, span *value, int *compressed)
         const uint8_t *lang_end = memchr(rest + 2, 0, (size_t)(end - rest - 2));
         const uint8_t *tk_end = lang_end ? memchr(lang_end + 1, 0, (size_t)(end - lang_end - 1)) : NULL;
         if (!tk_end || (flag && method)) return 0;
-        if (!utf8_strict(rest + 2, (size_t)(lang_end - rest - 2)) ||
-            !utf8_strict(lang_end + 1, (size_t)(tk_end - lang_end - 1)))
-            return 0;
+        size_t lang_n = (size_t)(lang_end - rest - 2), tk_n = (size_t)(tk_end - lang_end - 1);
+        if (utf8_valid_prefix(rest + 2, lang_n) != lang_n || utf8_valid_prefix(lang_end + 1, tk_n) != tk_n) return 0;
         *value = (span){tk_end + 1, (size_t)(end - tk_end - 1)};
         *compressed = flag != 0;
     }
@@ -96,7 +82,7 @@ static int itxt_readable(const chunk *c)
     if (memcmp(c->type, "iTXt", 4)) return 1;
     uint8_t *owned;
     span text = text_value(c, &owned);
-    int ok = utf8_strict(text.p, text.n);
+    int ok = utf8_valid_prefix(text.p, text.n) == text.n;
     free(owned);
     return ok;
 }

@@ -26,6 +26,7 @@
 #include "error.h"
 #include "fileio.h"
 #include "jsonutil.h"
+#include "utf8.h"
 
 #define MAX_WORD_CHARS 100             /* WordpieceTokenizer.max_input_chars_per_word */
 /* bert-base-uncased's vocab.txt is 30,522 lines in 226 KB. A line costs some 40 bytes beyond its
@@ -144,19 +145,6 @@ static const char *utf8_problem(const uint8_t *s, size_t n)
     if (b == 0xED && s[1] >= 0xA0) return "UTF-16 surrogate";
     if (b == 0xF4 && s[1] >= 0x90) return "code point above U+10FFFF";
     return "invalid sequence";
-}
-
-/* Offset of the first invalid UTF-8 sequence in s, or n when there is none. */
-static size_t utf8_check(const uint8_t *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t k = utf8proc_iterate(s + i, (utf8proc_ssize_t)(n - i), &cp);
-        if (k <= 0) return i;
-        i += (size_t)k;
-    }
-    return n;
 }
 
 /* ---- growable arrays ---------------------------------------------------------------------------- */
@@ -291,7 +279,7 @@ static align_status read_lines(tokenizer *t, const char *name, size_t len, align
     size_t id = 0;
     for (size_t i = 0; i < len; i = next, id++) {
         size_t end = line_end(s, len, i, &next);
-        size_t bad = utf8_check((const uint8_t *)s + i, end - i);
+        size_t bad = utf8_valid_prefix((const uint8_t *)s + i, end - i);
         if (bad < end - i)
             return align_fail(err, ALIGN_ERR_FORMAT, "%s: line %zu: invalid UTF-8 (%s)", name, id + 1,
                               utf8_problem((const uint8_t *)s + i + bad, end - i - bad));
@@ -326,7 +314,7 @@ static align_status find_specials(tokenizer *t, const char *name, align_error *e
         special *sp = &t->specials[k];
         size_t len = strlen(text[k]);
         if (len == 0) return align_fail(err, ALIGN_ERR_CONFIG, "%s is empty", keys[k]);
-        if (utf8_check((const uint8_t *)text[k], len) != len)
+        if (utf8_valid_prefix((const uint8_t *)text[k], len) != len)
             return align_fail(err, ALIGN_ERR_CONFIG, "%s is not valid UTF-8", keys[k]);
         for (size_t i = 0; i < len;) {
             utf8proc_int32_t cp;

@@ -26,7 +26,7 @@ FUZZ_LDLIBS  := $(shell pkg-config --libs libcjson libutf8proc libjpeg libwebp l
 # Only what the targets reach: the towers (and with them OpenBLAS) stay out.
 FUZZ_LIB_SRC := lib/error.c lib/fileio.c lib/jsonutil.c lib/config.c lib/tensors.c lib/safetensors.c \
                 lib/checkpoint.c lib/zip.c lib/pickle.c \
-                lib/pytorch.c lib/tokenizer.c lib/image_decode.c lib/image_limits.c lib/orientation.c lib/netpbm.c \
+                lib/pytorch.c lib/tokenizer.c lib/utf8.c lib/image_decode.c lib/image_limits.c lib/orientation.c lib/netpbm.c \
                 lib/jpeg_decode.c lib/webp_decode.c lib/jp2_decode.c lib/tiff_decode.c lib/png_orientation.c \
                 lib/png_chunks.c lib/stb_decode.c lib/resample.c lib/fitted_load.c lib/preprocess.c cli/inputs.c cli/shard.c cli/strlist.c cli/query.c cli/resume.c cli/record_shape.c cli/records.c \
                 lib/bmp.c lib/ico.c lib/cur.c lib/tga.c lib/gif.c lib/psd.c lib/pil_convert.c lib/memory.c lib/resample_row.c \

@@ -4,10 +4,9 @@
  * vocabulary; invalid UTF-8 must fail with ALIGN_ERR_INPUT. */
 #include <stdint.h>
 
-#include <utf8proc.h>
-
 #include "fuzz_util.h"
 #include "tokenizer.h"
+#include "utf8.h"
 
 #define N_TOK 5
 static tokenizer *toks[N_TOK];
@@ -38,20 +37,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-static int valid_utf8(const uint8_t *s, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t k = utf8proc_iterate(s + i, (utf8proc_ssize_t)(n - i), &cp);
-        if (k <= 0) return 0;
-        i += (size_t)k;
-    }
-    return 1;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int valid = valid_utf8(data, size);
+    int valid = utf8_valid_prefix(data, size) == size;
     for (int t = 0; t < N_TOK; t++) {
         int32_t *ids = NULL;
         size_t n = 0;
