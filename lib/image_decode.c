@@ -71,6 +71,21 @@ static const image_format formats[] = {
     {"....ftypavis", 12, 0xf, "AVIF", NULL, NULL, NULL},
     {"\0\0\0\x0cJXL \r\n\x87\n", 12, 0, "JPEG XL", NULL, NULL, NULL},
     {"\xff\x0a", 2, 0, "JPEG XL", NULL, NULL, NULL},
+    /* what Pillow 9.4 claims by a plugin align has no decoder for, so the message says which (of
+     * these Pillow itself reads BLP, FITS, FTEX and PIXAR files, and EPS where Ghostscript is
+     * installed; its MPEG, WMF, BUFR, GRIB and HDF5 plugins only name the file) */
+    {"BLP1", 4, 0, "BLP", NULL, NULL, NULL},
+    {"BLP2", 4, 0, "BLP", NULL, NULL, NULL},
+    {"SIMPLE", 6, 0, "FITS", NULL, NULL, NULL},
+    {"FTEX", 4, 0, "FTEX", NULL, NULL, NULL},
+    {"\x80\xe8\0\0", 4, 0, "PIXAR", NULL, NULL, NULL},
+    {"%!PS", 4, 0, "EPS", NULL, NULL, NULL},
+    {"\xc5\xd0\xd3\xc6", 4, 0, "EPS", NULL, NULL, NULL},
+    {"\0\0\1\xb3", 4, 0, "MPEG", NULL, NULL, NULL},
+    {"\xd7\xcd\xc6\x9a\0\0", 6, 0, "WMF", NULL, NULL, NULL},
+    {"BUFR", 4, 0, "BUFR", NULL, NULL, NULL},
+    {"GRIB", 4, 0, "GRIB", NULL, NULL, NULL},
+    {"\x89HDF\r\n\x1a\n", 8, 0, "HDF5", NULL, NULL, NULL},
 };
 
 /* TGA has no signature, so anything without one of the others' is a TGA candidate. */
