@@ -78,7 +78,7 @@ static pcx_verdict pcx_header(const uint8_t *p, size_t n, size_t at, const char 
     if (x1 <= x0 || y1 <= y0) return PCX_NOT;
     t->width = (int)(x1 - x0), t->height = (int)(y1 - y0);
     if (!pcx_mode(h, p, n, t)) {
-        align_fail(err, ALIGN_ERR_FORMAT, "%s: unsupported PCX (version %u, %u bits in %u planes)", name, h[1],
+        align_fail(err, ALIGN_ERR_FORMAT, "%s: unsupported PCX (version %u, bits %u, planes %u)", name, h[1],
                    t->bits, t->planes);
         return PCX_REFUSED;
     }
