@@ -61,6 +61,12 @@ static const image_format formats[] = {
     {"\0\0\1\0", 4, 0, "ICO", ico_decode, NULL, NULL},
     {"\0\0\2\0", 4, 0, "CUR", cur_decode, NULL, NULL},
     {"\x01\xda", 2, 0, "SGI", sgi_decode, NULL, NULL}, /* 474, big-endian */
+    /* PCX: 10, then a version Pillow accepts (0, 2, 3, 5) */
+    {"\x0a\x00", 2, 0, "PCX", pcx_decode, NULL, NULL},
+    {"\x0a\x02", 2, 0, "PCX", pcx_decode, NULL, NULL},
+    {"\x0a\x03", 2, 0, "PCX", pcx_decode, NULL, NULL},
+    {"\x0a\x05", 2, 0, "PCX", pcx_decode, NULL, NULL},
+    {"\xb1\x68\xde\x3a", 4, 0, "DCX", dcx_decode, NULL, NULL},
     /* what phones and browsers write that Pillow 9.4 cannot open either: named, so the message
      * says which (an ISO media file: a box's size, "ftyp" and the brand) */
     {"....ftypheic", 12, 0xf, "HEIC", NULL, NULL, NULL},

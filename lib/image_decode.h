@@ -75,6 +75,8 @@ image_decoder cur_decode;      /* a Windows cursor's image, as Pillow picks it (
 image_decoder jp2_decode;      /* JPEG 2000 through OpenJPEG, unpacked as PIL unpacks it (jp2_decode.c) */
 image_decoder psd_decode;      /* a Photoshop document's composite image, as Pillow reads it (psd.c) */
 image_decoder sgi_decode;      /* every SGI image Pillow reads, as it reads it (sgi.c) */
+image_decoder pcx_decode;      /* a Paintbrush image, as Pillow reads it (pcx.c) */
+image_decoder dcx_decode;      /* a DCX container's first page, read as a PCX (pcx.c) */
 
 /* How bmp_decode_dib reads a bitmap: an icon's or a cursor's counts the AND mask below the image in
  * its height; an icon's Pillow reads from a stream, where a file of its own it maps. */

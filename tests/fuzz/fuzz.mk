@@ -33,6 +33,7 @@ FUZZ_LIB_SRC := lib/error.c lib/fileio.c lib/jsonutil.c lib/config.c lib/tensors
                 lib/resample_row_reference.c cli/outfile.c cli/signals.c \
                 tests/fuzz/stb_image_impl.c
 FUZZ_LIB_SRC += lib/sgi.c
+FUZZ_LIB_SRC += lib/pcx.c
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 
