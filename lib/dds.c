@@ -38,16 +38,14 @@ typedef struct {
     unsigned at[3];        /* raw: where red, green and blue lie in a pixel */
 } dds_layout;
 
-/* How a header parse ends: read, refused (Pillow raises an error Image.open passes on), or not a DDS
+/* How a header parse ends: read, refused (Pillow raises an error Image.open lets through), or not a DDS
  * (Pillow's open raises struct.error or KeyError, so Image.open tries the other formats). */
 typedef enum { DDS_READ, DDS_REFUSED, DDS_NOT_DDS } dds_verdict;
 
-typedef struct {
+static const struct {
     const char *fourcc;
     bcn_format format;
-} dds_fourcc;
-
-static const dds_fourcc dds_fourccs[] = {
+} dds_fourccs[] = {
     {"DXT1", BCN_BC1}, {"DXT3", BCN_BC2}, {"DXT5", BCN_BC3},
     {"ATI1", BCN_BC4}, {"ATI2", BCN_BC5}, {"BC5S", BCN_BC5S},
 };
