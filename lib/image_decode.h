@@ -77,6 +77,7 @@ image_decoder psd_decode;      /* a Photoshop document's composite image, as Pil
 image_decoder sgi_decode;      /* every SGI image Pillow reads, as it reads it (sgi.c) */
 image_decoder pcx_decode;      /* a Paintbrush image, as Pillow reads it (pcx.c) */
 image_decoder dcx_decode;      /* a DCX container's first page, read as a PCX (pcx.c) */
+image_decoder dds_decode;      /* a DirectDraw Surface's top-level image, as Pillow reads it (dds.c) */
 
 /* How bmp_decode_dib reads a bitmap: an icon's or a cursor's counts the AND mask below the image in
  * its height; an icon's Pillow reads from a stream, where a file of its own it maps. */
