@@ -32,6 +32,7 @@ FUZZ_LIB_SRC := lib/error.c lib/fileio.c lib/jsonutil.c lib/config.c lib/tensors
                 lib/bmp.c lib/ico.c lib/cur.c lib/tga.c lib/gif.c lib/psd.c lib/pil_convert.c lib/memory.c lib/resample_row.c \
                 lib/resample_row_reference.c cli/outfile.c cli/signals.c \
                 tests/fuzz/stb_image_impl.c
+FUZZ_LIB_SRC += lib/xbm.c lib/xpm.c
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 
