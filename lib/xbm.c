@@ -138,7 +138,7 @@ align_status xbm_decode(const uint8_t *p, size_t n, const char *name, uint64_t m
     xbm_head head = {p, n < XBM_HEAD ? n : XBM_HEAD, 0};
     head.bits_at = xbm_last_bits(p, head.n);
     uint64_t width, height;
-    /* Pillow tries the plugins after XBM's (none takes such a file: a TGA's second byte is 0 or 1) */
+    /* Pillow goes on to the plugins after XBM's, XPM and XVThumb, whose signatures such a file lacks */
     if (!xbm_header(&head, &width, &height))
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: not an XBM (no width, height and _bits[] in its first "
                           "512 bytes)", name);
