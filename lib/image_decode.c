@@ -68,6 +68,7 @@ static const image_format formats[] = {
     {"\x0a\x05", 2, 0, "PCX", pcx_decode, NULL, NULL},
     {"\xb1\x68\xde\x3a", 4, 0, "DCX", dcx_decode, NULL, NULL},
     {"DDS ", 4, 0, "DDS", dds_decode, NULL, NULL},
+    {"/* XPM */", 9, 0, "XPM", xpm_decode, NULL, NULL},
     /* what phones and browsers write that Pillow 9.4 cannot open either: named, so the message
      * says which (an ISO media file: a box's size, "ftyp" and the brand) */
     {"....ftypheic", 12, 0xf, "HEIC", NULL, NULL, NULL},
@@ -99,6 +100,9 @@ static const image_format formats[] = {
 /* TGA has no signature, so anything without one of the others' is a TGA candidate. */
 static const image_format tga = {"", 0, 0, "TGA", tga_decode, NULL, NULL};
 
+/* XBM's signature is text after whitespace, so it is checked apart from the table. */
+static const image_format xbm = {"", 0, 0, "XBM", xbm_decode, NULL, NULL};
+
 /* PIL refuses a JPEG whose start marker is preceded by 0xFF fill bytes or not followed by another
  * marker; such a file is named, not tried as a TGA. The other signatures that start with FF (the
  * JPEG 2000 and JPEG XL codestreams') go on with neither FF nor D8, so this is looked for after
@@ -116,6 +120,16 @@ static int signature_matches(const uint8_t *p, size_t n, const image_format *f)
     return 1;
 }
 
+/* Pillow's XBM plugin takes a file whose first 16 bytes, whitespace stripped from the left, start
+ * with "#define". No TGA starts so (its second byte is 0 or 1), so Pillow's TGA plugin, tried
+ * before, never claims one, and none of the table's signatures does. */
+static int looks_like_xbm(const uint8_t *p, size_t n)
+{
+    size_t i = 0, head = n < 16 ? n : 16;
+    while (i < head && (p[i] == ' ' || (p[i] >= '\t' && p[i] <= '\r'))) i++;
+    return head - i >= 7 && memcmp(p + i, "#define", 7) == 0;
+}
+
 static const image_format *sniff(const uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
@@ -123,6 +137,7 @@ static const image_format *sniff(const uint8_t *p, size_t n)
     size_t fill = 0;
     while (fill < n && p[fill] == 0xff) fill++;
     if (fill && fill < n && p[fill] == 0xd8) return &jpeg_after_fill[fill > 1];
+    if (looks_like_xbm(p, n)) return &xbm;
     return &tga;
 }
 

@@ -78,6 +78,8 @@ image_decoder sgi_decode;      /* every SGI image Pillow reads, as it reads it (
 image_decoder pcx_decode;      /* a Paintbrush image, as Pillow reads it (pcx.c) */
 image_decoder dcx_decode;      /* a DCX container's first page, read as a PCX (pcx.c) */
 image_decoder dds_decode;      /* a DirectDraw Surface's top-level image, as Pillow reads it (dds.c) */
+image_decoder xbm_decode;      /* an X11 bitmap, as Pillow's XBM plugin reads it (xbm.c) */
+image_decoder xpm_decode;      /* an X11 pixmap, as Pillow 9.4's XPM plugin reads it (xpm.c) */
 
 /* How bmp_decode_dib reads a bitmap: an icon's or a cursor's counts the AND mask below the image in
  * its height; an icon's Pillow reads from a stream, where a file of its own it maps. */

@@ -292,6 +292,8 @@ TEST(cli_directories_take_every_extension_pil_registers)
         {"formats/jp2/rgb.jp2", {"z.jp2", "z.JPF", "z.jpx"}},
         {"formats/jp2/rgb.j2k", {"z.j2k", "z.jpc", "z.j2c"}},
         {"formats/sgi/pil-rgb.sgi", {"z.sgi", "z.RGB", "z.rgba", "z.bw"}},
+        {"formats/xbm/pil-13x7.xbm", {"z.xbm"}},
+        {"formats/xpm/im.xpm", {"z.XPM"}},
     };
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/kinds", test_tmpdir());

@@ -35,6 +35,7 @@ FUZZ_LIB_SRC := lib/error.c lib/fileio.c lib/jsonutil.c lib/config.c lib/tensors
                 tests/fuzz/stb_image_impl.c
 FUZZ_LIB_SRC += lib/sgi.c
 FUZZ_LIB_SRC += lib/pcx.c
+FUZZ_LIB_SRC += lib/xbm.c lib/xpm.c
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 
