@@ -140,7 +140,8 @@ int is_image_name(const char *name)
 {
     static const char *const ext[] = {"jpg", "jpeg", "jpe", "jfif", "mpo", "png", "apng", "gif", "bmp", "dib", "tga",
                                       "icb", "vda", "vst", "pnm", "ppm", "pgm", "pbm", "webp", "tif", "tiff",
-                                      "ico", "cur", "psd", "jp2", "j2k", "jpc", "jpf", "jpx", "j2c", NULL};
+                                      "ico", "cur", "psd", "jp2", "j2k", "jpc", "jpf", "jpx", "j2c",
+                                      "icns", NULL};
     return has_extension(name, ext);
 }
 

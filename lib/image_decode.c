@@ -60,6 +60,7 @@ static const image_format formats[] = {
     {"\x53\x80\xf6\x34", 4, 0, "PIC", NULL, NULL, NULL},
     {"\0\0\1\0", 4, 0, "ICO", ico_decode, NULL, NULL},
     {"\0\0\2\0", 4, 0, "CUR", cur_decode, NULL, NULL},
+    {"icns", 4, 0, "ICNS", icns_decode, NULL, NULL},
     /* what phones and browsers write that Pillow 9.4 cannot open either: named, so the message
      * says which (an ISO media file: a box's size, "ftyp" and the brand) */
     {"....ftypheic", 12, 0xf, "HEIC", NULL, NULL, NULL},

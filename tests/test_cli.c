@@ -291,6 +291,7 @@ TEST(cli_directories_take_every_extension_pil_registers)
         {"formats/cur/cur-24.cur", {"y.cur"}},
         {"formats/jp2/rgb.jp2", {"z.jp2", "z.JPF", "z.jpx"}},
         {"formats/jp2/rgb.j2k", {"z.j2k", "z.jpc", "z.j2c"}},
+        {"formats/icns/pil.icns", {"z.icns"}},
     };
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/kinds", test_tmpdir());
