@@ -69,6 +69,7 @@ static const image_format formats[] = {
     {"\xb1\x68\xde\x3a", 4, 0, "DCX", dcx_decode, NULL, NULL},
     {"DDS ", 4, 0, "DDS", dds_decode, NULL, NULL},
     {"/* XPM */", 9, 0, "XPM", xpm_decode, NULL, NULL},
+    {"icns", 4, 0, "ICNS", icns_decode, NULL, NULL},
     /* what phones and browsers write that Pillow 9.4 cannot open either: named, so the message
      * says which (an ISO media file: a box's size, "ftyp" and the brand) */
     {"....ftypheic", 12, 0xf, "HEIC", NULL, NULL, NULL},

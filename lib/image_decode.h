@@ -80,6 +80,7 @@ image_decoder dcx_decode;      /* a DCX container's first page, read as a PCX (p
 image_decoder dds_decode;      /* a DirectDraw Surface's top-level image, as Pillow reads it (dds.c) */
 image_decoder xbm_decode;      /* an X11 bitmap, as Pillow's XBM plugin reads it (xbm.c) */
 image_decoder xpm_decode;      /* an X11 pixmap, as Pillow 9.4's XPM plugin reads it (xpm.c) */
+image_decoder icns_decode;     /* an Apple icon's largest image, as Pillow picks it (icns.c) */
 
 /* How bmp_decode_dib reads a bitmap: an icon's or a cursor's counts the AND mask below the image in
  * its height; an icon's Pillow reads from a stream, where a file of its own it maps. */

@@ -294,6 +294,7 @@ TEST(cli_directories_take_every_extension_pil_registers)
         {"formats/sgi/pil-rgb.sgi", {"z.sgi", "z.RGB", "z.rgba", "z.bw"}},
         {"formats/xbm/pil-13x7.xbm", {"z.xbm"}},
         {"formats/xpm/im.xpm", {"z.XPM"}},
+        {"formats/icns/pil.icns", {"z.icns"}},
     };
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/kinds", test_tmpdir());
