@@ -127,8 +127,8 @@ typedef struct {
  * which it only warns), so that what Hugging Face's load_image reads, align reads. */
 #define ALIGN_DEFAULT_MAX_PIXELS 178956970ull
 
-/* Decodes JPEG, PNG, GIF, BMP, TGA, PNM, WebP, TIFF, ICO, CUR, PSD and JPEG 2000 to RGB as PIL
- * 9.4's convert("RGB") does, applying the EXIF orientation as exif_transpose does (the README's
+/* Decodes JPEG, PNG, GIF, BMP, TGA, PNM, WebP, TIFF, ICO, CUR, PSD, JPEG 2000, ICNS, SGI, PCX, DCX,
+ * DDS, XBM and XPM to RGB as PIL 9.4's convert("RGB") does, applying the EXIF orientation as exif_transpose does (the README's
  * format table says what each reads and refuses). opts may be NULL. name is what error messages
  * call the input. */
 align_status align_image_load(const char *path, const align_decode_options *opts, align_image *out,
