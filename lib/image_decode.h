@@ -74,6 +74,11 @@ image_decoder ico_decode;      /* a Windows icon's largest image, as Pillow pick
 image_decoder cur_decode;      /* a Windows cursor's image, as Pillow picks it (cur.c) */
 image_decoder jp2_decode;      /* JPEG 2000 through OpenJPEG, unpacked as PIL unpacks it (jp2_decode.c) */
 image_decoder psd_decode;      /* a Photoshop document's composite image, as Pillow reads it (psd.c) */
+image_decoder sun_decode;      /* a Sun raster file, raw or run-length encoded (sun.c) */
+image_decoder msp_decode;      /* a Microsoft Paint file, version 1 or 2 (msp.c) */
+image_decoder gbr_decode;      /* a GIMP brush, version 1 or 2 (gbr.c) */
+/* 1 when Pillow's GBR plugin would open the file: it has no signature (gbr.c) */
+int gbr_opens(const uint8_t *p, size_t n);
 
 /* How bmp_decode_dib reads a bitmap: an icon's or a cursor's counts the AND mask below the image in
  * its height; an icon's Pillow reads from a stream, where a file of its own it maps. */
