@@ -141,7 +141,8 @@ int is_image_name(const char *name)
     static const char *const ext[] = {"jpg", "jpeg", "jpe", "jfif", "mpo", "png", "apng", "gif", "bmp", "dib", "tga",
                                       "icb", "vda", "vst", "pnm", "ppm", "pgm", "pbm", "webp", "tif", "tiff",
                                       "ico", "cur", "psd", "jp2", "j2k", "jpc", "jpf", "jpx", "j2c",
-                                      "sgi", "rgb", "rgba", "bw", "xbm", "xpm", "icns", NULL};
+                                      "sgi", "rgb", "rgba", "bw", "xbm", "xpm", "icns", "pcx", "dcx", "dds",
+                                      "ras", "msp", "gbr", NULL};
     return has_extension(name, ext);
 }
 

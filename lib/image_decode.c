@@ -70,6 +70,9 @@ static const image_format formats[] = {
     {"DDS ", 4, 0, "DDS", dds_decode, NULL, NULL},
     {"/* XPM */", 9, 0, "XPM", xpm_decode, NULL, NULL},
     {"icns", 4, 0, "ICNS", icns_decode, NULL, NULL},
+    {"\x59\xa6\x6a\x95", 4, 0, "SUN", sun_decode, NULL, NULL},
+    {"DanM", 4, 0, "MSP", msp_decode, NULL, NULL},
+    {"LinS", 4, 0, "MSP", msp_decode, NULL, NULL},
     /* what phones and browsers write that Pillow 9.4 cannot open either: named, so the message
      * says which (an ISO media file: a box's size, "ftyp" and the brand) */
     {"....ftypheic", 12, 0xf, "HEIC", NULL, NULL, NULL},
@@ -113,6 +116,21 @@ static const image_format jpeg_after_fill[] = {
     {"", 0, 0, "JPEG preceded by fill bytes", NULL, NULL, NULL},
 };
 
+/* A GIMP brush has no signature: Pillow takes a file for one by its header's numbers (gbr_opens). It
+ * tries GBR after BMP, DIB, GIF, TIFF, JPEG, PNM, PNG, PCX, DCX and DDS, which such a file may still be, and after
+ * CUR (a cursor that passes GBR's test has no images, so Pillow's CUR gives it up); before the other
+ * formats here (a Sun raster 1 or 2 pixels wide can pass, and then is no image to Pillow) and TGA. */
+static const image_format gbr = {"", 0, 0, "GBR", gbr_decode, NULL, NULL};
+
+static const image_format *gbr_or(const uint8_t *p, size_t n, const image_format *f)
+{
+    static image_decoder *const before_gbr[] = {bmp_decode,  dib_decode,    gif_decode,     tiff_decode, jpeg_decode,
+                                                netpbm_decode, stb_decode_png, pcx_decode, dcx_decode,  dds_decode};
+    for (size_t i = 0; i < sizeof before_gbr / sizeof before_gbr[0]; i++)
+        if (f->decode == before_gbr[i]) return f;
+    return gbr_opens(p, n) ? &gbr : f;
+}
+
 static int signature_matches(const uint8_t *p, size_t n, const image_format *f)
 {
     if (n < f->len) return 0;
@@ -134,12 +152,11 @@ static int looks_like_xbm(const uint8_t *p, size_t n)
 static const image_format *sniff(const uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
-        if (signature_matches(p, n, &formats[i])) return &formats[i];
+        if (signature_matches(p, n, &formats[i])) return gbr_or(p, n, &formats[i]);
     size_t fill = 0;
     while (fill < n && p[fill] == 0xff) fill++;
     if (fill && fill < n && p[fill] == 0xd8) return &jpeg_after_fill[fill > 1];
-    if (looks_like_xbm(p, n)) return &xbm;
-    return &tga;
+    return gbr_or(p, n, looks_like_xbm(p, n) ? &xbm : &tga);
 }
 
 image_row_decoder *image_rows_decoder(const uint8_t *p, size_t n, int *orientation)

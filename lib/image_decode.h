@@ -81,6 +81,11 @@ image_decoder dds_decode;      /* a DirectDraw Surface's top-level image, as Pil
 image_decoder xbm_decode;      /* an X11 bitmap, as Pillow's XBM plugin reads it (xbm.c) */
 image_decoder xpm_decode;      /* an X11 pixmap, as Pillow 9.4's XPM plugin reads it (xpm.c) */
 image_decoder icns_decode;     /* an Apple icon's largest image, as Pillow picks it (icns.c) */
+image_decoder sun_decode;      /* a Sun raster file, raw or run-length encoded (sun.c) */
+image_decoder msp_decode;      /* a Microsoft Paint file, version 1 or 2 (msp.c) */
+image_decoder gbr_decode;      /* a GIMP brush, version 1 or 2 (gbr.c) */
+/* 1 when Pillow's GBR plugin would open the file: it has no signature (gbr.c) */
+int gbr_opens(const uint8_t *p, size_t n);
 
 /* How bmp_decode_dib reads a bitmap: an icon's or a cursor's counts the AND mask below the image in
  * its height; an icon's Pillow reads from a stream, where a file of its own it maps. */

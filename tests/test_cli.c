@@ -295,6 +295,12 @@ TEST(cli_directories_take_every_extension_pil_registers)
         {"formats/xbm/pil-13x7.xbm", {"z.xbm"}},
         {"formats/xpm/im.xpm", {"z.XPM"}},
         {"formats/icns/pil.icns", {"z.icns"}},
+        {"formats/pcx/bits1-planes1-w1.pcx", {"z.pcx"}},
+        {"formats/pcx/dcx-8bit-page.dcx", {"z.DCX"}},
+        {"formats/dds/dxt1-13x7.dds", {"z.dds"}},
+        {"formats/sun/bits1-type0.ras", {"z.ras"}},
+        {"formats/msp/danm-odd-fields.msp", {"z.msp"}},
+        {"formats/gbr/trailing-data.gbr", {"z.gbr"}},
     };
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/kinds", test_tmpdir());
