@@ -215,7 +215,12 @@ static int op_images(void)
                                         "formats/tiff/ycbcr-lzw.tif", "formats/png-orientation/raw-profile-ztxt-8.png",
                                         "formats/ico/png-and-dibs.ico", "formats/ico/dib-4.ico",
                                         "formats/psd/with-layers.psd", "formats/psd/lab.psd", "formats/jp2/tiled-8x8.jp2",
-                                        "formats/jp2/grey16.j2k"};
+                                        "formats/jp2/grey16.j2k", "formats/icns/png-icp5.icns",
+                                        "formats/icns/jp2-rgba.icns", "formats/icns/il32-rle.icns",
+                                        "formats/dds/dx10-bc7-every-mode.dds", "formats/pcx/dcx-8bit-page.dcx",
+                                        "formats/sgi/im-rgba.sgi", "formats/sun/rle24.ras", "formats/msp/lins-40x6.msp",
+                                        "formats/xpm/colours-255.xpm", "formats/xbm/pil-13x7.xbm",
+                                        "formats/gbr/trailing-data.gbr"};
     size_t len;
     char *json = fixture_bytes("tiny-a/preprocessor_config.json", &len);
     preprocess_config pc;
