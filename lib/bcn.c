@@ -1,5 +1,6 @@
 /* bcn.c: the blocks of BC1 to BC7 decoded as Pillow 9.4's BCn decoder (src/libImaging/BcnDecode.c)
- * decodes them, so that a DDS file gives PIL's very bytes. What follows Pillow rather than the
+ * decodes them, so that a DDS file gives PIL's very bytes (and BC1-BC3 as the BLP plugin's Python
+ * decodes them, its 565 colours widened by a shift alone). What follows Pillow rather than the
  * specifications: BC1's interpolated colours are truncated thirds and halves of the 8-bit
  * endpoints; BC2 and BC3 colours always take the four-colour mode; the BC3/BC4/BC5 ramps are
  * truncated sevenths and fifths; a signed BC5 endpoint s becomes (s + 255) / 2, truncated, and is
@@ -21,22 +22,24 @@ size_t bcn_block_bytes(bcn_format f)
 
 /* ---- BC1-BC5 -------------------------------------------------------------------------------- */
 
-static void rgb565(unsigned v, uint8_t c[4])
+/* A 565 colour widened to 8 bits a channel, its high bits repeated in the low ones unless
+ * shift_only (Pillow's BLP plugin, in Python, only shifts). */
+static void rgb565(unsigned v, int shift_only, uint8_t c[4])
 {
     unsigned r = v >> 11, g = v >> 5 & 63, b = v & 31;
-    c[0] = (uint8_t)(r << 3 | r >> 2);
-    c[1] = (uint8_t)(g << 2 | g >> 4);
-    c[2] = (uint8_t)(b << 3 | b >> 2);
+    c[0] = (uint8_t)(r << 3 | (shift_only ? 0 : r >> 2));
+    c[1] = (uint8_t)(g << 2 | (shift_only ? 0 : g >> 4));
+    c[2] = (uint8_t)(b << 3 | (shift_only ? 0 : b >> 2));
     c[3] = 255;
 }
 
 /* BC1's colour half: two 565 endpoints and 2-bit indices. */
-static void bc1_colours(const uint8_t *b, int always_four, uint8_t px[16][4])
+static void bc1_colours(const uint8_t *b, int always_four, int shift_only, uint8_t px[16][4])
 {
     unsigned c0 = le16(b), c1 = le16(b + 2);
     uint8_t pal[4][4];
-    rgb565(c0, pal[0]);
-    rgb565(c1, pal[1]);
+    rgb565(c0, shift_only, pal[0]);
+    rgb565(c1, shift_only, pal[1]);
     for (int ch = 0; ch < 3; ch++) {
         unsigned e0 = pal[0][ch], e1 = pal[1][ch];
         if (c0 > c1 || always_four) {
@@ -393,9 +396,9 @@ void bcn_decode_block(bcn_format f, const uint8_t *b, uint8_t px[16][4])
 {
     memset(px, 0, 16 * sizeof px[0]);
     switch (f) {
-    case BCN_BC1: bc1_colours(b, 0, px); break;
-    case BCN_BC2: bc1_colours(b + 8, 1, px), bc2_alpha(b, px); break;
-    case BCN_BC3: bc1_colours(b + 8, 1, px), bc3_channel(b, 0, 3, px); break;
+    case BCN_BC1: bc1_colours(b, 0, 0, px); break;
+    case BCN_BC2: bc1_colours(b + 8, 1, 0, px), bc2_alpha(b, px); break;
+    case BCN_BC3: bc1_colours(b + 8, 1, 0, px), bc3_channel(b, 0, 3, px); break;
     case BCN_BC4:
         bc3_channel(b, 0, 0, px);
         for (int i = 0; i < 16; i++) px[i][1] = px[i][2] = px[i][0], px[i][3] = 255;
@@ -409,4 +412,11 @@ void bcn_decode_block(bcn_format f, const uint8_t *b, uint8_t px[16][4])
     case BCN_BC6HS: bc6_block(b, f == BCN_BC6HS, px); break;
     case BCN_BC7: bc7_block(b, px); break;
     }
+}
+
+void bcn_decode_blp_block(bcn_format f, const uint8_t *b, uint8_t px[16][4])
+{
+    if (f == BCN_BC1) bc1_colours(b, 0, 1, px);
+    else if (f == BCN_BC2) bc1_colours(b + 8, 1, 1, px), bc2_alpha(b, px);
+    else bc1_colours(b + 8, 1, 1, px), bc3_channel(b, 0, 3, px);
 }

@@ -25,4 +25,8 @@ size_t bcn_block_bytes(bcn_format f);
  * pixel in all three), then the alpha PIL keeps (255 where the format has none). */
 void bcn_decode_block(bcn_format f, const uint8_t *block, uint8_t px[16][4]);
 
+/* A BC1, BC2 or BC3 block as Pillow 9.4's BLP plugin decodes it (in Python, not by the BCn
+ * decoder): as above, but the 565 endpoints widened by a shift alone, their low bits 0. */
+void bcn_decode_blp_block(bcn_format f, const uint8_t *block, uint8_t px[16][4]);
+
 #endif

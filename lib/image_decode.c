@@ -73,6 +73,9 @@ static const image_format formats[] = {
     {"\x59\xa6\x6a\x95", 4, 0, "SUN", sun_decode, NULL, NULL},
     {"DanM", 4, 0, "MSP", msp_decode, NULL, NULL},
     {"LinS", 4, 0, "MSP", msp_decode, NULL, NULL},
+    {"BLP1", 4, 0, "BLP", blp_decode, NULL, NULL},
+    {"BLP2", 4, 0, "BLP", blp_decode, NULL, NULL},
+    {"FTEX", 4, 0, "FTEX", ftex_decode, NULL, NULL},
     /* what phones and browsers write that Pillow 9.4 cannot open either: named, so the message
      * says which (an ISO media file: a box's size, "ftyp" and the brand) */
     {"....ftypheic", 12, 0xf, "HEIC", NULL, NULL, NULL},
@@ -85,12 +88,9 @@ static const image_format formats[] = {
     {"\0\0\0\x0cJXL \r\n\x87\n", 12, 0, "JPEG XL", NULL, NULL, NULL},
     {"\xff\x0a", 2, 0, "JPEG XL", NULL, NULL, NULL},
     /* what Pillow 9.4 claims by a plugin align has no decoder for, so the message says which (of
-     * these Pillow itself reads BLP, FITS, FTEX and PIXAR files, and EPS where Ghostscript is
+     * these Pillow itself reads FITS and PIXAR files, and EPS where Ghostscript is
      * installed; its MPEG, WMF, BUFR, GRIB and HDF5 plugins only name the file) */
-    {"BLP1", 4, 0, "BLP", NULL, NULL, NULL},
-    {"BLP2", 4, 0, "BLP", NULL, NULL, NULL},
     {"SIMPLE", 6, 0, "FITS", NULL, NULL, NULL},
-    {"FTEX", 4, 0, "FTEX", NULL, NULL, NULL},
     {"\x80\xe8\0\0", 4, 0, "PIXAR", NULL, NULL, NULL},
     {"%!PS", 4, 0, "EPS", NULL, NULL, NULL},
     {"\xc5\xd0\xd3\xc6", 4, 0, "EPS", NULL, NULL, NULL},
@@ -117,7 +117,8 @@ static const image_format jpeg_after_fill[] = {
 };
 
 /* A GIMP brush has no signature: Pillow takes a file for one by its header's numbers (gbr_opens). It
- * tries GBR after BMP, DIB, GIF, TIFF, JPEG, PNM, PNG, PCX, DCX and DDS, which such a file may still be, and after
+ * tries GBR after BMP, DIB, GIF, TIFF, JPEG, PNM, PNG, BLP, PCX, DCX, DDS and FTEX, which such a file
+ * may still be, and after
  * CUR (a cursor that passes GBR's test has no images, so Pillow's CUR gives it up); before the other
  * formats here (a Sun raster 1 or 2 pixels wide can pass, and then is no image to Pillow) and TGA. */
 static const image_format gbr = {"", 0, 0, "GBR", gbr_decode, NULL, NULL};
@@ -125,7 +126,8 @@ static const image_format gbr = {"", 0, 0, "GBR", gbr_decode, NULL, NULL};
 static const image_format *gbr_or(const uint8_t *p, size_t n, const image_format *f)
 {
     static image_decoder *const before_gbr[] = {bmp_decode,  dib_decode,    gif_decode,     tiff_decode, jpeg_decode,
-                                                netpbm_decode, stb_decode_png, pcx_decode, dcx_decode,  dds_decode};
+                                                netpbm_decode, stb_decode_png, pcx_decode, dcx_decode,  dds_decode,
+                                                blp_decode, ftex_decode};
     for (size_t i = 0; i < sizeof before_gbr / sizeof before_gbr[0]; i++)
         if (f->decode == before_gbr[i]) return f;
     return gbr_opens(p, n) ? &gbr : f;

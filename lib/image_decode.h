@@ -67,6 +67,9 @@ align_status tga_or_refuse(const uint8_t *p, size_t n, const char *name, uint64_
 image_decoder gif_decode;      /* a GIF's first frame, as Pillow gives it (gif.c) */
 image_decoder jpeg_decode;     /* libjpeg-turbo, with PIL's settings (jpeg_decode.c) */
 image_row_decoder jpeg_decode_rows; /* the same, by rows */
+/* the same, as Pillow's BLP plugin has it decode a JPEG: four components taken as the CMYK they
+ * are stored as, never converted from YCCK, whatever an Adobe marker says */
+image_decoder jpeg_decode_stored_cmyk;
 image_decoder webp_decode;     /* libwebp's animation decoder: the first frame (webp_decode.c) */
 image_decoder tiff_decode;     /* libtiff: the first page, in PIL's modes (tiff_decode.c) */
 image_decoder stb_decode_png;  /* stb_image, made to agree with PIL (stb_decode.c) */
@@ -84,6 +87,8 @@ image_decoder icns_decode;     /* an Apple icon's largest image, as Pillow picks
 image_decoder sun_decode;      /* a Sun raster file, raw or run-length encoded (sun.c) */
 image_decoder msp_decode;      /* a Microsoft Paint file, version 1 or 2 (msp.c) */
 image_decoder gbr_decode;      /* a GIMP brush, version 1 or 2 (gbr.c) */
+image_decoder blp_decode;      /* a Blizzard texture, BLP1 (JPEG, palette) or BLP2 (palette, DXTn) (blp.c) */
+image_decoder ftex_decode;     /* an Independence War 2 texture, DXT1 or RGB (ftex.c) */
 /* 1 when Pillow's GBR plugin would open the file: it has no signature (gbr.c) */
 int gbr_opens(const uint8_t *p, size_t n);
 

@@ -69,9 +69,10 @@ static void row_to_rgb(uint8_t *row, int w, int components)
 }
 
 /* The decode proper, between setjmp and jpeg_destroy_decompress: each row decoded where `to` says.
- * What must be freed after a longjmp is `to`'s, so nothing here lives in a local across one. */
+ * What must be freed after a longjmp is `to`'s, so nothing here lives in a local across one.
+ * stored_cmyk: a four-component image's samples are CMYK as stored, whatever its Adobe marker says. */
 static align_status jpeg_rows(struct jpeg_decompress_struct *cinfo, const char *name, uint64_t max_pixels,
-                              const image_rows *to, align_error *err)
+                              const image_rows *to, int stored_cmyk, align_error *err)
 {
     /* a datastream of tables alone (or of nothing) before the image's is read past, as PIL does */
     int got;
@@ -85,6 +86,7 @@ static align_status jpeg_rows(struct jpeg_decompress_struct *cinfo, const char *
     align_status s = image_check_size(name, "JPEG", w, h, max_pixels, err);
     if (s) return s;
     cinfo->out_color_space = comps == 1 ? JCS_GRAYSCALE : comps == 3 ? JCS_RGB : JCS_CMYK;
+    if (comps == 4 && stored_cmyk) cinfo->jpeg_color_space = JCS_CMYK;
     jpeg_start_decompress(cinfo);
     if ((s = to->begin(to->ctx, name, w, h, err))) return s;
     while (cinfo->output_scanline < cinfo->output_height) {
@@ -100,8 +102,8 @@ static align_status jpeg_rows(struct jpeg_decompress_struct *cinfo, const char *
     return ALIGN_OK;
 }
 
-align_status jpeg_decode_rows(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels,
-                              const image_rows *to, align_error *err)
+static align_status jpeg_decode_with(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels,
+                                     const image_rows *to, int stored_cmyk, align_error *err)
 {
     struct jpeg_decompress_struct cinfo;
     jpeg_errors errors;
@@ -126,10 +128,16 @@ align_status jpeg_decode_rows(const uint8_t *p, size_t n, const char *name, uint
         jpeg_create_decompress(&cinfo);
         cinfo.progress = &progress;
         jpeg_mem_src(&cinfo, p, (unsigned long)n);
-        s = jpeg_rows(&cinfo, name, max_pixels, to, err);
+        s = jpeg_rows(&cinfo, name, max_pixels, to, stored_cmyk, err);
     }
     jpeg_destroy_decompress(&cinfo);
     return s;
+}
+
+align_status jpeg_decode_rows(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels,
+                              const image_rows *to, align_error *err)
+{
+    return jpeg_decode_with(p, n, name, max_pixels, to, 0, err);
 }
 
 /* The whole image's rows in out->rgb, 4 bytes a pixel in the last row: a CMYK row is converted in
@@ -149,11 +157,23 @@ static uint8_t *whole_row(void *ctx, int y)
     return out->rgb + (size_t)y * out->width * 3;
 }
 
+static align_status jpeg_decode_whole(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels,
+                                      align_image *out, int stored_cmyk, align_error *err)
+{
+    image_rows whole = {whole_begin, whole_row, NULL, out};
+    align_status s = jpeg_decode_with(p, n, name, max_pixels, &whole, stored_cmyk, err);
+    if (s) align_image_free(out);
+    return s;
+}
+
 align_status jpeg_decode(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, align_image *out,
                          align_error *err)
 {
-    image_rows whole = {whole_begin, whole_row, NULL, out};
-    align_status s = jpeg_decode_rows(p, n, name, max_pixels, &whole, err);
-    if (s) align_image_free(out);
-    return s;
+    return jpeg_decode_whole(p, n, name, max_pixels, out, 0, err);
+}
+
+align_status jpeg_decode_stored_cmyk(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels,
+                                     align_image *out, align_error *err)
+{
+    return jpeg_decode_whole(p, n, name, max_pixels, out, 1, err);
 }

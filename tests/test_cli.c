@@ -301,6 +301,9 @@ TEST(cli_directories_take_every_extension_pil_registers)
         {"formats/sun/bits1-type0.ras", {"z.ras"}},
         {"formats/msp/danm-odd-fields.msp", {"z.msp"}},
         {"formats/gbr/trailing-data.gbr", {"z.gbr"}},
+        {"formats/blp/dxt1-13x7.blp", {"z.BLP"}},
+        {"formats/ftex/dxt1-13x7.ftc", {"z.ftc"}},
+        {"formats/ftex/rgb-13x7.ftu", {"z.ftu"}},
     };
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/kinds", test_tmpdir());
