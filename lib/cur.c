@@ -43,7 +43,8 @@ static const uint8_t *cur_pick(const uint8_t *p, size_t n, size_t *end)
 align_status cur_decode(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, align_image *out,
                         align_error *err)
 {
-    if (n < 6 || !le16(p + 4)) return tga_decode(p, n, name, max_pixels, out, err);
+    if (n < 6 || !le16(p + 4)) /* Pillow's PhotoCD plugin comes before its TGA one */
+        return (pcd_opens(p, n) ? pcd_decode : tga_decode)(p, n, name, max_pixels, out, err);
     size_t end;
     const uint8_t *m = cur_pick(p, n, &end);
     if (!m) return tga_or_refuse(p, n, name, max_pixels, out, err, "truncated CUR directory");

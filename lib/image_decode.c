@@ -133,6 +133,29 @@ static const image_format *gbr_or(const uint8_t *p, size_t n, const image_format
     return gbr_opens(p, n) ? &gbr : f;
 }
 
+/* Pillow's IM Tools and PhotoCD plugins have no signature at the start (imt.c, pcd.c): it tries them,
+ * IMT first, after the formats above them in its order and before PIXAR, PSD, SGI, SUN, TGA, WebP,
+ * WMF, XBM and XPM; a file of those, or of a format Pillow has no plugin for, is theirs if they
+ * take it. (A file an earlier plugin gives up on reaches them too: tga_or_refuse.) */
+static const image_format imt = {"", 0, 0, "IMT", imt_decode, NULL, NULL};
+static const image_format pcd = {"", 0, 0, "PCD", pcd_decode, NULL, NULL};
+
+static int tried_after_pcd(const image_format *f)
+{
+    static const char *const after[] = {"PIXAR", "PSD", "SGI", "SUN", "WebP", "WMF", "XPM", "PAM", "HDR",
+                                        "PIC", "HEIC", "HEIF", "AVIF", "JPEG XL"};
+    for (size_t i = 0; i < sizeof after / sizeof after[0]; i++)
+        if (!strcmp(f->name, after[i])) return 1;
+    return 0;
+}
+
+/* f (NULL: no signature), or IMT or PCD where Pillow would take the file for one first */
+static const image_format *imt_pcd_or(const uint8_t *p, size_t n, const image_format *f)
+{
+    if (f && !tried_after_pcd(f)) return f;
+    return imt_opens(p, n) ? &imt : pcd_opens(p, n) ? &pcd : f;
+}
+
 static int signature_matches(const uint8_t *p, size_t n, const image_format *f)
 {
     if (n < f->len) return 0;
@@ -154,7 +177,9 @@ static int looks_like_xbm(const uint8_t *p, size_t n)
 static const image_format *sniff(const uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
-        if (signature_matches(p, n, &formats[i])) return gbr_or(p, n, &formats[i]);
+        if (signature_matches(p, n, &formats[i])) return gbr_or(p, n, imt_pcd_or(p, n, &formats[i]));
+    const image_format *later = imt_pcd_or(p, n, NULL);
+    if (later) return gbr_or(p, n, later);
     size_t fill = 0;
     while (fill < n && p[fill] == 0xff) fill++;
     if (fill && fill < n && p[fill] == 0xd8) return &jpeg_after_fill[fill > 1];

@@ -61,7 +61,8 @@ image_decoder tga_decode;      /* every TGA Pillow reads, as it reads it (tga.c)
 /* Where Pillow's ICO or CUR plugin gives up with an exception Image.open takes as "not this
  * format", it tries the next plugins, TGA among them, and a true-colour TGA without an ID or a
  * colour map starts with an icon's or cursor's signature: such a file is a TGA if it reads as one,
- * and otherwise refused for `why`, what it lacks as an icon or cursor. */
+ * and otherwise refused for `why`, what it lacks as an icon or cursor. A file with a PhotoCD
+ * signature is read as a PhotoCD instead: Pillow tries that plugin before its TGA one. */
 align_status tga_or_refuse(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, align_image *out,
                            align_error *err, const char *why);
 image_decoder gif_decode;      /* a GIF's first frame, as Pillow gives it (gif.c) */
@@ -91,6 +92,13 @@ image_decoder blp_decode;      /* a Blizzard texture, BLP1 (JPEG, palette) or BL
 image_decoder ftex_decode;     /* an Independence War 2 texture, DXT1 or RGB (ftex.c) */
 /* 1 when Pillow's GBR plugin would open the file: it has no signature (gbr.c) */
 int gbr_opens(const uint8_t *p, size_t n);
+image_decoder pcd_decode;      /* a Kodak PhotoCD's 768 x 512 base image, as Pillow reads it (pcd.c) */
+/* 1 when Pillow's PhotoCD plugin would open the file: its signature is at byte 2048 (pcd.c) */
+int pcd_opens(const uint8_t *p, size_t n);
+image_decoder imt_decode;      /* an IM Tools image (8-bit grey), as Pillow reads it (imt.c) */
+/* 1 when Pillow's IM Tools plugin would take the file (open it, or refuse it outright): it has no
+ * signature (imt.c) */
+int imt_opens(const uint8_t *p, size_t n);
 
 /* How bmp_decode_dib reads a bitmap: an icon's or a cursor's counts the AND mask below the image in
  * its height; an icon's Pillow reads from a stream, where a file of its own it maps. */

@@ -128,10 +128,6 @@ static align_status sgi_rle(const uint8_t *p, size_t n, const sgi_header *h, con
 align_status sgi_decode(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, align_image *out,
                         align_error *err)
 {
-    /* Pillow's PhotoCD plugin, tried before its SGI one, takes any file with this at 2048 and
-     * enough after it to read its orientation byte; align reads no PhotoCD */
-    if (n >= 2048 + 1539 && memcmp(p + 2048, "PCD_", 4) == 0)
-        return align_fail(err, ALIGN_ERR_FORMAT, "%s: unsupported image format (Kodak PhotoCD)", name);
     /* a header too short to unpack is not an SGI to Pillow, which goes on to its other plugins */
     if (n < 12) return tga_or_refuse(p, n, name, max_pixels, out, err, "an SGI header cut short");
     sgi_header h = {p[2], p[3], be16(p + 10), (int)be16(p + 6), (int)be16(p + 8)};

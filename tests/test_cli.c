@@ -304,6 +304,7 @@ TEST(cli_directories_take_every_extension_pil_registers)
         {"formats/blp/dxt1-13x7.blp", {"z.BLP"}},
         {"formats/ftex/dxt1-13x7.ftc", {"z.ftc"}},
         {"formats/ftex/rgb-13x7.ftu", {"z.ftu"}},
+        {"formats/pcd/gradient.pcd", {"z.pcd"}},
     };
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/kinds", test_tmpdir());
