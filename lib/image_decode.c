@@ -71,6 +71,7 @@ static const image_format formats[] = {
     {"/* XPM */", 9, 0, "XPM", xpm_decode, NULL, NULL},
     {"icns", 4, 0, "ICNS", icns_decode, NULL, NULL},
     {"\x59\xa6\x6a\x95", 4, 0, "SUN", sun_decode, NULL, NULL},
+    {"\x80\xe8\0\0", 4, 0, "PIXAR", pixar_decode, NULL, NULL},
     {"DanM", 4, 0, "MSP", msp_decode, NULL, NULL},
     {"LinS", 4, 0, "MSP", msp_decode, NULL, NULL},
     /* what phones and browsers write that Pillow 9.4 cannot open either: named, so the message
@@ -85,13 +86,12 @@ static const image_format formats[] = {
     {"\0\0\0\x0cJXL \r\n\x87\n", 12, 0, "JPEG XL", NULL, NULL, NULL},
     {"\xff\x0a", 2, 0, "JPEG XL", NULL, NULL, NULL},
     /* what Pillow 9.4 claims by a plugin align has no decoder for, so the message says which (of
-     * these Pillow itself reads BLP, FITS, FTEX and PIXAR files, and EPS where Ghostscript is
+     * these Pillow itself reads BLP, FITS and FTEX files, and EPS where Ghostscript is
      * installed; its MPEG, WMF, BUFR, GRIB and HDF5 plugins only name the file) */
     {"BLP1", 4, 0, "BLP", NULL, NULL, NULL},
     {"BLP2", 4, 0, "BLP", NULL, NULL, NULL},
     {"SIMPLE", 6, 0, "FITS", NULL, NULL, NULL},
     {"FTEX", 4, 0, "FTEX", NULL, NULL, NULL},
-    {"\x80\xe8\0\0", 4, 0, "PIXAR", NULL, NULL, NULL},
     {"%!PS", 4, 0, "EPS", NULL, NULL, NULL},
     {"\xc5\xd0\xd3\xc6", 4, 0, "EPS", NULL, NULL, NULL},
     {"\0\0\1\xb3", 4, 0, "MPEG", NULL, NULL, NULL},
@@ -116,6 +116,19 @@ static const image_format jpeg_after_fill[] = {
     {"", 0, 0, "JPEG preceded by fill bytes", NULL, NULL, NULL},
 };
 
+/* An IM file has no signature either: Pillow tries its IM plugin on any file after ICO, and so before the
+ * formats of these decoders (and PAM and PIC, which it does not read), whose files may start as an IM
+ * header does. A file its header claims is an IM, to read or to refuse (im_opens). */
+static const image_format im = {"", 0, 0, "IM", im_decode, NULL, NULL};
+
+static const image_format *im_or(const uint8_t *p, size_t n, const image_format *f)
+{
+    static image_decoder *const after_im[] = {tga_decode, webp_decode, msp_decode, sun_decode, xvthumb_decode};
+    int after = !f->decode && (!strcmp(f->name, "PAM") || !strcmp(f->name, "PIC"));
+    for (size_t i = 0; i < sizeof after_im / sizeof after_im[0]; i++) after |= f->decode == after_im[i];
+    return after && im_opens(p, n) ? &im : f;
+}
+
 /* A GIMP brush has no signature: Pillow takes a file for one by its header's numbers (gbr_opens). It
  * tries GBR after BMP, DIB, GIF, TIFF, JPEG, PNM, PNG, PCX, DCX and DDS, which such a file may still be, and after
  * CUR (a cursor that passes GBR's test has no images, so Pillow's CUR gives it up); before the other
@@ -128,8 +141,11 @@ static const image_format *gbr_or(const uint8_t *p, size_t n, const image_format
                                                 netpbm_decode, stb_decode_png, pcx_decode, dcx_decode,  dds_decode};
     for (size_t i = 0; i < sizeof before_gbr / sizeof before_gbr[0]; i++)
         if (f->decode == before_gbr[i]) return f;
-    return gbr_opens(p, n) ? &gbr : f;
+    return gbr_opens(p, n) ? &gbr : im_or(p, n, f);
 }
+
+/* An XV thumbnail starts "P7 332", which starts with PAM's signature: it is looked for before the table. */
+static const image_format xvthumb = {"P7 332", 6, 0, "XV thumbnail", xvthumb_decode, NULL, NULL};
 
 static int signature_matches(const uint8_t *p, size_t n, const image_format *f)
 {
@@ -151,6 +167,7 @@ static int looks_like_xbm(const uint8_t *p, size_t n)
 
 static const image_format *sniff(const uint8_t *p, size_t n)
 {
+    if (signature_matches(p, n, &xvthumb)) return gbr_or(p, n, &xvthumb);
     for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
         if (signature_matches(p, n, &formats[i])) return gbr_or(p, n, &formats[i]);
     size_t fill = 0;

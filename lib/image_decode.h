@@ -86,6 +86,11 @@ image_decoder msp_decode;      /* a Microsoft Paint file, version 1 or 2 (msp.c)
 image_decoder gbr_decode;      /* a GIMP brush, version 1 or 2 (gbr.c) */
 /* 1 when Pillow's GBR plugin would open the file: it has no signature (gbr.c) */
 int gbr_opens(const uint8_t *p, size_t n);
+image_decoder im_decode;       /* an IFUNC IM file, as Pillow's IM plugin reads it (im.c) */
+/* 1 when Pillow's IM plugin would take the file (to read or to refuse): it has no signature (im.c) */
+int im_opens(const uint8_t *p, size_t n);
+image_decoder pixar_decode;    /* a PIXAR raster of 8-bit RGB, the one kind Pillow reads (pixar.c) */
+image_decoder xvthumb_decode;  /* an XV thumbnail, 3-3-2 colour (xvthumb.c) */
 
 /* How bmp_decode_dib reads a bitmap: an icon's or a cursor's counts the AND mask below the image in
  * its height; an icon's Pillow reads from a stream, where a file of its own it maps. */
