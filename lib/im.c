@@ -9,8 +9,8 @@
  * none), "Lut" says a 768-byte palette (reds, greens, blues) follows the header. Rows are stored bottom
  * row first; multi-band layouts keep each band's row apart ("line interleaved"), or (RGB3) whole planes.
  * What PIL gives is reproduced, quirks included: a non-grey Lut makes an 8-bit palette image of any
- * grey or palette type; the bit-field decoder of odd depths leaves a row's unused bits in the next row's
- * first pixel. */
+ * grey or palette type; the bit-field decoder of odd depths or-s a row's unused bits into the next row's
+ * first bits. */
 #include "image_decode.h"
 
 #include <limits.h>
@@ -116,10 +116,11 @@ typedef struct {
 static int is_letter(uint8_t c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
 static int is_digit(uint8_t c) { return c >= '0' && c <= '9'; }
 
-/* str.strip()'s whitespace among the Latin-1 characters Pillow decodes the header to */
+/* the whitespace Python's int() and float() skip, among the Latin-1 characters Pillow decodes the
+ * header to (not the separators 0x1C-0x1F, which str.strip() would take) */
 static int is_space(uint8_t c)
 {
-    return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f) || c == 0x85 || c == 0xa0;
+    return c == ' ' || (c >= '\t' && c <= '\r') || c == 0x85 || c == 0xa0;
 }
 
 static int equals(const uint8_t *s, size_t len, const char *text)
@@ -368,7 +369,7 @@ typedef struct {
     const im_header *h;
     const uint8_t *data;
     size_t row_bytes; /* one stored row (of all its bands' lines) */
-    unsigned bands;
+    uint32_t carry;   /* R_FBITS: what the row before left in the bit decoder */
     uint8_t palette[256][3];
 } im_image;
 
@@ -377,22 +378,19 @@ static size_t bits_at(const uint8_t *row, size_t bit, unsigned bits)
     return (size_t)(row[bit / 8] >> (8 - bits - bit % 8)) & ((1u << bits) - 1);
 }
 
-/* PIL's bit decoder as IM uses it: fields taken from the low bits of a little-endian bit stream, each row
- * starting on a byte; the bits a row leaves unused in its last byte are or-ed into the next row's first
- * field, which Pillow does not clear. */
-static uint32_t bit_field(const im_image *im, size_t file_row, size_t x)
+/* count bits from bit `from` of a row in PIL's bit decoder, which takes fields from the low bits of a
+ * little-endian bit stream, each row starting on a byte; what a row leaves unused of its last byte it
+ * does not clear, but or-s into the next row's first bits (carry). */
+static uint32_t stream_bits(const uint8_t *row, size_t from, unsigned count, uint32_t carry)
 {
-    unsigned bits = im->h->bits;
-    const uint8_t *row = im->data + file_row * im->row_bytes;
-    uint64_t v = 0;
-    size_t first = x * bits;
-    for (size_t k = 0; k < bits; k++) {
-        size_t b = first + k;
-        v |= (uint64_t)(row[b / 8] >> (b % 8) & 1) << k;
+    uint32_t v = 0;
+    for (unsigned k = 0; k < count; k++) {
+        size_t b = from + k;
+        unsigned bit = row[b / 8] >> (b % 8) & 1;
+        if (b < 8) bit |= carry >> b & 1;
+        v |= (uint32_t)bit << k;
     }
-    unsigned unused = (unsigned)((8 - (im->h->w * bits) % 8) % 8);
-    if (x == 0 && file_row > 0 && unused) v |= (uint64_t)(row[-1] >> (8 - unused));
-    return (uint32_t)v;
+    return v;
 }
 
 static uint8_t clip(int64_t v) { return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v); }
@@ -415,7 +413,7 @@ static uint8_t number_level(const im_image *im, size_t file_row, size_t x)
         memcpy(&f, &u, 4);
         return !(f > 0) ? 0 : f >= 255 ? 255 : (uint8_t)f;
     }
-    default: return clip(bit_field(im, file_row, x));
+    default: return clip(stream_bits(q, x * im->h->bits, im->h->bits, im->carry));
     }
 }
 
@@ -501,8 +499,12 @@ align_status im_decode(const uint8_t *p, size_t n, const char *name, uint64_t ma
     }
     uint8_t *rgb = big_malloc(w * rows * 3);
     if (!rgb) return image_out_of_memory(name, (int)w, (int)rows, err);
-    for (size_t y = 0; y < rows; y++)
-        for (size_t x = 0; x < w; x++) im_pixel(&im, rows - 1 - y, x, rgb + (y * w + x) * 3);
+    size_t used = w * bits;
+    for (size_t r = 0; r < rows; r++) { /* in the file's order, bottom row first */
+        for (size_t x = 0; x < w; x++) im_pixel(&im, r, x, rgb + ((rows - 1 - r) * w + x) * 3);
+        if (h.raw == R_FBITS)
+            im.carry = stream_bits(im.data + r * im.row_bytes, used, (unsigned)(im.row_bytes * 8 - used), im.carry);
+    }
     out->rgb = rgb, out->width = (int)w, out->height = (int)rows;
     return ALIGN_OK;
 }
