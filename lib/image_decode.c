@@ -71,6 +71,7 @@ static const image_format formats[] = {
     {"/* XPM */", 9, 0, "XPM", xpm_decode, NULL, NULL},
     {"icns", 4, 0, "ICNS", icns_decode, NULL, NULL},
     {"\x59\xa6\x6a\x95", 4, 0, "SUN", sun_decode, NULL, NULL},
+    {"\x80\xe8\0\0", 4, 0, "PIXAR", pixar_decode, NULL, NULL},
     {"DanM", 4, 0, "MSP", msp_decode, NULL, NULL},
     {"LinS", 4, 0, "MSP", msp_decode, NULL, NULL},
     {"BLP1", 4, 0, "BLP", blp_decode, NULL, NULL},
@@ -88,10 +89,9 @@ static const image_format formats[] = {
     {"\0\0\0\x0cJXL \r\n\x87\n", 12, 0, "JPEG XL", NULL, NULL, NULL},
     {"\xff\x0a", 2, 0, "JPEG XL", NULL, NULL, NULL},
     /* what Pillow 9.4 claims by a plugin align has no decoder for, so the message says which (of
-     * these Pillow itself reads FITS and PIXAR files, and EPS where Ghostscript is
+     * these Pillow itself reads FITS files, and EPS where Ghostscript is
      * installed; its MPEG, WMF, BUFR, GRIB and HDF5 plugins only name the file) */
     {"SIMPLE", 6, 0, "FITS", NULL, NULL, NULL},
-    {"\x80\xe8\0\0", 4, 0, "PIXAR", NULL, NULL, NULL},
     {"%!PS", 4, 0, "EPS", NULL, NULL, NULL},
     {"\xc5\xd0\xd3\xc6", 4, 0, "EPS", NULL, NULL, NULL},
     {"\0\0\1\xb3", 4, 0, "MPEG", NULL, NULL, NULL},
@@ -116,11 +116,16 @@ static const image_format jpeg_after_fill[] = {
     {"", 0, 0, "JPEG preceded by fill bytes", NULL, NULL, NULL},
 };
 
-/* A GIMP brush has no signature: Pillow takes a file for one by its header's numbers (gbr_opens). It
- * tries GBR after BMP, DIB, GIF, TIFF, JPEG, PNM, PNG, BLP, PCX, DCX, DDS and FTEX, which such a file
- * may still be, and after
- * CUR (a cursor that passes GBR's test has no images, so Pillow's CUR gives it up); before the other
- * formats here (a Sun raster 1 or 2 pixels wide can pass, and then is no image to Pillow) and TGA. */
+/* Formats Pillow recognises by more than a signature at the start, each tried in its place in
+ * Pillow's plugin order (BMP DIB GIF TIFF JPEG PPM PNG BLP BUFR CUR PCX DCX DDS EPS FITS FLI FTEX
+ * GBR GRIB HDF5 JPEG2000 ICNS ICO IM IMT IPTC MCIDAS MPEG MSP PCD PIXAR PSD SGI SPIDER SUN TGA WEBP
+ * WMF XBM XPM XVTHUMB): such a plugin takes a file whose signature belongs to a format it comes
+ * before, or to none Pillow reads, when its own test passes. A file an earlier plugin gives up on
+ * reaches them too (tga_or_refuse). */
+
+/* A GIMP brush, by its header's numbers (gbr_opens): after CUR too, since a cursor that passes
+ * GBR's test has no images and Pillow's CUR gives it up; a Sun raster 1 or 2 pixels wide can pass,
+ * and then is no image to Pillow. */
 static const image_format gbr = {"", 0, 0, "GBR", gbr_decode, NULL, NULL};
 
 static const image_format *gbr_or(const uint8_t *p, size_t n, const image_format *f)
@@ -133,28 +138,40 @@ static const image_format *gbr_or(const uint8_t *p, size_t n, const image_format
     return gbr_opens(p, n) ? &gbr : f;
 }
 
-/* Pillow's IM Tools and PhotoCD plugins have no signature at the start (imt.c, pcd.c): it tries them,
- * IMT first, after the formats above them in its order and before PIXAR, PSD, SGI, SUN, TGA, WebP,
- * WMF, XBM and XPM; a file of those, or of a format Pillow has no plugin for, is theirs if they
- * take it. (A file an earlier plugin gives up on reaches them too: tga_or_refuse.) */
+/* An IM file, by its text header (im_opens): an IM to read or to refuse. Only the formats after IM
+ * whose files may start as such a header can lose one to it. */
+static const image_format im = {"", 0, 0, "IM", im_decode, NULL, NULL};
+
+static const image_format *im_or(const uint8_t *p, size_t n, const image_format *f)
+{
+    static image_decoder *const after_im[] = {imt_decode, pcd_decode, tga_decode, webp_decode, msp_decode, sun_decode,
+                                              xvthumb_decode};
+    int after = !f->decode && (!strcmp(f->name, "PAM") || !strcmp(f->name, "PIC"));
+    for (size_t i = 0; i < sizeof after_im / sizeof after_im[0]; i++) after |= f->decode == after_im[i];
+    return after && im_opens(p, n) ? &im : f;
+}
+
+/* IM Tools (its text header: imt_opens), then PhotoCD ("PCD_" at byte 2048: pcd_opens). */
 static const image_format imt = {"", 0, 0, "IMT", imt_decode, NULL, NULL};
 static const image_format pcd = {"", 0, 0, "PCD", pcd_decode, NULL, NULL};
 
-static int tried_after_pcd(const image_format *f)
-{
-    static const char *const after[] = {"PIXAR", "PSD", "SGI", "SUN", "WebP", "WMF", "XPM", "PAM", "HDR",
-                                        "PIC", "HEIC", "HEIF", "AVIF", "JPEG XL"};
-    for (size_t i = 0; i < sizeof after / sizeof after[0]; i++)
-        if (!strcmp(f->name, after[i])) return 1;
-    return 0;
-}
-
-/* f (NULL: no signature), or IMT or PCD where Pillow would take the file for one first */
 static const image_format *imt_pcd_or(const uint8_t *p, size_t n, const image_format *f)
 {
-    if (f && !tried_after_pcd(f)) return f;
-    return imt_opens(p, n) ? &imt : pcd_opens(p, n) ? &pcd : f;
+    static const char *const after_pcd[] = {"PIXAR", "PSD", "SGI", "SUN", "TGA", "WebP", "WMF", "XBM", "XPM",
+                                            "XV thumbnail", "PAM", "HDR", "PIC", "HEIC", "HEIF", "AVIF", "JPEG XL"};
+    for (size_t i = 0; i < sizeof after_pcd / sizeof after_pcd[0]; i++)
+        if (!strcmp(f->name, after_pcd[i])) return imt_opens(p, n) ? &imt : pcd_opens(p, n) ? &pcd : f;
+    return f;
 }
+
+/* f, or the plugin without a signature that Pillow would take the file for first */
+static const image_format *claimed(const uint8_t *p, size_t n, const image_format *f)
+{
+    return gbr_or(p, n, im_or(p, n, imt_pcd_or(p, n, f)));
+}
+
+/* An XV thumbnail starts "P7 332", which starts with PAM's signature: it is looked for before the table. */
+static const image_format xvthumb = {"P7 332", 6, 0, "XV thumbnail", xvthumb_decode, NULL, NULL};
 
 static int signature_matches(const uint8_t *p, size_t n, const image_format *f)
 {
@@ -176,14 +193,13 @@ static int looks_like_xbm(const uint8_t *p, size_t n)
 
 static const image_format *sniff(const uint8_t *p, size_t n)
 {
+    if (signature_matches(p, n, &xvthumb)) return claimed(p, n, &xvthumb);
     for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
-        if (signature_matches(p, n, &formats[i])) return gbr_or(p, n, imt_pcd_or(p, n, &formats[i]));
-    const image_format *later = imt_pcd_or(p, n, NULL);
-    if (later) return gbr_or(p, n, later);
+        if (signature_matches(p, n, &formats[i])) return claimed(p, n, &formats[i]);
+    const image_format *f = claimed(p, n, looks_like_xbm(p, n) ? &xbm : &tga);
     size_t fill = 0;
-    while (fill < n && p[fill] == 0xff) fill++;
-    if (fill && fill < n && p[fill] == 0xd8) return &jpeg_after_fill[fill > 1];
-    return gbr_or(p, n, looks_like_xbm(p, n) ? &xbm : &tga);
+    while (f == &tga && fill < n && p[fill] == 0xff) fill++;
+    return fill && fill < n && p[fill] == 0xd8 ? &jpeg_after_fill[fill > 1] : f;
 }
 
 image_row_decoder *image_rows_decoder(const uint8_t *p, size_t n, int *orientation)

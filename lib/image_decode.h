@@ -99,6 +99,11 @@ image_decoder imt_decode;      /* an IM Tools image (8-bit grey), as Pillow read
 /* 1 when Pillow's IM Tools plugin would take the file (open it, or refuse it outright): it has no
  * signature (imt.c) */
 int imt_opens(const uint8_t *p, size_t n);
+image_decoder im_decode;       /* an IFUNC IM file, as Pillow's IM plugin reads it (im.c) */
+/* 1 when Pillow's IM plugin would take the file (to read or to refuse): it has no signature (im.c) */
+int im_opens(const uint8_t *p, size_t n);
+image_decoder pixar_decode;    /* a PIXAR raster of 8-bit RGB, the one kind Pillow reads (pixar.c) */
+image_decoder xvthumb_decode;  /* an XV thumbnail, 3-3-2 colour (xvthumb.c) */
 
 /* How bmp_decode_dib reads a bitmap: an icon's or a cursor's counts the AND mask below the image in
  * its height; an icon's Pillow reads from a stream, where a file of its own it maps. */

@@ -1,4 +1,4 @@
-/* pil_convert.c: PIL 9.4's convert("RGB") of CMYK and LAB pixels. */
+/* pil_convert.c: PIL 9.4's convert("RGB") of CMYK, LAB and YCbCr pixels. */
 #include "pil_convert.h"
 
 #include <lcms2.h>
@@ -29,4 +29,25 @@ int pil_lab_to_rgba(uint8_t *rows, size_t row_bytes, int w, int h)
     if (srgb) cmsCloseProfile(srgb);
     if (ctx) cmsDeleteContext(ctx);
     return t ? 1 : -1;
+}
+
+/* PIL's YCbCr conversion works in 1/64ths: each chroma term is the coefficient times 64 times the
+ * chroma's distance from 128, plus a half, truncated toward zero; a colour is the luma plus the floor
+ * of its terms' sum over 64, clipped. */
+static int ycbcr_term(double coefficient, unsigned chroma)
+{
+    return (int)(coefficient * 64 * ((int)chroma - 128) + 0.5);
+}
+
+static uint8_t ycbcr_level(int y, int sixty_fourths)
+{
+    int v = y + (sixty_fourths >= 0 ? sixty_fourths / 64 : -((63 - sixty_fourths) / 64));
+    return (uint8_t)(v <= 0 ? 0 : v >= 255 ? 255 : v);
+}
+
+void pil_ycbcr_to_rgb(const uint8_t ycc[3], uint8_t rgb[3])
+{
+    rgb[0] = ycbcr_level(ycc[0], ycbcr_term(1.402, ycc[2]));
+    rgb[1] = ycbcr_level(ycc[0], ycbcr_term(-0.34414, ycc[1]) + ycbcr_term(-0.71414, ycc[2]));
+    rgb[2] = ycbcr_level(ycc[0], ycbcr_term(1.772, ycc[1]));
 }

@@ -1,5 +1,5 @@
-/* pil_convert.h: PIL's convert("RGB") of the modes more than one format decodes to: CMYK, and LAB
- * (through LittleCMS, as PIL's own conversion goes). */
+/* pil_convert.h: PIL's convert("RGB") of the modes more than one format decodes to: CMYK, LAB
+ * (through LittleCMS, as PIL's own conversion goes) and YCbCr. */
 #ifndef ALIGN_PIL_CONVERT_H
 #define ALIGN_PIL_CONVERT_H
 
@@ -13,5 +13,8 @@ uint8_t pil_cmyk_channel(unsigned c, unsigned k);
 /* h rows (row_bytes apart) of w PIL LAB pixels, 4 bytes each (L, then a and b with 128 for 0, then
  * a pad byte), to RGBA in place. 1, or -1 when out of memory. */
 int pil_lab_to_rgba(uint8_t *rows, size_t row_bytes, int w, int h);
+
+/* A YCbCr pixel (JPEG's full-range coefficients) to RGB, as PIL's convert("RGB") rounds it. */
+void pil_ycbcr_to_rgb(const uint8_t ycc[3], uint8_t rgb[3]);
 
 #endif

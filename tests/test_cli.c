@@ -305,6 +305,8 @@ TEST(cli_directories_take_every_extension_pil_registers)
         {"formats/ftex/dxt1-13x7.ftc", {"z.ftc"}},
         {"formats/ftex/rgb-13x7.ftu", {"z.ftu"}},
         {"formats/pcd/gradient.pcd", {"z.pcd"}},
+        {"formats/im/pil-RGB.im", {"z.im", "z.IM"}},
+        {"formats/pixar/rgb-13x7.pxr", {"z.pxr"}},
     };
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/kinds", test_tmpdir());
