@@ -117,7 +117,7 @@ static const image_format jpeg_after_fill[] = {
 };
 
 /* A GIMP brush has no signature: Pillow takes a file for one by its header's numbers (gbr_opens). It
- * tries GBR after BMP, DIB, GIF, TIFF, JPEG, PNM, PNG, PCX, DCX and DDS, which such a file may still be, and after
+ * tries GBR after BMP, DIB, GIF, TIFF, JPEG, PNM, PNG, PCX, DCX, DDS and FLI, which such a file may still be, and after
  * CUR (a cursor that passes GBR's test has no images, so Pillow's CUR gives it up); before the other
  * formats here (a Sun raster 1 or 2 pixels wide can pass, and then is no image to Pillow) and TGA. */
 static const image_format gbr = {"", 0, 0, "GBR", gbr_decode, NULL, NULL};
@@ -125,10 +125,29 @@ static const image_format gbr = {"", 0, 0, "GBR", gbr_decode, NULL, NULL};
 static const image_format *gbr_or(const uint8_t *p, size_t n, const image_format *f)
 {
     static image_decoder *const before_gbr[] = {bmp_decode,  dib_decode,    gif_decode,     tiff_decode, jpeg_decode,
-                                                netpbm_decode, stb_decode_png, pcx_decode, dcx_decode,  dds_decode};
+                                                netpbm_decode, stb_decode_png, pcx_decode, dcx_decode,  dds_decode,
+                                                fli_decode};
     for (size_t i = 0; i < sizeof before_gbr / sizeof before_gbr[0]; i++)
         if (f->decode == before_gbr[i]) return f;
     return gbr_opens(p, n) ? &gbr : f;
+}
+
+/* An FLI's signature is at byte 4, behind 4 bytes of any value, so Pillow may take for one a file
+ * another format's signature starts: it tries FLI after BMP, DIB, GIF, TIFF, JPEG, PNM, PNG, BLP,
+ * BUFR, CUR, PCX, DCX, DDS, EPS and FITS, before the others; where its FLI plugin gives the file up
+ * (fli_opens), the formats after it have their turn. */
+static const image_format fli = {"", 0, 0, "FLI", fli_decode, NULL, NULL};
+
+static const image_format *fli_or(const uint8_t *p, size_t n, const image_format *f)
+{
+    static const char *const before_fli[] = {"BMP", "DIB", "GIF", "TIFF", "BigTIFF", "big-endian BigTIFF",
+                                             "JPEG", "PNM", "PNG", "BLP", "BUFR", "CUR", "PCX", "DCX",
+                                             "DDS", "EPS", "FITS"};
+    for (size_t i = 0; i < sizeof before_fli / sizeof before_fli[0]; i++) { /* by name: some are only named */
+        size_t k = strlen(before_fli[i]);
+        if (strncmp(f->name, before_fli[i], k) == 0 && (f->name[k] == '\0' || f->name[k] == ',')) return f;
+    }
+    return fli_opens(p, n) ? &fli : f;
 }
 
 static int signature_matches(const uint8_t *p, size_t n, const image_format *f)
@@ -152,11 +171,11 @@ static int looks_like_xbm(const uint8_t *p, size_t n)
 static const image_format *sniff(const uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
-        if (signature_matches(p, n, &formats[i])) return gbr_or(p, n, &formats[i]);
+        if (signature_matches(p, n, &formats[i])) return gbr_or(p, n, fli_or(p, n, &formats[i]));
     size_t fill = 0;
     while (fill < n && p[fill] == 0xff) fill++;
-    if (fill && fill < n && p[fill] == 0xd8) return &jpeg_after_fill[fill > 1];
-    return gbr_or(p, n, looks_like_xbm(p, n) ? &xbm : &tga);
+    if (fill && fill < n && p[fill] == 0xd8) return fli_or(p, n, &jpeg_after_fill[fill > 1]);
+    return gbr_or(p, n, fli_or(p, n, looks_like_xbm(p, n) ? &xbm : &tga));
 }
 
 image_row_decoder *image_rows_decoder(const uint8_t *p, size_t n, int *orientation)
