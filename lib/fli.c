@@ -11,7 +11,7 @@
  * frame's own size: BLACK, BRUN, LC (byte delta), SS2 (word delta), COPY; colour chunks and
  * PSTAMP skipped; any other chunk type, a chunk size of 0 or one past the frame, under 10 bytes
  * left in the frame for a chunk, or chunk data running past it refuses the file, and so does a
- * frame longer than the file. Pixels no chunk writes are 0. */
+ * frame longer than the file (by more than a pad byte). Pixels no chunk writes are 0. */
 #include "image_decode.h"
 
 #include <stdint.h>
@@ -131,12 +131,12 @@ static int fli_ss2(fli_frame *f, size_t d)
 }
 
 /* Byte delta: a first line and a count of lines, each with its packets (a skip, then a run or a
- * copy); every line counted must be in the image. */
+ * copy); every line counted must be in the image (the first line need not, for a count of 0). */
 static int fli_lc(fli_frame *f, size_t d)
 {
     const uint8_t *b = f->b;
     size_t y = le16(b + d), ymax = y + le16(b + d + 2);
-    if (ymax > f->h) return 0;
+    if (ymax > y && ymax > f->h) return 0;
     for (d += 4; y < ymax; y++) {
         uint8_t *row = f->px + y * f->w;
         if (d + 1 > f->end) return 0;
@@ -228,9 +228,9 @@ align_status fli_decode(const uint8_t *p, size_t n, const char *name, uint64_t m
     align_status s = image_check_size(name, "FLI", w, h, max_pixels, err);
     if (s) return s;
     size_t pixels = (size_t)w * (size_t)h, frame = le32(p + FLI_HEADER), left = n - FLI_HEADER;
-    /* Pillow's decoder waits for the whole frame, but for a size it reads as negative: then it has
-     * the rest of the file */
-    if (frame <= INT32_MAX && frame > left)
+    /* Pillow's decoder waits for the whole frame (but for a pad byte after an odd length, or a size
+     * it reads as negative: then it has the rest of the file) */
+    if (frame <= INT32_MAX && frame > left + (left & 1))
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: FLI first frame cut short", name);
     fli_frame f = {p + FLI_HEADER, frame < left ? frame : left, calloc(pixels, 1), (size_t)w, (size_t)h};
     uint8_t *rgb = big_malloc(pixels * 3);
