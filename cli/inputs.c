@@ -142,7 +142,8 @@ int is_image_name(const char *name)
                                       "icb", "vda", "vst", "pnm", "ppm", "pgm", "pbm", "webp", "tif", "tiff",
                                       "ico", "cur", "psd", "jp2", "j2k", "jpc", "jpf", "jpx", "j2c",
                                       "sgi", "rgb", "rgba", "bw", "xbm", "xpm", "icns", "pcx", "dcx", "dds",
-                                      "ras", "msp", "gbr", "blp", "ftc", "ftu", "pcd", "im", "pxr", NULL};
+                                      "ras", "msp", "gbr", "blp", "ftc", "ftu", "pcd", "im", "pxr", "fli", "flc",
+                                      NULL};
     return has_extension(name, ext);
 }
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "byteorder.h"
 #include "error.h"
 #include "fileio.h"
 #include "image_limits.h"
@@ -132,7 +133,7 @@ static const image_format *gbr_or(const uint8_t *p, size_t n, const image_format
 {
     static image_decoder *const before_gbr[] = {bmp_decode,  dib_decode,    gif_decode,     tiff_decode, jpeg_decode,
                                                 netpbm_decode, stb_decode_png, pcx_decode, dcx_decode,  dds_decode,
-                                                blp_decode, ftex_decode};
+                                                blp_decode, ftex_decode, fli_decode};
     for (size_t i = 0; i < sizeof before_gbr / sizeof before_gbr[0]; i++)
         if (f->decode == before_gbr[i]) return f;
     return gbr_opens(p, n) ? &gbr : f;
@@ -164,10 +165,41 @@ static const image_format *imt_pcd_or(const uint8_t *p, size_t n, const image_fo
     return f;
 }
 
+/* An FLI's signature is at byte 4, behind 4 bytes of any value, so Pillow may take for one a file
+ * another format's signature starts: it tries FLI after BMP, DIB, GIF, TIFF, JPEG, PNM, PNG, BLP,
+ * BUFR, CUR, PCX, DCX, DDS, EPS and FITS, and after any of them that gives the file up (given_up
+ * here; CUR, PCX and DCX through tga_or_refuse), before the others; where its FLI plugin gives the
+ * file up (fli_opens), the formats after it have their turn. */
+static const image_format fli = {"", 0, 0, "FLI", fli_decode, NULL, NULL};
+
+/* Pillow's TIFF plugin gives up a file whose first directory's entry count lies past its end, and
+ * its BLP plugin one of no pixels. */
+static int given_up(const uint8_t *p, size_t n, const image_format *f)
+{
+    if (strcmp(f->name, "BLP") == 0) return n < 20 || !le32(p + 12) || !le32(p + 16);
+    if (!strstr(f->name, "TIFF") || n < 16) return 0;
+    int little = p[0] == 'I', big = p[2] == 43 || p[3] == 43;
+    uint64_t at = !big ? rd32(p + 4, little) : little ? le64(p + 8) : (uint64_t)be32(p + 8) << 32 | be32(p + 12);
+    return at > n - (big ? 8 : 2);
+}
+
+static const image_format *fli_or(const uint8_t *p, size_t n, const image_format *f)
+{
+    if (given_up(p, n, f)) return fli_opens(p, n) ? &fli : f;
+    static const char *const before_fli[] = {"BMP", "DIB", "GIF", "TIFF", "BigTIFF", "big-endian BigTIFF",
+                                             "JPEG", "PNM", "PNG", "BLP", "BUFR", "CUR", "PCX", "DCX",
+                                             "DDS", "EPS", "FITS"};
+    for (size_t i = 0; i < sizeof before_fli / sizeof before_fli[0]; i++) { /* by name: some are only named */
+        size_t k = strlen(before_fli[i]);
+        if (strncmp(f->name, before_fli[i], k) == 0 && (f->name[k] == '\0' || f->name[k] == ',')) return f;
+    }
+    return fli_opens(p, n) ? &fli : f;
+}
+
 /* f, or the plugin without a signature that Pillow would take the file for first */
 static const image_format *claimed(const uint8_t *p, size_t n, const image_format *f)
 {
-    return gbr_or(p, n, im_or(p, n, imt_pcd_or(p, n, f)));
+    return fli_or(p, n, gbr_or(p, n, im_or(p, n, imt_pcd_or(p, n, f))));
 }
 
 /* An XV thumbnail starts "P7 332", which starts with PAM's signature: it is looked for before the table. */

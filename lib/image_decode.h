@@ -61,8 +61,9 @@ image_decoder tga_decode;      /* every TGA Pillow reads, as it reads it (tga.c)
 /* Where Pillow's ICO or CUR plugin gives up with an exception Image.open takes as "not this
  * format", it tries the next plugins, TGA among them, and a true-colour TGA without an ID or a
  * colour map starts with an icon's or cursor's signature: such a file is a TGA if it reads as one,
- * and otherwise refused for `why`, what it lacks as an icon or cursor. A file with a PhotoCD
- * signature is read as a PhotoCD instead: Pillow tries that plugin before its TGA one. */
+ * and otherwise refused for `why`, what it lacks as an icon or cursor. Pillow tries its FLI
+ * plugin (the signature at byte 4) and its PhotoCD one (at byte 2048) before TGA: a file either
+ * opens is read as one instead. */
 align_status tga_or_refuse(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, align_image *out,
                            align_error *err, const char *why);
 image_decoder gif_decode;      /* a GIF's first frame, as Pillow gives it (gif.c) */
@@ -104,6 +105,9 @@ image_decoder im_decode;       /* an IFUNC IM file, as Pillow's IM plugin reads 
 int im_opens(const uint8_t *p, size_t n);
 image_decoder pixar_decode;    /* a PIXAR raster of 8-bit RGB, the one kind Pillow reads (pixar.c) */
 image_decoder xvthumb_decode;  /* an XV thumbnail, 3-3-2 colour (xvthumb.c) */
+image_decoder fli_decode;      /* an FLI/FLC animation's first frame, as Pillow reads it (fli.c) */
+/* 1 when Pillow's FLI plugin would open the file: its signature is at byte 4 (fli.c) */
+int fli_opens(const uint8_t *p, size_t n);
 
 /* How bmp_decode_dib reads a bitmap: an icon's or a cursor's counts the AND mask below the image in
  * its height; an icon's Pillow reads from a stream, where a file of its own it maps. */

@@ -183,20 +183,21 @@ align_status pcx_decode(const uint8_t *p, size_t n, const char *name, uint64_t m
 }
 
 /* The directory of page offsets after the magic ends with a 0 or at 1024 entries; Pillow reads it
- * whole. No other plugin takes a file with DCX's magic, so every failure refuses. */
+ * whole. Where the directory or the first page's header fails, Pillow tries its next plugins: of
+ * those only FLI, whose signature is at byte 4, takes a file with DCX's magic (tga_or_refuse). */
 align_status dcx_decode(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, align_image *out,
                         align_error *err)
 {
     for (size_t i = 0; i < 1024; i++) {
         size_t at = 4 + 4 * i;
-        if (n - at < 4) return align_fail(err, ALIGN_ERR_FORMAT, "%s: truncated DCX directory", name);
+        if (n - at < 4) return tga_or_refuse(p, n, name, max_pixels, out, err, "truncated DCX directory");
         if (!le32(p + at)) break;
     }
     uint32_t first = le32(p + 4);
-    if (!first) return align_fail(err, ALIGN_ERR_FORMAT, "%s: a DCX without pages", name);
+    if (!first) return tga_or_refuse(p, n, name, max_pixels, out, err, "a DCX without pages");
     pcx_info t = {0};
     pcx_verdict v = pcx_header(p, n, first, name, &t, err);
-    if (v == PCX_NOT) return align_fail(err, ALIGN_ERR_FORMAT, "%s: DCX page 1 is not a PCX image", name);
+    if (v == PCX_NOT) return tga_or_refuse(p, n, name, max_pixels, out, err, "DCX page 1 is not a PCX image");
     if (v == PCX_REFUSED) return ALIGN_ERR_FORMAT;
     return pcx_image(p, n, name, max_pixels, &t, out, err);
 }
