@@ -127,10 +127,10 @@ typedef struct {
  * which it only warns), so that what Hugging Face's load_image reads, align reads. */
 #define ALIGN_DEFAULT_MAX_PIXELS 178956970ull
 
-/* Decodes JPEG, PNG, GIF, BMP, TGA, PNM, WebP, TIFF, ICO, CUR, PSD, JPEG 2000, ICNS, SGI, PCX, DCX,
- * DDS, XBM and XPM to RGB as PIL 9.4's convert("RGB") does, applying the EXIF orientation as exif_transpose does (the README's
- * format table says what each reads and refuses). opts may be NULL. name is what error messages
- * call the input. */
+/* Decodes the image formats Pillow 9.4 reads (JPEG, PNG, GIF, BMP, TGA, PNM, WebP, TIFF, ICO, CUR,
+ * PSD, JPEG 2000 and rarer ones: the README's format table says which, and what each reads and
+ * refuses) to RGB as PIL's convert("RGB") does, applying the EXIF orientation as exif_transpose
+ * does. opts may be NULL. name is what error messages call the input. */
 align_status align_image_load(const char *path, const align_decode_options *opts, align_image *out,
                               align_error *err);
 align_status align_image_load_memory(const void *data, size_t size, const char *name,
