@@ -73,6 +73,8 @@ static const image_format formats[] = {
     {"\x59\xa6\x6a\x95", 4, 0, "SUN", sun_decode, NULL, NULL},
     {"DanM", 4, 0, "MSP", msp_decode, NULL, NULL},
     {"LinS", 4, 0, "MSP", msp_decode, NULL, NULL},
+    {"SIMPLE", 6, 0, "FITS", fits_decode, NULL, NULL},
+    {"\0\0\0\0\0\0\0\x04", 8, 0, "McIdas", mcidas_decode, NULL, NULL},
     /* what phones and browsers write that Pillow 9.4 cannot open either: named, so the message
      * says which (an ISO media file: a box's size, "ftyp" and the brand) */
     {"....ftypheic", 12, 0xf, "HEIC", NULL, NULL, NULL},
@@ -85,11 +87,10 @@ static const image_format formats[] = {
     {"\0\0\0\x0cJXL \r\n\x87\n", 12, 0, "JPEG XL", NULL, NULL, NULL},
     {"\xff\x0a", 2, 0, "JPEG XL", NULL, NULL, NULL},
     /* what Pillow 9.4 claims by a plugin align has no decoder for, so the message says which (of
-     * these Pillow itself reads BLP, FITS, FTEX and PIXAR files, and EPS where Ghostscript is
+     * these Pillow itself reads BLP, FTEX and PIXAR files, and EPS where Ghostscript is
      * installed; its MPEG, WMF, BUFR, GRIB and HDF5 plugins only name the file) */
     {"BLP1", 4, 0, "BLP", NULL, NULL, NULL},
     {"BLP2", 4, 0, "BLP", NULL, NULL, NULL},
-    {"SIMPLE", 6, 0, "FITS", NULL, NULL, NULL},
     {"FTEX", 4, 0, "FTEX", NULL, NULL, NULL},
     {"\x80\xe8\0\0", 4, 0, "PIXAR", NULL, NULL, NULL},
     {"%!PS", 4, 0, "EPS", NULL, NULL, NULL},
@@ -131,6 +132,21 @@ static const image_format *gbr_or(const uint8_t *p, size_t n, const image_format
     return gbr_opens(p, n) ? &gbr : f;
 }
 
+/* SPIDER has no signature either: Pillow takes a file for one by its header's floats (spider_opens).
+ * It tries SPIDER after its other plugins but SUN, TGA, WEBP, WMF, XBM and XPM, so a file that
+ * starts with one of those formats' signatures may be a SPIDER image, as may one Pillow's JPEG
+ * plugin does not claim for the fill bytes before its marker. */
+static const image_format spider = {"", 0, 0, "SPIDER", spider_decode, NULL, NULL};
+
+static const image_format *spider_or(const uint8_t *p, size_t n, const image_format *f)
+{
+    static image_decoder *const after_spider[] = {sun_decode, webp_decode, xpm_decode, xbm_decode, tga_decode};
+    int after = f == &jpeg_after_fill[0] || f == &jpeg_after_fill[1] || (!f->decode && strcmp(f->name, "WMF") == 0);
+    for (size_t i = 0; i < sizeof after_spider / sizeof after_spider[0]; i++)
+        if (f->decode == after_spider[i]) after = 1;
+    return after && spider_opens(p, n) ? &spider : f;
+}
+
 static int signature_matches(const uint8_t *p, size_t n, const image_format *f)
 {
     if (n < f->len) return 0;
@@ -152,11 +168,11 @@ static int looks_like_xbm(const uint8_t *p, size_t n)
 static const image_format *sniff(const uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
-        if (signature_matches(p, n, &formats[i])) return gbr_or(p, n, &formats[i]);
+        if (signature_matches(p, n, &formats[i])) return spider_or(p, n, gbr_or(p, n, &formats[i]));
     size_t fill = 0;
     while (fill < n && p[fill] == 0xff) fill++;
-    if (fill && fill < n && p[fill] == 0xd8) return &jpeg_after_fill[fill > 1];
-    return gbr_or(p, n, looks_like_xbm(p, n) ? &xbm : &tga);
+    if (fill && fill < n && p[fill] == 0xd8) return spider_or(p, n, &jpeg_after_fill[fill > 1]);
+    return spider_or(p, n, gbr_or(p, n, looks_like_xbm(p, n) ? &xbm : &tga));
 }
 
 image_row_decoder *image_rows_decoder(const uint8_t *p, size_t n, int *orientation)

@@ -61,7 +61,8 @@ image_decoder tga_decode;      /* every TGA Pillow reads, as it reads it (tga.c)
 /* Where Pillow's ICO or CUR plugin gives up with an exception Image.open takes as "not this
  * format", it tries the next plugins, TGA among them, and a true-colour TGA without an ID or a
  * colour map starts with an icon's or cursor's signature: such a file is a TGA if it reads as one,
- * and otherwise refused for `why`, what it lacks as an icon or cursor. */
+ * and otherwise refused for `why`, what it lacks as an icon or cursor. (SPIDER, tried before TGA,
+ * comes first: a FITS file Pillow gives up on may be one.) */
 align_status tga_or_refuse(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, align_image *out,
                            align_error *err, const char *why);
 image_decoder gif_decode;      /* a GIF's first frame, as Pillow gives it (gif.c) */
@@ -86,6 +87,11 @@ image_decoder msp_decode;      /* a Microsoft Paint file, version 1 or 2 (msp.c)
 image_decoder gbr_decode;      /* a GIMP brush, version 1 or 2 (gbr.c) */
 /* 1 when Pillow's GBR plugin would open the file: it has no signature (gbr.c) */
 int gbr_opens(const uint8_t *p, size_t n);
+image_decoder fits_decode;     /* a FITS image, as Pillow 9.4 reads it (fits.c) */
+image_decoder spider_decode;   /* a SPIDER image of floats, or a stack's first (spider.c) */
+/* 1 when Pillow's SPIDER plugin would open the file: it has no signature (spider.c) */
+int spider_opens(const uint8_t *p, size_t n);
+image_decoder mcidas_decode;   /* a McIdas area file (mcidas.c) */
 
 /* How bmp_decode_dib reads a bitmap: an icon's or a cursor's counts the AND mask below the image in
  * its height; an icon's Pillow reads from a stream, where a file of its own it maps. */

@@ -1,5 +1,5 @@
-/* pil_convert.h: PIL's convert("RGB") of the modes more than one format decodes to: CMYK, and LAB
- * (through LittleCMS, as PIL's own conversion goes). */
+/* pil_convert.h: PIL's convert("RGB") of the modes more than one format decodes to: CMYK, LAB
+ * (through LittleCMS, as PIL's own conversion goes), and the 32-bit modes I and F. */
 #ifndef ALIGN_PIL_CONVERT_H
 #define ALIGN_PIL_CONVERT_H
 
@@ -13,5 +13,12 @@ uint8_t pil_cmyk_channel(unsigned c, unsigned k);
 /* h rows (row_bytes apart) of w PIL LAB pixels, 4 bytes each (L, then a and b with 128 for 0, then
  * a pad byte), to RGBA in place. 1, or -1 when out of memory. */
 int pil_lab_to_rgba(uint8_t *rows, size_t row_bytes, int w, int h);
+
+/* The grey level of a mode I sample: clipped to 0..255. */
+static inline uint8_t pil_int_level(int32_t v) { return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v); }
+
+/* The grey level of a mode F sample (PIL goes through mode L): clipped to 0..255 and truncated,
+ * NaN 0. */
+static inline uint8_t pil_float_level(float f) { return !(f > 0) ? 0 : f >= 255 ? 255 : (uint8_t)f; }
 
 #endif

@@ -195,6 +195,7 @@ align_status tga_decode(const uint8_t *p, size_t n, const char *name, uint64_t m
 align_status tga_or_refuse(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, align_image *out,
                            align_error *err, const char *why)
 {
+    if (spider_opens(p, n)) return spider_decode(p, n, name, max_pixels, out, err);
     if (tga_decode(p, n, name, max_pixels, out, err) == ALIGN_OK) return ALIGN_OK;
     return align_fail(err, ALIGN_ERR_FORMAT, "%s: %s", name, why);
 }
