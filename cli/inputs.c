@@ -142,6 +142,7 @@ int is_image_name(const char *name)
                                       "icb", "vda", "vst", "pnm", "ppm", "pgm", "pbm", "webp", "tif", "tiff",
                                       "ico", "cur", "psd", "jp2", "j2k", "jpc", "jpf", "jpx", "j2c",
                                       "sgi", "rgb", "rgba", "bw", "xbm", "xpm", "icns", "pcx", "dcx", "dds",
+                                      "fit", "fits",
                                       "ras", "msp", "gbr", NULL};
     return has_extension(name, ext);
 }

@@ -10,7 +10,7 @@
  * Pillow reads the rows two ways. A mode L file opened by name (as load_image opens it) is mapped
  * when word 34 + height x stride is within the file: a stride of 0 or below then means the
  * width, the whole span must be in the file, and rows may overlap (the mapping's last page reads
- * 0 past the file's end). Otherwise its raw decoder reads them: a stride below a row's bytes is
+ * 0 past the file's end; past that page, or before the file, Pillow reads other memory: refused). Otherwise its raw decoder reads them: a stride below a row's bytes is
  * refused (0 means none), the last row's padding need not be there. Either way the stride is a C
  * int. A directory under 256 bytes, another word 11 or a side below 1 is not a McIdas file to
  * Pillow, which tries its next plugins: so does align (tga_or_refuse). */
@@ -27,6 +27,7 @@
 #include "pil_convert.h"
 
 #define MCIDAS_DIRECTORY 256
+#define MAPPED_PAGE 4096 /* the page a mapping of the file ends on, read as 0 past the file's end */
 
 /* Where the rows are: row y at start + y x pitch, each of w x bytes bytes (past the file's end: 0). */
 typedef struct {
@@ -48,6 +49,8 @@ static const char *mcidas_layout(const uint8_t *p, size_t n, mcidas_rows *r)
         int64_t pitch = stride > 0 ? stride : r->w;
         if (start + r->h * pitch > (int64_t)n) return "McIdas data cut short";
         if (start < 0) return "McIdas data starting before the file";
+        if (start + (r->h - 1) * pitch + r->w > ((int64_t)n + MAPPED_PAGE - 1) / MAPPED_PAGE * MAPPED_PAGE)
+            return "McIdas rows overlapping past the file's last page (Pillow reads memory beyond its mapping)";
         *r = (mcidas_rows){start, pitch, r->w, r->h, 1};
         return NULL;
     }

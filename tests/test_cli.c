@@ -301,6 +301,7 @@ TEST(cli_directories_take_every_extension_pil_registers)
         {"formats/sun/bits1-type0.ras", {"z.ras"}},
         {"formats/msp/danm-odd-fields.msp", {"z.msp"}},
         {"formats/gbr/trailing-data.gbr", {"z.gbr"}},
+        {"formats/fits/bitpix8.fits", {"z.fit", "z.FITS"}},
     };
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/kinds", test_tmpdir());
