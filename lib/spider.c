@@ -95,7 +95,7 @@ align_status spider_decode(const uint8_t *p, size_t n, const char *name, uint64_
     spider_header s;
     if (!spider_header_read(p, n, &s)) return align_fail(err, ALIGN_ERR_FORMAT, "%s: not a SPIDER image", name);
     if (s.refused) return align_fail(err, ALIGN_ERR_FORMAT, "%s: %s", name, s.refused);
-    if (s.w > (double)max_pixels || s.h > (double)max_pixels || s.w > INT_MAX || s.h > INT_MAX) /* any float */
+    if (s.w > (double)max_pixels || s.h > (double)max_pixels || s.w > INT_MAX || s.h > INT_MAX) /* sides of any float's size */
         return align_fail(err, ALIGN_ERR_LIMIT, "%s: %.0f x %.0f pixels is over the limit of %llu", name, s.w, s.h,
                           (unsigned long long)max_pixels);
     align_status st = image_check_size(name, "SPIDER", (int)s.w, (int)s.h, max_pixels, err);
@@ -107,8 +107,10 @@ align_status spider_decode(const uint8_t *p, size_t n, const char *name, uint64_
     uint8_t *rgb = big_malloc(w * h * 3);
     if (!rgb) return image_out_of_memory(name, (int)w, (int)h, err);
     const uint8_t *data = p + (size_t)s.data_at;
-    for (size_t i = 0; i < w * h; i++) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] =
-        pil_float_level(spider_float(data + 4 * i, s.little));
+    for (size_t i = 0; i < w * h; i++) {
+        uint8_t v = pil_float_level(spider_float(data + 4 * i, s.little));
+        rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = v;
+    }
     out->rgb = rgb, out->width = (int)w, out->height = (int)h;
     return ALIGN_OK;
 }
