@@ -411,7 +411,7 @@ static uint8_t number_level(const im_image *im, size_t file_row, size_t x)
         uint32_t u = le32(q + 4 * x);
         float f;
         memcpy(&f, &u, 4);
-        return !(f > 0) ? 0 : f >= 255 ? 255 : (uint8_t)f;
+        return pil_float_level(f);
     }
     default: return clip(stream_bits(q, x * im->h->bits, im->h->bits, im->carry));
     }

@@ -78,6 +78,8 @@ static const image_format formats[] = {
     {"BLP1", 4, 0, "BLP", blp_decode, NULL, NULL},
     {"BLP2", 4, 0, "BLP", blp_decode, NULL, NULL},
     {"FTEX", 4, 0, "FTEX", ftex_decode, NULL, NULL},
+    {"SIMPLE", 6, 0, "FITS", fits_decode, NULL, NULL},
+    {"\0\0\0\0\0\0\0\x04", 8, 0, "McIdas", mcidas_decode, NULL, NULL},
     /* what phones and browsers write that Pillow 9.4 cannot open either: named, so the message
      * says which (an ISO media file: a box's size, "ftyp" and the brand) */
     {"....ftypheic", 12, 0xf, "HEIC", NULL, NULL, NULL},
@@ -90,9 +92,8 @@ static const image_format formats[] = {
     {"\0\0\0\x0cJXL \r\n\x87\n", 12, 0, "JPEG XL", NULL, NULL, NULL},
     {"\xff\x0a", 2, 0, "JPEG XL", NULL, NULL, NULL},
     /* what Pillow 9.4 claims by a plugin align has no decoder for, so the message says which (of
-     * these Pillow itself reads FITS files, and EPS where Ghostscript is
-     * installed; its MPEG, WMF, BUFR, GRIB and HDF5 plugins only name the file) */
-    {"SIMPLE", 6, 0, "FITS", NULL, NULL, NULL},
+     * these Pillow reads EPS where Ghostscript is installed; its MPEG, WMF, BUFR, GRIB and HDF5
+     * plugins only name the file) */
     {"%!PS", 4, 0, "EPS", NULL, NULL, NULL},
     {"\xc5\xd0\xd3\xc6", 4, 0, "EPS", NULL, NULL, NULL},
     {"\0\0\1\xb3", 4, 0, "MPEG", NULL, NULL, NULL},
@@ -139,14 +140,30 @@ static const image_format *gbr_or(const uint8_t *p, size_t n, const image_format
     return gbr_opens(p, n) ? &gbr : f;
 }
 
+/* SPIDER has no signature either: Pillow takes a file for one by its header's floats (spider_opens).
+ * It tries SPIDER after its other plugins but SUN, TGA, WEBP, WMF, XBM and XPM, so a file that
+ * starts with one of those formats' signatures may be a SPIDER image, as may one Pillow's JPEG
+ * plugin does not claim for the fill bytes before its marker. */
+static const image_format spider = {"", 0, 0, "SPIDER", spider_decode, NULL, NULL};
+
+static const image_format *spider_or(const uint8_t *p, size_t n, const image_format *f)
+{
+    static image_decoder *const after_spider[] = {sun_decode, webp_decode, xpm_decode, xbm_decode, tga_decode,
+                                                  xvthumb_decode};
+    int after = f == &jpeg_after_fill[0] || f == &jpeg_after_fill[1] || (!f->decode && strcmp(f->name, "WMF") == 0);
+    for (size_t i = 0; i < sizeof after_spider / sizeof after_spider[0]; i++)
+        if (f->decode == after_spider[i]) after = 1;
+    return after && spider_opens(p, n) ? &spider : f;
+}
+
 /* An IM file, by its text header (im_opens): an IM to read or to refuse. Only the formats after IM
  * whose files may start as such a header can lose one to it. */
 static const image_format im = {"", 0, 0, "IM", im_decode, NULL, NULL};
 
 static const image_format *im_or(const uint8_t *p, size_t n, const image_format *f)
 {
-    static image_decoder *const after_im[] = {imt_decode, pcd_decode, tga_decode, webp_decode, msp_decode, sun_decode,
-                                              xvthumb_decode};
+    static image_decoder *const after_im[] = {imt_decode, pcd_decode,  spider_decode, tga_decode,
+                                              webp_decode, msp_decode, sun_decode,    xvthumb_decode};
     int after = !f->decode && (!strcmp(f->name, "PAM") || !strcmp(f->name, "PIC"));
     for (size_t i = 0; i < sizeof after_im / sizeof after_im[0]; i++) after |= f->decode == after_im[i];
     return after && im_opens(p, n) ? &im : f;
@@ -158,8 +175,9 @@ static const image_format pcd = {"", 0, 0, "PCD", pcd_decode, NULL, NULL};
 
 static const image_format *imt_pcd_or(const uint8_t *p, size_t n, const image_format *f)
 {
-    static const char *const after_pcd[] = {"PIXAR", "PSD", "SGI", "SUN", "TGA", "WebP", "WMF", "XBM", "XPM",
-                                            "XV thumbnail", "PAM", "HDR", "PIC", "HEIC", "HEIF", "AVIF", "JPEG XL"};
+    static const char *const after_pcd[] = {"PIXAR", "PSD",          "SGI", "SPIDER", "SUN",  "TGA",  "WebP",
+                                            "WMF",   "XBM",          "XPM", "PAM",    "HDR",  "PIC",  "HEIC",
+                                            "HEIF",  "XV thumbnail", "AVIF", "JPEG XL"};
     for (size_t i = 0; i < sizeof after_pcd / sizeof after_pcd[0]; i++)
         if (!strcmp(f->name, after_pcd[i])) return imt_opens(p, n) ? &imt : pcd_opens(p, n) ? &pcd : f;
     return f;
@@ -199,7 +217,7 @@ static const image_format *fli_or(const uint8_t *p, size_t n, const image_format
 /* f, or the plugin without a signature that Pillow would take the file for first */
 static const image_format *claimed(const uint8_t *p, size_t n, const image_format *f)
 {
-    return fli_or(p, n, gbr_or(p, n, im_or(p, n, imt_pcd_or(p, n, f))));
+    return fli_or(p, n, gbr_or(p, n, im_or(p, n, imt_pcd_or(p, n, spider_or(p, n, f)))));
 }
 
 /* An XV thumbnail starts "P7 332", which starts with PAM's signature: it is looked for before the table. */

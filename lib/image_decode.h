@@ -62,8 +62,8 @@ image_decoder tga_decode;      /* every TGA Pillow reads, as it reads it (tga.c)
  * format", it tries the next plugins, TGA among them, and a true-colour TGA without an ID or a
  * colour map starts with an icon's or cursor's signature: such a file is a TGA if it reads as one,
  * and otherwise refused for `why`, what it lacks as an icon or cursor. Pillow tries its FLI
- * plugin (the signature at byte 4) and its PhotoCD one (at byte 2048) before TGA: a file either
- * opens is read as one instead. */
+ * plugin (the signature at byte 4), its PhotoCD one (at byte 2048) and its SPIDER one (a header of
+ * floats) before TGA: a file one of them opens is read as such instead. */
 align_status tga_or_refuse(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, align_image *out,
                            align_error *err, const char *why);
 image_decoder gif_decode;      /* a GIF's first frame, as Pillow gives it (gif.c) */
@@ -108,6 +108,11 @@ image_decoder xvthumb_decode;  /* an XV thumbnail, 3-3-2 colour (xvthumb.c) */
 image_decoder fli_decode;      /* an FLI/FLC animation's first frame, as Pillow reads it (fli.c) */
 /* 1 when Pillow's FLI plugin would open the file: its signature is at byte 4 (fli.c) */
 int fli_opens(const uint8_t *p, size_t n);
+image_decoder fits_decode;     /* a FITS image, as Pillow 9.4 reads it (fits.c) */
+image_decoder spider_decode;   /* a SPIDER image of floats, or a stack's first (spider.c) */
+/* 1 when Pillow's SPIDER plugin would open the file: it has no signature (spider.c) */
+int spider_opens(const uint8_t *p, size_t n);
+image_decoder mcidas_decode;   /* a McIdas area file (mcidas.c) */
 
 /* How bmp_decode_dib reads a bitmap: an icon's or a cursor's counts the AND mask below the image in
  * its height; an icon's Pillow reads from a stream, where a file of its own it maps. */

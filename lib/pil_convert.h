@@ -1,5 +1,5 @@
 /* pil_convert.h: PIL's convert("RGB") of the modes more than one format decodes to: CMYK, LAB
- * (through LittleCMS, as PIL's own conversion goes) and YCbCr. */
+ * (through LittleCMS, as PIL's own conversion goes), YCbCr, and the 32-bit modes I and F. */
 #ifndef ALIGN_PIL_CONVERT_H
 #define ALIGN_PIL_CONVERT_H
 
@@ -16,5 +16,12 @@ int pil_lab_to_rgba(uint8_t *rows, size_t row_bytes, int w, int h);
 
 /* A YCbCr pixel (JPEG's full-range coefficients) to RGB, as PIL's convert("RGB") rounds it. */
 void pil_ycbcr_to_rgb(const uint8_t ycc[3], uint8_t rgb[3]);
+
+/* The grey level of a mode I sample: clipped to 0..255. */
+static inline uint8_t pil_int_level(int32_t v) { return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v); }
+
+/* The grey level of a mode F sample (PIL goes through mode L): clipped to 0..255 and truncated,
+ * NaN 0. */
+static inline uint8_t pil_float_level(float f) { return !(f > 0) ? 0 : f >= 255 ? 255 : (uint8_t)f; }
 
 #endif

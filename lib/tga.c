@@ -195,10 +195,11 @@ align_status tga_decode(const uint8_t *p, size_t n, const char *name, uint64_t m
 align_status tga_or_refuse(const uint8_t *p, size_t n, const char *name, uint64_t max_pixels, align_image *out,
                            align_error *err, const char *why)
 {
-    /* Pillow's FLI and PhotoCD plugins come first (its IM Tools one too, but no caller's signature
-     * starts as IM Tools text does) */
+    /* Pillow's FLI, PhotoCD and SPIDER plugins come first (its IM Tools one too, but no caller's
+     * signature starts as IM Tools text does) */
     if (fli_opens(p, n)) return fli_decode(p, n, name, max_pixels, out, err);
     if (pcd_opens(p, n)) return pcd_decode(p, n, name, max_pixels, out, err);
+    if (spider_opens(p, n)) return spider_decode(p, n, name, max_pixels, out, err);
     if (tga_decode(p, n, name, max_pixels, out, err) == ALIGN_OK) return ALIGN_OK;
     return align_fail(err, ALIGN_ERR_FORMAT, "%s: %s", name, why);
 }

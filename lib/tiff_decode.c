@@ -222,14 +222,14 @@ static unsigned sample(const tiff_page *pg, int x, int y, int s)
     return (unsigned)(r[bit / 8] >> (8 - pg->bits - bit % 8)) & ((1u << pg->bits) - 1);
 }
 
-/* convert("RGB") of modes I and F: clipped to 0..255, a float truncated (NaN is 0). */
+/* convert("RGB") of modes I and F (pil_convert.h). */
 static uint8_t number_level(const tiff_page *pg, int x, int y)
 {
     size_t row = (size_t)y * pg->row_bytes;
     if (pg->format == SAMPLEFORMAT_IEEEFP) {
         float f;
         memcpy(&f, pg->raw + row + 4 * (size_t)x, 4);
-        return !(f > 0) ? 0 : f >= 255 ? 255 : (uint8_t)f;
+        return pil_float_level(f);
     }
     int32_t v; /* unsigned 32 bits too: PIL's raw mode I;32N reads it as signed */
     if (pg->bits == 16) {
@@ -239,7 +239,7 @@ static uint8_t number_level(const tiff_page *pg, int x, int y)
     } else {
         memcpy(&v, pg->raw + row + 4 * (size_t)x, 4);
     }
-    return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+    return pil_int_level(v);
 }
 
 /* An 8-bit value of a 16-bit RGB or CMYK sample: PIL's ";16" unpackers keep the high byte. */

@@ -308,6 +308,7 @@ TEST(cli_directories_take_every_extension_pil_registers)
         {"formats/im/pil-RGB.im", {"z.im", "z.IM"}},
         {"formats/pixar/rgb-13x7.pxr", {"z.pxr"}},
         {"formats/fli/copy.fli", {"z.fli", "z.FLC"}},
+        {"formats/fits/bitpix8.fits", {"z.fit", "z.FITS"}},
     };
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/kinds", test_tmpdir());
