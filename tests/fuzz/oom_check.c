@@ -220,7 +220,12 @@ static int op_images(void)
                                         "formats/dds/dx10-bc7-every-mode.dds", "formats/pcx/dcx-8bit-page.dcx",
                                         "formats/sgi/im-rgba.sgi", "formats/sun/rle24.ras", "formats/msp/lins-40x6.msp",
                                         "formats/xpm/colours-255.xpm", "formats/xbm/pil-13x7.xbm",
-                                        "formats/gbr/trailing-data.gbr"};
+                                        "formats/gbr/trailing-data.gbr", "formats/blp/jpeg-cmyk.blp",
+                                        "formats/blp/dxt3-alpha-depth.blp", "formats/fli/brun.flc", "formats/im/pil-CMYK.im",
+                                        "formats/im/lut-B2-colour.im", "formats/fits/bitpix-minus64.fits",
+                                        "formats/spider/stack.spi", "formats/mcidas/i16-prefix-bands2.area",
+                                        "formats/imt/grey-13x7.imt", "formats/xvthumb/xv-13x7.xv",
+                                        "formats/pcd/gradient.pcd"};
     size_t len;
     char *json = fixture_bytes("tiny-a/preprocessor_config.json", &len);
     preprocess_config pc;
