@@ -24,6 +24,7 @@
 #include "image_limits.h"
 #include "memory.h"
 #include "pil_convert.h"
+#include "pyint.h"
 
 #define FITS_CARD 80
 #define FITS_BLOCK 2880
@@ -51,29 +52,6 @@ static fits_text fits_strip(const uint8_t *p, size_t len)
 }
 
 static int fits_is(fits_text t, const char *s) { return t.len == strlen(s) && memcmp(t.p, s, t.len) == 0; }
-
-/* Python's int() of stripped text: a sign, then digits with single underscores between them.
- * Saturates far beyond any size that matters. 0 when int() raises. */
-static int fits_int(fits_text t, long long *v)
-{
-    size_t i = 0;
-    int negative = t.len && t.p[0] == '-';
-    if (t.len && (t.p[0] == '-' || t.p[0] == '+')) i++;
-    if (i == t.len) return 0;
-    long long r = 0;
-    for (int digit_before = 0; i < t.len; i++) {
-        uint8_t c = t.p[i];
-        if (c == '_' && digit_before && i + 1 < t.len && t.p[i + 1] >= '0' && t.p[i + 1] <= '9') {
-            digit_before = 0;
-            continue;
-        }
-        if (c < '0' || c > '9') return 0;
-        r = r > (1ll << 50) ? r : r * 10 + (c - '0');
-        digit_before = 1;
-    }
-    *v = negative ? -r : r;
-    return 1;
-}
 
 /* The header's cards. 1; 0 when Pillow's plugin gives up on the first card (why says so); -1 when
  * the file ends before END. */
@@ -113,7 +91,7 @@ static int fits_read(const fits_header *hd, int key, long long *v, fits_image *i
         im->next = 1;
         return 0;
     }
-    if (fits_int(hd->value[key], v)) return 1;
+    if (py_int(hd->value[key].p, hd->value[key].len, 10, v, NULL)) return 1;
     im->why = key == BITPIX ? "FITS BITPIX is not an integer" : "FITS NAXIS value is not an integer";
     return 0;
 }

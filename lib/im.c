@@ -23,6 +23,7 @@
 #include "image_limits.h"
 #include "memory.h"
 #include "pil_convert.h"
+#include "pyint.h"
 
 #define IM_LINE_MAX 100
 #define IM_PALETTE 768
@@ -157,16 +158,15 @@ static int parse_number(const uint8_t *s, size_t len, im_number *v)
     while (len && is_space(s[len - 1])) len--;
     size_t i = 0;
     while (i < len && is_space(s[i])) i++;
+    *v = (im_number){0, 0, 0};
+    long long integer;
+    if (py_int(s + i, len - i, 10, &integer, NULL)) {
+        v->i = integer;
+        return 1;
+    }
     int negative = i < len && s[i] == '-';
     if (i < len && (s[i] == '+' || s[i] == '-')) i++;
     size_t start = i;
-    *v = (im_number){0, 0, 0};
-    if (digits(s, len, &i) && i == len) {
-        for (size_t k = start; k < len; k++)
-            if (s[k] != '_') v->i = v->i > (INT64_MAX - 9) / 10 ? INT64_MAX : v->i * 10 + (s[k] - '0');
-        if (negative) v->i = -v->i;
-        return 1;
-    }
     v->is_float = 1;
     size_t rest = len - start;
     if (same_letters(s + start, rest, "inf") || same_letters(s + start, rest, "infinity")) {

@@ -18,13 +18,12 @@
 #include "error.h"
 #include "image_limits.h"
 #include "memory.h"
+#include "pyint.h"
 
 #define IMT_LINE_MAX 100
-/* Far above any side that passes the pixel limit; Python's integers have no bound. */
-#define IMT_HUGE ((int64_t)1 << 40)
 
 typedef struct {
-    int64_t width, height;
+    long long width, height;
     int grey;          /* "pixel n8" seen */
     int bad_number;    /* a width or height int() refuses: Pillow refuses the file */
     size_t data_at;    /* where the pixels start; 0: no form feed */
@@ -35,29 +34,13 @@ static int imt_space(uint8_t c)
     return c == ' ' || (c >= '\t' && c <= '\r');
 }
 
-static int imt_digit(uint8_t c)
-{
-    return c >= '0' && c <= '9';
-}
-
-/* Python's int() of bytes in base 10: whitespace around, a sign, digits with single underscores
- * between them. 0 when it raises ValueError. */
-static int imt_int(const uint8_t *s, size_t len, int64_t *v)
+/* Python's int() of bytes in base 10: whitespace around it stripped first. */
+static int imt_int(const uint8_t *s, size_t len, long long *v)
 {
     size_t i = 0;
     while (i < len && imt_space(s[i])) i++;
     while (len > i && imt_space(s[len - 1])) len--;
-    int negative = i < len && s[i] == '-';
-    if (i < len && (s[i] == '-' || s[i] == '+')) i++;
-    if (i == len || !imt_digit(s[i])) return 0;
-    int64_t x = 0;
-    for (; i < len; i++) {
-        if (s[i] == '_' && i + 1 < len && imt_digit(s[i + 1]) && imt_digit(s[i - 1])) continue;
-        if (!imt_digit(s[i])) return 0;
-        x = x >= IMT_HUGE ? IMT_HUGE : x * 10 + (s[i] - '0');
-    }
-    *v = negative ? -x : x;
-    return 1;
+    return py_int(s + i, len - i, 10, v, NULL);
 }
 
 /* One header line s[0..len): 0 when Pillow stops reading there. */
@@ -71,7 +54,7 @@ static int imt_line(const uint8_t *s, size_t len, imt_header *h)
     const uint8_t *v = s + k + 1;
     size_t vlen = 0;
     while (k + 1 + vlen < len && v[vlen] != ' ' && v[vlen] != '\r' && v[vlen] != '\n') vlen++;
-    int64_t *side = k == 5 && !memcmp(s, "width", 5) ? &h->width : k == 6 && !memcmp(s, "height", 6) ? &h->height : NULL;
+    long long *side = k == 5 && !memcmp(s, "width", 5) ? &h->width : k == 6 && !memcmp(s, "height", 6) ? &h->height : NULL;
     if (side && !imt_int(v, vlen, side)) {
         h->bad_number = 1;
         return 0;

@@ -15,6 +15,7 @@
 #include "error.h"
 #include "image_limits.h"
 #include "memory.h"
+#include "pyint.h"
 
 #define PLAIN_BLOCK ((size_t)1 << 20) /* Pillow's ImageFile.SAFEBLOCK */
 #define MAX_TOKEN 10                  /* longer header or data tokens Pillow refuses */
@@ -29,21 +30,6 @@ typedef struct {
 static int is_space(int c)
 {
     return c == ' ' || (c >= '\t' && c <= '\r');
-}
-
-/* Python's int() of a token: an optional sign, then digits with single underscores between. */
-static int parse_int(const uint8_t *t, size_t len, long long *v)
-{
-    size_t i = t[0] == '+' || t[0] == '-';
-    long long x = 0;
-    if (i == len || t[i] == '_' || t[len - 1] == '_') return 0;
-    for (; i < len; i++) {
-        if (t[i] == '_' && t[i + 1] != '_') continue;
-        if (t[i] < '0' || t[i] > '9') return 0;
-        x = x * 10 + (t[i] - '0'); /* at most 10 digits */
-    }
-    *v = t[0] == '-' ? -x : x;
-    return 1;
 }
 
 /* One header token as Pillow reads it, from *pos on: whitespace before it skipped, a comment
@@ -64,7 +50,7 @@ static int header_token(const uint8_t *p, size_t n, size_t *pos, long long *v)
             t[len++] = c;
         }
     }
-    return len && len <= MAX_TOKEN && parse_int(t, len, v);
+    return len && len <= MAX_TOKEN && py_int(t, len, 10, v, NULL);
 }
 
 static int pnm_parse(const uint8_t *p, size_t n, pnm_header *h)
@@ -200,7 +186,7 @@ static align_status plain_bits(plain_reader *r, const char *name, align_error *e
 static int plain_value(plain_reader *r, const uint8_t *t, size_t len)
 {
     long long v;
-    if (len > MAX_TOKEN || !parse_int(t, len, &v) || v > r->h->maxval || (v < 0 && r->h->wide)) return 0;
+    if (len > MAX_TOKEN || !py_int(t, len, 10, &v, NULL) || v > r->h->maxval || (v < 0 && r->h->wide)) return 0;
     put_sample(r->rgb, r->done++, scaled(v, r->h), r->h->channels);
     return 1;
 }

@@ -20,6 +20,7 @@
 #include "error.h"
 #include "image_limits.h"
 #include "memory.h"
+#include "pyint.h"
 
 /* Python's file position and readline(): a line ends after its '\n' or at the end of the file. */
 typedef struct {
@@ -64,37 +65,6 @@ static int xpm_space(uint8_t c)
     return c == ' ' || (c >= '\t' && c <= '\r');
 }
 
-static int xpm_hex(uint8_t c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/* Python's int(s, 16): a sign, an optional "0x" and one '_' after it, digits with single '_'
- * between them. *rgb gets the low 24 bits (of the two's complement, for a negative number). */
-static int xpm_python_hex(const uint8_t *s, size_t len, uint32_t *rgb)
-{
-    size_t i = 0;
-    int negative = len > 0 && s[0] == '-';
-    if (len > 0 && (s[0] == '-' || s[0] == '+')) i++;
-    if (len - i >= 2 && s[i] == '0' && (s[i + 1] == 'x' || s[i + 1] == 'X')) {
-        i += 2;
-        if (i < len && s[i] == '_') i++;
-    }
-    uint32_t v = 0;
-    int digits = 0;
-    for (; i < len; i++) {
-        if (s[i] == '_' && digits && i + 1 < len && s[i + 1] != '_') continue;
-        int d = xpm_hex(s[i]);
-        if (d < 0) return 0;
-        v = (v << 4 | (uint32_t)d) & 0xffffff, digits++;
-    }
-    *rgb = negative ? (0x1000000 - v) & 0xffffff : v;
-    return digits > 0;
-}
-
 /* The next whitespace-separated token of s[*i..len), as bytes.split() finds it; 0 (and an empty
  * token) at the end. */
 static int xpm_token(const uint8_t *s, size_t len, size_t *i, const uint8_t **tok, size_t *tok_len)
@@ -110,8 +80,11 @@ static int xpm_token(const uint8_t *s, size_t len, size_t *i, const uint8_t **to
 static align_status xpm_value(const uint8_t *value, size_t len, uint8_t slot[3], const char *name, align_error *err)
 {
     if (len == 4 && memcmp(value, "None", 4) == 0) return ALIGN_OK;
-    uint32_t rgb;
-    if (value[0] != '#' || !xpm_python_hex(value + 1, len - 1, &rgb))
+    /* Pillow takes int(value[1:], 16) and keeps its low 24 bits (of the two's complement, when
+     * negative) */
+    long long number;
+    unsigned long long rgb;
+    if (value[0] != '#' || !py_int(value + 1, len - 1, 16, &number, &rgb))
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: unsupported XPM colour \"%.*s\" (Pillow 9.4 reads only "
                           "#rrggbb and None)", name, len > 40 ? 40 : (int)len, (const char *)value);
     slot[0] = (uint8_t)(rgb >> 16), slot[1] = (uint8_t)(rgb >> 8), slot[2] = (uint8_t)rgb;

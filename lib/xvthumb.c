@@ -11,6 +11,7 @@
 
 #include "error.h"
 #include "image_limits.h"
+#include "pyint.h"
 #include "memory.h"
 
 #define XV_MAGIC 6
@@ -24,24 +25,6 @@ static size_t xv_line_end(const uint8_t *p, size_t n, size_t at)
     if (at >= n) return 0;
     const uint8_t *nl = memchr(p + at, '\n', n - at);
     return nl ? (size_t)(nl - p) + 1 : n;
-}
-
-/* A word as Python's int() takes it (a sign, digits with single underscores between them), saturated
- * beyond INT_MAX; 0 when it is none. */
-static int xv_int(const uint8_t *s, size_t len, long long *v)
-{
-    size_t i = 0;
-    int negative = len && s[0] == '-';
-    if (len && (s[0] == '+' || s[0] == '-')) i++;
-    if (i == len) return 0;
-    *v = 0;
-    for (; i < len; i++) {
-        if (s[i] == '_' && i > 0 && i + 1 < len && s[i - 1] >= '0' && s[i - 1] <= '9') continue;
-        if (s[i] < '0' || s[i] > '9') return 0;
-        *v = *v > INT_MAX ? *v : *v * 10 + (s[i] - '0');
-    }
-    if (negative) *v = -*v;
-    return 1;
 }
 
 /* The next word of s[*i..end) */
@@ -74,7 +57,7 @@ align_status xvthumb_decode(const uint8_t *p, size_t n, const char *name, uint64
     size_t wl = i - ws;
     if (!xv_word(p, end, &i, &hs)) return align_fail(err, ALIGN_ERR_FORMAT, "%s: XV thumbnail without a height", name);
     long long w, h;
-    if (!xv_int(p + ws, wl, &w) || !xv_int(p + hs, i - hs, &h))
+    if (!py_int(p + ws, wl, 10, &w, NULL) || !py_int(p + hs, i - hs, 10, &h, NULL))
         return align_fail(err, ALIGN_ERR_FORMAT, "%s: XV thumbnail size is not a number", name);
     if (w < 1 || h < 1) return align_fail(err, ALIGN_ERR_FORMAT, "%s: XV thumbnail of no pixels", name);
     if (w > INT_MAX || h > INT_MAX) return image_over_limit(name, (uint64_t)w, (uint64_t)h, max_pixels, err);

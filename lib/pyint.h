@@ -1,0 +1,20 @@
+/* pyint.h: integers as Python's int() reads text, for the decoders whose Pillow plugin parses its
+ * header with int(): PNM, FITS, IM, IM Tools, XV thumbnails, and XPM's colours in base 16. */
+#ifndef ALIGN_PYINT_H
+#define ALIGN_PYINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Where *value stops growing: far beyond any size, count or sample a header may give (each caller
+ * holds the numbers to its own limits after). */
+#define PYINT_HUGE (1ll << 40)
+
+/* Python's int(s, base) for base 10 or 16 of s[0..len), whatever whitespace around it already
+ * taken off: an optional sign, in base 16 an optional 0x (one underscore may follow it), then digits
+ * with single underscores between them. 1 with *value (saturated at +-PYINT_HUGE) and, when low is
+ * not NULL, the number modulo 2^64 (a negative one's two's complement) in *low; 0 where int() raises
+ * ValueError. */
+int py_int(const uint8_t *s, size_t len, int base, long long *value, unsigned long long *low);
+
+#endif
