@@ -29,17 +29,12 @@ typedef struct {
     size_t data_at;    /* where the pixels start; 0: no form feed */
 } imt_header;
 
-static int imt_space(uint8_t c)
-{
-    return c == ' ' || (c >= '\t' && c <= '\r');
-}
-
 /* Python's int() of bytes in base 10: whitespace around it stripped first. */
 static int imt_int(const uint8_t *s, size_t len, long long *v)
 {
     size_t i = 0;
-    while (i < len && imt_space(s[i])) i++;
-    while (len > i && imt_space(s[len - 1])) len--;
+    while (i < len && py_space(s[i])) i++;
+    while (len > i && py_space(s[len - 1])) len--;
     return py_int(s + i, len - i, 10, v, NULL);
 }
 

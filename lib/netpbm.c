@@ -27,11 +27,6 @@ typedef struct {
     size_t data;               /* where the samples start */
 } pnm_header;
 
-static int is_space(int c)
-{
-    return c == ' ' || (c >= '\t' && c <= '\r');
-}
-
 /* One header token as Pillow reads it, from *pos on: whitespace before it skipped, a comment
  * skipped up to and including its CR or LF (the token goes on after it), one whitespace byte
  * after it consumed. */
@@ -41,7 +36,7 @@ static int header_token(const uint8_t *p, size_t n, size_t *pos, long long *v)
     size_t len = 0;
     while (len <= MAX_TOKEN && *pos < n) {
         uint8_t c = p[(*pos)++];
-        if (is_space(c)) {
+        if (py_space(c)) {
             if (len) break;
         } else if (c == '#') {
             while (*pos < n && p[*pos] != '\r' && p[*pos] != '\n') (*pos)++;
@@ -55,7 +50,7 @@ static int header_token(const uint8_t *p, size_t n, size_t *pos, long long *v)
 
 static int pnm_parse(const uint8_t *p, size_t n, pnm_header *h)
 {
-    if (n > 2 && !is_space(p[2])) return 0; /* the magic is P1 to P6 alone */
+    if (n > 2 && !py_space(p[2])) return 0; /* the magic is P1 to P6 alone */
     size_t pos = 3;
     h->kind = (char)p[1];
     h->maxval = 1;
@@ -173,7 +168,7 @@ static align_status plain_bits(plain_reader *r, const char *name, align_error *e
         clean_block(r, b, len);
         for (size_t i = 0; i < r->len; i++) {
             uint8_t c = r->text[i];
-            if (is_space(c)) continue;
+            if (py_space(c)) continue;
             if (c != '0' && c != '1')
                 return align_fail(err, ALIGN_ERR_FORMAT, "%s: corrupt PBM (a byte 0x%02x among the pixels)", name, c);
             if (r->done < r->total) put_sample(r->rgb, r->done++, c == '0' ? 255 : 0, 1);
@@ -196,14 +191,14 @@ static int plain_value(plain_reader *r, const uint8_t *t, size_t len)
 static int plain_tokens(plain_reader *r)
 {
     size_t i = 0, end = r->len;
-    if (r->len && !is_space(r->text[r->len - 1])) {
-        while (end && !is_space(r->text[end - 1])) end--;
+    if (r->len && !py_space(r->text[r->len - 1])) {
+        while (end && !py_space(r->text[end - 1])) end--;
         if (r->len - end > MAX_TOKEN) return 0;
     }
     while (i < end && r->done < r->total) {
-        while (i < end && is_space(r->text[i])) i++;
+        while (i < end && py_space(r->text[i])) i++;
         size_t start = i;
-        while (i < end && !is_space(r->text[i])) i++;
+        while (i < end && !py_space(r->text[i])) i++;
         if (i > start && !plain_value(r, r->text + start, i - start)) return 0;
     }
     if (end < r->len) {

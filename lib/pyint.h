@@ -1,10 +1,14 @@
-/* pyint.h: integers as Python's int() reads text, for the decoders whose Pillow plugin parses its
- * header with int(): PNM, FITS, IM, IM Tools, XV thumbnails, and XPM's colours in base 16. */
+/* pyint.h: integers as Python's int() reads text, and the whitespace that splits it, for the
+ * decoders whose Pillow plugin parses its header in Python: PNM, FITS, IM, IM Tools, XBM, XV
+ * thumbnails, and XPM's colours in base 16. */
 #ifndef ALIGN_PYINT_H
 #define ALIGN_PYINT_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* The bytes Python's bytes.split() and bytes.strip() take for whitespace (ASCII's six) */
+static inline int py_space(int c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 
 /* Where *value stops growing: far beyond any size, count or sample a header may give (each caller
  * holds the numbers to its own limits after). */

@@ -17,16 +17,12 @@
 #include "error.h"
 #include "image_limits.h"
 #include "memory.h"
+#include "pyint.h"
 
 /* Pillow matches its header in the first 512 bytes it reads. */
 #define XBM_HEAD 512
 
 /* Python's \s in a bytes pattern. */
-static int xbm_space(uint8_t c)
-{
-    return c == ' ' || (c >= '\t' && c <= '\r');
-}
-
 static int xbm_digit(uint8_t c)
 {
     return c >= '0' && c <= '9';
@@ -90,7 +86,7 @@ static int xbm_height(const xbm_head *h, size_t at, uint64_t *height)
 static int xbm_header(const xbm_head *h, uint64_t *width, uint64_t *height)
 {
     size_t at = 0, first, last, end;
-    while (at < h->n && xbm_space(h->p[at])) at++;
+    while (at < h->n && py_space(h->p[at])) at++;
     if (!xbm_define(h, at, &first, &last)) return 0;
     for (size_t k = last; k-- > first;)
         if (xbm_value(h, k, "width", width, &end) && xbm_height(h, end, height)) return 1;

@@ -60,18 +60,13 @@ static int xpm_header(const uint8_t *s, size_t len, uint64_t v[4])
     return all;
 }
 
-static int xpm_space(uint8_t c)
-{
-    return c == ' ' || (c >= '\t' && c <= '\r');
-}
-
 /* The next whitespace-separated token of s[*i..len), as bytes.split() finds it; 0 (and an empty
  * token) at the end. */
 static int xpm_token(const uint8_t *s, size_t len, size_t *i, const uint8_t **tok, size_t *tok_len)
 {
-    while (*i < len && xpm_space(s[*i])) ++*i;
+    while (*i < len && py_space(s[*i])) ++*i;
     size_t start = *i;
-    while (*i < len && !xpm_space(s[*i])) ++*i;
+    while (*i < len && !py_space(s[*i])) ++*i;
     *tok = s + start, *tok_len = *i - start;
     return *tok_len > 0;
 }

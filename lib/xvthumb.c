@@ -11,14 +11,12 @@
 
 #include "error.h"
 #include "image_limits.h"
-#include "pyint.h"
 #include "memory.h"
+#include "pyint.h"
 
 #define XV_MAGIC 6
 
 /* bytes.split()'s whitespace */
-static int xv_space(uint8_t c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
-
 /* The line starting at *at (up to and with its '\n', or the end): its end, or 0 at the end of the file. */
 static size_t xv_line_end(const uint8_t *p, size_t n, size_t at)
 {
@@ -30,9 +28,9 @@ static size_t xv_line_end(const uint8_t *p, size_t n, size_t at)
 /* The next word of s[*i..end) */
 static int xv_word(const uint8_t *s, size_t end, size_t *i, size_t *start)
 {
-    while (*i < end && xv_space(s[*i])) ++*i;
+    while (*i < end && py_space(s[*i])) ++*i;
     *start = *i;
-    while (*i < end && !xv_space(s[*i])) ++*i;
+    while (*i < end && !py_space(s[*i])) ++*i;
     return *i > *start;
 }
 
