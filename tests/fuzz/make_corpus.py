@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the fuzzers' seed corpora into tests/fuzz/corpus/<target>/ from the fixtures, plus small
+"""Adds to the fuzzers' seed corpora in tests/fuzz/corpus/<target>/ from the fixtures, plus small
 hand-built files for what the fixtures lack (other image formats, tiny checkpoints). Standard
 library only; run from the repository root: python3 tests/fuzz/make_corpus.py
 
@@ -10,7 +10,6 @@ import io
 import json
 import os
 import pickle
-import shutil
 import struct
 import sys
 import types
@@ -254,8 +253,11 @@ def gif_lzw(pixels):
 
 
 def seed_simple_formats():
-    """The BMP, TGA, PNM, GIF, ICO, CUR and PSD files of the format corpus (tests/fixtures/formats) that are small."""
-    for fmt in ("bmp", "tga", "pnm", "gif", "ico", "cur", "psd"):
+    """The files of the format corpus (tests/fixtures/formats) that are small, for the formats decoded by
+    align's own code."""
+    for fmt in ("bmp", "tga", "pnm", "gif", "ico", "cur", "psd", "icns", "sgi", "pcx", "dds", "xbm", "xpm", "sun",
+                "msp", "gbr", "blp", "ftex", "pcd", "imt", "im", "pixar", "xvthumb", "fli", "fits", "spider",
+                "mcidas"):
         d = os.path.join(FIX, "formats", fmt)
         for name in sorted(os.listdir(d)):
             if not name.endswith((".ppm", ".err", ".py")) and os.path.getsize(os.path.join(d, name)) <= 4096:
@@ -319,8 +321,8 @@ def seed_formats():
 
 
 def main():
-    if os.path.isdir(OUT):
-        shutil.rmtree(OUT)
+    # adds to the corpus, never clears it: seeds committed by hand (a fuzzing run's finds, a
+    # differential run's reproducers) stay
     for fn in (seed_safetensors, seed_pytorch, seed_config, seed_tokenizer, seed_vocab, seed_inputs, seed_images,
                seed_formats):
         fn()
