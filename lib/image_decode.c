@@ -13,6 +13,7 @@
 #include "fileio.h"
 #include "image_limits.h"
 #include "orientation.h"
+#include "pyint.h"
 
 /* stb_image takes the length as an int; 16 bytes are kept for completing a PNG (stb_decode.c). */
 #define MAX_IMAGE_BYTES ((size_t)INT_MAX - 16)
@@ -140,17 +141,16 @@ static const image_format *gbr_or(const uint8_t *p, size_t n, const image_format
     return gbr_opens(p, n) ? &gbr : f;
 }
 
-/* SPIDER has no signature either: Pillow takes a file for one by its header's floats (spider_opens).
- * It tries SPIDER after its other plugins but SUN, TGA, WEBP, WMF, XBM and XPM, so a file that
- * starts with one of those formats' signatures may be a SPIDER image, as may one Pillow's JPEG
- * plugin does not claim for the fill bytes before its marker. */
+/* SPIDER, by its header's floats (spider_opens): Pillow tries it after its other plugins but SUN,
+ * TGA, WEBP, WMF, XBM, XPM and XVTHUMB, so a file that starts with one of those formats' signatures
+ * (or with none, a JPEG's fill bytes too) may be a SPIDER image. */
 static const image_format spider = {"", 0, 0, "SPIDER", spider_decode, NULL, NULL};
 
 static const image_format *spider_or(const uint8_t *p, size_t n, const image_format *f)
 {
     static image_decoder *const after_spider[] = {sun_decode, webp_decode, xpm_decode, xbm_decode, tga_decode,
                                                   xvthumb_decode};
-    int after = f == &jpeg_after_fill[0] || f == &jpeg_after_fill[1] || (!f->decode && strcmp(f->name, "WMF") == 0);
+    int after = !f->decode && strcmp(f->name, "WMF") == 0;
     for (size_t i = 0; i < sizeof after_spider / sizeof after_spider[0]; i++)
         if (f->decode == after_spider[i]) after = 1;
     return after && spider_opens(p, n) ? &spider : f;
@@ -237,7 +237,7 @@ static int signature_matches(const uint8_t *p, size_t n, const image_format *f)
 static int looks_like_xbm(const uint8_t *p, size_t n)
 {
     size_t i = 0, head = n < 16 ? n : 16;
-    while (i < head && (p[i] == ' ' || (p[i] >= '\t' && p[i] <= '\r'))) i++;
+    while (i < head && py_space(p[i])) i++;
     return head - i >= 7 && memcmp(p + i, "#define", 7) == 0;
 }
 
