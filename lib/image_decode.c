@@ -113,7 +113,7 @@ static const image_format xbm = {"", 0, 0, "XBM", xbm_decode, NULL, NULL};
 /* PIL refuses a JPEG whose start marker is preceded by 0xFF fill bytes or not followed by another
  * marker; such a file is named, not tried as a TGA. The other signatures that start with FF (the
  * JPEG 2000 and JPEG XL codestreams') go on with neither FF nor D8, so this is looked for after
- * the table. */
+ * the table, where a file would be a TGA candidate (and no plugin without a signature took it). */
 static const image_format jpeg_after_fill[] = {
     {"", 0, 0, "JPEG without a marker after its start", NULL, NULL, NULL},
     {"", 0, 0, "JPEG preceded by fill bytes", NULL, NULL, NULL},
