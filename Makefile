@@ -138,10 +138,11 @@ bench: $(BUILD)/make-index
 $(RANDOM_MODEL)/model.safetensors: | $(BUILD)/random-model
 	$(EMULATOR) $(BUILD)/random-model $(RANDOM_MODEL)
 
-# The CLI tests run ALIGN_BIN through a shell: under an emulator, a script that runs it there.
+# The CLI tests run ALIGN_BIN through a shell: under an emulator, a script that runs it there (the
+# emulator by its full path: a test may run the script with another PATH).
 $(BUILD)/align-run: Makefile
 	@mkdir -p $(dir $@)
-	printf '#!/bin/sh\nexec $(EMULATOR) %s "$$@"\n' '$(CURDIR)/$(BUILD)/align' > $@.tmp
+	printf '#!/bin/sh\nexec %s %s "$$@"\n' "$$(command -v $(EMULATOR) || echo $(EMULATOR))" '$(CURDIR)/$(BUILD)/align' > $@.tmp
 	chmod +x $@.tmp && mv $@.tmp $@
 
 test: $(BUILD)/test_align $(BUILD)/align $(if $(EMULATOR),$(BUILD)/align-run) $(RANDOM_MODEL)/model.safetensors

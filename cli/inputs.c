@@ -143,7 +143,7 @@ int is_image_name(const char *name)
                                       "ico", "cur", "psd", "jp2", "j2k", "jpc", "jpf", "jpx", "j2c",
                                       "sgi", "rgb", "rgba", "bw", "xbm", "xpm", "icns", "pcx", "dcx", "dds",
                                       "ras", "msp", "gbr", "blp", "ftc", "ftu", "pcd", "im", "pxr", "fli", "flc",
-                                      "fit", "fits", NULL};
+                                      "fit", "fits", "ps", "eps", NULL};
     return has_extension(name, ext);
 }
 

@@ -130,7 +130,9 @@ typedef struct {
 /* Decodes the image formats Pillow 9.4 reads (JPEG, PNG, GIF, BMP, TGA, PNM, WebP, TIFF, ICO, CUR,
  * PSD, JPEG 2000 and rarer ones: the README's format table says which, and what each reads and
  * refuses) to RGB as PIL's convert("RGB") does, applying the EXIF orientation as exif_transpose
- * does. opts may be NULL. name is what error messages call the input. */
+ * does. opts may be NULL. name is what error messages call the input. An EPS file is rendered as
+ * Pillow renders it, by running Ghostscript's `gs` (found on PATH, with -dSAFER, output discarded,
+ * stopped after 60 s) on a temporary copy in $TMPDIR (else /tmp); without gs it is refused. */
 align_status align_image_load(const char *path, const align_decode_options *opts, align_image *out,
                               align_error *err);
 align_status align_image_load_memory(const void *data, size_t size, const char *name,

@@ -79,6 +79,8 @@ static const image_format formats[] = {
     {"BLP1", 4, 0, "BLP", blp_decode, NULL, NULL},
     {"BLP2", 4, 0, "BLP", blp_decode, NULL, NULL},
     {"FTEX", 4, 0, "FTEX", ftex_decode, NULL, NULL},
+    {"%!PS", 4, 0, "EPS", eps_decode, NULL, NULL},
+    {"\xc5\xd0\xd3\xc6", 4, 0, "EPS", eps_decode, NULL, NULL},
     {"SIMPLE", 6, 0, "FITS", fits_decode, NULL, NULL},
     {"\0\0\0\0\0\0\0\x04", 8, 0, "McIdas", mcidas_decode, NULL, NULL},
     /* what phones and browsers write that Pillow 9.4 cannot open either: named, so the message
@@ -92,11 +94,8 @@ static const image_format formats[] = {
     {"....ftypavis", 12, 0xf, "AVIF", NULL, NULL, NULL},
     {"\0\0\0\x0cJXL \r\n\x87\n", 12, 0, "JPEG XL", NULL, NULL, NULL},
     {"\xff\x0a", 2, 0, "JPEG XL", NULL, NULL, NULL},
-    /* what Pillow 9.4 claims by a plugin align has no decoder for, so the message says which (of
-     * these Pillow reads EPS where Ghostscript is installed; its MPEG, WMF, BUFR, GRIB and HDF5
-     * plugins only name the file) */
-    {"%!PS", 4, 0, "EPS", NULL, NULL, NULL},
-    {"\xc5\xd0\xd3\xc6", 4, 0, "EPS", NULL, NULL, NULL},
+    /* what Pillow 9.4 claims by a plugin that only names the file (MPEG, WMF, BUFR, GRIB, HDF5),
+     * so the message says which */
     {"\0\0\1\xb3", 4, 0, "MPEG", NULL, NULL, NULL},
     {"\xd7\xcd\xc6\x9a\0\0", 6, 0, "WMF", NULL, NULL, NULL},
     {"BUFR", 4, 0, "BUFR", NULL, NULL, NULL},
@@ -135,7 +134,7 @@ static const image_format *gbr_or(const uint8_t *p, size_t n, const image_format
 {
     static image_decoder *const before_gbr[] = {bmp_decode,  dib_decode,    gif_decode,     tiff_decode, jpeg_decode,
                                                 netpbm_decode, stb_decode_png, pcx_decode, dcx_decode,  dds_decode,
-                                                blp_decode, ftex_decode, fli_decode};
+                                                blp_decode, ftex_decode, fli_decode, eps_decode};
     for (size_t i = 0; i < sizeof before_gbr / sizeof before_gbr[0]; i++)
         if (f->decode == before_gbr[i]) return f;
     return gbr_opens(p, n) ? &gbr : f;

@@ -90,6 +90,7 @@ image_decoder sun_decode;      /* a Sun raster file, raw or run-length encoded (
 image_decoder msp_decode;      /* a Microsoft Paint file, version 1 or 2 (msp.c) */
 image_decoder gbr_decode;      /* a GIMP brush, version 1 or 2 (gbr.c) */
 image_decoder blp_decode;      /* a Blizzard texture, BLP1 (JPEG, palette) or BLP2 (palette, DXTn) (blp.c) */
+image_decoder eps_decode;      /* Encapsulated PostScript, rendered by Ghostscript's gs as Pillow has it (eps.c) */
 image_decoder ftex_decode;     /* an Independence War 2 texture, DXT1 or RGB (ftex.c) */
 /* 1 when Pillow's GBR plugin would open the file: it has no signature (gbr.c) */
 int gbr_opens(const uint8_t *p, size_t n);

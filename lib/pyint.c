@@ -1,5 +1,9 @@
-/* pyint.c: Python's int() of a header's text (pyint.h). */
+/* pyint.c: Python's int() and float() of a header's text (pyint.h). */
 #include "pyint.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <strings.h>
 
 static int digit_value(uint8_t c, int base)
 {
@@ -32,5 +36,49 @@ int py_int(const uint8_t *s, size_t len, int base, long long *value, unsigned lo
     if (!digits) return 0;
     *value = negative ? -v : v;
     if (low) *low = negative ? 0 - wrapped : wrapped;
+    return 1;
+}
+
+/* float()'s digitpart at s[*i..len): digits with single underscores between them, copied to buf
+ * without the underscores. The count of digits. */
+static size_t digit_part(const uint8_t *s, size_t len, size_t *i, char *buf, size_t *k)
+{
+    size_t digits = 0;
+    while (*i < len) {
+        if (s[*i] == '_' && digits && *i + 1 < len && digit_value(s[*i + 1], 10) >= 0) {
+            ++*i;
+            continue;
+        }
+        if (digit_value(s[*i], 10) < 0) break;
+        buf[(*k)++] = (char)s[(*i)++];
+        digits++;
+    }
+    return digits;
+}
+
+int py_float(const uint8_t *s, size_t len, double *value)
+{
+    if (len > PYFLOAT_MAX_LEN) return 0;
+    char buf[PYFLOAT_MAX_LEN + 1];
+    size_t i = 0, k = 0;
+    if (len && (s[0] == '-' || s[0] == '+')) buf[k++] = (char)s[i++];
+    double sign = k && buf[0] == '-' ? -1.0 : 1.0;
+    const char *word = (const char *)s + i;
+    if ((len - i == 3 || len - i == 8) && !strncasecmp(word, "infinity", len - i)) return *value = sign * INFINITY, 1;
+    if (len - i == 3 && !strncasecmp(word, "nan", 3)) return *value = NAN, 1;
+    size_t digits = digit_part(s, len, &i, buf, &k);
+    if (i < len && s[i] == '.') {
+        buf[k++] = s[i++];
+        digits += digit_part(s, len, &i, buf, &k);
+    }
+    if (!digits) return 0;
+    if (i < len && (s[i] | 0x20) == 'e') {
+        buf[k++] = s[i++];
+        if (i < len && (s[i] == '-' || s[i] == '+')) buf[k++] = (char)s[i++];
+        if (!digit_part(s, len, &i, buf, &k)) return 0;
+    }
+    if (i != len) return 0;
+    buf[k] = '\0';
+    *value = strtod(buf, NULL);
     return 1;
 }

@@ -1,6 +1,6 @@
 /* pyint.h: integers as Python's int() reads text, and the whitespace that splits it, for the
  * decoders whose Pillow plugin parses its header in Python: PNM, FITS, IM, IM Tools, XBM, XV
- * thumbnails, and XPM's colours in base 16. */
+ * thumbnails, XPM's colours in base 16, and EPS (which reads its bounding box with float()). */
 #ifndef ALIGN_PYINT_H
 #define ALIGN_PYINT_H
 
@@ -20,5 +20,12 @@ static inline int py_space(int c) { return c == ' ' || (c >= '\t' && c <= '\r');
  * not NULL, the number modulo 2^64 (a negative one's two's complement) in *low; 0 where int() raises
  * ValueError. */
 int py_int(const uint8_t *s, size_t len, int base, long long *value, unsigned long long *low);
+
+/* Python's float(s) of s[0..len), whatever whitespace around it already taken off: an optional
+ * sign, then inf, infinity or nan in any case, or digits with single underscores between them,
+ * an optional point and fraction (digits on at least one side) and an optional exponent. 1 with
+ * *value; 0 where float() raises ValueError, and for len over PYFLOAT_MAX_LEN. */
+#define PYFLOAT_MAX_LEN 511
+int py_float(const uint8_t *s, size_t len, double *value);
 
 #endif

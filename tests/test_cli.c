@@ -332,6 +332,25 @@ TEST(cli_directories_take_every_extension_pil_registers)
     run_free(&r);
 }
 
+/* EPS is rendered by Ghostscript, as Pillow renders it: without `gs` on PATH a file is one line
+ * saying so (Pillow cannot load it then either), and a directory's .eps and .ps files are still
+ * its images. */
+TEST(cli_eps_without_ghostscript_says_so)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/eps-walk", test_tmpdir());
+    run_result r = run_cmd("mkdir -p %s/empty-path && cp %s %s/a.eps && cp %s %s/b.PS", dir, fixture("formats/eps/rect.eps"),
+                           dir, fixture("formats/eps/pil-rgb.eps"), dir);
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    run_free(&r);
+    r = run_cmd("PATH=%s/empty-path %s embed -m %s %s", dir, A, fixture("tiny-a"), dir);
+    CHECK_INT(r.status, 1);
+    CHECK_CONTAINS(r.err, "a.eps: Pillow renders EPS with Ghostscript, and gs is not installed");
+    CHECK_CONTAINS(r.err, "b.PS: Pillow renders EPS with Ghostscript, and gs is not installed");
+    CHECK_INT(count_lines(r.err), 2);
+    run_free(&r);
+}
+
 TEST(cli_labels_file_skips_blank_and_comment_lines)
 {
     /* a byte order mark first (a Windows editor's), and lines of white space (a page break's form

@@ -9,10 +9,12 @@
  * Every file is decoded twice in this process: equal bytes both times, and equal to Pillow's,
  * which was decoded in another, so no pixel may come from memory the file did not define. And
  * decoded straight to a model's size (image_load_fitted, a JPEG resized by rows as they come):
- * Pillow's pixels resized, or refused alike. */
+ * Pillow's pixels resized, or refused alike. EPS, which Pillow and align have Ghostscript render,
+ * is checked apart, where `gs` is installed. */
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kernels.h"
 #include "preprocess.h"
@@ -196,7 +198,7 @@ TEST(formats_corpus_equals_pillow)
     int files = 0, decoded = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
+        if (e->d_name[0] == '.' || !strcmp(e->d_name, "eps")) continue;
         char dir[4096];
         snprintf(dir, sizeof dir, "%s/%s", root, e->d_name);
         int f = 0, ok = 0;
@@ -207,4 +209,30 @@ TEST(formats_corpus_equals_pillow)
     }
     closedir(d);
     test_note("corpus: %d files, %d decoded", files, decoded);
+}
+
+/* Whether `gs` is a program on PATH, where Pillow and align look for it. */
+static int ghostscript_installed(void)
+{
+    const char *path = getenv("PATH");
+    while (path && *path) {
+        size_t len = strcspn(path, ":");
+        char gs[4200];
+        snprintf(gs, sizeof gs, "%.*s/gs", (int)len, path);
+        if (len && access(gs, X_OK) == 0) return 1;
+        path += len + (path[len] == ':');
+    }
+    return 0;
+}
+
+TEST(formats_corpus_eps_through_ghostscript)
+{
+    if (!ghostscript_installed()) {
+        test_skip("gs (Debian's ghostscript) is not installed: EPS is rendered by it");
+        return;
+    }
+    int files = 0, decoded = 0;
+    check_format(fixture("formats/eps"), "eps", &files, &decoded);
+    CHECK_MSG(files > 0, "no EPS corpus in %s", fixture("formats/eps"));
+    test_note("eps: %d files, %d decoded as Pillow does, %d refused as Pillow does", files, decoded, files - decoded);
 }

@@ -1,5 +1,6 @@
-/* py_int against Python's own int(s, base): each case's value is what Python 3 gives (or its
- * ValueError), the low 24 bits as XPM's colours keep them. */
+/* py_int and py_float against Python's own int(s, base) and float(s): each case's value is what
+ * Python 3 gives (or its ValueError), int's low 24 bits as XPM's colours keep them. */
+#include <math.h>
 #include <string.h>
 
 #include "pyint.h"
@@ -31,5 +32,33 @@ TEST(py_int_reads_text_as_python_int_does)
         if (ok && cases[i].ok)
             CHECK_MSG(value == cases[i].value && (low & 0xffffff) == cases[i].low, "int(\"%s\", %d): %lld, low %llx",
                       cases[i].text, cases[i].base, value, low & 0xffffff);
+    }
+}
+
+/* py_float against Python's float(s): each value (or ValueError) is what Python 3 gives. */
+TEST(py_float_reads_text_as_python_float_does)
+{
+    static const struct {
+        const char *text;
+        int ok;
+        double value;
+    } cases[] = {
+        {"12", 1, 12.0},          {"-2.5", 1, -2.5},       {"+110.", 1, 110.0},     {"0.5e1", 1, 5.0},
+        {".5", 1, 0.5},           {"5.", 1, 5.0},          {"1_0.5", 1, 10.5},      {"1e1_0", 1, 1e10},
+        {"1__0", 0, 0},           {"_1", 0, 0},            {"1_", 0, 0},            {".", 0, 0},
+        {"1.e5", 1, 100000.0},    {".e5", 0, 0},           {"+.5", 1, 0.5},         {"-inf", 1, -INFINITY},
+        {"InFiNiTy", 1, INFINITY}, {"nAn", 1, NAN},        {"-nan", 1, NAN},        {"1e", 0, 0},
+        {"1e+", 0, 0},            {"0x10", 0, 0},          {"1_e5", 0, 0},          {"1_.5", 0, 0},
+        {"1._5", 0, 0},           {"", 0, 0},              {"-", 0, 0},             {"infinit", 0, 0},
+        {"1e-400", 1, 0.0},       {"1e400", 1, INFINITY},  {"0.1", 1, 0.1},
+        {"123456789012345678901234567890", 1, 1.2345678901234568e+29},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double value = 0;
+        int ok = py_float((const uint8_t *)cases[i].text, strlen(cases[i].text), &value);
+        CHECK_MSG(ok == cases[i].ok, "float(\"%s\"): %s", cases[i].text, ok ? "read" : "refused");
+        if (ok && cases[i].ok)
+            CHECK_MSG(isnan(cases[i].value) ? isnan(value) : value == cases[i].value, "float(\"%s\"): %.17g", cases[i].text,
+                      value);
     }
 }

@@ -225,7 +225,7 @@ static int op_images(void)
                                         "formats/im/lut-B2-colour.im", "formats/fits/bitpix-minus64.fits",
                                         "formats/spider/stack.spi", "formats/mcidas/i16-prefix-bands2.area",
                                         "formats/imt/grey-13x7.imt", "formats/xvthumb/xv-13x7.xv",
-                                        "formats/pcd/gradient.pcd"};
+                                        "formats/pcd/gradient.pcd", "formats/eps/imagedata-size.eps"};
     size_t len;
     char *json = fixture_bytes("tiny-a/preprocessor_config.json", &len);
     preprocess_config pc;
