@@ -225,8 +225,8 @@ static char *output_arg(const char *path)
     return arg;
 }
 
-/* Runs argv with no input and its output discarded, its signals as a fresh process has them;
- * waits at most EPS_RENDER_SECONDS. 0 when it exits with 0, else a message in why (of size
+/* Runs argv with no input and its output discarded, no signal blocked; waits at most
+ * EPS_RENDER_SECONDS. 0 when it exits with 0, else a message in why (of size
  * why_size). */
 static int run_quietly(char *const argv[], char *why, size_t why_size)
 {
@@ -237,11 +237,12 @@ static int run_quietly(char *const argv[], char *why, size_t why_size)
     posix_spawn_file_actions_addopen(&io, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&io, 2, "/dev/null", O_WRONLY, 0);
     posix_spawnattr_init(&attr);
+    /* caught signals are the default again after exec; an ignored SIGPIPE (the align command's)
+     * is made so too, as Python's subprocess does; other ignored ones stay ignored (nohup's) */
     sigset_t none, reset;
     sigemptyset(&none);
     sigemptyset(&reset);
-    int reset_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT};
-    for (size_t i = 0; i < sizeof reset_signals / sizeof reset_signals[0]; i++) sigaddset(&reset, reset_signals[i]);
+    sigaddset(&reset, SIGPIPE);
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &reset);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);

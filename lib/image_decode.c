@@ -168,17 +168,22 @@ static const image_format *im_or(const uint8_t *p, size_t n, const image_format 
     return after && im_opens(p, n) ? &im : f;
 }
 
-/* IM Tools (its text header: imt_opens), then PhotoCD ("PCD_" at byte 2048: pcd_opens). */
+/* IM Tools (its text header: imt_opens), then IPTC/NAA (a run of its fields: iptc_takes; named,
+ * since Pillow 9.4 loads none), then PhotoCD ("PCD_" at byte 2048: pcd_opens). Only a file that
+ * starts with 0x1C can be IPTC's, and of the formats after it only a TGA (or SPIDER or PhotoCD)
+ * can start so. */
 static const image_format imt = {"", 0, 0, "IMT", imt_decode, NULL, NULL};
+static const image_format iptc = {"", 0, 0, "IPTC/NAA, which Pillow 9.4 opens but cannot load", NULL, NULL, NULL};
 static const image_format pcd = {"", 0, 0, "PCD", pcd_decode, NULL, NULL};
 
-static const image_format *imt_pcd_or(const uint8_t *p, size_t n, const image_format *f)
+static const image_format *imt_iptc_pcd_or(const uint8_t *p, size_t n, const image_format *f)
 {
     static const char *const after_pcd[] = {"PIXAR", "PSD",          "SGI", "SPIDER", "SUN",  "TGA",  "WebP",
                                             "WMF",   "XBM",          "XPM", "PAM",    "HDR",  "PIC",  "HEIC",
                                             "HEIF",  "XV thumbnail", "AVIF", "JPEG XL"};
     for (size_t i = 0; i < sizeof after_pcd / sizeof after_pcd[0]; i++)
-        if (!strcmp(f->name, after_pcd[i])) return imt_opens(p, n) ? &imt : pcd_opens(p, n) ? &pcd : f;
+        if (!strcmp(f->name, after_pcd[i]))
+            return imt_opens(p, n) ? &imt : iptc_takes(p, n) ? &iptc : pcd_opens(p, n) ? &pcd : f;
     return f;
 }
 
@@ -216,7 +221,7 @@ static const image_format *fli_or(const uint8_t *p, size_t n, const image_format
 /* f, or the plugin without a signature that Pillow would take the file for first */
 static const image_format *claimed(const uint8_t *p, size_t n, const image_format *f)
 {
-    return fli_or(p, n, gbr_or(p, n, im_or(p, n, imt_pcd_or(p, n, spider_or(p, n, f)))));
+    return fli_or(p, n, gbr_or(p, n, im_or(p, n, imt_iptc_pcd_or(p, n, spider_or(p, n, f)))));
 }
 
 /* An XV thumbnail starts "P7 332", which starts with PAM's signature: it is looked for before the table. */

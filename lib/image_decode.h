@@ -101,6 +101,9 @@ image_decoder imt_decode;      /* an IM Tools image (8-bit grey), as Pillow read
 /* 1 when Pillow's IM Tools plugin would take the file (open it, or refuse it outright): it has no
  * signature (imt.c) */
 int imt_opens(const uint8_t *p, size_t n);
+/* 1 when Pillow 9.4's IPTC/NAA plugin would take the file (it has no signature), which it then
+ * cannot load (iptc.c) */
+int iptc_takes(const uint8_t *p, size_t n);
 image_decoder im_decode;       /* an IFUNC IM file, as Pillow's IM plugin reads it (im.c) */
 /* 1 when Pillow's IM plugin would take the file (to read or to refuse): it has no signature (im.c) */
 int im_opens(const uint8_t *p, size_t n);

@@ -31,7 +31,7 @@ FUZZ_LIB_SRC := lib/error.c lib/fileio.c lib/jsonutil.c lib/config.c lib/tensors
                 lib/png_chunks.c lib/stb_decode.c lib/resample.c lib/fitted_load.c lib/preprocess.c cli/inputs.c cli/shard.c cli/strlist.c cli/query.c cli/resume.c cli/record_shape.c cli/records.c \
                 lib/bmp.c lib/ico.c lib/cur.c lib/tga.c lib/gif.c lib/psd.c lib/icns.c lib/sgi.c lib/pcx.c lib/dds.c \
                 lib/bcn.c lib/xbm.c lib/xpm.c lib/sun.c lib/msp.c lib/gbr.c lib/blp.c lib/ftex.c lib/pcd.c lib/imt.c lib/im.c lib/pixar.c \
-                lib/xvthumb.c lib/fli.c lib/fits.c lib/spider.c lib/mcidas.c lib/eps.c lib/pyint.c \
+                lib/xvthumb.c lib/fli.c lib/fits.c lib/spider.c lib/mcidas.c lib/eps.c lib/iptc.c lib/pyint.c \
                 lib/pil_convert.c lib/memory.c lib/resample_row.c \
                 lib/resample_row_reference.c cli/outfile.c cli/signals.c \
                 tests/fuzz/stb_image_impl.c
