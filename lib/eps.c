@@ -237,12 +237,14 @@ static int run_quietly(char *const argv[], char *why, size_t why_size)
     posix_spawn_file_actions_addopen(&io, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&io, 2, "/dev/null", O_WRONLY, 0);
     posix_spawnattr_init(&attr);
-    /* caught signals are the default again after exec; an ignored SIGPIPE (the align command's)
-     * is made so too, as Python's subprocess does; other ignored ones stay ignored (nohup's) */
+    /* caught signals are the default again after exec; an ignored SIGPIPE or SIGXFSZ (the align
+     * command ignores SIGXFSZ) is made so too, as Python's subprocess does; other ignored ones stay
+     * ignored (nohup's SIGHUP) */
     sigset_t none, reset;
     sigemptyset(&none);
     sigemptyset(&reset);
     sigaddset(&reset, SIGPIPE);
+    sigaddset(&reset, SIGXFSZ);
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &reset);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
