@@ -129,23 +129,6 @@ static int equals(const uint8_t *s, size_t len, const char *text)
     return strlen(text) == len && memcmp(s, text, len) == 0;
 }
 
-/* Digits with single underscores between them, as Python's int() and float() take them, from s[*i]. */
-static int digits(const uint8_t *s, size_t len, size_t *i)
-{
-    if (*i >= len || !is_digit(s[*i])) return 0;
-    while (*i < len && (is_digit(s[*i]) || (s[*i] == '_' && *i + 1 < len && is_digit(s[*i + 1])))) ++*i;
-    return 1;
-}
-
-/* s is word, whatever the letters' case */
-static int same_letters(const uint8_t *s, size_t len, const char *word)
-{
-    if (strlen(word) != len) return 0;
-    for (size_t i = 0; i < len; i++)
-        if ((s[i] | 0x20) != (uint8_t)word[i]) return 0;
-    return 1;
-}
-
 typedef struct {
     int is_float;
     double f;
@@ -164,40 +147,8 @@ static int parse_number(const uint8_t *s, size_t len, im_number *v)
         v->i = integer;
         return 1;
     }
-    int negative = i < len && s[i] == '-';
-    if (i < len && (s[i] == '+' || s[i] == '-')) i++;
-    size_t start = i;
     v->is_float = 1;
-    size_t rest = len - start;
-    if (same_letters(s + start, rest, "inf") || same_letters(s + start, rest, "infinity")) {
-        v->f = negative ? -INFINITY : INFINITY;
-        return 1;
-    }
-    if (same_letters(s + start, rest, "nan")) {
-        v->f = NAN;
-        return 1;
-    }
-    i = start;
-    int whole = digits(s, len, &i), fraction = 0;
-    if (i < len && s[i] == '.') {
-        i++;
-        fraction = digits(s, len, &i);
-    }
-    if (!whole && !fraction) return 0;
-    if (i < len && (s[i] | 0x20) == 'e') {
-        i++;
-        if (i < len && (s[i] == '+' || s[i] == '-')) i++;
-        if (!digits(s, len, &i)) return 0;
-    }
-    if (i != len) return 0;
-    char text[IM_LINE_MAX + 1];
-    size_t k = 0;
-    for (size_t j = start; j < len; j++)
-        if (s[j] != '_') text[k++] = (char)s[j];
-    text[k] = 0;
-    v->f = strtod(text, NULL);
-    if (negative) v->f = -v->f;
-    return 1;
+    return py_float(s + i, len - i, &v->f);
 }
 
 /* "Image size", "Scale" and "File size": numbers split at '*' or ','; 0 where one is no number. */

@@ -1,9 +1,10 @@
 /* pyint.c: Python's int() and float() of a header's text (pyint.h). */
 #include "pyint.h"
 
+#include <locale.h>
 #include <math.h>
 #include <stdlib.h>
-#include <strings.h>
+#include <string.h>
 
 static int digit_value(uint8_t c, int base)
 {
@@ -56,6 +57,27 @@ static size_t digit_part(const uint8_t *s, size_t len, size_t *i, char *buf, siz
     return digits;
 }
 
+/* s[0..len) is word, whatever the letters' case (the C locale's case: a program's own locale,
+ * Turkish say, may fold I otherwise) */
+static int same_letters(const uint8_t *s, size_t len, const char *word)
+{
+    if (strlen(word) != len) return 0;
+    for (size_t i = 0; i < len; i++)
+        if ((s[i] | 0x20) != (uint8_t)word[i]) return 0;
+    return 1;
+}
+
+/* strtod in the C locale, whatever locale the program that links the library has set (a decimal
+ * comma would stop it at the point). glibc gives its built-in C locale without allocating. */
+static double c_strtod(const char *text)
+{
+    locale_t c = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+    if (!c) return strtod(text, NULL);
+    double v = strtod_l(text, NULL, c);
+    freelocale(c);
+    return v;
+}
+
 int py_float(const uint8_t *s, size_t len, double *value)
 {
     if (len > PYFLOAT_MAX_LEN) return 0;
@@ -63,9 +85,8 @@ int py_float(const uint8_t *s, size_t len, double *value)
     size_t i = 0, k = 0;
     if (len && (s[0] == '-' || s[0] == '+')) buf[k++] = (char)s[i++];
     double sign = k && buf[0] == '-' ? -1.0 : 1.0;
-    const char *word = (const char *)s + i;
-    if ((len - i == 3 || len - i == 8) && !strncasecmp(word, "infinity", len - i)) return *value = sign * INFINITY, 1;
-    if (len - i == 3 && !strncasecmp(word, "nan", 3)) return *value = NAN, 1;
+    if (same_letters(s + i, len - i, "inf") || same_letters(s + i, len - i, "infinity")) return *value = sign * INFINITY, 1;
+    if (same_letters(s + i, len - i, "nan")) return *value = NAN, 1;
     size_t digits = digit_part(s, len, &i, buf, &k);
     if (i < len && s[i] == '.') {
         buf[k++] = s[i++];
@@ -79,6 +100,6 @@ int py_float(const uint8_t *s, size_t len, double *value)
     }
     if (i != len) return 0;
     buf[k] = '\0';
-    *value = strtod(buf, NULL);
+    *value = c_strtod(buf);
     return 1;
 }

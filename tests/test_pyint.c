@@ -1,6 +1,8 @@
 /* py_int and py_float against Python's own int(s, base) and float(s): each case's value is what
  * Python 3 gives (or its ValueError), int's low 24 bits as XPM's colours keep them. */
+#include <locale.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pyint.h"
@@ -61,4 +63,23 @@ TEST(py_float_reads_text_as_python_float_does)
             CHECK_MSG(isnan(cases[i].value) ? isnan(value) : value == cases[i].value, "float(\"%s\"): %.17g", cases[i].text,
                       value);
     }
+}
+
+/* A program that links the library may set a locale whose decimal point is a comma: float() reads
+ * a point all the same (C's strtod would stop at it). */
+TEST(py_float_ignores_the_programs_locale)
+{
+    const char *comma[] = {"de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8"};
+    const char *set = NULL;
+    for (size_t i = 0; i < sizeof comma / sizeof comma[0] && !set; i++) set = setlocale(LC_NUMERIC, comma[i]);
+    if (!set) {
+        test_skip("no locale with a decimal comma is installed (localedef -i de_DE -f UTF-8 de_DE.UTF-8 makes one)");
+        return;
+    }
+    CHECK_MSG(strtod("2.5", NULL) == 2.0, "%s: the locale's strtod reads \"2.5\" as %g", set, strtod("2.5", NULL));
+    double value = 0;
+    CHECK(py_float((const uint8_t *)"2.5", 3, &value) && value == 2.5);
+    CHECK(py_float((const uint8_t *)"-1_0.25e1", 9, &value) && value == -102.5);
+    CHECK(py_float((const uint8_t *)"INF", 3, &value) && value == INFINITY);
+    setlocale(LC_NUMERIC, "C");
 }
