@@ -68,12 +68,15 @@ static int same_letters(const uint8_t *s, size_t len, const char *word)
 }
 
 /* strtod in the C locale, whatever locale the program that links the library has set (a decimal
- * comma would stop it at the point). glibc gives its built-in C locale without allocating. */
+ * comma would stop it at the point): POSIX's per-thread locale, set for the call. glibc gives its
+ * built-in C locale without allocating. */
 static double c_strtod(const char *text)
 {
     locale_t c = newlocale(LC_ALL_MASK, "C", (locale_t)0);
     if (!c) return strtod(text, NULL);
-    double v = strtod_l(text, NULL, c);
+    locale_t was = uselocale(c);
+    double v = strtod(text, NULL);
+    uselocale(was);
     freelocale(c);
     return v;
 }

@@ -1,6 +1,6 @@
-/* pyint.h: integers as Python's int() reads text, and the whitespace that splits it, for the
- * decoders whose Pillow plugin parses its header in Python: PNM, FITS, IM, IM Tools, XBM, XV
- * thumbnails, XPM's colours in base 16, and EPS (which reads its bounding box with float()). */
+/* pyint.h: numbers as Python's int() and float() read text, and the whitespace that splits it, for
+ * the decoders whose Pillow plugin parses its header in Python: PNM, FITS, IM, IM Tools, XBM, XV
+ * thumbnails, XPM's colours in base 16, and EPS (IM and EPS read floats too). */
 #ifndef ALIGN_PYINT_H
 #define ALIGN_PYINT_H
 
