@@ -86,9 +86,10 @@ int cmd_tokenize(int argc, char **argv)
 static const char *const info_help =
     "usage: align info [OPTIONS]\n"
     "\n"
-    "Loads and checks the model directory, then describes it: its weights file, parameter count,\n"
-    "embedding, each tower's shape, the BLAS library and the kernel it selected, the ISA level\n"
-    "of the hot loops, and the threads in use.\n"
+    "Loads and checks the model directory, then describes it: its identity (the one indexes and\n"
+    "label caches are kept under), weights file, parameter count, embedding, each tower's shape,\n"
+    "the BLAS library and the kernel it selected, the ISA level of the hot loops, and the threads\n"
+    "in use.\n"
     "\n"
     "      --format F          text (default) or json; --json for short\n"
     "  -m, --model DIR         model directory (default $ALIGN_MODEL, then ./weights/align-base,\n"
@@ -96,11 +97,12 @@ static const char *const info_help =
     "      --threads N         threads to use (default: every CPU align may use)\n"
     "  -h, --help              this help\n";
 
-static void info_json(const align_model_info *i, int threads)
+static void info_json(const align_model_info *i, const char *id, int threads)
 {
     const char *better = align_blas_better_core();
     fputs("{\"model\":", stdout);
     put_json_string(stdout, i->dir);
+    printf(",\"id\":\"%s\"", id);
     fputs(",\"weights\":", stdout);
     put_json_string(stdout, i->weights_path);
     printf(",\"format\":\"%s\",\"parameters\":%lld,\"projection_dim\":%d,\"temperature\":%.9g,"
@@ -121,10 +123,11 @@ static void info_json(const align_model_info *i, int threads)
     printf(",\"threads\":%d}\n", threads);
 }
 
-static void info_text(const align_model_info *i, int threads)
+static void info_text(const align_model_info *i, const char *id, int threads)
 {
     const char *better = align_blas_better_core();
     printf("model        %s\n", i->dir);
+    printf("id           %s\n", id);
     printf("weights      %s (%s)\n", i->weights_path, i->weights_format);
     printf("parameters   %lld\n", (long long)i->num_parameters);
     printf("embedding    %d floats, temperature %.6g\n", i->projection_dim, (double)i->temperature);
@@ -157,9 +160,9 @@ int cmd_info(int argc, char **argv)
     align_model_get_info(m, &info);
     int threads = o.threads ? o.threads : align_cpu_count();
     if (o.format == FMT_JSON)
-        info_json(&info, threads);
+        info_json(&info, align_model_id(m), threads);
     else
-        info_text(&info, threads);
+        info_text(&info, align_model_id(m), threads);
     align_model_free(m);
     return check_stdout() ? EXIT_FAILURE : EXIT_SUCCESS;
 }

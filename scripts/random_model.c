@@ -7,7 +7,10 @@
  * own), the vocabulary from --vocab (default tests/fixtures/vocab.txt). Weights follow Hugging
  * Face's initialisation where it keeps activations finite (BERT: normal(0, 0.02), LayerNorm 1/0)
  * and He initialisation for the convolutions, so that 55 EfficientNet blocks neither vanish nor
- * blow up; batch-norm statistics are random but with positive variance; temperature is 0.05. */
+ * blow up and different images keep different embeddings; batch-norm statistics are random but
+ * with positive variance; temperature is 0.05. The same bits on every platform (the Makefile
+ * compiles this without contracting products and sums into FMAs): tests/fixtures/fullsize holds a
+ * float64 evaluation of them. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -51,7 +54,17 @@ static int ends_with(const char *s, const char *suffix)
     return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
-static void fill(const tensor_spec *s, float *v, int64_t n, rng *r)
+/* Whether name is the projection batch norm's weight of a block that adds its input. */
+static int residual_projection(const vision_config *vc, const char *name)
+{
+    int block, end = 0;
+    if (sscanf(name, "vision_model.encoder.blocks.%d.projection.project_bn.weight%n", &block, &end) != 1 ||
+        name[end] != '\0')
+        return 0;
+    return block >= 0 && block < vc->n_blocks && vc->blocks[block].residual;
+}
+
+static void fill(const vision_config *vc, const tensor_spec *s, float *v, int64_t n, rng *r)
 {
     const char *name = s->name;
     int64_t fan_in = s->ndim >= 2 ? n / s->shape[0] : 1;
@@ -63,9 +76,12 @@ static void fill(const tensor_spec *s, float *v, int64_t n, rng *r)
         for (int64_t i = 0; i < n; i++) v[i] = 0.1f * normal(r);
     } else if (ends_with(name, "LayerNorm.weight") || ends_with(name, "bn.weight") || ends_with(name, "norm.weight") ||
                ends_with(name, "batchnorm.weight")) {
-        /* the projection's batch norm starts small, as residual branches in ResNets do, so that
-         * sums over a stage's repeated blocks stay of order one */
-        float base = ends_with(name, "project_bn.weight") ? 0.2f : 1.0f;
+        /* the projection's batch norm starts small in blocks that add their input, as residual
+         * branches in ResNets do, so that sums over a stage's repeated blocks stay of order one;
+         * in a stage's first block it passes the image on undiminished (at 0.2 there, what the
+         * image contributes shrank tenfold a stage, and every image's embedding was the same to
+         * 1e-7) */
+        float base = residual_projection(vc, name) ? 0.2f : ends_with(name, "project_bn.weight") ? 1.4f : 1.0f;
         for (int64_t i = 0; i < n; i++) v[i] = base * (1.0f + 0.1f * normal(r));
     } else if (ends_with(name, ".bias")) {
         for (int64_t i = 0; i < n; i++) v[i] = 0.02f * normal(r);
@@ -126,7 +142,7 @@ static int write_weights(const align_config *cfg, const char *dir, uint64_t seed
             t->nbytes = (size_t)n * 8;
         } else {
             t->dtype = DTYPE_F32;
-            fill(s, (float *)(data + at), n, &r);
+            fill(&cfg->vision, s, (float *)(data + at), n, &r);
             t->nbytes = (size_t)n * 4;
         }
         at += (t->nbytes + 7) & ~(size_t)7;

@@ -723,6 +723,12 @@ TEST(cli_info_describes_the_model)
         CHECK_INT(get(get(o, "vision"), "blocks")->valueint, 10);
         CHECK_INT(get(get(o, "text"), "layers")->valueint, 2);
         CHECK(cJSON_IsString(get(get(o, "blas"), "core")));
+        /* the identity indexes and label caches are kept under */
+        align_error err;
+        align_model *m = align_model_load(fixture("tiny-a"), &err);
+        CHECK_MSG(m != NULL, "%s", err.message);
+        if (m) CHECK_STR(cJSON_GetStringValue(get(o, "id")), align_model_id(m));
+        align_model_free(m);
     }
     cJSON_Delete(o);
     run_free(&r);
@@ -988,7 +994,7 @@ TEST(cli_jpegs_are_never_held_at_full_size)
         run_result r = run_cmd("cd %s && mkdir -p %s && ln -sf %s %s/p.jpg", test_tmpdir(), dirs[i], path, dirs[i]);
         CHECK_MSG(r.status == 0, "%s", r.err);
         run_free(&r);
-        peak[i] = embed_peak_kb(tmp_path(dirs[i]));
+        peak[i] = embed_peak_kb(tmp_path("%s", dirs[i]));
         free(files[i]->p);
     }
     test_note("peak RSS: a %d x %d JPEG %ld MB, %d x %d %ld MB, turned %ld MB", SMALL, SMALL, peak[0] / 1024, SIDE,
