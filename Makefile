@@ -26,6 +26,27 @@ BUILD_ROOT  := build/$(CROSS)-clang
 endif
 endif
 # ---- end CROSS
+# ---- EMULATE: make test EMULATE=epyc-avx2 runs the native build's suite under qemu-x86_64-static
+# posing as another x86-64 CPU. Its cpuid is what align's level detection and OpenBLAS's kernel
+# choice read, so the whole dispatch runs as on that machine: epyc-avx2 is an AMD EPYC with AVX2 and
+# FMA but no AVX-512 (Zen 2: OpenBLAS picks its Zen kernel), haswell an Intel one (the Haswell
+# kernel). Each model's features that qemu's TCG cannot give are switched off, or qemu would warn
+# of each into align's stderr; align reads none of them. TCG has no AVX-512 at all, so no emulated
+# CPU stands in for an AVX-512 one.
+EMULATE_CPU_epyc-avx2 := EPYC-Rome-v1,-rdseed,-sha-ni,-rdpid,-xsavec,-xsaves,-3dnowprefetch,-misalignsse,-osvw,-perfctr-core,-topoext,-fxsr-opt,-amd-stibp,-clzero,-ibpb,-wbnoinvd,-xsaveerptr,-nrip-save
+EMULATE_CPU_haswell   := Haswell-v4,-pcid,-tsc-deadline,-x2apic,-invpcid,-spec-ctrl
+ifneq ($(EMULATE),)
+ifeq ($(EMULATE_CPU_$(EMULATE)),)
+$(error EMULATE=$(EMULATE): the CPUs this Makefile emulates are epyc-avx2 and haswell)
+endif
+ifneq ($(CROSS),)
+$(error EMULATE is for the native x86-64 build; CROSS has its own emulator)
+endif
+EMULATOR      := qemu-x86_64-static -cpu $(EMULATE_CPU_$(EMULATE))
+EMULATOR_NAME := qemu-x86_64-static as $(EMULATE)
+endif
+EMULATOR_NAME ?= $(EMULATOR)
+# ---- end EMULATE
 # ---- CC=clang (the compiler macOS and the BSDs ship; .ci/run runs the suite with it): its own
 # build directory, beside GCC's
 ifneq ($(CLANG),)
@@ -136,17 +157,19 @@ bench: $(BUILD)/make-index
 # A full-size align-base with random weights, for the full-size test and the benchmark. Remade when
 # the generator's source changes, not when the library it links does.
 $(RANDOM_MODEL)/model.safetensors: scripts/random_model.c | $(BUILD)/random-model
-	$(EMULATOR) $(BUILD)/random-model $(RANDOM_MODEL)
+	$(if $(CROSS),$(EMULATOR)) $(BUILD)/random-model $(RANDOM_MODEL)
 
 # The CLI tests run ALIGN_BIN through a shell: under an emulator, a script that runs it there (the
-# emulator by its full path: a test may run the script with another PATH).
-$(BUILD)/align-run: Makefile
+# emulator by its full path: a test may run the script with another PATH), one per emulated CPU.
+ALIGN_RUN := $(BUILD)/align-run$(if $(EMULATE),-$(EMULATE))
+$(ALIGN_RUN): Makefile
 	@mkdir -p $(dir $@)
-	printf '#!/bin/sh\nexec %s %s "$$@"\n' "$$(command -v $(EMULATOR) || echo $(EMULATOR))" '$(CURDIR)/$(BUILD)/align' > $@.tmp
+	printf '#!/bin/sh\nexec %s %s %s "$$@"\n' "$$(command -v $(firstword $(EMULATOR)) || echo $(firstword $(EMULATOR)))" \
+	    '$(wordlist 2,$(words $(EMULATOR)),$(EMULATOR))' '$(CURDIR)/$(BUILD)/align' > $@.tmp
 	chmod +x $@.tmp && mv $@.tmp $@
 
-test: $(BUILD)/test_align $(BUILD)/align $(if $(EMULATOR),$(BUILD)/align-run) $(RANDOM_MODEL)/model.safetensors
-	ALIGN_BIN=$(BUILD)/$(if $(EMULATOR),align-run,align) ALIGN_EMULATOR='$(EMULATOR)' \
+test: $(BUILD)/test_align $(BUILD)/align $(if $(EMULATOR),$(ALIGN_RUN)) $(RANDOM_MODEL)/model.safetensors
+	ALIGN_BIN=$(if $(EMULATOR),$(ALIGN_RUN),$(BUILD)/align) ALIGN_EMULATOR='$(EMULATOR_NAME)' \
 	    ALIGN_RANDOM_MODEL=$(RANDOM_MODEL) $(EMULATOR) $(BUILD)/test_align $(T)
 
 install: all
