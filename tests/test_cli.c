@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "builders.h"
+#include "kernels.h"
 #include "test.h"
 
 #define A align_bin()
@@ -729,6 +730,34 @@ TEST(cli_info_describes_the_model)
         CHECK_MSG(m != NULL, "%s", err.message);
         if (m) CHECK_STR(cJSON_GetStringValue(get(o, "id")), align_model_id(m));
         align_model_free(m);
+    }
+    cJSON_Delete(o);
+    run_free(&r);
+}
+
+/* align info names the ISA level the library chooses on this CPU (the test program runs on the same
+ * CPU, under the same emulator if any) and the OpenBLAS kernel it runs on, after re-executing itself
+ * for a better one. Under `make test EMULATE=...` the Makefile also names the emulated CPU's level and
+ * kernel, so an emulator that let AVX-512 through, or a re-execution that escaped it, fails here. */
+TEST(cli_info_names_this_cpus_level_and_kernel)
+{
+    const kernel_table *kt = NULL;
+    align_error err;
+    CHECK_MSG(kernel_table_choose(getenv("ALIGN_ISA"), "ALIGN_ISA", &kt, &err) == ALIGN_OK, "%s", err.message);
+    const char *better = align_blas_better_core();
+    const char *core = better ? better : align_blas_core();
+    const char *want_isa = getenv("ALIGN_EXPECT_ISA"), *want_core = getenv("ALIGN_EXPECT_BLAS");
+    run_result r = run_cmd("%s info -m %s --json", A, fixture("tiny-a"));
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    cJSON *o = cJSON_Parse(r.out);
+    CHECK(o != NULL);
+    if (o && kt) {
+        const char *isa = cJSON_GetStringValue(get(o, "isa"));
+        const char *loaded = cJSON_GetStringValue(get(get(o, "blas"), "core"));
+        CHECK_STR(isa, kt->isa);
+        CHECK_STR(loaded, core);
+        if (want_isa) CHECK_STR(isa, want_isa);
+        if (want_core) CHECK_STR(loaded, want_core);
     }
     cJSON_Delete(o);
     run_free(&r);
