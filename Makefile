@@ -30,17 +30,22 @@ endif
 # posing as another x86-64 CPU. Its cpuid is what align's level detection and OpenBLAS's kernel
 # choice read, so the whole dispatch runs as on that machine: epyc-avx2 is an AMD EPYC with AVX2 and
 # FMA but no AVX-512 (Zen 2: OpenBLAS picks its Zen kernel), haswell an Intel one (the Haswell
-# kernel). Each model's features that qemu's TCG cannot give are switched off, or qemu would warn
-# of each into align's stderr; align reads none of them. TCG has no AVX-512 at all, so no emulated
-# CPU stands in for an AVX-512 one.
-# Each CPU: qemu's model, then the ISA level and OpenBLAS kernel the suite checks that align chose.
-EMULATE_CPU_epyc-avx2 := EPYC-Rome-v1,-rdseed,-sha-ni,-rdpid,-xsavec,-xsaves,-3dnowprefetch,-misalignsse,-osvw,-perfctr-core,-topoext,-fxsr-opt,-amd-stibp,-clzero,-ibpb,-wbnoinvd,-xsaveerptr,-nrip-save
-EMULATE_CPU_haswell   := Haswell-v4,-pcid,-tsc-deadline,-x2apic,-invpcid,-spec-ctrl
-EMULATE_EXPECT_epyc-avx2 := ALIGN_EXPECT_ISA=avx2 ALIGN_EXPECT_BLAS=Zen
-EMULATE_EXPECT_haswell   := ALIGN_EXPECT_ISA=avx2 ALIGN_EXPECT_BLAS=Haswell
+# kernel), sandybridge an Intel with AVX but no AVX2 and nehalem one without AVX (align's baseline
+# loops; OpenBLAS's Sandybridge and Nehalem kernels). Each model's features that qemu's TCG cannot
+# give are switched off, or qemu would warn of each into align's stderr; align reads none of them.
+# TCG has no AVX-512 at all, so no emulated CPU stands in for an AVX-512 one. Each CPU: qemu's model,
+# then the ISA level and OpenBLAS kernel the suite checks that align chose.
+EMULATE_CPU_epyc-avx2      := EPYC-Rome-v1,-rdseed,-sha-ni,-rdpid,-xsavec,-xsaves,-3dnowprefetch,-misalignsse,-osvw,-perfctr-core,-topoext,-fxsr-opt,-amd-stibp,-clzero,-ibpb,-wbnoinvd,-xsaveerptr,-nrip-save
+EMULATE_CPU_haswell        := Haswell-v4,-pcid,-tsc-deadline,-x2apic,-invpcid,-spec-ctrl
+EMULATE_CPU_sandybridge    := SandyBridge-v2,-tsc-deadline,-x2apic,-spec-ctrl
+EMULATE_CPU_nehalem        := Nehalem-v2,-spec-ctrl
+EMULATE_EXPECT_epyc-avx2   := ALIGN_EXPECT_ISA=avx2 ALIGN_EXPECT_BLAS=Zen
+EMULATE_EXPECT_haswell     := ALIGN_EXPECT_ISA=avx2 ALIGN_EXPECT_BLAS=Haswell
+EMULATE_EXPECT_sandybridge := ALIGN_EXPECT_ISA=baseline ALIGN_EXPECT_BLAS=Sandybridge
+EMULATE_EXPECT_nehalem     := ALIGN_EXPECT_ISA=baseline ALIGN_EXPECT_BLAS=Nehalem
 ifneq ($(EMULATE),)
 ifeq ($(EMULATE_CPU_$(EMULATE)),)
-$(error EMULATE=$(EMULATE): the CPUs this Makefile emulates are epyc-avx2 and haswell)
+$(error EMULATE=$(EMULATE): the CPUs this Makefile emulates are epyc-avx2, haswell, sandybridge and nehalem)
 endif
 ifneq ($(CROSS),)
 $(error EMULATE is for the native x86-64 build; CROSS has its own emulator)
