@@ -171,13 +171,16 @@ static align_status pop_mark(pickle *u, size_t *base)
     return ALIGN_OK;
 }
 
-static align_status seq_append(pickle *u, pickle_obj *seq, pickle_obj *const *items, size_t n)
+/* Appends stack[base..sp) to seq. The stack is only indexed when it has items: before the first
+ * push it is a null pointer, and even a zero offset from one is undefined. */
+static align_status seq_append(pickle *u, pickle_obj *seq, size_t base)
 {
+    size_t n = u->sp - base;
     if (!n) return ALIGN_OK;
     pickle_obj **it = grow(seq->seq.items, &seq->seq.cap, seq->seq.n + n, sizeof *it);
     if (!it) return pickle_nomem(u);
     seq->seq.items = it;
-    memcpy(it + seq->seq.n, items, n * sizeof *it);
+    memcpy(it + seq->seq.n, u->stack + base, n * sizeof *it);
     seq->seq.n += n;
     return ALIGN_OK;
 }
@@ -187,7 +190,7 @@ static align_status make_tuple(pickle *u, size_t base)
 {
     pickle_obj *t = pickle_new(u, PICKLE_TUPLE);
     if (!t) return pickle_nomem(u);
-    align_status s = seq_append(u, t, u->stack + base, u->sp - base);
+    align_status s = seq_append(u, t, base);
     if (s) return s;
     u->sp = base;
     return push(u, t);
@@ -216,7 +219,7 @@ static align_status extend(pickle *u, pickle_kind kind, size_t base)
         return pickle_fail(u, "cannot add items to %s, only to %s", pickle_kind_name(u, target),
                            kind_name(kind));
     if (kind == PICKLE_DICT && n % 2) return pickle_fail(u, "a key without a value");
-    align_status s = seq_append(u, target, u->stack + base, n);
+    align_status s = seq_append(u, target, base);
     u->sp = base;
     return s;
 }

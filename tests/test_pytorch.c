@@ -472,6 +472,9 @@ TEST(pytorch_bad_structure)
     EXPECT_RAW("\x80\x02" "s.", "stack underflow");
     EXPECT_RAW("\x80\x02" "}(s.", "stack underflow"); /* SETITEM may not reach below a MARK */
     EXPECT_RAW("\x80\x02" "t.", "no MARK");
+    /* an empty tuple before anything was pushed: clang's UBSan (make test SAN=1 CC=clang) caught the
+     * parser offsetting the stack's null pointer, found by fuzz_pytorch */
+    EXPECT_RAW("\x80\x02" "(t.", "holds a tuple, not a state_dict");
     EXPECT_RAW("\x80\x02" "}(K\x01u.", "a key without a value");
     EXPECT_RAW("\x80\x02" "Q.", "stack underflow");
     EXPECT_RAW("\x80\x02" "K\x01Q.", "persistent id is not");
