@@ -291,7 +291,8 @@ int gather_images(char **operands, int n, const image_sources *src, strlist *out
     size_t first = out->count;
     if (expand_images(operands, n, src->recursive, out)) return -1;
     if (src->files_from && read_files_from(src->files_from, src->nul, out)) return -1;
-    if (stdin_given_twice(out->items + first, out->count - first, src)) return -1;
+    size_t added = out->count - first; /* none: items may be a null pointer, no base for an offset */
+    if (stdin_given_twice(added ? out->items + first : NULL, added, src)) return -1;
     keep_share(&src->share, first, out);
     return 0;
 }
