@@ -110,8 +110,12 @@ static inline vecf partial(const float *p, int t)
  * lie outside the tensor). */
 static inline __attribute__((always_inline)) vecf lanes(const float *p, int lo, int hi)
 {
-#if VW == 16
+#if VW == 16 && !defined(VEC_HALVES)
     return (vecf)_mm512_maskz_load_ps((__mmask16)((1u << hi) - (1u << lo)), p);
+#elif VW == 16
+    veci lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, in = (lane >= lo) & (lane < hi);
+    return JOIN8(_mm256_maskload_ps(p, (__m256i)__builtin_shufflevector(in, in, 0, 1, 2, 3, 4, 5, 6, 7)),
+                 _mm256_maskload_ps(p + 8, (__m256i)__builtin_shufflevector(in, in, 8, 9, 10, 11, 12, 13, 14, 15)));
 #else
     veci lane = {0, 1, 2, 3, 4, 5, 6, 7};
     return (vecf)_mm256_maskload_ps(p, (__m256i)((lane >= lo) & (lane < hi)));

@@ -5,11 +5,6 @@
 
 #include "error.h"
 
-#define KERNEL_TABLE(level)                                                                        \
-    {#level, depthwise_row_##level, gemm_dot_##level, epilogue_##level, scale_pixels_##level, scale_columns_##level,          \
-     attention_probs_##level, attention_context_##level, layer_norm_##level, \
-     resample_row_##level, resample_taps_##level}
-
 #if defined(__x86_64__)
 #include "cpu.h"
 

@@ -61,6 +61,12 @@ typedef struct {
     void resample_row_##level(const uint8_t *src, int in_w, uint8_t *dst, int out_w, const resample_weights *a); \
     void resample_taps_##level(int32_t *sum, const uint8_t *src, size_t n, int32_t k);
 
+/* a level's table, named by its level */
+#define KERNEL_TABLE(level)                                                                        \
+    {#level, depthwise_row_##level, gemm_dot_##level, epilogue_##level, scale_pixels_##level,          \
+     scale_columns_##level, attention_probs_##level, attention_context_##level, layer_norm_##level,  \
+     resample_row_##level, resample_taps_##level}
+
 #if defined(__x86_64__)
 KERNEL_DECLARE(baseline)
 KERNEL_DECLARE(avx2)

@@ -132,11 +132,15 @@ static align_status load_all(align_model *m, align_error *err)
         (s = model_id_compute(m->dir, &m->tensors, m->id, err)) || (s = load_tensors(m, err)) ||
         (s = load_text_files(m, err)) || (s = load_image_files(m, err)))
         return s;
-    m->vision.kernels = m->kernels;
+    model_use_kernels(m, m->kernels);
     m->vision.row_period = blas_row_period(align_blas_core());
-    m->text.kernels = m->kernels;
     m->text.row_period = m->vision.row_period;
     return ALIGN_OK;
+}
+
+void model_use_kernels(align_model *m, const kernel_table *kt)
+{
+    m->kernels = m->vision.kernels = m->text.kernels = kt;
 }
 
 /* ---- scratch ---------------------------------------------------------------------------------- */

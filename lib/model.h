@@ -53,5 +53,8 @@ struct align_model {
 align_status model_specs(const align_config *cfg, spec_list *list, align_error *err);
 /* Parameters (trainable tensors: not running statistics or int64 buffers) the specs describe. */
 int64_t model_count_parameters(const spec_list *list);
+/* Runs both towers and the preprocessing on kt's loops: the load's choice, or a test's (before the
+ * handle's first use). */
+void model_use_kernels(align_model *m, const kernel_table *kt);
 
 #endif

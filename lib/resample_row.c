@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "vec.h"
 
 #if defined(__SSE2__)
 #include <immintrin.h>
@@ -23,8 +24,20 @@ typedef uint32_t u32x4 __attribute__((vector_size(16)));
 typedef uint32_t u32x8 __attribute__((vector_size(32)));
 typedef uint32_t u32x16 __attribute__((vector_size(64)));
 
-#if defined(__AVX512F__)
+#if VW == 16
 typedef u32x16 lanes16;
+
+/* 16 bytes widened to 32-bit lanes: one instruction at AVX-512, two at AVX2 (vec.h, KERNEL_VW) */
+static inline u32x16 widen16(u8x16 px)
+{
+#if defined(VEC_HALVES)
+    u32x8 lo = (u32x8)_mm256_cvtepu8_epi32((__m128i)px);
+    u32x8 hi = (u32x8)_mm256_cvtepu8_epi32(_mm_srli_si128((__m128i)px, 8));
+    return __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+#else
+    return (u32x16)_mm512_cvtepu8_epi32((__m128i)px);
+#endif
+}
 
 /* acc += the 16 bytes of px, each times its tap's weight (k[0..4], lane 15 zero) */
 static inline lanes16 add_group(lanes16 acc, u8x16 px, const int32_t *k)
@@ -33,7 +46,7 @@ static inline lanes16 add_group(lanes16 acc, u8x16 px, const int32_t *k)
     u32x8 k8;
     memcpy(&k8, k, sizeof k8);
     u32x16 kk = __builtin_shufflevector(k8, zero, 0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 8);
-    return acc + (u32x16)_mm512_cvtepu8_epi32((__m128i)px) * kk;
+    return acc + widen16(px) * kk;
 }
 
 /* lanes 3j + c, j = 0..4, summed into lane c */
@@ -140,14 +153,14 @@ void KERNEL(resample_row)(const uint8_t *src, int in_w, uint8_t *dst, int out_w,
 void KERNEL(resample_taps)(int32_t *sum, const uint8_t *src, size_t n, int32_t k)
 {
     size_t i = 0;
-#if defined(__AVX512F__)
+#if VW == 16
     const u32x16 kk = (u32x16){0} + (uint32_t)k;
     for (; i + 16 <= n; i += 16) {
         u8x16 px;
         u32x16 acc;
         memcpy(&px, src + i, sizeof px);
         memcpy(&acc, sum + i, sizeof acc);
-        acc += (u32x16)_mm512_cvtepu8_epi32((__m128i)px) * kk;
+        acc += widen16(px) * kk;
         memcpy(sum + i, &acc, sizeof acc);
     }
 #elif defined(__AVX2__)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "builders.h"
+#include "kernel_levels.h"
 #include "kernels.h"
 #include "preprocess.h"
 #include "resample.h"
@@ -79,12 +80,12 @@ TEST(fitted_load_is_the_whole_decode_then_the_fit)
                         cfg.resample = f;
                         cfg.size_w = sizes[s][0];
                         cfg.size_h = sizes[s][1];
-                        for (int level = 0; level <= kernel_cpu_level(); level++) {
+                        for (const kernel_table *const *t = test_kernel_tables(); *t; t++) {
                             char what[112];
                             snprintf(what, sizeof what, "%d x %d, quality %d, orientation %u, filter %d, %d x %d", w, h,
                                      quality, o, f, cfg.size_w, cfg.size_h);
-                            int d = fitted_differs(&cfg, kernel_table_at(level), &file, what);
-                            CHECK_MSG(!d, "%s at %s: the bytes differ", what, kernel_table_at(level)->isa);
+                            int d = fitted_differs(&cfg, *t, &file, what);
+                            CHECK_MSG(!d, "%s at %s: the bytes differ", what, (*t)->isa);
                             differ += d;
                             cases++;
                         }
@@ -126,9 +127,8 @@ TEST(fitted_load_of_the_fixtures)
         buf file = {0};
         file.p = read_fixture_bytes(fixture(rel), &file.n);
         if (!file.p) continue;
-        for (int level = 0; level <= kernel_cpu_level(); level++)
-            CHECK_MSG(!fitted_differs(&cfg, kernel_table_at(level), &file, names[i]), "%s at %s", names[i],
-                      kernel_table_at(level)->isa);
+        for (const kernel_table *const *t = test_kernel_tables(); *t; t++)
+            CHECK_MSG(!fitted_differs(&cfg, *t, &file, names[i]), "%s at %s", names[i], (*t)->isa);
         free(file.p);
     }
 }

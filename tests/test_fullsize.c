@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "align.h"
+#include "kernel_levels.h"
 #include "kernels.h"
+#include "model.h"
 #include "test.h"
 
 static int unit_and_finite(const float *v, int n)
@@ -153,9 +155,9 @@ static void check_logits(const float *logits, const double *want, const float *i
 
 /* The random align-base's embeddings and logits against a float64 evaluation of the same weights
  * and inputs (tests/fixtures/fullsize: PyTorch, written after transformers 4.27's ALIGN and checked
- * against its tiny fixtures first), at every ISA level this CPU runs: the full-size shapes take
- * paths the tiny models do not (image-by-image early stages, edge tiles, 2,304-channel maps,
- * twelve 768-wide BERT layers). */
+ * against its tiny fixtures first), at every ISA level this CPU runs and avx512_on_avx2: the
+ * full-size shapes take paths the tiny models do not (image-by-image early stages, edge tiles,
+ * 2,304-channel maps, twelve 768-wide BERT layers). */
 TEST(full_size_matches_a_float64_evaluation)
 {
     const char *dir = full_size_dir();
@@ -181,13 +183,11 @@ TEST(full_size_matches_a_float64_evaluation)
     double *logits_f64 = json_doubles(cJSON_GetObjectItemCaseSensitive(ref, "logits_f64"), ni * nl);
     float *image = calloc((size_t)ni * dim, sizeof(float)), *text = calloc((size_t)nl * dim, sizeof(float));
     float *logits = calloc((size_t)ni * nl, sizeof(float));
-    static const char *const levels[] = {"baseline", "avx2", "avx512"};
-    for (int level = 0; level <= kernel_cpu_level() && level < 3; level++) {
-        setenv("ALIGN_ISA", levels[level], 1);
+    for (const kernel_table *const *kt = test_kernel_tables(); *kt; kt++) {
         align_model *m = align_model_load(dir, &err);
-        unsetenv("ALIGN_ISA");
         CHECK_MSG(m != NULL, "%s", err.message);
         if (!m) break;
+        model_use_kernels(m, *kt);
         const char *want_id = cJSON_GetObjectItemCaseSensitive(ref, "model_id")->valuestring;
         if (strcmp(align_model_id(m), want_id) != 0) {
             test_fail_at(__FILE__, __LINE__, "%s is model %s, the reference was computed for %s: "
@@ -210,4 +210,45 @@ TEST(full_size_matches_a_float64_evaluation)
     free(images), free(labels), free(image), free(text), free(logits);
     free(image_f32), free(text_f32), free(image_f64), free(text_f64), free(logits_f64);
     cJSON_Delete(ref);
+}
+
+/* Both towers and the resize, image and labels as above, at one kernel table: embeddings into
+ * image [3][640] and text [3][640]. */
+static void embed_at(const char *dir, const kernel_table *kt, const align_image *images, const char *const *labels,
+                     float *image, float *text)
+{
+    align_error err;
+    align_model *m = align_model_load(dir, &err);
+    CHECK_MSG(m != NULL, "%s", err.message);
+    if (!m) return;
+    model_use_kernels(m, kt);
+    CHECK_MSG(align_encode_images(m, images, 3, image, NULL, &err) == ALIGN_OK, "%s", err.message);
+    CHECK_MSG(align_encode_text(m, labels, 3, text, NULL, &err) == ALIGN_OK, "%s", err.message);
+    align_model_free(m);
+}
+
+/* avx512_on_avx2 tests the avx512 level's loops where the CPU cannot run them (kernel_levels.h).
+ * It stands in for them only if it computes what they compute: where both run, the full-size
+ * model's embeddings (every tile, product, activation and resize the real shapes take) at the two
+ * are the same bits. */
+TEST(full_size_avx512_loops_built_for_avx2_give_avx512s_bits)
+{
+    const kernel_table *wide = test_avx512_on_avx2();
+    if (!wide || kernel_cpu_level() < 2) {
+        test_skip("this CPU has no AVX-512: avx512_on_avx2 runs the parity tests in its place");
+        return;
+    }
+    const char *dir = full_size_dir();
+    if (!dir) return;
+    align_error err;
+    align_image images[3];
+    const char *names[] = {"images/cat.jpg", "images/astronaut.png", "images/rocket.bmp"};
+    const char *const labels[] = {"a photo of an astronaut", "a photo of a cat", "中文"};
+    for (int i = 0; i < 3; i++) CHECK(align_image_load(fixture(names[i]), NULL, &images[i], &err) == ALIGN_OK);
+    static float image[2][3 * 640], text[2][3 * 640];
+    embed_at(dir, kernel_table_at(2), images, labels, image[0], text[0]);
+    embed_at(dir, wide, images, labels, image[1], text[1]);
+    CHECK_MSG(memcmp(image[0], image[1], sizeof image[0]) == 0, "the image embeddings differ");
+    CHECK_MSG(memcmp(text[0], text[1], sizeof text[0]) == 0, "the text embeddings differ");
+    for (int i = 0; i < 3; i++) align_image_free(&images[i]);
 }

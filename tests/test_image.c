@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "builders.h"
+#include "kernel_levels.h"
 #include "kernels.h"
 #include "preprocess.h"
 #include "resample.h"
@@ -554,8 +555,8 @@ TEST(image_resize_filters_pillow)
             const char *hex = cases[i].hex[f];
             for (int k = 0; k < ow * oh * 3; k++)
                 expect[k] = (uint8_t)(hexval(hex[2 * k]) << 4 | hexval(hex[2 * k + 1]));
-            for (int level = 0; level <= kernel_cpu_level(); level++) {
-                const kernel_table *kt = kernel_table_at(level);
+            for (const kernel_table *const *t = test_kernel_tables(); *t; t++) {
+                const kernel_table *kt = *t;
                 align_image out;
                 align_error err = {0};
                 char what[80];
@@ -634,8 +635,8 @@ static void check_model_fixtures(const char *model)
             const cJSON *resized = cJSON_GetObjectItemCaseSensitive(detail, "resized_uint8");
             size_t rn;
             float *rw = json_tensor(resized, &rn);
-            for (int level = 0; level <= kernel_cpu_level(); level++) {
-                const kernel_table *kt = kernel_table_at(level);
+            for (const kernel_table *const *t = test_kernel_tables(); *t; t++) {
+                const kernel_table *kt = *t;
                 align_image out;
                 if (image_resize(&ppm, cfg.size_w, cfg.size_h, cfg.resample, kt->resample_row, &out, &err) ==
                     ALIGN_OK) {

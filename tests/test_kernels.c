@@ -1,5 +1,5 @@
-/* The tuned kernels against their plain references (kernels.h), at every ISA level this CPU runs,
- * on random shapes that reach every tile: 3x3 and 5x5 windows, strides 1 and 2, both paddings at
+/* The tuned kernels against their plain references (kernels.h), at every ISA level this CPU runs
+ * and avx512_on_avx2 (kernel_levels.h), on random shapes that reach every tile: 3x3 and 5x5 windows, strides 1 and 2, both paddings at
  * stride 2, maps narrower than a tile and rows whose tiles end at each edge, channel counts the
  * tiles take and ones they leave to the reference; the text tower's products at row, column and
  * depth counts around each tile's size and the depth block's, its attention rows and LayerNorms
@@ -12,6 +12,7 @@
 
 #include "attention.h"
 #include "depthwise.h"
+#include "kernel_levels.h"
 #include "kernels.h"
 #include "layer_norm.h"
 #include "ops.h"
@@ -77,8 +78,8 @@ TEST(depthwise_tiles_match_the_reference_at_every_level)
 {
     static const int channels[] = {16, 32, 48, 8, 12, 6}; /* whole vectors at every level, then fewer */
     unsigned state = 12345;
-    for (int level = 0; level <= kernel_cpu_level(); level++) {
-        const kernel_table *kt = kernel_table_at(level);
+    for (const kernel_table *const *t = test_kernel_tables(); *t; t++) {
+        const kernel_table *kt = *t;
         double worst = 0;
         int cases = 0;
         for (int k = 3; k <= 5; k += 2)
@@ -101,8 +102,8 @@ TEST(epilogues_match_the_reference_at_every_level)
 {
     static const act_kind acts[] = {ACT_SILU, ACT_LINEAR, ACT_GELU};
     unsigned state = 777;
-    for (int level = 0; level <= kernel_cpu_level(); level++) {
-        const kernel_table *kt = kernel_table_at(level);
+    for (const kernel_table *const *t = test_kernel_tables(); *t; t++) {
+        const kernel_table *kt = *t;
         for (int n = 1; n <= 70; n += 3)
             for (int ai = 0; ai < 3; ai++)
                 for (int with = 0; with < 4; with++) {
@@ -132,8 +133,8 @@ TEST(vector_silus_keep_nan_and_their_limits_at_every_level)
 {
     static const float special[] = {NAN, -1000.0f, 1000.0f};
     enum { C = 48, W = 9 };
-    for (int level = 0; level <= kernel_cpu_level(); level++) {
-        const kernel_table *kt = kernel_table_at(level);
+    for (const kernel_table *const *t = test_kernel_tables(); *t; t++) {
+        const kernel_table *kt = *t;
         for (int s = 0; s < 3; s++) {
             float x = special[s], want = x > 0 ? x : 0.0f;
             /* a 3x3 window whose one nonzero weight, 1, is its centre, and bias 0: the tile's SiLU
@@ -204,8 +205,8 @@ TEST(dot_products_match_the_reference_at_every_level)
 {
     static const int ms[] = {1, 2, 3, 4, 5, 9}, ns[] = {2, 5, 6, 7, 9, 13}, ks[] = {1, 3, 4, 15, 16, 17, 33, 770, 1600};
     unsigned state = 4242;
-    for (int level = 0; level <= kernel_cpu_level(); level++) {
-        const kernel_table *kt = kernel_table_at(level);
+    for (const kernel_table *const *t = test_kernel_tables(); *t; t++) {
+        const kernel_table *kt = *t;
         double worst = 0;
         for (int a = 0; a < 6; a++)
             for (int b = 0; b < 6; b++)
@@ -230,8 +231,8 @@ TEST(resample_rows_match_the_reference_at_every_level)
     static const int widths[] = {1, 2, 3, 5, 6, 7, 11, 16, 31, 100, 347, 1001, 4000};
     enum { NW = sizeof widths / sizeof widths[0], ROWS = 2 };
     unsigned state = 7;
-    for (int level = 0; level <= kernel_cpu_level(); level++) {
-        const kernel_table *kt = kernel_table_at(level);
+    for (const kernel_table *const *t = test_kernel_tables(); *t; t++) {
+        const kernel_table *kt = *t;
         size_t cases = 0, differ = 0;
         for (int i = 0; i < NW; i++) {
             int iw = widths[i];
@@ -264,8 +265,8 @@ TEST(channel_scales_match_the_baseline_exactly_at_every_level)
 {
     unsigned state = 99;
     const kernel_table *base = kernel_table_at(0);
-    for (int level = 1; level <= kernel_cpu_level(); level++) {
-        const kernel_table *kt = kernel_table_at(level);
+    for (const kernel_table *const *t = test_kernel_tables() + 1; *t; t++) {
+        const kernel_table *kt = *t;
         for (int c = 1; c <= 40; c += 13) {
             int pixels = 37;
             float *x = random_floats((size_t)pixels * c, &state), *gate = random_floats((size_t)c, &state);
@@ -294,8 +295,8 @@ TEST(attention_rows_match_the_reference_at_every_level)
 {
     static const int widths[] = {64, 32, 16, 24, 8, 5, 1}; /* whole blocks, then a part of one */
     unsigned state = 4242;
-    for (int level = 0; level <= kernel_cpu_level(); level++) {
-        const kernel_table *kt = kernel_table_at(level);
+    for (const kernel_table *const *t = test_kernel_tables(); *t; t++) {
+        const kernel_table *kt = *t;
         double worst = 0;
         for (int wi = 0; wi < 7; wi++)
             for (int len = 1; len <= 20; len += 3) {
@@ -330,8 +331,8 @@ TEST(layer_norms_match_the_reference_at_every_level)
 {
     static const int widths[] = {768, 64, 13, 8, 7, 1};
     unsigned state = 31337;
-    for (int level = 0; level <= kernel_cpu_level(); level++) {
-        const kernel_table *kt = kernel_table_at(level);
+    for (const kernel_table *const *t = test_kernel_tables(); *t; t++) {
+        const kernel_table *kt = *t;
         for (int wi = 0; wi < 6; wi++)
             for (int three = 0; three < 2; three++) {
                 int n = widths[wi];
@@ -401,8 +402,8 @@ TEST(resample_taps_match_the_reference_at_every_level)
     enum { MAX = 100 };
     static const int32_t weights[] = {0, 1, -1, 4194304, -1398101, 5592405, 123457};
     unsigned state = 3;
-    for (int level = 0; level <= kernel_cpu_level(); level++) {
-        const kernel_table *kt = kernel_table_at(level);
+    for (const kernel_table *const *t = test_kernel_tables(); *t; t++) {
+        const kernel_table *kt = *t;
         size_t differ = 0;
         for (size_t n = 0; n <= MAX; n++)
             for (size_t w = 0; w < sizeof weights / sizeof weights[0]; w++) {

@@ -9,6 +9,7 @@
 #include "checkpoint.h"
 #include "config.h"
 #include "efficientnet.h"
+#include "kernel_levels.h"
 #include "kernels.h"
 #include "ops.h"
 #include "tensors.h"
@@ -156,16 +157,16 @@ typedef void (*case_check)(towers *t, const cJSON *c, int with_debug, double *wo
 
 /* Every case of a model's expected.json through one tower; the first also layer by layer. At every
  * ISA level this CPU runs, so that the lower levels' kernels stay tested on a machine with higher
- * ones. */
+ * ones, and at avx512_on_avx2 (kernel_levels.h). */
 static void tower_parity(const char *model, case_check check, const char *tower)
 {
     towers t;
     if (!towers_load(&t, model)) return;
-    for (int level = 0; level <= kernel_cpu_level(); level++) {
+    for (const kernel_table *const *kt = test_kernel_tables(); *kt; kt++) {
         const cJSON *c;
         double worst = 0;
         int first = 1;
-        t.vision.kernels = t.text.kernels = kernel_table_at(level);
+        t.vision.kernels = t.text.kernels = *kt;
         cJSON_ArrayForEach(c, field(t.expected, "cases")) {
             check(&t, c, first, &worst);
             first = 0;
@@ -290,12 +291,12 @@ static void batch_tap(void *arg, int block, const float *x, int first, int n, in
                     &b->worst);
 }
 
-static void vision_batch_parity_at(const char *model, int batch_below, int level, int all_early)
+static void vision_batch_parity_at(const char *model, int batch_below, const kernel_table *kt, int all_early)
 {
     towers t;
     if (!towers_load(&t, model)) return;
     t.vision.batch_below = batch_below;
-    t.vision.kernels = kernel_table_at(level);
+    t.vision.kernels = kt;
     batch_tap_ctx b = {{0}, {0}, t.cfg.vision.n_blocks, 0, 0, 0};
     int n = 0;
     const cJSON *c;
@@ -333,13 +334,13 @@ static void vision_batch_parity_at(const char *model, int batch_below, int level
 
 static void vision_batch_parity(const char *model, int batch_below)
 {
-    for (int level = 0; level <= kernel_cpu_level(); level++) vision_batch_parity_at(model, batch_below, level, 0);
+    for (const kernel_table *const *kt = test_kernel_tables(); *kt; kt++) vision_batch_parity_at(model, batch_below, *kt, 0);
 }
 
 /* batch_below 1: every block runs one image at a time, and the whole batch is gathered after the
  * last (the workspace's gather buffer must hold it: it once held only what later blocks needed). */
-TEST(vision_tower_every_block_image_by_image_matches_hf_tiny_a) { vision_batch_parity_at("tiny-a", 1, kernel_cpu_level(), 1); }
-TEST(vision_tower_every_block_image_by_image_matches_hf_tiny_b) { vision_batch_parity_at("tiny-b", 1, kernel_cpu_level(), 1); }
+TEST(vision_tower_every_block_image_by_image_matches_hf_tiny_a) { vision_batch_parity_at("tiny-a", 1, kernel_table_at(kernel_cpu_level()), 1); }
+TEST(vision_tower_every_block_image_by_image_matches_hf_tiny_b) { vision_batch_parity_at("tiny-b", 1, kernel_table_at(kernel_cpu_level()), 1); }
 
 TEST(vision_tower_batch_split_matches_hf_tiny_a) { vision_batch_parity("tiny-a", 100); }
 TEST(vision_tower_batch_split_matches_hf_tiny_b) { vision_batch_parity("tiny-b", 100); }

@@ -1,0 +1,33 @@
+/* kernel_levels.c: the kernel tables the parity tests run, the test binary's own avx512_on_avx2
+ * among them. */
+#include "kernel_levels.h"
+
+#if defined(__x86_64__)
+KERNEL_DECLARE(avx512_on_avx2)
+static const kernel_table avx512_on_avx2 = KERNEL_TABLE(avx512_on_avx2);
+
+const kernel_table *test_avx512_on_avx2(void)
+{
+    return &avx512_on_avx2;
+}
+
+/* kernel_cpu_level()'s avx2 */
+#define LEVEL_OF_AVX2 1
+#else
+const kernel_table *test_avx512_on_avx2(void)
+{
+    return NULL;
+}
+
+#define LEVEL_OF_AVX2 1000
+#endif
+
+const kernel_table *const *test_kernel_tables(void)
+{
+    static const kernel_table *tables[5];
+    int n = 0, top = kernel_cpu_level();
+    for (int level = 0; level <= top; level++) tables[n++] = kernel_table_at(level);
+    if (top >= LEVEL_OF_AVX2) tables[n++] = test_avx512_on_avx2();
+    tables[n] = NULL;
+    return tables;
+}
