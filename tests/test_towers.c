@@ -334,13 +334,20 @@ static void vision_batch_parity_at(const char *model, int batch_below, const ker
 
 static void vision_batch_parity(const char *model, int batch_below)
 {
-    for (const kernel_table *const *kt = test_kernel_tables(); *kt; kt++) vision_batch_parity_at(model, batch_below, *kt, 0);
+    for (const kernel_table *const *kt = test_kernel_tables(); *kt; kt++)
+        vision_batch_parity_at(model, batch_below, *kt, 0);
 }
 
 /* batch_below 1: every block runs one image at a time, and the whole batch is gathered after the
  * last (the workspace's gather buffer must hold it: it once held only what later blocks needed). */
-TEST(vision_tower_every_block_image_by_image_matches_hf_tiny_a) { vision_batch_parity_at("tiny-a", 1, kernel_table_at(kernel_cpu_level()), 1); }
-TEST(vision_tower_every_block_image_by_image_matches_hf_tiny_b) { vision_batch_parity_at("tiny-b", 1, kernel_table_at(kernel_cpu_level()), 1); }
+TEST(vision_tower_every_block_image_by_image_matches_hf_tiny_a)
+{
+    vision_batch_parity_at("tiny-a", 1, kernel_table_at(kernel_cpu_level()), 1);
+}
+TEST(vision_tower_every_block_image_by_image_matches_hf_tiny_b)
+{
+    vision_batch_parity_at("tiny-b", 1, kernel_table_at(kernel_cpu_level()), 1);
+}
 
 TEST(vision_tower_batch_split_matches_hf_tiny_a) { vision_batch_parity("tiny-a", 100); }
 TEST(vision_tower_batch_split_matches_hf_tiny_b) { vision_batch_parity("tiny-b", 100); }
