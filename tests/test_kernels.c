@@ -1,10 +1,10 @@
 /* The tuned kernels against their plain references (kernels.h), at every ISA level this CPU runs
- * and avx512_on_avx2 (kernel_levels.h), on random shapes that reach every tile: 3x3 and 5x5 windows, strides 1 and 2, both paddings at
- * stride 2, maps narrower than a tile and rows whose tiles end at each edge, channel counts the
- * tiles take and ones they leave to the reference; the text tower's products at row, column and
- * depth counts around each tile's size and the depth block's, its attention rows and LayerNorms
- * at head widths and row lengths that fill their vectors and ones that leave a part; the resize's
- * rows at every filter, shrinking and enlarging. */
+ * and avx512_on_avx2 (kernel_levels.h), on random shapes that reach every tile: 3x3 and 5x5
+ * windows, strides 1 and 2, both paddings at stride 2, maps narrower than a tile and rows whose
+ * tiles end at each edge, channel counts the tiles take and ones they leave to the reference; the
+ * text tower's products at row, column and depth counts around each tile's size and the depth
+ * block's, its attention rows and LayerNorms at head widths and row lengths that fill their vectors
+ * and ones that leave a part; the resize's rows at every filter, shrinking and enlarging. */
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
