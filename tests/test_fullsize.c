@@ -230,8 +230,9 @@ static void embed_at(const char *dir, const kernel_table *kt, const align_image 
 /* avx512_on_avx2 tests the avx512 level's loops where the CPU cannot run them (kernel_levels.h).
  * It stands in for them only if it computes what they compute: where both run, the full-size
  * model's embeddings (every tile, product, activation and resize the real shapes take) at the two
- * are the same bits. */
-TEST(full_size_avx512_loops_built_for_avx2_give_avx512s_bits)
+ * are the same bits. Its name leaves out full_size: .ci/run's loop over OpenBLAS's kernels runs
+ * T=full_size, and both tables here call the same kernel. */
+TEST(avx512_loops_built_for_avx2_give_avx512s_bits_on_the_full_model)
 {
     const kernel_table *cpu = kernel_table_at(kernel_cpu_level()), *wide = test_avx512_on_avx2();
     if (!wide || strcmp(cpu->isa, "avx512") != 0) {
