@@ -65,6 +65,18 @@ void test_skip(const char *fmt, ...)
     current_skipped = 1;
 }
 
+int test_skip_under_x86_emulation(void)
+{
+#if defined(__x86_64__)
+    const char *emulator = getenv("ALIGN_EMULATOR");
+    if (emulator && *emulator) {
+        test_skip("under %s: nothing in it depends on the CPU; the native run checks it", emulator);
+        return 1;
+    }
+#endif
+    return 0;
+}
+
 /* Which machine the results are from: a failure on one CPU kind or under an emulator reads
  * differently. uname gives the emulated machine under qemu; make test names the emulator. */
 static void print_platform(void)

@@ -197,6 +197,7 @@ TEST(cli_index_keys_dotdot_after_a_link_as_the_kernel_opens_it)
  * and an intact file after every kill. */
 TEST(cli_index_survives_kill_9)
 {
+    if (test_skip_under_x86_emulation()) return;
     const char *dir = image_dir("kill", 400), *ref = tmp("kill-ref.db");
     sh("%s index -q -m %s --db %s %s", A, model(), ref, dir);
     digest want = index_digest(ref);
@@ -331,6 +332,7 @@ static long copied_rows_matching(const char *db, const char *ref)
  * carries on. */
 TEST(cli_index_interrupted_leaves_one_whole_file)
 {
+    if (test_skip_under_x86_emulation()) return;
     const char *dir = image_dir("sigint", 600), *ref = tmp("sigint-ref.db"), *db = tmp("sigint.db");
     const char *err_path = tmp("sigint.err"), *wal = tmp("sigint.db-wal");
     sh("%s index -q -m %s --db %s %s", A, model(), ref, dir);
@@ -359,6 +361,7 @@ TEST(cli_index_interrupted_leaves_one_whole_file)
  * whole with no temporary file beside it. */
 TEST(cli_classify_update_interrupted_leaves_one_whole_file)
 {
+    if (test_skip_under_x86_emulation()) return;
     const char *dir = image_dir("sigint", 600), *ref = tmp("sigint-ref.db"), *db = tmp("sigcls.db");
     const char *out = tmp("sigcls-out/r.tsv");
     sh("%s index -q -m %s --db %s %s && mkdir -p %s-out && echo old > %s", A, model(), ref, dir, tmp("sigcls"), out);
@@ -427,6 +430,7 @@ TEST(cli_index_merge_interrupted_leaves_one_whole_file)
  * the index (here search, which only reads) folds them into the file as it closes it. */
 TEST(cli_search_folds_back_the_wal_a_kill_9_left)
 {
+    if (test_skip_under_x86_emulation()) return;
     const char *dir = image_dir("sigkill", 600), *ref = tmp("sigkill-ref.db"), *db = tmp("sigkill.db");
     sh("%s index -q -m %s --db %s %s", A, model(), ref, dir);
     char cmd[4096];

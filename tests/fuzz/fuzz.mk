@@ -1,6 +1,7 @@
 # libFuzzer targets (included by the Makefile). See tests/fuzz/README.md.
 #
 #   make fuzz                          build every target, run each for FUZZ_SECONDS (30)
+#   make -j2 fuzz                      the same, two targets at a time
 #   make fuzz FUZZ_SECONDS=600 FUZZ_TARGETS="image pytorch"
 #   make fuzz-build                    build only (build/fuzz/fuzz_<target>)
 #
@@ -65,24 +66,26 @@ $(FUZZ_DIR)/libalign-fuzz.a: $(FUZZ_LIB_OBJ)
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(FUZZ_DIR)/libalign-fuzz.a
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_DIR)/libalign-fuzz.a $(FUZZ_LDLIBS) -o $@
 
-# One target at a time (they are CPU-bound). New inputs go to build/fuzz/corpus/<target>; the seeds
-# in tests/fuzz/corpus/<target> are only read. The targets run with a PATH that has no Ghostscript:
-# an EPS that gets past its header is then refused where it would be rendered (Ghostscript's
-# interpreter is not ours to fuzz, and a PostScript loop would run into libFuzzer's timeout).
-fuzz: $(FUZZ_BINS)
-	@set -e; sym=$$(command -v llvm-symbolizer || command -v llvm-symbolizer-14 || true); \
-	for t in $(FUZZ_TARGETS); do \
-	    mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/artifacts $(FUZZ_DIR)/no-gs; \
-	    dict=; [ -f tests/fuzz/$$t.dict ] && dict=-dict=tests/fuzz/$$t.dict; \
-	    echo "fuzz_$$t: $(FUZZ_SECONDS) s (log: $(FUZZ_DIR)/fuzz_$$t.log)"; \
-	    if ! env PATH=$(CURDIR)/$(FUZZ_DIR)/no-gs $${sym:+ASAN_SYMBOLIZER_PATH=$$sym} $(FUZZ_DIR)/fuzz_$$t $(FUZZ_RUN_FLAGS) $$dict -max_total_time=$(FUZZ_SECONDS) \
-	            -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t- \
-	            $(FUZZ_DIR)/corpus/$$t tests/fuzz/corpus/$$t >$(FUZZ_DIR)/fuzz_$$t.log 2>&1; then \
-	        tail -n 60 $(FUZZ_DIR)/fuzz_$$t.log; \
-	        echo "fuzz_$$t FAILED: the input is in $(FUZZ_DIR)/artifacts/"; exit 1; \
-	    fi; \
-	    grep -E '^stat::number_of_executed_units|^Done' $(FUZZ_DIR)/fuzz_$$t.log | sed 's/^/    /'; \
-	done
+# Each target a rule of its own, so that make -jN fuzz runs N at once (they are CPU-bound: one a
+# core). New inputs go to build/fuzz/corpus/<target>; the seeds in tests/fuzz/corpus/<target> are
+# only read. The targets run with a PATH that has no Ghostscript: an EPS that gets past its header is
+# then refused where it would be rendered (Ghostscript's interpreter is not ours to fuzz, and a
+# PostScript loop would run into libFuzzer's timeout).
+FUZZ_RUNS := $(FUZZ_TARGETS:%=fuzz-run-%)
+.PHONY: $(FUZZ_RUNS)
+fuzz: $(FUZZ_RUNS)
+
+$(FUZZ_RUNS): fuzz-run-%: $(FUZZ_DIR)/fuzz_%
+	@set -e; t=$*; sym=$$(command -v llvm-symbolizer || command -v llvm-symbolizer-14 || true); \
+	mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/artifacts $(FUZZ_DIR)/no-gs; \
+	dict=; [ -f tests/fuzz/$$t.dict ] && dict=-dict=tests/fuzz/$$t.dict; \
+	if ! env PATH=$(CURDIR)/$(FUZZ_DIR)/no-gs $${sym:+ASAN_SYMBOLIZER_PATH=$$sym} $(FUZZ_DIR)/fuzz_$$t $(FUZZ_RUN_FLAGS) $$dict -max_total_time=$(FUZZ_SECONDS) \
+	        -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t- \
+	        $(FUZZ_DIR)/corpus/$$t tests/fuzz/corpus/$$t >$(FUZZ_DIR)/fuzz_$$t.log 2>&1; then \
+	    tail -n 60 $(FUZZ_DIR)/fuzz_$$t.log; \
+	    echo "fuzz_$$t FAILED: the input is in $(FUZZ_DIR)/artifacts/"; exit 1; \
+	fi; \
+	echo "fuzz_$$t: $(FUZZ_SECONDS) s, $$(sed -n 's/^stat::number_of_executed_units: *//p' $(FUZZ_DIR)/fuzz_$$t.log) runs (log: $(FUZZ_DIR)/fuzz_$$t.log)"
 
 # ---- allocation failures: make oom-check [OOM_OPS="config tokenizer checkpoints images model"] ----
 # Every library object (the towers too) built with AddressSanitizer and UndefinedBehaviorSanitizer
