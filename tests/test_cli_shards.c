@@ -146,6 +146,7 @@ TEST(cli_embed_shards_concatenated_equal_one_run) { shards_equal_one_run("embed"
  * gives the file an uninterrupted run gives, byte for byte, and leaves no partial file. */
 static void resume_after_kill(const char *args, const char *ext, int before_stdin, int lines_before)
 {
+    if (test_skip_under_x86_emulation()) return;
     char dir[512], list[8192] = "";
     snprintf(dir, sizeof dir, "%s/resume%s", test_tmpdir(), ext);
     make_images(dir, 0, 40);
