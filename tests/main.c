@@ -65,16 +65,26 @@ void test_skip(const char *fmt, ...)
     current_skipped = 1;
 }
 
+const char *test_emulator(void)
+{
+    const char *emulator = getenv("ALIGN_EMULATOR");
+    return emulator && *emulator ? emulator : NULL;
+}
+
+int test_skip_under_emulation(const char *why)
+{
+    const char *emulator = test_emulator();
+    if (emulator) test_skip("under %s: %s", emulator, why);
+    return emulator != NULL;
+}
+
 int test_skip_under_x86_emulation(void)
 {
 #if defined(__x86_64__)
-    const char *emulator = getenv("ALIGN_EMULATOR");
-    if (emulator && *emulator) {
-        test_skip("under %s: nothing in it depends on the CPU; the native run checks it", emulator);
-        return 1;
-    }
-#endif
+    return test_skip_under_emulation("nothing in it depends on the CPU; the native run checks it");
+#else
     return 0;
+#endif
 }
 
 /* Which machine the results are from: a failure on one CPU kind or under an emulator reads
@@ -82,11 +92,11 @@ int test_skip_under_x86_emulation(void)
 static void print_platform(void)
 {
     struct utsname u;
-    const char *emulator = getenv("ALIGN_EMULATOR");
+    const char *emulator = test_emulator();
     if (uname(&u) != 0) memset(&u, 0, sizeof u);
     printf("platform: %s %s, %d CPUs, OpenBLAS kernel %s", u.sysname, u.machine, align_cpu_count(),
            align_blas_core());
-    if (emulator && *emulator) printf(", under %s", emulator);
+    if (emulator) printf(", under %s", emulator);
     printf("\n");
 }
 

@@ -20,6 +20,11 @@ void test_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Marks the running test skipped, with the reason (the test returns right after). A run that skipped
  * something ends with "N passed, N failed, N skipped". */
 void test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The emulator make test runs the suite under (ALIGN_EMULATOR: qemu for CROSS and EMULATE), or NULL
+ * when the suite runs natively. */
+const char *test_emulator(void);
+/* Under an emulator: skips the running test ("under <emulator>: <why>") and returns 1. */
+int test_skip_under_emulation(const char *why);
 /* Under make test EMULATE=... (x86-64 run by qemu on x86-64, which ran such tests 15 to 40 times
  * slower than qemu's aarch64 emulation on one host): skips a slow test whose result depends on
  * nothing the emulated CPU changes, as its code runs natively at the same ISA levels. Returns 1

@@ -972,11 +972,7 @@ TEST(cli_help_lists_every_option)
 /* Whether peak RSS says nothing of align's own memory here (the test is then skipped). */
 static int rss_unmeasurable(void)
 {
-    const char *emulator = getenv("ALIGN_EMULATOR");
-    if (emulator && *emulator) {
-        test_skip("under %s: its RSS is the emulator's", emulator);
-        return 1;
-    }
+    if (test_skip_under_emulation("its RSS is the emulator's")) return 1;
 #ifdef UNDER_ASAN
     test_skip("under AddressSanitizer, whose quarantine keeps freed memory");
     return 1;

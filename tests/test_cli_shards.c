@@ -37,12 +37,9 @@ static unsigned spec_shard(const char *path, unsigned n)
 /* The full-size random model, or NULL (skipped) under an emulator, where it is far too slow. */
 static const char *full_size_model(void)
 {
-    const char *dir = getenv("ALIGN_RANDOM_MODEL"), *emulator = getenv("ALIGN_EMULATOR");
+    const char *dir = getenv("ALIGN_RANDOM_MODEL");
     CHECK_MSG(dir != NULL, "ALIGN_RANDOM_MODEL is not set (make test sets it)");
-    if (emulator && *emulator) {
-        test_skip("under %s: the full-size passes run natively", emulator);
-        return NULL;
-    }
+    if (test_skip_under_emulation("the full-size passes run natively")) return NULL;
     return dir;
 }
 

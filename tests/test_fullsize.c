@@ -27,11 +27,8 @@ static const char *full_size_dir(void)
 {
     const char *dir = getenv("ALIGN_RANDOM_MODEL");
     CHECK_MSG(dir != NULL, "ALIGN_RANDOM_MODEL is not set (make test sets it)");
-    const char *emulator = getenv("ALIGN_EMULATOR");
-    if (dir && emulator && *emulator) {
-        test_skip("under %s: emulated, the full-size pass is by far the slowest test; it runs natively", emulator);
+    if (dir && test_skip_under_emulation("emulated, the full-size pass is by far the slowest test; it runs natively"))
         return NULL;
-    }
     return dir;
 }
 

@@ -1048,13 +1048,9 @@ static const char *thp_mode(char *buf, size_t size)
  * 4 KB pages (14 as 2 MB pages, where the kernel gives them on request). */
 TEST(large_images_are_decoded_into_huge_pages)
 {
-    const char *emulator = getenv("ALIGN_EMULATOR");
+    if (test_skip_under_emulation("the page faults are the emulator's")) return;
     char line[128];
     const char *mode = thp_mode(line, sizeof line);
-    if (emulator && *emulator) {
-        test_skip("under %s: the page faults are the emulator's", emulator);
-        return;
-    }
     if (strcmp(mode, "never") == 0) {
         test_skip("this kernel gives no transparent huge pages");
         return;

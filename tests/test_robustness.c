@@ -690,13 +690,9 @@ static run_result run_limited(long kb, const char *args)
 
 TEST(robust_out_of_memory_is_an_error)
 {
-    const char *emulator = getenv("ALIGN_EMULATOR");
-    if (emulator && *emulator) {
-        /* qemu-user reserves the guest's address space itself: under ulimit -v it can spin for
-         * minutes before the program starts */
-        test_skip("under %s: an address-space limit bounds the emulator, not align; checked natively", emulator);
-        return;
-    }
+    /* qemu-user reserves the guest's address space itself: under ulimit -v it can spin for
+     * minutes before the program starts */
+    if (test_skip_under_emulation("an address-space limit bounds the emulator, not align; checked natively")) return;
     run_result probe = run_cmd("ulimit -v 300000; %s --version; exit $?", A);
     int limited_ok = probe.status == 0;
     run_free(&probe);
