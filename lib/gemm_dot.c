@@ -201,34 +201,34 @@ static int phase(const float *x, const float *w, int k)
 }
 #endif
 
-/* The weight rows a product reads after group j of block k0: the next group's, or the first
- * group's of the next block of k; none after the last. */
+/* floats in a 64-byte cache line */
+#define LINE 16
+
+/* The weight rows a product reads after group j of the block of kc at k0: the next group's, or
+ * the first group's of the next block; none after the last. */
 typedef struct {
     const float *w;
     int rows, kc;
 } next_rows;
 
-static inline next_rows next_group(const float *w, int n, int k, int j, int k0)
+static inline next_rows next_group(const float *w, int n, int k, int j, int k0, int kc)
 {
-    if (j + NR < n) {
-        int rows = n - j - NR < NR ? n - j - NR : NR;
-        return (next_rows){w + (size_t)(j + NR) * k + k0, rows, k - k0 < KC ? k - k0 : KC};
-    }
-    if (k0 + KC < k) return (next_rows){w + k0 + KC, n < NR ? n : NR, k - k0 - KC < KC ? k - k0 - KC : KC};
+    if (j + NR < n) return (next_rows){w + (size_t)(j + NR) * k + k0, n - j - NR < NR ? n - j - NR : NR, kc};
+    if (k0 + kc < k) return (next_rows){w + k0 + kc, n < NR ? n : NR, k - k0 - kc < KC ? k - k0 - kc : KC};
     return (next_rows){w, 0, 0};
 }
 
 /* Row tile t of a group's `tiles` asks for its share of the next group's cache lines, into L2,
  * so that the next group's first tile finds its weight rows there, not in memory: the hardware
- * prefetcher had not kept up with six rows of 3 KB at once (Intel Xeon, AVX-512, 58 rows, one
+ * prefetcher had not kept up with NR rows of 3 KB at once (Intel Xeon, AVX-512, 58 rows, one
  * thread: 768 -> 768 91 -> 104 GFLOP/s, 768 -> 3072 84 -> 97, 3072 -> 768 81 -> 87). Always
  * inlined: GCC 12 takes a function whose only statements are prefetches for one without effects
  * and drops the calls to it. */
 static inline __attribute__((always_inline)) void prefetch_share(next_rows nx, size_t ld, long t, long tiles)
 {
-    long lines = (nx.kc + 15) / 16, total = nx.rows * lines, per = (total + tiles - 1) / tiles;
+    long lines = (nx.kc + LINE - 1) / LINE, total = nx.rows * lines, per = (total + tiles - 1) / tiles;
     for (long q = t * per; q < (t + 1) * per && q < total; q++)
-        __builtin_prefetch(nx.w + (size_t)(q / lines) * ld + (size_t)(q % lines) * 16, 0, 2);
+        __builtin_prefetch(nx.w + (size_t)(q / lines) * ld + (size_t)(q % lines) * LINE, 0, 2);
 }
 
 /* Over blocks of KC of k, groups of NR columns and tiles of MR rows, every tile by tile_fn. */
@@ -238,7 +238,7 @@ static inline __attribute__((always_inline)) void prefetch_share(next_rows nx, s
         for (int j = 0; j < n; j += NR) {                                                          \
             int nr = n - j < NR ? n - j : NR;                                                      \
             const float *wj = w + (size_t)j * k + k0;                                              \
-            next_rows next = next_group(w, n, k, j, k0);                                           \
+            next_rows next = next_group(w, n, k, j, k0, kc);                                       \
             for (long i = 0; i < m; i += MR) {                                                     \
                 prefetch_share(next, (size_t)k, i / MR, (m + MR - 1) / MR);                       \
                 const float *xi = x + (size_t)i * k + k0;                                          \
