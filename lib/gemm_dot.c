@@ -204,31 +204,42 @@ static int phase(const float *x, const float *w, int k)
 /* floats in a 64-byte cache line */
 #define LINE 16
 
-/* The weight rows a product reads after group j of the block of kc at k0: the next group's, or
- * the first group's of the next block; none after the last. */
+/* The weight rows a product reads after group j of the block of kc at k0 (the next group's, or
+ * the first group's of the next block; none after the last), and how many of their cache lines
+ * each of the group's `tiles` row tiles asks for. */
 typedef struct {
     const float *w;
-    int rows, kc;
+    long rows, lines, per; /* rows, cache lines a row, lines a tile */
 } next_rows;
 
-static inline next_rows next_group(const float *w, int n, int k, int j, int k0, int kc)
+static inline next_rows next_group(const float *w, int n, int k, int j, int k0, int kc, long tiles)
 {
-    if (j + NR < n) return (next_rows){w + (size_t)(j + NR) * k + k0, n - j - NR < NR ? n - j - NR : NR, kc};
-    if (k0 + kc < k) return (next_rows){w + k0 + kc, n < NR ? n : NR, k - k0 - kc < KC ? k - k0 - kc : KC};
-    return (next_rows){w, 0, 0};
+    next_rows nx = {w, 0, 1, 0};
+    if (j + NR < n)
+        nx = (next_rows){w + (size_t)(j + NR) * k + k0, n - j - NR < NR ? n - j - NR : NR, (kc + LINE - 1) / LINE, 0};
+    else if (k0 + kc < k) {
+        int next_kc = k - k0 - kc < KC ? k - k0 - kc : KC;
+        nx = (next_rows){w + k0 + kc, n < NR ? n : NR, (next_kc + LINE - 1) / LINE, 0};
+    }
+    nx.per = (nx.rows * nx.lines + tiles - 1) / tiles;
+    return nx;
 }
 
-/* Row tile t of a group's `tiles` asks for its share of the next group's cache lines, into L2,
- * so that the next group's first tile finds its weight rows there, not in memory: the hardware
- * prefetcher had not kept up with NR rows of 3 KB at once (Intel Xeon, AVX-512, 58 rows, one
- * thread: 768 -> 768 91 -> 104 GFLOP/s, 768 -> 3072 84 -> 97, 3072 -> 768 81 -> 87). Always
- * inlined: GCC 12 takes a function whose only statements are prefetches for one without effects
- * and drops the calls to it. */
-static inline __attribute__((always_inline)) void prefetch_share(next_rows nx, size_t ld, long t, long tiles)
+/* Row tile t of a group asks for its share of the next group's cache lines, into L2, so that the
+ * next group's first tile finds its weight rows there, not in memory: the hardware prefetcher had
+ * not kept up with NR rows of 3 KB at once (Intel Xeon, AVX-512, 58 rows, one thread: 768 -> 768
+ * 91 -> 104 GFLOP/s, 768 -> 3072 84 -> 97, 3072 -> 768 81 -> 87). Always inlined: GCC 12 takes a
+ * function whose only statements are prefetches for one without effects and drops the calls to
+ * it. */
+static inline __attribute__((always_inline)) void prefetch_share(next_rows nx, size_t ld, long t)
 {
-    long lines = (nx.kc + LINE - 1) / LINE, total = nx.rows * lines, per = (total + tiles - 1) / tiles;
-    for (long q = t * per; q < (t + 1) * per && q < total; q++)
-        __builtin_prefetch(nx.w + (size_t)(q / lines) * ld + (size_t)(q % lines) * LINE, 0, 2);
+    long q = t * nx.per, end = q + nx.per < nx.rows * nx.lines ? q + nx.per : nx.rows * nx.lines;
+    if (q >= end) return;
+    const float *row = nx.w + (size_t)(q / nx.lines) * ld;
+    for (long line = q % nx.lines; q < end; q++) {
+        __builtin_prefetch(row + (size_t)line * LINE, 0, 2);
+        if (++line == nx.lines) line = 0, row += ld;
+    }
 }
 
 /* Over blocks of KC of k, groups of NR columns and tiles of MR rows, every tile by tile_fn. */
@@ -238,9 +249,9 @@ static inline __attribute__((always_inline)) void prefetch_share(next_rows nx, s
         for (int j = 0; j < n; j += NR) {                                                          \
             int nr = n - j < NR ? n - j : NR;                                                      \
             const float *wj = w + (size_t)j * k + k0;                                              \
-            next_rows next = next_group(w, n, k, j, k0, kc);                                       \
+            next_rows next = next_group(w, n, k, j, k0, kc, (m + MR - 1) / MR);                    \
             for (long i = 0; i < m; i += MR) {                                                     \
-                prefetch_share(next, (size_t)k, i / MR, (m + MR - 1) / MR);                       \
+                prefetch_share(next, (size_t)k, i / MR);                                           \
                 const float *xi = x + (size_t)i * k + k0;                                          \
                 float *ci = c + (size_t)i * ldc + j;                                               \
                 if (m - i >= MR && nr == NR)                                                       \
