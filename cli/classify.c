@@ -374,8 +374,8 @@ static const stream_image *next_streamed(scorer *sc, sources *src, image_stream 
         if (end_batch(sc)) return *failed = 1, NULL;
         b->at += b->k;
         b->i = 0;
-        /* writing the index, a signal ends the run here, between two transactions (signals.h) */
-        if (src->update && signals_caught()) return *failed = 1, NULL;
+        /* with an index open, a signal ends the run here, between two transactions (signals.h) */
+        if (src->ix && signals_caught()) return *failed = 1, NULL;
         if (!(b->k = image_stream_next(s, &b->batch))) return NULL;
         if (src->update && index_plan_add(src->ix, &src->plan, b->at, b->batch, b->k) < 0) return *failed = 1, NULL;
         if (sc->resume && !(sc->w.f = resume_batch(sc->resume))) return *failed = 1, NULL;
@@ -406,6 +406,7 @@ static int score_all(scorer *sc, sources *src, image_stream *s)
     batch_cursor b = {0};
     int failed = 0;
     for (size_t i = 0; i < src->images->count && !failed; i++) {
+        if (src->ix && signals_caught()) return -1;
         if (src->plan.stored && src->plan.stored[i]) {
             score_stored(sc, src, i);
             continue;
@@ -425,7 +426,7 @@ static int score_row_chunk(void *user, const align_index_row *rows, int n)
     scorer *sc = user;
     for (int i = 0; i < n; i++)
         if (shard_has(sc->share, rows[i].path)) score_image(sc, rows[i].path, rows[i].embedding), sc->from_index++;
-    return ferror(sc->w.f);
+    return ferror(sc->w.f) || signals_caught();
 }
 
 static int score_index(scorer *sc, align_index *ix)
@@ -435,7 +436,7 @@ static int score_index(scorer *sc, align_index *ix)
     if (align_index_count(ix, &count, &err)) return error_msg("%s", err.message), -1;
     sc->n_images = (size_t)count;
     if (align_index_scan(ix, score_row_chunk, sc, &err)) return error_msg("%s", err.message), -1;
-    return ferror(sc->w.f) ? -1 : 0;
+    return ferror(sc->w.f) || signals_caught() ? -1 : 0;
 }
 
 /* Opens --db and plans which images it answers for; -1 after reporting. */
@@ -447,8 +448,9 @@ static int open_sources(const classify_opts *c, align_model *m, sources *src)
     if (!c->db) return 0;
     align_error err;
     int flags = c->update ? ALIGN_INDEX_CREATE : ALIGN_INDEX_READ;
-    /* the index is then closed before a signal ends the process, which folds its WAL into it */
-    if (c->update) signals_defer();
+    /* the index is then closed before a signal ends the process: a writer's WAL is folded into
+       it, and a reader's -wal and -shm files go (SQLite makes them for readers too) */
+    signals_defer();
     if (!(src->ix = align_index_open(c->db, align_model_id(m), info.projection_dim, flags, &err)))
         return error_msg("%s", err.message), -1;
     src->update = c->update;

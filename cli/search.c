@@ -13,6 +13,7 @@
 #include "query.h"
 #include "records.h"
 #include "report.h"
+#include "signals.h"
 
 static const char *const help =
     "usage: align search [OPTIONS] QUERY...\n"
@@ -215,15 +216,17 @@ static int run(const search_opts *x, char *const *args, int n)
     align_error err;
     if (m) {
         align_model_get_info(m, &info);
-        /* the index first: a wrong file is refused before any tower runs */
+        /* the index first: a wrong file is refused before any tower runs; and closed before a
+           signal ends the process, so that SQLite's -wal and -shm files go with it */
+        signals_defer();
         if (!(ix = align_index_open(x->db, align_model_id(m), info.projection_dim, ALIGN_INDEX_READ, &err)))
             error_msg("%s", err.message);
         else if (!(q = malloc(sizeof(float) * (size_t)info.projection_dim)))
             error_msg("out of memory");
-        else if (query_vector(m, x, terms, n_terms, q, info.projection_dim) == 0) {
+        else if (query_vector(m, x, terms, n_terms, q, info.projection_dim) == 0 && !signals_caught()) {
             if (align_index_search(ix, q, (int)x->top, x->threshold, &hits, &n_hits, &err))
                 error_msg("%s", err.message);
-            else
+            else if (!signals_caught())
                 write_hits(x, hits, n_hits), rc = check_stdout() ? EXIT_FAILURE : EXIT_SUCCESS;
         }
     }
