@@ -8,8 +8,8 @@
  * of KC of k, the first row tile streaming the block's weight rows from memory and the others
  * finding them in L1. So that the first tile does not wait on memory for all of them, every row
  * tile asks for its share of the next group's lines (prefetch_share). (Copying the block to an
- * aligned buffer was slower: the copy waited on memory.) From about a hundred rows on, OpenBLAS's
- * packed kernel is faster (ops.h).
+ * aligned buffer was slower: the copy waited on memory.) From about two hundred rows on, OpenBLAS's
+ * packed kernel is faster (ops.h, GEMM_DOT_ROWS).
  *
  * The order of the additions is fixed for each output: lane l of the accumulators sums the terms
  * k = l (mod VW) of one block of KC, a fixed tree adds the lanes, and the blocks add in order. It

@@ -128,9 +128,12 @@ static inline gemm_cut gemm_cut_alone(long rows, int row_period)
 
 /* c[rows, n] = act(a[rows, k] w[n, k]^T + bias) by the kernel table's gemm_dot (gemm_dot.h): no
  * packing of w, and each row the same bits whatever rows share the product. The columns are
- * shared among the pool's threads. Faster than gemm_epilogue_cut up to GEMM_DOT_ROWS rows (the text
- * tower, AMD EPYC, AVX-512: 70 rows 58 -> 54 ms; 140 rows 74 -> 76 ms, 560 rows 246 -> 305 ms). */
-#define GEMM_DOT_ROWS 112
+ * shared among the pool's threads. Faster than gemm_epilogue_cut up to GEMM_DOT_ROWS rows: the text
+ * tower on labels of 10 tokens, Intel Xeon, since gemm_dot prefetches (gemm_dot.c), 120 rows 98-100
+ * -> 83 ms, 160 rows 123 -> 108, 200 rows 150 -> 138, 240 rows 168-169 either way; at avx2 with
+ * OpenBLAS's Haswell kernel 120 rows 136 -> 113, 200 rows 204 -> 192. (Before the prefetch, AMD
+ * EPYC: 70 rows 58 -> 54 ms, 140 rows 74 -> 76.) */
+#define GEMM_DOT_ROWS 192
 void gemm_dot_epilogue(gemm_dot_fn dot, epilogue_fn epilogue, thread_pool *pool, long rows, int n, int k,
                        const float *a, const float *w, const float *bias, act_kind act, float *c);
 
