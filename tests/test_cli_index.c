@@ -380,26 +380,6 @@ TEST(cli_classify_update_interrupted_leaves_one_whole_file)
     run_free(&r);
 }
 
-/* classify reading an index, killed (SIGTERM) while the vision tower runs: the index closed as a
- * reader leaves it, one file with nothing beside it (SQLite makes -wal and -shm for readers too),
- * and unchanged. */
-TEST(cli_classify_reading_an_index_interrupted_leaves_no_wal)
-{
-    if (test_skip_under_x86_emulation()) return;
-    const char *dir = image_dir("sigint", 600), *db = tmp("sigread.db"), *said = tmp("sigread.out");
-    sh("%s index -q -m %s --db %s %s/img0000.png", A, model(), db, dir);
-    digest before = index_digest(db);
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s classify -q -m %s --db %s -l cat -l dog --format tsv %s", A, model(), db, dir);
-    pid_t pid = spawn_sh(cmd, said);
-    if (pid < 0) return;
-    /* the stored image's row is written before the first batch goes through the tower */
-    CHECK_MSG(wait_for_bytes(said, pid), "nothing written before the run ended");
-    CHECK_INT(signal_and_wait(pid, SIGTERM), 143);
-    check_no_wal(db);
-    CHECK(index_digest(db).hash == before.hash);
-}
-
 /* An index of n made-up rows, paths /img<first>.png on, under model_id. */
 static void synthetic_index(const char *path, const char *model_id, int first, int n)
 {
@@ -421,53 +401,68 @@ static void synthetic_index(const char *path, const char *model_id, int first, i
     free(rows);
 }
 
-/* classify --db --all, killed (SIGTERM) while it scores the rows: the same. */
+/* 300,000 made-up rows under tiny-a's identity: a search or a classify --all long enough to kill. */
+static void long_index(const char *db)
+{
+    align_error err;
+    align_model *m = align_model_load(model(), &err);
+    CHECK_MSG(m != NULL, "%s", err.message);
+    if (m) synthetic_index(db, align_model_id(m), 0, 300000);
+    align_model_free(m);
+}
+
+/* cmd, reading db, killed (SIGTERM) once the file ready has bytes: exit 143, and the index closed
+ * as a reader leaves it, unchanged and one file with nothing beside it (SQLite makes -wal and -shm
+ * for readers too). Its output goes to said. */
+static void reader_killed(const char *db, const char *cmd, const char *ready, const char *said)
+{
+    digest before = index_digest(db);
+    pid_t pid = spawn_sh(cmd, said);
+    if (pid < 0) return;
+    CHECK_MSG(wait_for_bytes(ready, pid), "%s: ended before %s had bytes", cmd, ready);
+    CHECK_INT(signal_and_wait(pid, SIGTERM), 143);
+    check_no_wal(db);
+    CHECK(index_digest(db).hash == before.hash);
+}
+
+/* classify reading an index, killed while the vision tower runs (the stored image's row is written
+ * before the first batch goes through it). */
+TEST(cli_classify_reading_an_index_interrupted_leaves_no_wal)
+{
+    if (test_skip_under_x86_emulation()) return;
+    const char *dir = image_dir("sigint", 600), *db = tmp("sigread.db"), *said = tmp("sigread.out");
+    sh("%s index -q -m %s --db %s %s/img0000.png", A, model(), db, dir);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s classify -q -m %s --db %s -l cat -l dog --format tsv %s", A, model(), db, dir);
+    reader_killed(db, cmd, said, said);
+}
+
+/* classify --db --all, killed while it scores the rows. */
 TEST(cli_classify_all_interrupted_leaves_no_wal)
 {
     if (test_skip_under_x86_emulation()) return;
     const char *db = tmp("sigall.db"), *said = tmp("sigall.out");
-    align_error err;
-    align_model *m = align_model_load(model(), &err);
-    CHECK_MSG(m != NULL, "%s", err.message);
-    if (!m) return;
-    synthetic_index(db, align_model_id(m), 0, 300000);
-    align_model_free(m);
-    digest before = index_digest(db);
+    long_index(db);
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "%s classify -q -m %s --db %s --all -l cat -l dog --format tsv", A, model(), db);
-    pid_t pid = spawn_sh(cmd, said);
-    if (pid < 0) return;
-    CHECK_MSG(wait_for_bytes(said, pid), "nothing written before the run ended");
-    CHECK_INT(signal_and_wait(pid, SIGTERM), 143);
-    check_no_wal(db);
-    CHECK(index_digest(db).hash == before.hash);
+    reader_killed(db, cmd, said, said);
 }
 
-/* search, killed (SIGTERM) once it has the index open: the same, and no hits written. */
+/* search, killed once it has the index open (SQLite writes the -shm file as a reader opens it):
+ * no hits written either. */
 TEST(cli_search_interrupted_leaves_no_wal)
 {
     if (test_skip_under_x86_emulation()) return;
     const char *db = tmp("sigsearch.db"), *said = tmp("sigsearch.out");
-    align_error err;
-    align_model *m = align_model_load(model(), &err);
-    CHECK_MSG(m != NULL, "%s", err.message);
-    if (!m) return;
-    synthetic_index(db, align_model_id(m), 0, 300000);
-    align_model_free(m);
-    digest before = index_digest(db);
+    long_index(db);
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "%s search -q -m %s --db %s -k 0 cat", A, model(), db);
-    pid_t pid = spawn_sh(cmd, said);
-    if (pid < 0) return;
-    /* SQLite writes the -shm file as a reader opens the index */
-    CHECK_MSG(wait_for_bytes(tmp("sigsearch.db-shm"), pid), "the index was not opened before the run ended");
-    CHECK_INT(signal_and_wait(pid, SIGTERM), 143);
-    check_no_wal(db);
-    CHECK(index_digest(db).hash == before.hash);
+    reader_killed(db, cmd, tmp("sigsearch.db-shm"), said);
     CHECK_INT((int)file_size(said), 0);
 }
 
-/* The same for --merge, interrupted (SIGTERM) between two chunks of a merge long enough. */
+/* index --merge, interrupted (SIGTERM) between two chunks of a merge long enough: one whole file,
+ * as classify --update leaves it. */
 TEST(cli_index_merge_interrupted_leaves_one_whole_file)
 {
     const char *a = tmp("sigm-a.db"), *b = tmp("sigm-b.db"), *ref = tmp("sigm-ref.db"), *out = tmp("sigm-out.db");
