@@ -301,14 +301,23 @@ static void photo_folder(const char *align, const char *model, const unsigned ch
     rmdir(dir);
 }
 
+/* A misspelt option would otherwise run the whole benchmark with the defaults. */
+static int usage(const char *arg)
+{
+    fprintf(stderr, "bench-decode: '%s': expected --runs N, --align PATH or --model DIR\n", arg);
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
     int runs = 5;
     const char *align = NULL, *model = NULL;
-    for (int i = 1; i + 1 < argc; i += 2) {
+    for (int i = 1; i < argc; i += 2) {
+        if (i + 1 == argc) return fprintf(stderr, "%s: %s needs a value\n", "bench-decode", argv[i]), 2;
         if (strcmp(argv[i], "--runs") == 0) runs = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--align") == 0) align = argv[i + 1];
         else if (strcmp(argv[i], "--model") == 0) model = argv[i + 1];
+        else return usage(argv[i]);
     }
     if (runs < 1 || runs > 64) runs = 5;
 #ifdef __GLIBC__
