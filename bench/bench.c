@@ -584,7 +584,8 @@ static void scale_out(const bench_opts *o, const char *threads_s, double peak, d
 /* A misspelt option would otherwise run the whole benchmark with the defaults. */
 static int usage(const char *arg)
 {
-    fprintf(stderr, "bench: '%s': expected --model DIR, --runs N, --threads N, --align PATH or --make-index PATH\n", arg);
+    fprintf(stderr, "bench: '%s': expected --model DIR, --runs N, --threads N, --align PATH or --make-index PATH\n",
+            arg);
     return 2;
 }
 
@@ -593,7 +594,7 @@ int main(int argc, char **argv)
     align_blas_reexec(argv);
     bench_opts o = {"build/align-base-random", "build/align", "tests/fixtures/images/cat.jpg", "build/make-index", 5, 0};
     for (int i = 1; i < argc; i += 2) {
-        if (i + 1 == argc) return fprintf(stderr, "%s: %s needs a value\n", "bench", argv[i]), 2;
+        if (i + 1 == argc) return fprintf(stderr, "bench: %s needs a value\n", argv[i]), 2;
         if (strcmp(argv[i], "--model") == 0) o.model = argv[i + 1];
         else if (strcmp(argv[i], "--runs") == 0) o.runs = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--threads") == 0) o.threads = atoi(argv[i + 1]);

@@ -313,7 +313,7 @@ int main(int argc, char **argv)
     int runs = 5;
     const char *align = NULL, *model = NULL;
     for (int i = 1; i < argc; i += 2) {
-        if (i + 1 == argc) return fprintf(stderr, "%s: %s needs a value\n", "bench-decode", argv[i]), 2;
+        if (i + 1 == argc) return fprintf(stderr, "bench-decode: %s needs a value\n", argv[i]), 2;
         if (strcmp(argv[i], "--runs") == 0) runs = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--align") == 0) align = argv[i + 1];
         else if (strcmp(argv[i], "--model") == 0) model = argv[i + 1];
