@@ -53,6 +53,8 @@ $(error EMULATE is for the native x86-64 build; CROSS has its own emulator)
 endif
 EMULATOR      := qemu-x86_64-static -cpu $(EMULATE_CPU_$(EMULATE))
 EMULATOR_NAME := qemu-x86_64-static as $(EMULATE)
+# the native run then covers every level the emulated CPU has (tests/test.h)
+EMULATE_HOST  := ALIGN_HOST_AVX2=$(shell grep -qw avx2 /proc/cpuinfo && echo 1)
 endif
 EMULATOR_NAME ?= $(EMULATOR)
 # ---- end EMULATE
@@ -183,7 +185,7 @@ $(ALIGN_RUN): Makefile
 	chmod +x $@.tmp && mv $@.tmp $@
 
 test: $(BUILD)/test_align $(BUILD)/align $(if $(EMULATOR),$(ALIGN_RUN)) $(RANDOM_MODEL)/model.safetensors
-	$(if $(EMULATE),env -u OPENBLAS_CORETYPE) ALIGN_BIN=$(if $(EMULATOR),$(ALIGN_RUN),$(BUILD)/align) ALIGN_EMULATOR='$(EMULATOR_NAME)' $(EMULATE_EXPECT_$(EMULATE)) \
+	$(if $(EMULATE),env -u OPENBLAS_CORETYPE) ALIGN_BIN=$(if $(EMULATOR),$(ALIGN_RUN),$(BUILD)/align) ALIGN_EMULATOR='$(EMULATOR_NAME)' $(EMULATE_EXPECT_$(EMULATE)) $(EMULATE_HOST) \
 	    ALIGN_RANDOM_MODEL=$(RANDOM_MODEL) $(EMULATOR) $(BUILD)/test_align $(T)
 
 install: all

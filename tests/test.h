@@ -27,8 +27,11 @@ const char *test_emulator(void);
 int test_skip_under_emulation(const char *why);
 /* Under make test EMULATE=... (x86-64 run by qemu on x86-64, which ran such tests 15 to 40 times
  * slower than qemu's aarch64 emulation on one host): skips a slow test whose result depends on
- * nothing the emulated CPU changes, as its code runs natively at the same ISA levels. Returns 1
- * when it skipped. Under CROSS (another architecture's code) the test runs. */
+ * nothing the emulated CPU changes (neither align's choice of level nor OpenBLAS's kernel: file
+ * handling, the index's locking, align's own loops at levels named one by one), as the native run
+ * checks it at every level the emulated CPU has. That holds where the host has AVX2 (the Makefile
+ * says so in ALIGN_HOST_AVX2; no emulated CPU goes higher): elsewhere the test runs. Returns 1 when
+ * it skipped. Under CROSS (another architecture's code) the test runs. */
 int test_skip_under_x86_emulation(void);
 
 #define TEST(name)                                                                                 \

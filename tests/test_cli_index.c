@@ -114,6 +114,7 @@ static digest index_digest(const char *path)
 /* A second run decodes nothing; a changed file is embedded again; --prune drops a deleted one. */
 TEST(cli_index_is_incremental_and_prunes)
 {
+    if (test_skip_under_x86_emulation()) return;
     const char *dir = image_dir("incr", 10), *db = tmp("incr.db");
     run_result r = run_cmd("%s index -m %s --db %s %s", A, model(), db, dir);
     CHECK_MSG(r.status == 0, "%s", r.err);
@@ -465,6 +466,7 @@ TEST(cli_search_interrupted_leaves_no_wal)
  * as classify --update leaves it. */
 TEST(cli_index_merge_interrupted_leaves_one_whole_file)
 {
+    if (test_skip_under_x86_emulation()) return;
     const char *a = tmp("sigm-a.db"), *b = tmp("sigm-b.db"), *ref = tmp("sigm-ref.db"), *out = tmp("sigm-out.db");
     synthetic_index(a, "0123456789abcdef", 0, 50000);
     synthetic_index(b, "0123456789abcdef", 50000, 50000);
@@ -533,6 +535,7 @@ static void *release_later(void *arg)
 
 TEST(cli_index_concurrent_writer_waits_or_says_busy)
 {
+    if (test_skip_under_x86_emulation()) return;
     const char *dir = image_dir("busy", 3), *db = tmp("busy.db");
     sh("%s index -q -m %s --db %s %s/img0000.png", A, model(), db, dir);
     holder h = {NULL, 1000};
@@ -605,6 +608,7 @@ static void refused_everywhere(const char *dir, const char *db, const char *want
 
 TEST(cli_bad_indexes_are_refused_and_left_alone)
 {
+    if (test_skip_under_x86_emulation()) return;
     const char *dir = tmp("bad");
     sh("mkdir -p %s", dir);
     const char *img = fixture("images/cat.jpg");
@@ -901,6 +905,7 @@ TEST(cli_label_cache_is_bit_identical_and_skips_the_text_tower)
 /* --merge joins indexes made apart into one equal to indexing everything at once. */
 TEST(cli_index_merge)
 {
+    if (test_skip_under_x86_emulation()) return;
     const char *dir = image_dir("merge", 12), *whole = tmp("merge-whole.db"), *out = tmp("merge-out.db");
     sh("%s index -q -m %s --db %s %s", A, model(), whole, dir);
     sh("%s index -q -m %s --db %s %s/img000*", A, model(), tmp("merge-a.db"), dir);

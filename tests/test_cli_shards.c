@@ -107,6 +107,7 @@ static void check_shares(const char *dir, int images, unsigned n, int known, uns
 
 TEST(cli_shards_cover_every_input_once_and_stay_put_as_files_are_added)
 {
+    if (test_skip_under_x86_emulation()) return;
     char dir[512];
     snprintf(dir, sizeof dir, "%s/shares", test_tmpdir());
     make_images(dir, 0, 30);
@@ -206,6 +207,7 @@ TEST(cli_resume_drops_a_cut_record_and_keeps_the_rest)
 
 TEST(cli_resume_refuses_what_it_cannot_carry_on)
 {
+    if (test_skip_under_x86_emulation()) return;
     char dir[512], img[4096], m[4096];
     snprintf(img, sizeof img, "%s", absolute(fixture("images/cat.jpg")));
     snprintf(m, sizeof m, "%s", absolute(fixture("tiny-a")));

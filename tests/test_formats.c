@@ -228,6 +228,7 @@ static int ghostscript_installed(void)
 
 TEST(formats_corpus_eps_through_ghostscript)
 {
+    if (test_skip_under_x86_emulation()) return;
     if (!ghostscript_installed()) {
         test_skip("gs (Debian's ghostscript) is not installed: EPS is rendered by it");
         return;

@@ -656,6 +656,7 @@ TEST(robust_tens_of_thousands_of_labels)
 
 TEST(robust_write_errors_and_closed_pipes)
 {
+    if (test_skip_under_x86_emulation()) return;
     /* test_cli.c covers classify; the other commands that write results must do the same */
     static const char *const cmds[] = {"embed -m %s %s", "embed -m %s --text 'a cat'", "tokenize -m %s 'a photo'",
                                        "info -m %s"};
@@ -747,6 +748,7 @@ TEST(robust_out_of_memory_is_an_error)
 
 TEST(robust_hostile_preprocessor_config)
 {
+    if (test_skip_under_x86_emulation()) return;
     /* the size the tower is fed decides its memory (about 1.5 GB per image at 2048 x 2048 for
      * align-base): larger sides are refused at load, and an image passed through at its own size
      * is refused alone */
