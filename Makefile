@@ -1,5 +1,7 @@
 # align: make builds build/libalign.a and build/align; make test runs the suite;
-# make test SAN=1 runs it under AddressSanitizer and UndefinedBehaviorSanitizer.
+# make test SAN=1 runs it under AddressSanitizer and UndefinedBehaviorSanitizer; make test RERUN=1,
+# once make test has passed here, runs it again under another OpenBLAS kernel (OPENBLAS_CORETYPE)
+# without the tests that depend on no CPU (tests/test.h, test_skip_in_a_rerun).
 
 CC      ?= cc
 PREFIX  ?= /usr/local
@@ -53,8 +55,9 @@ $(error EMULATE is for the native x86-64 build; CROSS has its own emulator)
 endif
 EMULATOR      := qemu-x86_64-static -cpu $(EMULATE_CPU_$(EMULATE))
 EMULATOR_NAME := qemu-x86_64-static as $(EMULATE)
-# the native run then covers every level the emulated CPU has (tests/test.h)
-EMULATE_HOST  := ALIGN_HOST_AVX2=$(shell grep -qw avx2 /proc/cpuinfo && echo 1)
+# a rerun of the native suite where the host has AVX2: the native run covered every level the
+# emulated CPU has (tests/test.h, test_skip_in_a_rerun)
+RERUN         ?= $(shell grep -qw avx2 /proc/cpuinfo && echo 1)
 endif
 EMULATOR_NAME ?= $(EMULATOR)
 # ---- end EMULATE
@@ -185,7 +188,8 @@ $(ALIGN_RUN): Makefile
 	chmod +x $@.tmp && mv $@.tmp $@
 
 test: $(BUILD)/test_align $(BUILD)/align $(if $(EMULATOR),$(ALIGN_RUN)) $(RANDOM_MODEL)/model.safetensors
-	$(if $(EMULATE),env -u OPENBLAS_CORETYPE) ALIGN_BIN=$(if $(EMULATOR),$(ALIGN_RUN),$(BUILD)/align) ALIGN_EMULATOR='$(EMULATOR_NAME)' $(EMULATE_EXPECT_$(EMULATE)) $(EMULATE_HOST) \
+	$(if $(EMULATE),env -u OPENBLAS_CORETYPE) ALIGN_BIN=$(if $(EMULATOR),$(ALIGN_RUN),$(BUILD)/align) ALIGN_EMULATOR='$(EMULATOR_NAME)' $(EMULATE_EXPECT_$(EMULATE)) \
+	    $(if $(CROSS),,ALIGN_RERUN=$(RERUN)) \
 	    ALIGN_RANDOM_MODEL=$(RANDOM_MODEL) $(EMULATOR) $(BUILD)/test_align $(T)
 
 install: all

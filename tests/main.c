@@ -78,15 +78,17 @@ int test_skip_under_emulation(const char *why)
     return emulator != NULL;
 }
 
-int test_skip_under_x86_emulation(void)
+int test_skip_in_a_rerun(void)
 {
-#if defined(__x86_64__)
-    const char *host_avx2 = getenv("ALIGN_HOST_AVX2");
-    if (!host_avx2 || strcmp(host_avx2, "1") != 0) return 0;
-    return test_skip_under_emulation("nothing in it depends on the CPU; the native run checks it");
-#else
-    return 0;
-#endif
+    const char *rerun = getenv("ALIGN_RERUN");
+    if (!rerun || strcmp(rerun, "1") != 0) return 0;
+    const char *emulator = test_emulator();
+    if (emulator)
+        test_skip("under %s, a rerun: nothing in it depends on the CPU; the native run checks it", emulator);
+    else
+        test_skip("a rerun on OpenBLAS's %s kernel: nothing in it depends on the kernel; the first run checks it",
+                  align_blas_core());
+    return 1;
 }
 
 /* Which machine the results are from: a failure on one CPU kind or under an emulator reads

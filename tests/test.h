@@ -25,14 +25,15 @@ void test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *test_emulator(void);
 /* Under an emulator: skips the running test ("under <emulator>: <why>") and returns 1. */
 int test_skip_under_emulation(const char *why);
-/* Under make test EMULATE=... (x86-64 run by qemu on x86-64, which ran such tests 15 to 40 times
- * slower than qemu's aarch64 emulation on one host): skips a slow test whose result depends on
- * nothing the emulated CPU changes (neither align's choice of level nor OpenBLAS's kernel: file
- * handling, the index's locking, align's own loops at levels named one by one), as the native run
- * checks it at every level the emulated CPU has. That holds where the host has AVX2 (the Makefile
- * says so in ALIGN_HOST_AVX2; no emulated CPU goes higher): elsewhere the test runs. Returns 1 when
- * it skipped. Under CROSS (another architecture's code) the test runs. */
-int test_skip_under_x86_emulation(void);
+/* In a rerun of the suite (ALIGN_RERUN=1, make test RERUN=1) that changes only the CPU it runs on,
+ * emulated (make test EMULATE=..., x86-64 run by qemu on x86-64, which ran such tests 15 to 40
+ * times slower than qemu's aarch64 emulation on one host) or OpenBLAS's kernel (OPENBLAS_CORETYPE):
+ * skips a test whose result depends on neither align's choice of level nor OpenBLAS's kernel (file
+ * handling, the index's locking, align's own loops at levels named one by one), which the first,
+ * native run on this machine checks at every level an emulated CPU has. The Makefile sets it under
+ * EMULATE where the host has AVX2 (no emulated CPU goes higher), never under CROSS (another
+ * architecture's code). Returns 1 when it skipped. */
+int test_skip_in_a_rerun(void);
 
 #define TEST(name)                                                                                 \
     static void name(void);                                                                        \

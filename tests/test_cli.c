@@ -276,7 +276,7 @@ TEST(cli_directories_files_from_and_stdin)
  * photos of a format align cannot read are counted in one line. */
 TEST(cli_directories_take_every_extension_pil_registers)
 {
-    if (test_skip_under_x86_emulation()) return;
+    if (test_skip_in_a_rerun()) return;
     static const struct {
         const char *fixture, *names[6];
     } kinds[] = {
@@ -680,7 +680,7 @@ TEST(cli_usage_errors_exit_1_with_one_line)
 
 TEST(cli_closed_pipe_ends_quietly)
 {
-    if (test_skip_under_x86_emulation()) return;
+    if (test_skip_in_a_rerun()) return;
     char list[8192] = "";
     size_t k = 0;
     for (int i = 0; i < 40; i++) k += (size_t)snprintf(list + k, sizeof list - k, " %s", fixture("images/astronaut.png"));
@@ -888,7 +888,7 @@ static void check_file(const char *path, const char *want)
  * (here past a file size limit) or is killed leaves the old file as it was, and no temporary file. */
 TEST(cli_output_file_is_replaced_whole_or_not_at_all)
 {
-    if (test_skip_under_x86_emulation()) return;
+    if (test_skip_in_a_rerun()) return;
     char dir[512], out[600], list[8192] = "", names[1024];
     snprintf(dir, sizeof dir, "%s/outdir", test_tmpdir());
     snprintf(out, sizeof out, "%s/e.jsonl", dir);
@@ -955,7 +955,7 @@ TEST(cli_output_file_is_replaced_whole_or_not_at_all)
  * unknown must be listed. */
 TEST(cli_help_lists_every_option)
 {
-    if (test_skip_under_x86_emulation()) return;
+    if (test_skip_in_a_rerun()) return;
     const char *script =
         "cd %s && for c in classify embed tokenize info convert index search; do "
         "  help=$(%s $c --help); "

@@ -114,7 +114,7 @@ static digest index_digest(const char *path)
 /* A second run decodes nothing; a changed file is embedded again; --prune drops a deleted one. */
 TEST(cli_index_is_incremental_and_prunes)
 {
-    if (test_skip_under_x86_emulation()) return;
+    if (test_skip_in_a_rerun()) return;
     const char *dir = image_dir("incr", 10), *db = tmp("incr.db");
     run_result r = run_cmd("%s index -m %s --db %s %s", A, model(), db, dir);
     CHECK_MSG(r.status == 0, "%s", r.err);
@@ -198,7 +198,7 @@ TEST(cli_index_keys_dotdot_after_a_link_as_the_kernel_opens_it)
  * and an intact file after every kill. */
 TEST(cli_index_survives_kill_9)
 {
-    if (test_skip_under_x86_emulation()) return;
+    if (test_skip_in_a_rerun()) return;
     const char *dir = image_dir("kill", 400), *ref = tmp("kill-ref.db");
     sh("%s index -q -m %s --db %s %s", A, model(), ref, dir);
     digest want = index_digest(ref);
@@ -333,7 +333,7 @@ static long copied_rows_matching(const char *db, const char *ref)
  * carries on. */
 TEST(cli_index_interrupted_leaves_one_whole_file)
 {
-    if (test_skip_under_x86_emulation()) return;
+    if (test_skip_in_a_rerun()) return;
     const char *dir = image_dir("sigint", 600), *ref = tmp("sigint-ref.db"), *db = tmp("sigint.db");
     const char *err_path = tmp("sigint.err"), *wal = tmp("sigint.db-wal");
     sh("%s index -q -m %s --db %s %s", A, model(), ref, dir);
@@ -362,7 +362,7 @@ TEST(cli_index_interrupted_leaves_one_whole_file)
  * whole with no temporary file beside it. */
 TEST(cli_classify_update_interrupted_leaves_one_whole_file)
 {
-    if (test_skip_under_x86_emulation()) return;
+    if (test_skip_in_a_rerun()) return;
     const char *dir = image_dir("sigint", 600), *ref = tmp("sigint-ref.db"), *db = tmp("sigcls.db");
     const char *out = tmp("sigcls-out/r.tsv");
     sh("%s index -q -m %s --db %s %s && mkdir -p %s-out && echo old > %s", A, model(), ref, dir, tmp("sigcls"), out);
@@ -430,7 +430,7 @@ static void reader_killed(const char *db, const char *cmd, const char *ready, co
  * before the first batch goes through it). */
 TEST(cli_classify_reading_an_index_interrupted_leaves_no_wal)
 {
-    if (test_skip_under_x86_emulation()) return;
+    if (test_skip_in_a_rerun()) return;
     const char *dir = image_dir("sigint", 600), *db = tmp("sigread.db"), *said = tmp("sigread.out");
     sh("%s index -q -m %s --db %s %s/img0000.png", A, model(), db, dir);
     char cmd[4096];
@@ -441,7 +441,7 @@ TEST(cli_classify_reading_an_index_interrupted_leaves_no_wal)
 /* classify --db --all, killed while it scores the rows. */
 TEST(cli_classify_all_interrupted_leaves_no_wal)
 {
-    if (test_skip_under_x86_emulation()) return;
+    if (test_skip_in_a_rerun()) return;
     const char *db = tmp("sigall.db"), *said = tmp("sigall.out");
     long_index(db);
     char cmd[4096];
@@ -453,7 +453,7 @@ TEST(cli_classify_all_interrupted_leaves_no_wal)
  * no hits written either. */
 TEST(cli_search_interrupted_leaves_no_wal)
 {
-    if (test_skip_under_x86_emulation()) return;
+    if (test_skip_in_a_rerun()) return;
     const char *db = tmp("sigsearch.db"), *said = tmp("sigsearch.out");
     long_index(db);
     char cmd[4096];
@@ -466,7 +466,7 @@ TEST(cli_search_interrupted_leaves_no_wal)
  * as classify --update leaves it. */
 TEST(cli_index_merge_interrupted_leaves_one_whole_file)
 {
-    if (test_skip_under_x86_emulation()) return;
+    if (test_skip_in_a_rerun()) return;
     const char *a = tmp("sigm-a.db"), *b = tmp("sigm-b.db"), *ref = tmp("sigm-ref.db"), *out = tmp("sigm-out.db");
     synthetic_index(a, "0123456789abcdef", 0, 50000);
     synthetic_index(b, "0123456789abcdef", 50000, 50000);
@@ -494,7 +494,7 @@ TEST(cli_index_merge_interrupted_leaves_one_whole_file)
  * the index (here search, which only reads) folds them into the file as it closes it. */
 TEST(cli_search_folds_back_the_wal_a_kill_9_left)
 {
-    if (test_skip_under_x86_emulation()) return;
+    if (test_skip_in_a_rerun()) return;
     const char *dir = image_dir("sigkill", 600), *ref = tmp("sigkill-ref.db"), *db = tmp("sigkill.db");
     sh("%s index -q -m %s --db %s %s", A, model(), ref, dir);
     char cmd[4096];
@@ -535,7 +535,7 @@ static void *release_later(void *arg)
 
 TEST(cli_index_concurrent_writer_waits_or_says_busy)
 {
-    if (test_skip_under_x86_emulation()) return;
+    if (test_skip_in_a_rerun()) return;
     const char *dir = image_dir("busy", 3), *db = tmp("busy.db");
     sh("%s index -q -m %s --db %s %s/img0000.png", A, model(), db, dir);
     holder h = {NULL, 1000};
@@ -608,7 +608,7 @@ static void refused_everywhere(const char *dir, const char *db, const char *want
 
 TEST(cli_bad_indexes_are_refused_and_left_alone)
 {
-    if (test_skip_under_x86_emulation()) return;
+    if (test_skip_in_a_rerun()) return;
     const char *dir = tmp("bad");
     sh("mkdir -p %s", dir);
     const char *img = fixture("images/cat.jpg");
@@ -905,7 +905,7 @@ TEST(cli_label_cache_is_bit_identical_and_skips_the_text_tower)
 /* --merge joins indexes made apart into one equal to indexing everything at once. */
 TEST(cli_index_merge)
 {
-    if (test_skip_under_x86_emulation()) return;
+    if (test_skip_in_a_rerun()) return;
     const char *dir = image_dir("merge", 12), *whole = tmp("merge-whole.db"), *out = tmp("merge-out.db");
     sh("%s index -q -m %s --db %s %s", A, model(), whole, dir);
     sh("%s index -q -m %s --db %s %s/img000*", A, model(), tmp("merge-a.db"), dir);

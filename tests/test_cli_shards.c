@@ -107,7 +107,7 @@ static void check_shares(const char *dir, int images, unsigned n, int known, uns
 
 TEST(cli_shards_cover_every_input_once_and_stay_put_as_files_are_added)
 {
-    if (test_skip_under_x86_emulation()) return;
+    if (test_skip_in_a_rerun()) return;
     char dir[512];
     snprintf(dir, sizeof dir, "%s/shares", test_tmpdir());
     make_images(dir, 0, 30);
@@ -144,7 +144,7 @@ TEST(cli_embed_shards_concatenated_equal_one_run) { shards_equal_one_run("embed"
  * gives the file an uninterrupted run gives, byte for byte, and leaves no partial file. */
 static void resume_after_kill(const char *args, const char *ext, int before_stdin, int lines_before)
 {
-    if (test_skip_under_x86_emulation()) return;
+    if (test_skip_in_a_rerun()) return;
     char dir[512], list[8192] = "";
     snprintf(dir, sizeof dir, "%s/resume%s", test_tmpdir(), ext);
     make_images(dir, 0, 40);
@@ -207,7 +207,7 @@ TEST(cli_resume_drops_a_cut_record_and_keeps_the_rest)
 
 TEST(cli_resume_refuses_what_it_cannot_carry_on)
 {
-    if (test_skip_under_x86_emulation()) return;
+    if (test_skip_in_a_rerun()) return;
     char dir[512], img[4096], m[4096];
     snprintf(img, sizeof img, "%s", absolute(fixture("images/cat.jpg")));
     snprintf(m, sizeof m, "%s", absolute(fixture("tiny-a")));

@@ -63,7 +63,7 @@ static int fitted_differs(const preprocess_config *cfg, const kernel_table *kt, 
  * pixels high, whose turned fits hold its rows rather than sums 4 times their size. */
 TEST(fitted_load_is_the_whole_decode_then_the_fit)
 {
-    if (test_skip_under_x86_emulation()) return;
+    if (test_skip_in_a_rerun()) return;
     static const int pictures[][2] = {{203, 131}, {40, 3}};
     size_t cases = 0, differ = 0;
     for (size_t p = 0; p < sizeof pictures / sizeof pictures[0]; p++) {

@@ -191,7 +191,7 @@ static void check_format(const char *dir, const char *format, int *files, int *d
 
 TEST(formats_corpus_equals_pillow)
 {
-    if (test_skip_under_x86_emulation()) return;
+    if (test_skip_in_a_rerun()) return;
     const char *root = fixture("formats");
     DIR *d = opendir(root);
     CHECK_MSG(d != NULL, "cannot open %s", root);
@@ -228,7 +228,7 @@ static int ghostscript_installed(void)
 
 TEST(formats_corpus_eps_through_ghostscript)
 {
-    if (test_skip_under_x86_emulation()) return;
+    if (test_skip_in_a_rerun()) return;
     if (!ghostscript_installed()) {
         test_skip("gs (Debian's ghostscript) is not installed: EPS is rendered by it");
         return;

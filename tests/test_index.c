@@ -687,7 +687,7 @@ static void *hold_lock(void *arg)
 
 TEST(index_readers_run_while_a_writer_writes_and_writers_wait)
 {
-    if (test_skip_under_x86_emulation()) return;
+    if (test_skip_in_a_rerun()) return;
     const char *path = tmp("busy.db");
     build_index(path, 0, 5, 0);
     float *e;
@@ -732,7 +732,7 @@ TEST(index_readers_run_while_a_writer_writes_and_writers_wait)
 
 TEST(index_merge_equals_one_index_and_is_idempotent)
 {
-    if (test_skip_under_x86_emulation()) return;
+    if (test_skip_in_a_rerun()) return;
     const char *whole = tmp("merge-whole.db"), *shards[3] = {tmp("shard0.db"), tmp("shard1.db"), tmp("shard2.db")};
     build_index(whole, 0, 9000, 0);
     build_index(shards[0], 0, 3000, 0);
@@ -906,7 +906,7 @@ static int check_killed(const char *path, unsigned seed)
 
 TEST(index_survives_kill_9_and_a_rerun_completes_it)
 {
-    if (test_skip_under_x86_emulation()) return;
+    if (test_skip_in_a_rerun()) return;
     const char *path = tmp("killed.db");
     unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
     srand(seed);

@@ -76,7 +76,7 @@ static double depthwise_case(const kernel_table *kt, int h, int w, int c, int k,
 
 TEST(depthwise_tiles_match_the_reference_at_every_level)
 {
-    if (test_skip_under_x86_emulation()) return;
+    if (test_skip_in_a_rerun()) return;
     static const int channels[] = {16, 32, 48, 8, 12, 6}; /* whole vectors at every level, then fewer */
     unsigned state = 12345;
     for (const kernel_table *const *t = test_kernel_tables(); *t; t++) {
@@ -204,7 +204,7 @@ static double dot_case(const kernel_table *kt, int m, int n, int k, int phase, u
 
 TEST(dot_products_match_the_reference_at_every_level)
 {
-    if (test_skip_under_x86_emulation()) return;
+    if (test_skip_in_a_rerun()) return;
     static const int ms[] = {1, 2, 3, 4, 5, 9}, ns[] = {2, 5, 6, 7, 9, 13}, ks[] = {1, 3, 4, 15, 16, 17, 33, 770, 1600};
     unsigned state = 4242;
     for (const kernel_table *const *t = test_kernel_tables(); *t; t++) {
@@ -230,7 +230,7 @@ TEST(dot_products_match_the_reference_at_every_level)
  * alternating, whose sums under the negative lobes of bicubic and Lanczos clip at both ends. */
 TEST(resample_rows_match_the_reference_at_every_level)
 {
-    if (test_skip_under_x86_emulation()) return;
+    if (test_skip_in_a_rerun()) return;
     static const int widths[] = {1, 2, 3, 5, 6, 7, 11, 16, 31, 100, 347, 1001, 4000};
     enum { NW = sizeof widths / sizeof widths[0], ROWS = 2 };
     unsigned state = 7;

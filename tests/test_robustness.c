@@ -619,7 +619,7 @@ static long peak_rss_kb(const char *cmd, int *status)
 
 TEST(robust_tens_of_thousands_of_labels)
 {
-    if (test_skip_under_x86_emulation()) return;
+    if (test_skip_in_a_rerun()) return;
     long rss[2];
     const int counts[2] = {2000, 20000};
     for (int k = 0; k < 2; k++) {
@@ -656,7 +656,7 @@ TEST(robust_tens_of_thousands_of_labels)
 
 TEST(robust_write_errors_and_closed_pipes)
 {
-    if (test_skip_under_x86_emulation()) return;
+    if (test_skip_in_a_rerun()) return;
     /* test_cli.c covers classify; the other commands that write results must do the same */
     static const char *const cmds[] = {"embed -m %s %s", "embed -m %s --text 'a cat'", "tokenize -m %s 'a photo'",
                                        "info -m %s"};
@@ -748,7 +748,7 @@ TEST(robust_out_of_memory_is_an_error)
 
 TEST(robust_hostile_preprocessor_config)
 {
-    if (test_skip_under_x86_emulation()) return;
+    if (test_skip_in_a_rerun()) return;
     /* the size the tower is fed decides its memory (about 1.5 GB per image at 2048 x 2048 for
      * align-base): larger sides are refused at load, and an image passed through at its own size
      * is refused alone */
