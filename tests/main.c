@@ -82,12 +82,9 @@ int test_skip_in_a_rerun(void)
 {
     const char *rerun = getenv("ALIGN_RERUN");
     if (!rerun || strcmp(rerun, "1") != 0) return 0;
-    const char *emulator = test_emulator();
-    if (emulator)
-        test_skip("under %s, a rerun: nothing in it depends on the CPU; the native run checks it", emulator);
-    else
-        test_skip("a rerun on OpenBLAS's %s kernel: nothing in it depends on the kernel; the first run checks it",
-                  align_blas_core());
+    if (test_skip_under_emulation("a rerun: nothing in it depends on the CPU; the native run checks it")) return 1;
+    test_skip("a rerun on OpenBLAS's %s kernel: nothing in it depends on the kernel; the first run checks it",
+              align_blas_core());
     return 1;
 }
 
