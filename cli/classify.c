@@ -41,7 +41,7 @@ static const char *const help =
     "      --shard K/N         only this worker's share of the images: shard K (0 to N-1) of N,\n"
     "                          by a hash of each path (with --all, the index's); the N shards\n"
     "                          cover every image once\n"
-    "      --format F          text (default), json, jsonl or tsv; --json and --jsonl for short\n"
+    "  -f, --format F          text (default), json, jsonl or tsv; --json and --jsonl for short\n"
     "  -o, --output FILE       write to FILE instead of stdout (to a temporary name, renamed at the end)\n"
     "      --resume            with -o FILE, jsonl or tsv: carry on what a killed run left in\n"
     "                          FILE.partial (else FILE), skipping the images it has (see README)\n"
@@ -80,7 +80,7 @@ static int parse_args(int argc, char **argv, classify_opts *c)
         {"resume", no_argument, 0, OPT_RESUME},  OPTS_IMAGES, OPTS_FORMAT, OPTS_RUN, OPTS_MODEL, {0, 0, 0, 0}};
     int opt;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":l:t:k:o:v" SHORT_IMAGES SHORT_RUN SHORT_MODEL, longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":l:t:k:o:v" SHORT_FORMAT SHORT_IMAGES SHORT_RUN SHORT_MODEL, longopts, NULL)) != -1) {
         int common = common_option(opt, optarg, argv, &c->o, "classify", help);
         if (common < 0) return -1;
         if (common == 2) return 1;

@@ -18,7 +18,7 @@ static int parse_common_only(int argc, char **argv, const struct option *longopt
 {
     int opt;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":" SHORT_MODEL, longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":" SHORT_FORMAT SHORT_MODEL, longopts, NULL)) != -1) {
         int common = common_option(opt, optarg, argv, o, command, help);
         if (common < 0) return EXIT_FAILURE;
         if (common == 2) return -1;
@@ -34,7 +34,7 @@ static const char *const tokenize_help =
     "Prints the BERT WordPiece ids ([CLS] ... [SEP]) and tokens the text tower sees, one JSON\n"
     "object per text: {\"text\":...,\"ids\":[...],\"tokens\":[...]}.\n"
     "\n"
-    "      --format F          jsonl (default) or json; --json and --jsonl for short\n"
+    "  -f, --format F          jsonl (default) or json; --json and --jsonl for short\n"
     "  -m, --model DIR         model directory (default $ALIGN_MODEL, then ./weights/align-base,\n"
     "                          then " ALIGN_SHARE_DIR "/align-base)\n"
     "  -h, --help              this help\n"
@@ -91,7 +91,7 @@ static const char *const info_help =
     "the BLAS library and the kernel it selected, the ISA level of the hot loops, and the threads\n"
     "in use.\n"
     "\n"
-    "      --format F          text (default) or json; --json for short\n"
+    "  -f, --format F          text (default) or json; --json for short\n"
     "  -m, --model DIR         model directory (default $ALIGN_MODEL, then ./weights/align-base,\n"
     "                          then " ALIGN_SHARE_DIR "/align-base)\n"
     "      --threads N         threads to use (default: every CPU align may use)\n"
@@ -144,7 +144,7 @@ static void info_text(const align_model_info *i, const char *id, int threads)
 
 int cmd_info(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"format", required_argument, 0, OPT_FORMAT},
+    static const struct option longopts[] = {{"format", required_argument, 0, 'f'},
                                              {"json", no_argument, 0, OPT_JSON},
                                              {"threads", required_argument, 0, OPT_THREADS},
                                              OPTS_MODEL,

@@ -28,7 +28,7 @@ static const char *const help =
     "  -0, --null              --files-from paths are NUL-separated (find -print0)\n"
     "      --shard K/N         only this worker's share of the images: shard K (0 to N-1) of N,\n"
     "                          by a hash of each path; the N shards cover every image once\n"
-    "      --format F          jsonl (default), json or npy (one float32 matrix, rows in input order);\n"
+    "  -f, --format F          jsonl (default), json or npy (one float32 matrix, rows in input order);\n"
     "                          --json and --jsonl for short\n"
     "  -o, --output FILE       write to FILE instead of stdout (to a temporary name, renamed at the end)\n"
     "      --resume            with -o FILE and jsonl: carry on what a killed run left in\n"
@@ -67,7 +67,7 @@ static int parse_args(int argc, char **argv, embed_opts *e)
     int opt;
     e->o.format = FMT_JSONL;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":o:" SHORT_IMAGES SHORT_RUN SHORT_MODEL, longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":o:" SHORT_FORMAT SHORT_IMAGES SHORT_RUN SHORT_MODEL, longopts, NULL)) != -1) {
         int common = common_option(opt, optarg, argv, &e->o, "embed", help);
         if (common < 0) return -1;
         if (common == 2) return 1;

@@ -54,7 +54,7 @@ int common_option(int opt, const char *arg, char **argv, common_opts *o, const c
 {
     long v;
     switch (opt) {
-    case OPT_FORMAT: return parse_format(arg, o, command) ? -1 : 1;
+    case 'f': return parse_format(arg, o, command) ? -1 : 1;
     case OPT_JSON: o->format = FMT_JSON; return 1;
     case OPT_JSONL: o->format = FMT_JSONL; return 1;
     case 'm': o->model_dir = arg; return 1;

@@ -14,20 +14,20 @@ typedef struct {
     const char *model_dir; /* -m */
     int threads;           /* --threads; 0 = every core */
     int quiet;             /* -q */
-    out_format format;     /* --format, --json, --jsonl */
+    out_format format;     /* -f, --json, --jsonl */
     uint64_t max_pixels;   /* --max-pixels; 0 = the library's default */
     image_sources images;  /* -r, --files-from, -0, --shard */
 } common_opts;
 
 /* getopt_long codes of the shared options that have no short form; a command's own start at
  * OPT_FIRST_OWN. */
-enum { OPT_FORMAT = 256, OPT_JSON, OPT_JSONL, OPT_THREADS, OPT_MAX_PIXELS, OPT_FILES_FROM, OPT_SHARD, OPT_FIRST_OWN };
+enum { OPT_JSON = 256, OPT_JSONL, OPT_THREADS, OPT_MAX_PIXELS, OPT_FILES_FROM, OPT_SHARD, OPT_FIRST_OWN };
 
 /* getopt_long entries of the shared options, in groups; a command's table lists the groups it
  * takes, and its --help every option in them. */
 #define OPTS_MODEL {"model", required_argument, 0, 'm'}, {"help", no_argument, 0, 'h'}
 #define OPTS_FORMAT                                                                                \
-    {"format", required_argument, 0, OPT_FORMAT}, {"json", no_argument, 0, OPT_JSON},             \
+    {"format", required_argument, 0, 'f'}, {"json", no_argument, 0, OPT_JSON},             \
         {"jsonl", no_argument, 0, OPT_JSONL}
 #define OPTS_RUN                                                                                   \
     {"threads", required_argument, 0, OPT_THREADS}, {"max-pixels", required_argument, 0, OPT_MAX_PIXELS}, \
@@ -37,6 +37,7 @@ enum { OPT_FORMAT = 256, OPT_JSON, OPT_JSONL, OPT_THREADS, OPT_MAX_PIXELS, OPT_F
         {"null", no_argument, 0, '0'}, {"shard", required_argument, 0, OPT_SHARD}
 /* Their short forms, for getopt's option string. */
 #define SHORT_MODEL "m:h"
+#define SHORT_FORMAT "f:"
 #define SHORT_RUN "q"
 #define SHORT_IMAGES "r0"
 

@@ -78,13 +78,12 @@ static int parse_args(int argc, char **argv, search_opts *x)
     int opt;
     *x = (search_opts){.db = DEFAULT_DB, .top = 10, .threshold = -INFINITY};
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":k:f:0" SHORT_RUN SHORT_MODEL, longopts, NULL)) != -1) {
-        if ((opt == 'f' || opt == OPT_FORMAT) && strcmp(optarg, "paths") == 0) {
+    while ((opt = getopt_long(argc, argv, ":k:" SHORT_FORMAT "0" SHORT_RUN SHORT_MODEL, longopts, NULL)) != -1) {
+        if (opt == 'f' && strcmp(optarg, "paths") == 0) {
             x->paths = 1;
             continue;
         }
-        if (opt == 'f') opt = OPT_FORMAT;
-        if (opt == OPT_FORMAT || opt == OPT_JSON || opt == OPT_JSONL) x->paths = 0;
+        if (opt == 'f' || opt == OPT_JSON || opt == OPT_JSONL) x->paths = 0;
         int common = common_option(opt, optarg, argv, &x->o, "search", help);
         if (common < 0) return -1;
         if (common == 2) return 1;

@@ -546,6 +546,26 @@ static void expect_usage_error(const char *args, const char *needle)
     run_free(&r);
 }
 
+/* -f is --format on every command that writes one, as search had it first. */
+TEST(cli_short_f_is_format_everywhere)
+{
+    const char *m = fixture("tiny-a"), *img = fixture("images/cat.jpg");
+    static const char *const runs[][2] = {{"classify -l cat -l dog", "tsv"}, {"embed", "json"},
+                                          {"tokenize", "json"}, {"info", "json"}};
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        const char *operand = strncmp(runs[i][0], "tokenize", 8) == 0 ? "cat" : strcmp(runs[i][0], "info") ? img : "";
+        run_result shrt = run_cmd("%s %s -m %s -f %s %s", A, runs[i][0], m, runs[i][1], operand);
+        run_result lng = run_cmd("%s %s -m %s --format %s %s", A, runs[i][0], m, runs[i][1], operand);
+        CHECK_MSG(shrt.status == 0 && lng.status == 0, "%s: %s", runs[i][0], shrt.err);
+        CHECK_MSG(shrt.out_len > 0 && shrt.out_len == lng.out_len && memcmp(shrt.out, lng.out, lng.out_len) == 0,
+                  "%s -f %s: %s", runs[i][0], runs[i][1], shrt.out);
+        run_free(&shrt);
+        run_free(&lng);
+    }
+    expect_usage_error("classify -f bogus x.jpg cat", "unknown format 'bogus' (text, json, jsonl or tsv)");
+    expect_usage_error("tokenize -f tsv cat", "tokenize writes jsonl or json");
+}
+
 /* Every input failing is nothing done: exit 1, not 2, and an -o FILE the user had is kept. */
 TEST(cli_nothing_done_exits_1_and_keeps_the_output)
 {
