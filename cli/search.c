@@ -149,6 +149,10 @@ static int query_vector(const align_model *m, const search_opts *x, query_term *
         int64_t size, mtime;
         if (t[i].kind != TERM_AUTO) continue;
         t[i].kind = file_stamp(t[i].value, &size, &mtime) == 0 ? TERM_IMAGE : TERM_TEXT;
+        /* an address was meant as an image (Hugging Face's load_image fetches one), not as a text */
+        if (t[i].kind == TERM_TEXT && (strncmp(t[i].value, "http://", 7) == 0 || strncmp(t[i].value, "https://", 8) == 0))
+            return error_msg("%s: a URL, and align reads only files: download it first (curl -sLO URL), or write "
+                             "text:%s to search for the text", t[i].value, t[i].value), -1;
         /* most likely a misspelt image: searched as the text asked for, but said */
         if (t[i].kind == TERM_TEXT && is_image_name(t[i].value))
             error_msg("%s: no such image, so searched as text (text:%s says so and is quiet)", t[i].value, t[i].value);

@@ -566,6 +566,22 @@ TEST(cli_short_f_is_format_everywhere)
     expect_usage_error("tokenize -f tsv cat", "tokenize writes jsonl or json");
 }
 
+/* Hugging Face's load_image fetches an http(s) address; align says to download it, and a batch goes on. */
+TEST(cli_url_is_told_to_download_it)
+{
+    const char *m = fixture("tiny-a"), *img = fixture("images/cat.jpg");
+    run_result r = run_cmd("%s classify -m %s https://example.com/cat.jpg cat dog", A, m);
+    CHECK_INT(r.status, 1);
+    CHECK_STR(r.err, "align: https://example.com/cat.jpg: a URL, and align reads only files: download it first "
+                     "(curl -sLO URL)\n");
+    run_free(&r);
+    r = run_cmd("%s embed -m %s http://example.com/a.png %s", A, m, img);
+    CHECK_INT(r.status, 2);
+    CHECK_INT(count_lines(r.out), 2);
+    CHECK_CONTAINS(r.err, "http://example.com/a.png: a URL, and align reads only files");
+    run_free(&r);
+}
+
 /* Every input failing is nothing done: exit 1, not 2, and an -o FILE the user had is kept. */
 TEST(cli_nothing_done_exits_1_and_keeps_the_output)
 {

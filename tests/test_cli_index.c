@@ -815,6 +815,18 @@ TEST(cli_search_query_syntax_errors)
     CHECK_INT(r.status, 0);
     CHECK_INT(r.err_len, 0);
     run_free(&r);
+    /* an address is an image Hugging Face's load_image would fetch: refused with what to do, unless
+       text: asks for the text */
+    r = run_cmd("%s search -m %s --db %s https://example.com/cat.jpg", A, model(), db);
+    CHECK_INT(r.status, 1);
+    CHECK_INT(r.out_len, 0);
+    CHECK_STR(r.err, "align: https://example.com/cat.jpg: a URL, and align reads only files: download it first "
+                     "(curl -sLO URL), or write text:https://example.com/cat.jpg to search for the text\n");
+    run_free(&r);
+    r = run_cmd("%s search -m %s --db %s text:http://example.com/", A, model(), db);
+    CHECK_INT(r.status, 0);
+    CHECK_INT(r.err_len, 0);
+    run_free(&r);
 }
 
 /* ---- classify --db and the label cache -------------------------------------------------------- */
