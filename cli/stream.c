@@ -266,11 +266,13 @@ size_t image_stream_next(image_stream *s, const stream_image **batch)
         progress_end(&s->prog);
         return 0;
     }
+    progress_show(&s->prog); /* up while the batch is computed */
     finish_batch(s);
     encode(s, at, k);
     hand_out(s, at, k);
     start_batch(s, s->done);
     report(s, k);
+    if (s->prog.shares_screen) progress_end(&s->prog); /* the caller's results go to the same terminal */
     *batch = s->out;
     return (size_t)k;
 }

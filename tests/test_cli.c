@@ -582,6 +582,26 @@ TEST(cli_url_is_told_to_download_it)
     run_free(&r);
 }
 
+/* On a terminal the progress line shares the screen with the results: it is cleared before each
+ * batch's results, so none is written after it on its line. script(1) gives align a terminal. */
+TEST(cli_progress_line_is_cleared_before_results_on_a_terminal)
+{
+    const char *dir = test_tmpdir();
+    run_result r = run_cmd("mkdir -p %s/many && for i in 0 1 2 3 4 5 6 7 8 9; do cp %s %s/many/$i.jpg; done && "
+                           "script -qec '%s classify -m %s -l cat -l dog --jsonl %s/many' /dev/null",
+                           dir, fixture("images/cat.jpg"), dir, A, fixture("tiny-a"), dir);
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    CHECK_CONTAINS(r.out, " images/s, ");
+    int results = 0;
+    for (const char *p = strstr(r.out, "{\"image\""); p; p = strstr(p + 1, "{\"image\"")) {
+        results++;
+        CHECK_MSG(p[-1] == '\n' || (p - r.out >= 4 && memcmp(p - 4, "\r\033[K", 4) == 0), "result %d after: %.60s",
+                  results, p - 60 > r.out ? p - 60 : r.out);
+    }
+    CHECK_INT(results, 10);
+    run_free(&r);
+}
+
 /* Every input failing is nothing done: exit 1, not 2, and an -o FILE the user had is kept. */
 TEST(cli_nothing_done_exits_1_and_keeps_the_output)
 {
