@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cache_dir.h"
 #include "commands.h"
@@ -25,7 +26,8 @@ static const char *const help =
     "the image from stdin; a directory means the images in it, in sorted order.\n"
     "\n"
     "  -l, --label LABEL       a label (repeatable)\n"
-    "      --labels FILE       labels one per line ('-' = stdin); blank and # lines skipped\n"
+    "      --labels FILE       labels one per line ('-' = stdin); blank and # lines skipped;\n"
+    "                          repeatable, the files' labels after the -l ones\n"
     "  -t, --template T        prompt template with {} for the label, e.g. 'a photo of a {}.';\n"
     "                          repeat for an ensemble (mean of the normalised embeddings)\n"
     "  -k, --top N             keep the N best labels per image\n"
@@ -41,7 +43,7 @@ static const char *const help =
     "      --shard K/N         only this worker's share of the images: shard K (0 to N-1) of N,\n"
     "                          by a hash of each path (with --all, the index's); the N shards\n"
     "                          cover every image once\n"
-    "  -f, --format F          text (default), json, jsonl or tsv; --json and --jsonl for short\n"
+    "  -f, --format F          text (default), json, jsonl or tsv; --json, --jsonl, --tsv\n"
     "  -o, --output FILE       write to FILE instead of stdout (to a temporary name, renamed at the end)\n"
     "      --resume            with -o FILE, jsonl or tsv: carry on what a killed run left in\n"
     "                          FILE.partial (else FILE), skipping the images it has (see README)\n"
@@ -58,8 +60,8 @@ static const char *const help =
 
 typedef struct {
     common_opts o;
-    strlist labels, templates, images;
-    const char *labels_file, *db, *output;
+    strlist labels, templates, images, labels_files; /* --labels adds up, as -l does */
+    const char *db, *output;
     long top;
     int update, all, no_cache, verbose, resume;
 } classify_opts;
@@ -89,7 +91,9 @@ static int parse_args(int argc, char **argv, classify_opts *c)
         case 'l':
             if (strlist_add(&c->labels, optarg, strlen(optarg))) return -1;
             break;
-        case OPT_LABELS: c->labels_file = optarg; break;
+        case OPT_LABELS:
+            if (strlist_add(&c->labels_files, optarg, strlen(optarg))) return -1;
+            break;
         case 'o': c->output = optarg; break;
         case OPT_RESUME: c->resume = 1; break;
         case 't':
@@ -137,29 +141,43 @@ static int check_labels(const classify_opts *c)
     return 0;
 }
 
+/* In the short form IMAGE LABEL..., a label that is an image file or a directory was most likely
+ * meant as a second image. */
+static int names_images(const char *label)
+{
+    struct stat st;
+    return stat(label, &st) == 0 && (S_ISDIR(st.st_mode) || (S_ISREG(st.st_mode) && is_image_name(label)));
+}
+
 /* Fills c->labels and c->images from the options and operands. */
 static int gather_inputs(int argc, char **argv, classify_opts *c)
 {
     char **ops = argv + optind;
     int n_ops = argc - optind, image_ops = n_ops;
-    c->o.images.stdin_taken = c->labels_file && strcmp(c->labels_file, "-") == 0;
+    for (size_t i = 0; i < c->labels_files.count; i++)
+        c->o.images.stdin_taken += strcmp(c->labels_files.items[i], "-") == 0;
     /* said before the labels are read, or an image's bytes would be read as labels */
     if (c->o.images.stdin_taken && stdin_given_twice(ops, (size_t)n_ops, &c->o.images)) return -1;
-    if (c->labels_file && read_labels_file(c->labels_file, &c->labels)) return -1;
+    for (size_t i = 0; i < c->labels_files.count; i++)
+        if (read_labels_file(c->labels_files.items[i], &c->labels)) return -1;
     if (c->all) {
         /* the images are the index's: every operand is a label */
         if (c->o.images.files_from) return usage_error("classify", "--all takes its images from the index"), -1;
-        if ((c->labels_file || c->labels.count) && n_ops)
+        if ((c->labels_files.count || c->labels.count) && n_ops)
             return usage_error("classify", "--all takes its images from the index, not '%s'", ops[0]), -1;
         for (int i = 0; i < n_ops; i++)
             if (strlist_add(&c->labels, ops[i], strlen(ops[i]))) return -1;
-    } else if (!c->labels_file && c->labels.count == 0) {
+    } else if (!c->labels_files.count && c->labels.count == 0) {
         /* the short form: IMAGE LABEL [LABEL...] */
         if (n_ops < 1) return usage_error("classify", "no image and no labels"), -1;
         image_ops = 1;
         if (gather_images(ops, 1, &c->o.images, &c->images)) return -1;
-        for (int i = 1; i < n_ops; i++)
+        for (int i = 1; i < n_ops; i++) {
             if (strlist_add(&c->labels, ops[i], strlen(ops[i]))) return -1;
+            if (!c->o.quiet && names_images(ops[i]))
+                error_msg("warning: the label '%.80s' is an image or a directory, and only the first operand is "
+                          "read as one: to classify several, give the labels with -l", ops[i]);
+        }
     } else if (gather_images(ops, n_ops, &c->o.images, &c->images)) {
         return -1;
     }
@@ -508,8 +526,9 @@ static int score_run(const classify_opts *c, align_model *m, scorer *sc, FILE *o
 /* -o must not name a file the run reads: an image, the labels, the list of images or the index. */
 static int output_spares_its_inputs(const classify_opts *c)
 {
-    const char *named[] = {c->labels_file, c->o.images.files_from, c->db};
-    return output_spares_inputs(c->output, named, 3) ||
+    const char *named[] = {c->o.images.files_from, c->db};
+    return output_spares_inputs(c->output, named, 2) ||
+           output_spares_inputs(c->output, (const char *const *)c->labels_files.items, c->labels_files.count) ||
            output_spares_inputs(c->output, (const char *const *)c->images.items, c->images.count);
 }
 
@@ -551,5 +570,6 @@ int cmd_classify(int argc, char **argv)
     strlist_free(&c.labels);
     strlist_free(&c.templates);
     strlist_free(&c.images);
+    strlist_free(&c.labels_files);
     return rc;
 }

@@ -57,6 +57,7 @@ int common_option(int opt, const char *arg, char **argv, common_opts *o, const c
     case 'f': return parse_format(arg, o, command) ? -1 : 1;
     case OPT_JSON: o->format = FMT_JSON; return 1;
     case OPT_JSONL: o->format = FMT_JSONL; return 1;
+    case OPT_TSV: o->format = FMT_TSV; return 1;
     case 'm': o->model_dir = arg; return 1;
     case OPT_THREADS:
         if (parse_count(arg, "--threads", command, 1, 1024, &v)) return -1;

@@ -14,21 +14,21 @@ typedef struct {
     const char *model_dir; /* -m */
     int threads;           /* --threads; 0 = every core */
     int quiet;             /* -q */
-    out_format format;     /* -f, --json, --jsonl */
+    out_format format;     /* -f, --json, --jsonl, --tsv */
     uint64_t max_pixels;   /* --max-pixels; 0 = the library's default */
     image_sources images;  /* -r, --files-from, -0, --shard */
 } common_opts;
 
 /* getopt_long codes of the shared options that have no short form; a command's own start at
  * OPT_FIRST_OWN. */
-enum { OPT_JSON = 256, OPT_JSONL, OPT_THREADS, OPT_MAX_PIXELS, OPT_FILES_FROM, OPT_SHARD, OPT_FIRST_OWN };
+enum { OPT_JSON = 256, OPT_JSONL, OPT_TSV, OPT_THREADS, OPT_MAX_PIXELS, OPT_FILES_FROM, OPT_SHARD, OPT_FIRST_OWN };
 
 /* getopt_long entries of the shared options, in groups; a command's table lists the groups it
  * takes, and its --help every option in them. */
 #define OPTS_MODEL {"model", required_argument, 0, 'm'}, {"help", no_argument, 0, 'h'}
 #define OPTS_FORMAT                                                                                \
     {"format", required_argument, 0, 'f'}, {"json", no_argument, 0, OPT_JSON},             \
-        {"jsonl", no_argument, 0, OPT_JSONL}
+        {"jsonl", no_argument, 0, OPT_JSONL}, {"tsv", no_argument, 0, OPT_TSV}
 #define OPTS_RUN                                                                                   \
     {"threads", required_argument, 0, OPT_THREADS}, {"max-pixels", required_argument, 0, OPT_MAX_PIXELS}, \
         {"quiet", no_argument, 0, 'q'}

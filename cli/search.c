@@ -32,7 +32,7 @@ static const char *const help =
     "  -k, --top N             print the N most similar (default 10; 0 = all)\n"
     "      --threshold S       only images whose similarity is above S (-1 to 1)\n"
     "  -f, --format F          text (default), json, jsonl, tsv or paths (one path a line);\n"
-    "                          --json and --jsonl for short\n"
+    "                          --json, --jsonl and --tsv for short\n"
     "  -0, --null              with paths, end each path with NUL (for xargs -0)\n"
     "      --no-cache          do not keep text embeddings in ~/.cache/align\n"
     "  -m, --model DIR         model directory (default $ALIGN_MODEL, then ./weights/align-base,\n"
@@ -58,7 +58,9 @@ static int parse_threshold(const char *s, float *out)
 {
     char *end;
     float v = strtof(s, &end);
-    if (end == s || *end || !isfinite(v)) return usage_error("search", "--threshold takes a number, not '%s'", s), -1;
+    /* a cosine similarity: a bound outside [-1, 1] keeps every image or none, a typo either way */
+    if (end == s || *end || !(v >= -1 && v <= 1))
+        return usage_error("search", "--threshold takes a similarity from -1 to 1, not '%s'", s), -1;
     *out = v;
     return 0;
 }
@@ -83,7 +85,7 @@ static int parse_args(int argc, char **argv, search_opts *x)
             x->paths = 1;
             continue;
         }
-        if (opt == 'f' || opt == OPT_JSON || opt == OPT_JSONL) x->paths = 0;
+        if (opt == 'f' || opt == OPT_JSON || opt == OPT_JSONL || opt == OPT_TSV) x->paths = 0;
         int common = common_option(opt, optarg, argv, &x->o, "search", help);
         if (common < 0) return -1;
         if (common == 2) return 1;
@@ -150,9 +152,10 @@ static int query_vector(const align_model *m, const search_opts *x, query_term *
         if (t[i].kind != TERM_AUTO) continue;
         t[i].kind = file_stamp(t[i].value, &size, &mtime) == 0 ? TERM_IMAGE : TERM_TEXT;
         /* an address was meant as an image (Hugging Face's load_image fetches one), not as a text */
-        if (t[i].kind == TERM_TEXT && (strncmp(t[i].value, "http://", 7) == 0 || strncmp(t[i].value, "https://", 8) == 0))
+        const char *v = t[i].value;
+        if (t[i].kind == TERM_TEXT && (strncmp(v, "http://", 7) == 0 || strncmp(v, "https://", 8) == 0))
             return error_msg("%s: a URL, and align reads only files: download it first (curl -sLO URL), or write "
-                             "text:%s to search for the text", t[i].value, t[i].value), -1;
+                             "text:%s to search for the text", v, v), -1;
         /* most likely a misspelt image: searched as the text asked for, but said */
         if (t[i].kind == TERM_TEXT && is_image_name(t[i].value))
             error_msg("%s: no such image, so searched as text (text:%s says so and is quiet)", t[i].value, t[i].value);

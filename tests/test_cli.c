@@ -373,6 +373,38 @@ TEST(cli_labels_file_skips_blank_and_comment_lines)
     CHECK_MSG(r.status == 0, "%s", r.err);
     CHECK_CONTAINS(r.out, "\"label\":\"dog\"");
     run_free(&r);
+    /* --labels adds up as -l does: the -l labels, then each file's in turn */
+    const char *a = write_tmp("a.txt", "cat\n", 4), *b = write_tmp("b.txt", "dog\nrocket\n", 11);
+    run_result files = run_cmd("%s classify -m %s --tsv -l bird --labels %s --labels %s %s", A, fixture("tiny-a"), a,
+                               b, fixture("images/cat.jpg"));
+    run_result each = run_cmd("%s classify -m %s --tsv -l bird -l cat -l dog -l rocket %s", A, fixture("tiny-a"),
+                              fixture("images/cat.jpg"));
+    CHECK_MSG(files.status == 0, "%s", files.err);
+    CHECK_INT(count_lines(files.out), 5);
+    CHECK_STR(files.out, each.out);
+    run_free(&files);
+    run_free(&each);
+}
+
+/* IMAGE LABEL...: a label that is an image or a directory was most likely meant as an image. */
+TEST(cli_label_naming_an_image_is_said)
+{
+    const char *m = fixture("tiny-a"), *img = fixture("images/cat.jpg"), *bmp = fixture("images/rocket.bmp");
+    run_result r = run_cmd("%s classify -m %s %s %s cat", A, m, img, bmp);
+    CHECK_INT(r.status, 0);
+    CHECK_INT(count_lines(r.out), 2);
+    char want[1024];
+    snprintf(want, sizeof want, "align: warning: the label '%s' is an image or a directory, and only the first "
+             "operand is read as one: to classify several, give the labels with -l\n", bmp);
+    CHECK_STR(r.err, want);
+    run_free(&r);
+    r = run_cmd("%s classify -m %s %s %s cat", A, m, img, fixture("images"));
+    CHECK_CONTAINS(r.err, "is an image or a directory");
+    run_free(&r);
+    /* -q is quiet; a label that only looks like a file name is no file, and not said */
+    r = run_cmd("%s classify -q -m %s %s %s cat; %s classify -m %s %s notthere.jpg cat", A, m, img, bmp, A, m, img);
+    CHECK_INT(r.err_len, 0);
+    run_free(&r);
 }
 
 TEST(cli_top_k_keeps_the_best)

@@ -774,6 +774,18 @@ TEST(cli_search_top_threshold_and_formats)
     run_result r = run_cmd("%s search -m %s --db %s -k 0 --threshold %.9g -f paths cat", A, model(), db, fifth);
     CHECK_INT(count_lines(r.out), 4);
     run_free(&r);
+    /* a cosine similarity's bounds: -1 keeps every image, past them is a usage error */
+    r = run_cmd("%s search -m %s --db %s -k 0 --threshold -1 -f paths cat", A, model(), db);
+    CHECK_INT(count_lines(r.out), 9);
+    run_free(&r);
+    r = run_cmd("%s search -m %s --db %s --threshold 2 cat", A, model(), db);
+    CHECK_INT(r.status, 1);
+    CHECK_STR(r.err, "align: --threshold takes a similarity from -1 to 1, not '2' (see 'align search --help')\n");
+    run_free(&r);
+    /* --tsv is --format tsv */
+    r = run_cmd("%s search -m %s --db %s -k 0 --tsv cat", A, model(), db);
+    CHECK_STR(r.out, all.out);
+    run_free(&r);
     r = run_cmd("%s search -m %s --db %s -k 3 --json cat", A, model(), db);
     cJSON *o = cJSON_Parse(r.out);
     CHECK(cJSON_IsArray(o) && cJSON_GetArraySize(o) == 3);
