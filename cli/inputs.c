@@ -108,6 +108,14 @@ int parse_labels(const char *text, size_t len, const char *name, strlist *out)
             error_msg("%s:%zu: a NUL byte in the label", name, line);
             return -1;
         }
+        /* said here, where the file and the line are known (a Latin-1 file, say) */
+        for (size_t j = 0, k; j < n; j += k) {
+            k = utf8_char(s + j, n - j);
+            if (!k) {
+                error_msg("%s:%zu: not UTF-8 (byte %zu, 0x%02X)", name, line, j + 1, (unsigned char)s[j]);
+                return -1;
+            }
+        }
         if (strlist_add(out, s, n)) {
             error_msg("out of memory");
             return -1;

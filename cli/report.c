@@ -2,17 +2,29 @@
 #include "report.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
+
+#include "strlist.h"
+
+/* Whether the character of n bytes at u is shown as it is: printable ASCII, or a UTF-8 character
+ * other than a C1 control (U+0080 to U+009F, C2 80 to C2 9F). */
+static int shown_as_is(const unsigned char *u, size_t n)
+{
+    if (n == 1) return u[0] >= 0x20 && u[0] != 0x7f;
+    return n > 1 && !(u[0] == 0xC2 && u[1] < 0xA0);
+}
 
 void put_text(FILE *f, const char *s)
 {
-    for (;;) { /* the bytes up to the next control byte in one write: classify --all prints millions */
-        size_t n = 0;
-        while (s[n] && (unsigned char)s[n] >= 0x20 && s[n] != 0x7f) n++;
+    for (;;) { /* the bytes up to the next one escaped in one write: classify --all prints millions */
+        size_t n = 0, k;
+        while (s[n] && shown_as_is((const unsigned char *)s + n, k = utf8_char(s + n, SIZE_MAX))) n += k;
         fwrite(s, 1, n, f);
         if (!s[n]) return;
-        fprintf(f, "\\x%02X", (unsigned char)s[n]);
-        s += n + 1;
+        k = utf8_char(s + n, SIZE_MAX); /* a C1 control is escaped whole, anything else a byte at a time */
+        for (size_t i = 0; i < (k ? k : 1); i++) fprintf(f, "\\x%02X", (unsigned char)s[n + i]);
+        s += n + (k ? k : 1);
     }
 }
 

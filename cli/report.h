@@ -20,8 +20,8 @@ static inline int exit_status(size_t failed, size_t total)
 }
 
 /* A name or a label for a person to read (the text format, a message): its control bytes (a line
- * break, an escape sequence, a tab) as \xHH, so that it keeps to its line and cannot drive a
- * terminal. */
+ * break, an escape sequence, a tab, C1's) and the bytes of no UTF-8 character as \xHH, so that it
+ * keeps to its line, cannot drive a terminal and shows what the file holds. */
 void put_text(FILE *f, const char *s);
 /* One line on stderr: "align: " + message, what went wrong or, unless -q, what was done. A file
  * name's line breaks show as spaces, its other control bytes as \xHH. */

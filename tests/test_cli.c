@@ -373,6 +373,13 @@ TEST(cli_labels_file_skips_blank_and_comment_lines)
     CHECK_MSG(r.status == 0, "%s", r.err);
     CHECK_CONTAINS(r.out, "\"label\":\"dog\"");
     run_free(&r);
+    /* a file that is not UTF-8 (Latin-1, say) is named with its line */
+    r = run_cmd("%s classify -m %s --labels %s %s", A, fixture("tiny-a"), write_tmp("latin1.txt", "cat\ncaf\xe9\n", 9),
+                fixture("images/cat.jpg"));
+    CHECK_INT(r.status, 1);
+    CHECK_CONTAINS(r.err, "latin1.txt:2: not UTF-8 (byte 4, 0xE9)\n");
+    CHECK_INT(count_lines(r.err), 1);
+    run_free(&r);
     /* --labels adds up as -l does: the -l labels, then each file's in turn */
     const char *a = write_tmp("a.txt", "cat\n", 4), *b = write_tmp("b.txt", "dog\nrocket\n", 11);
     run_result files = run_cmd("%s classify -m %s --tsv -l bird --labels %s --labels %s %s", A, fixture("tiny-a"), a,

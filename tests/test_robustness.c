@@ -290,25 +290,33 @@ TEST(robust_odd_names_are_named_once)
     }
 }
 
-/* The text format is for a person at a terminal: a name's or a label's control bytes show as \xHH
- * there too, in classify's headings and labels and in search's hits. */
+/* The text format is for a person at a terminal: a name's or a label's control bytes (C1's too)
+ * and its bytes of no UTF-8 character show as \xHH there too, in classify's headings and labels
+ * and in search's hits; UTF-8 shows as it is. */
 TEST(robust_text_output_shows_control_bytes)
 {
     char dir[2048];
     snprintf(dir, sizeof dir, "%s/esc-text", test_tmpdir());
     run_result r = run_cmd("mkdir -p %s && cp %s \"%s/$(printf 'e\\033[31mred.jpg')\" && cp %s %s/plain.bmp && "
+                           "(cd %s && for n in 'caf\\351' 'c1\\302\\233x' 'na\\303\\257ve'; do "
+                           "cp plain.bmp \"$(printf \"$n.bmp\")\"; done) && "
                            "%s classify -q -m %s -l \"$(printf 'tab\\tbed')\" -l b %s",
-                           dir, fx("images/cat.jpg"), dir, fx("images/rocket.bmp"), dir, A, fixture("tiny-a"), dir);
+                           dir, fx("images/cat.jpg"), dir, fx("images/rocket.bmp"), dir, dir, A, fixture("tiny-a"), dir);
     CHECK_INT(r.status, 0);
-    CHECK_MSG(!strchr(r.out, '\x1b') && !strchr(r.out, '\t'), "raw control bytes: %s", r.out);
+    CHECK_MSG(!strchr(r.out, '\x1b') && !strchr(r.out, '\t') && !strchr(r.out, '\xe9') && !strchr(r.out, '\x9b'),
+              "raw control bytes: %s", r.out);
     CHECK_CONTAINS(r.out, "/e\\x1B[31mred.jpg\n");
     CHECK_CONTAINS(r.out, "%  tab\\x09bed\n");
+    CHECK_CONTAINS(r.out, "/caf\\xE9.bmp\n");
+    CHECK_CONTAINS(r.out, "/c1\\xC2\\x9Bx.bmp\n");
+    CHECK_CONTAINS(r.out, "/na\xc3\xafve.bmp\n");
     run_free(&r);
-    r = run_cmd("%s index -q -m %s --db %s/i.db %s && %s search -m %s --db %s/i.db -k 2 cat", A, fixture("tiny-a"), dir,
+    r = run_cmd("%s index -q -m %s --db %s/i.db %s && %s search -m %s --db %s/i.db -k 0 cat", A, fixture("tiny-a"), dir,
                 dir, A, fixture("tiny-a"), dir);
     CHECK_INT(r.status, 0);
-    CHECK_MSG(!strchr(r.out, '\x1b'), "raw escape: %s", r.out);
+    CHECK_MSG(!strchr(r.out, '\x1b') && !strchr(r.out, '\xe9'), "raw escape: %s", r.out);
     CHECK_CONTAINS(r.out, "/e\\x1B[31mred.jpg\n");
+    CHECK_CONTAINS(r.out, "/caf\\xE9.bmp\n");
     run_free(&r);
 }
 

@@ -1,6 +1,6 @@
 /* fuzz_inputs: arbitrary bytes as a --labels file and as a --files-from list (newline- and
  * NUL-separated), through the parsers cli/inputs.c runs on the file's contents. Every label must
- * be a non-empty line without a newline or NUL that does not start with '#'; every path must be
+ * be a non-empty UTF-8 line without a newline or NUL that does not start with '#'; every path must be
  * non-empty; an error is one line. */
 #include <stdint.h>
 
@@ -25,6 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < l.count; i++) {
         const char *s = l.items[i];
         FUZZ_ASSERT(s[0] && s[0] != '#' && !strchr(s, '\n'), "label %zu: \"%s\"", i, s);
+        for (size_t j = 0, k; s[j]; j += k) FUZZ_ASSERT((k = utf8_char(s + j, SIZE_MAX)) > 0, "label %zu: not UTF-8", i);
     }
     strlist_free(&l);
 
