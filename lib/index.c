@@ -642,7 +642,15 @@ static int same_file(const char *a, const char *b)
     return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
 }
 
-/* Opens every shard, all of one model, before anything is written. */
+/* A merge loads no model: an index of another model than the first shard's is named beside it. */
+static align_status same_model(const align_index *first, const align_index *ix, align_error *err)
+{
+    if (strcmp(first->model_id, ix->model_id) == 0 && first->dim == ix->dim) return ALIGN_OK;
+    return align_fail(err, ALIGN_ERR_INPUT, "%s: an index of another model than %s's (%s, not %s)", ix->path,
+                      first->path, ix->model_id, first->model_id);
+}
+
+/* Opens every shard, all of one model, and checks an existing output's, before anything is written. */
 static align_status open_shards(const char *out_path, const char *const *shards, int n, align_index **in,
                                 align_error *err)
 {
@@ -650,10 +658,15 @@ static align_status open_shards(const char *out_path, const char *const *shards,
         if (!shards[i]) return align_fail(err, ALIGN_ERR_ARG, "shard %d is NULL", i);
         if (same_file(out_path, shards[i]))
             return align_fail(err, ALIGN_ERR_ARG, "%s: the merge's output is also one of its shards", shards[i]);
-        in[i] = align_index_open(shards[i], i ? in[0]->model_id : NULL, i ? in[0]->dim : 0, ALIGN_INDEX_READ, err);
-        if (!in[i]) return err->code;
+        if (!(in[i] = align_index_open(shards[i], NULL, 0, ALIGN_INDEX_READ, err))) return err->code;
+        if (same_model(in[0], in[i], err)) return err->code;
     }
-    return ALIGN_OK;
+    struct stat st;
+    if (stat(out_path, &st) != 0) return ALIGN_OK;
+    align_index *old = align_index_open(out_path, NULL, 0, ALIGN_INDEX_READ, err);
+    align_status s = old ? same_model(in[0], old, err) : err->code;
+    align_index_close(old);
+    return s;
 }
 
 static align_status merge_into(merge_state *m, align_index **in, int n)
