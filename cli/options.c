@@ -115,13 +115,26 @@ align_model *load_model(const common_opts *o)
                   env && *env ? env : "unset", ALIGN_SHARE_DIR);
         return NULL;
     }
+    /* where the name came from, when the user may not have it in mind */
+    const char *from = dir == env && !o->model_dir ? " (from $ALIGN_MODEL)" : "";
     struct stat st;
     if (!is_dir(dir) && stat(dir, &st) == 0) {
-        error_msg("%s: not a directory; --model names the directory that holds config.json and the weights", dir);
+        error_msg("%s%s: not a directory; --model names the directory that holds config.json and the weights", dir,
+                  from);
         return NULL;
     }
     if (!is_dir(dir)) {
-        error_msg("%s: model directory not found; get the weights with 'make weights' or pass --model DIR", dir);
+        error_msg("%s%s: model directory not found; get the weights with 'make weights' or pass --model DIR", dir,
+                  from);
+        return NULL;
+    }
+    char *config;
+    if (asprintf(&config, "%s/config.json", dir) < 0) return error_msg("out of memory"), NULL;
+    int has_config = stat(config, &st) == 0;
+    free(config);
+    if (!has_config && errno == ENOENT) {
+        error_msg("%s%s: not a model directory (no config.json); --model names the directory that holds "
+                  "config.json and the weights", dir, from);
         return NULL;
     }
     align_error err;

@@ -765,8 +765,14 @@ TEST(cli_usage_errors_exit_1_with_one_line)
     expect_usage_error("embed --format tsv x.jpg", "embed writes jsonl, json or npy");
     expect_usage_error("convert", "give one model directory");
     snprintf(buf, sizeof buf, "classify -m %s %s cat", fixture("images"), fixture("images/cat.jpg"));
-    expect_usage_error(buf, "config.json: ");
-    run_result r = run_cmd("cd %s && ALIGN_MODEL= %s classify x.jpg cat", test_tmpdir(), A);
+    expect_usage_error(buf, "images: not a model directory (no config.json); --model names the directory");
+    /* a directory named by $ALIGN_MODEL says so: the user may have set it long ago */
+    run_result r = run_cmd("ALIGN_MODEL=/nonexistent/model %s classify x.jpg cat", A);
+    CHECK_INT(r.status, 1);
+    CHECK_STR(r.err, "align: /nonexistent/model (from $ALIGN_MODEL): model directory not found; get the weights "
+                     "with 'make weights' or pass --model DIR\n");
+    run_free(&r);
+    r = run_cmd("cd %s && ALIGN_MODEL= %s classify x.jpg cat", test_tmpdir(), A);
     CHECK_INT(r.status, 1);
     CHECK_CONTAINS(r.err, "no model found");
     CHECK_CONTAINS(r.err, "make weights");
