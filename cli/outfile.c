@@ -28,7 +28,7 @@ int check_stdout(void)
     if (fflush(stdout) == 0 && !ferror(stdout)) return 0;
     /* a closed pipe whose SIGPIPE was deferred ends the run as quietly as SIGPIPE would have */
     if (signals_caught() == SIGPIPE) return -1;
-    error_msg("write error: %s", strerror(errno ? errno : EIO));
+    error_msg("stdout: write error: %s", strerror(errno ? errno : EIO));
     return -1;
 }
 

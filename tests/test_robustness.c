@@ -673,7 +673,7 @@ TEST(robust_write_errors_and_closed_pipes)
         snprintf(args, sizeof args, cmds[i], fixture("tiny-a"), fx("images/cat.jpg"));
         run_result r = run_cmd("%s %s > /dev/full", A, args);
         CHECK_MSG(r.status == 1, "align %s > /dev/full: exit %d", args, r.status);
-        CHECK_MSG(count_lines(r.err) == 1 && strstr(r.err, "write error"), "align %s > /dev/full: %s", args, r.err);
+        CHECK_MSG(count_lines(r.err) == 1 && strstr(r.err, "stdout: write error"), "align %s > /dev/full: %s", args, r.err);
         run_free(&r);
     }
     char list[8192] = "";
