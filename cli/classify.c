@@ -251,8 +251,8 @@ static float *encode_labels(align_model *m, const classify_opts *c, int dim)
     label_cache_report(cache, c->o.quiet);
     align_label_cache_close(cache);
     if (ok && c->verbose)
-        error_msg("%zu label texts: %d through the text tower, %zu from the cache", count, computed,
-                  count - (size_t)computed);
+        error_msg("%zu label text%s: %d through the text tower, %zu from the cache", count, count == 1 ? "" : "s",
+                  computed, count - (size_t)computed);
     for (size_t i = 0; texts && i < count; i++) free(texts[i]);
     free(texts);
     if (out != all) free(all);
@@ -476,8 +476,8 @@ static int open_sources(const classify_opts *c, align_model *m, sources *src)
     if (c->all) return 0;
     if (index_plan_make(src->ix, c->images.items, c->images.count, &src->plan)) return -1;
     if (c->verbose)
-        error_msg("%zu images: %zu from the index, %zu through the vision tower", c->images.count,
-                  src->plan.unchanged, src->plan.count);
+        error_msg("%zu image%s: %zu from the index, %zu through the vision tower", c->images.count,
+                  c->images.count == 1 ? "" : "s", src->plan.unchanged, src->plan.count);
     return 0;
 }
 
@@ -504,7 +504,7 @@ static int score_run(const classify_opts *c, align_model *m, scorer *sc, FILE *o
     if (label_emb && sc->ranks && sc->logits) {
         records_start(&sc->w, out, c->o.format, out ? TSV_HEADER : NULL);
         int failed = c->all ? score_index(sc, src.ix) : score_all(sc, &src, s);
-        if (c->all && c->verbose && !failed) error_msg("%zu images, all from the index", sc->from_index);
+        if (c->all && c->verbose && !failed) error_msg("%zu image%s, all from the index", sc->from_index, sc->from_index == 1 ? "" : "s");
         if (out) records_finish(&sc->w);
         size_t failures = src.failures + (s ? image_stream_failures(s) : 0);
         rc = failed ? EXIT_FAILURE

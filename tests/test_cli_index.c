@@ -889,6 +889,11 @@ TEST(cli_classify_db_is_bit_identical)
     CHECK_CONTAINS(r.err, "2 images: 1 from the index, 1 through the vision tower");
     CHECK_STR(r.out, tplain.out);
     run_free(&r);
+    /* one is one */
+    r = run_cmd("%s classify -v -m %s --no-cache --db %s %s/img0002.bmp cat", A, model(), db, dir);
+    CHECK_STR(r.err, "align: 1 image: 1 from the index, 0 through the vision tower\n"
+                     "align: 1 label text: 1 through the text tower, 0 from the cache\n");
+    run_free(&r);
     run_free(&tplain);
     run_free(&plain);
 }
