@@ -392,8 +392,9 @@ static const stream_image *next_streamed(scorer *sc, sources *src, image_stream 
         if (end_batch(sc)) return *failed = 1, NULL;
         b->at += b->k;
         b->i = 0;
-        /* with an index open, a signal ends the run here, between two transactions (signals.h) */
-        if (src->ix && signals_caught()) return *failed = 1, NULL;
+        /* with an index open, a signal ends the run here, between two transactions (signals.h); with
+           --resume, after the batch's records are in FILE.partial */
+        if ((src->ix || sc->resume) && signals_caught()) return *failed = 1, NULL;
         if (!(b->k = image_stream_next(s, &b->batch))) return NULL;
         if (src->update && index_plan_add(src->ix, &src->plan, b->at, b->batch, b->k) < 0) return *failed = 1, NULL;
         if (sc->resume && !(sc->w.f = resume_batch(sc->resume))) return *failed = 1, NULL;
@@ -548,6 +549,7 @@ static int run(classify_opts *c)
                  .share = &c->o.images.share};
     int rc = EXIT_FAILURE;
     record_shape shape = {"results", sc.keep, &c->labels};
+    if (c->resume) signals_defer(); /* a signal ends the run between batches, the records so far kept */
     if (c->resume && resume_open(&res, c->output, c->o.format, TSV_HEADER, &shape) == 0) {
         if (resume_skip_done(&res, &c->images) == 0) rc = score_run(c, m, &sc, NULL);
         if (resume_close(&res, rc != EXIT_FAILURE)) rc = EXIT_FAILURE;

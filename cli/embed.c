@@ -10,6 +10,7 @@
 #include "records.h"
 #include "report.h"
 #include "resume.h"
+#include "signals.h"
 #include "stream.h"
 
 static const char *const help =
@@ -175,6 +176,7 @@ static long embed_images(align_model *m, const embed_opts *e, embed_sink *out)
                           batch[i].error);
         if (bad) error_msg("out of memory");
         bad = bad || (out->resume ? resume_flush(out->resume) != 0 : ferror(out->w.f));
+        bad = bad || (out->resume && signals_caught()); /* signals.h: after the batch's records are kept */
     }
     long failed = bad ? -1 : (long)image_stream_failures(s);
     image_stream_close(s);
@@ -217,6 +219,7 @@ static int run_resumed(align_model *m, embed_opts *e, int dim)
 {
     resume res;
     record_shape shape = {"embedding", (size_t)dim, NULL};
+    signals_defer(); /* a signal ends the run between batches, the records so far kept */
     if (resume_open(&res, e->output, FMT_JSONL, NULL, &shape)) return EXIT_FAILURE;
     embed_sink sink = {.resume = &res, .key = "image", .dim = dim};
     records_start(&sink.w, NULL, FMT_JSONL, NULL);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -11,6 +12,7 @@
 
 #include "outfile.h"
 #include "report.h"
+#include "signals.h"
 
 /* The key of a whole JSON Lines record line (n bytes, its newline included): the string literal
  * after {"image":, without its quotes; NULL when the line is not such a record. */
@@ -284,6 +286,10 @@ int resume_close(resume *r, int complete)
         if (failed) error_msg("%s: %s", r->path, strerror(errno));
     } else if (r->fd >= 0 && r->bare) {
         unlink(r->partial);
+    } else if (r->fd >= 0 && signals_caught() && signals_caught() != SIGPIPE) {
+        /* Ctrl-C, say: what to do next, as index says it */
+        error_msg("%s: interrupted: the records so far are in %s; run it again with --resume to carry on", r->path,
+                  r->partial);
     }
     if (r->fd >= 0) close(r->fd);
     strlist_free(&r->done);

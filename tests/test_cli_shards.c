@@ -183,6 +183,50 @@ TEST(cli_classify_tsv_resume_after_kill_9_equals_an_uninterrupted_run)
     resume_after_kill("classify --format tsv -l cat -l rocket -l dog", "tsv", 27, 1 + 24 * 3);
 }
 
+/* SIGTERM (or Ctrl-C) ends a --resume run between batches: the batch in hand is finished and kept,
+ * the process says what to do next and ends by the signal, and the rerun completes the file.
+ * The image on stdin, held back until the signal has come, holds the run inside a batch. */
+static void resume_after_term(const char *args, const char *ext, int before_stdin, int lines_before, int lines_after)
+{
+    if (test_skip_in_a_rerun()) return;
+    char dir[512], list[8192] = "";
+    snprintf(dir, sizeof dir, "%s/term%s", test_tmpdir(), ext);
+    make_images(dir, 0, 40);
+    for (int i = 0, k = 0; i < 40; i++)
+        k += snprintf(list + k, sizeof list - (size_t)k, i == before_stdin ? " - %s/img%03d.png" : " %s/img%03d.png", dir, i);
+    char img[4096], m[4096];
+    snprintf(img, sizeof img, "%s", absolute(fixture("images/cat.jpg")));
+    snprintf(m, sizeof m, "%s", absolute(fixture("tiny-a")));
+    run_result r = run_cmd("%s %s -q -m %s -o %s/ref.%s %s < %s", A, args, m, dir, ext, list, img);
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    run_free(&r);
+    r = run_cmd("cd %s && mkfifo fifo && (%s %s -q -m %s -o out.%s --resume %s < fifo & pid=$!; exec 3>fifo; i=0; "
+                "while [ \"$(cat out.%s.partial 2>/dev/null | wc -l)\" -lt %d ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done; "
+                "sleep 0.2; kill -TERM $pid; sleep 0.2; cat %s >&3; exec 3>&-; wait $pid; echo $?); rm fifo; "
+                "wc -l < out.%s.partial",
+                dir, A, args, m, ext, list, ext, lines_before, img, ext);
+    CHECK_MSG(strncmp(r.out, "143\n", 4) == 0, "terminated: %s %s", r.out, r.err);
+    int kept = atoi(strchr(r.out, '\n') ? strchr(r.out, '\n') + 1 : "0");
+    CHECK_MSG(kept == lines_after, "%d lines after the signal, not %d: %s", kept, lines_after, r.err);
+    char want[1024]; /* the shell's "Terminated" may follow */
+    snprintf(want, sizeof want, "align: out.%s: interrupted: the records so far are in out.%s.partial; run it again "
+             "with --resume to carry on\n", ext, ext);
+    CHECK_MSG(strncmp(r.err, want, strlen(want)) == 0, "%s", r.err);
+    run_free(&r);
+    r = run_cmd("cd %s && %s %s -q -m %s -o out.%s --resume %s < %s && cmp ref.%s out.%s && ls", dir, A, args, m, ext, list,
+                img, ext, ext);
+    CHECK_MSG(r.status == 0, "resumed run differs: %s%s", r.out, r.err);
+    CHECK_MSG(!strstr(r.out, ".partial"), "left behind: %s", r.out);
+    run_free(&r);
+}
+
+/* the image on stdin is the 21st: [0, 16) are written before it, [16, 24) once it comes */
+TEST(cli_embed_resume_after_sigterm_keeps_the_batch_in_hand) { resume_after_term("embed", "jsonl", 20, 16, 24); }
+TEST(cli_classify_tsv_resume_after_sigterm_keeps_the_batch_in_hand)
+{
+    resume_after_term("classify --format tsv -l cat -l rocket -l dog", "tsv", 20, 1 + 16 * 3, 1 + 24 * 3);
+}
+
 /* A record cut short by the kill is dropped, and the records before it kept: the rerun writes
  * only what is missing. */
 TEST(cli_resume_drops_a_cut_record_and_keeps_the_rest)
