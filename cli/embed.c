@@ -86,8 +86,12 @@ static int parse_args(int argc, char **argv, embed_opts *e)
     /* texts are one call, never a worker's load */
     if (e->text && e->o.images.share.n) return usage_error("embed", "--shard shares out images, not texts"), -1;
     if (optind >= argc && !e->o.images.files_from) return usage_error("embed", e->text ? "no texts" : "no images"), -1;
-    for (int i = optind; i < argc; i++)
-        if (e->text && strlist_add(&e->inputs, argv[i], strlen(argv[i]))) return -1;
+    for (int i = optind; i < argc && e->text; i++) {
+        /* as a blank label is: most likely an unset shell variable */
+        if (text_blank(argv[i], strlen(argv[i])))
+            return usage_error("embed", "text %d of %d is blank", i - optind + 1, argc - optind), -1;
+        if (strlist_add(&e->inputs, argv[i], strlen(argv[i]))) return -1;
+    }
     if (!e->text && gather_images(argv + optind, argc - optind, &e->o.images, &e->inputs)) return -1;
     if (!e->inputs.count && !e->o.images.share.n) return report_no_images("embed", argv + optind, argc - optind);
     return 0;

@@ -578,7 +578,7 @@ TEST(robust_bad_labels)
     expect_classify_error(args, "no labels to score (see 'align classify --help')");
 }
 
-/* A blank label is refused (an unset shell variable leaves one); a repeated one is said once,
+/* A blank label or text is refused (an unset shell variable leaves one); a repeated label is said once,
  * and -q keeps it quiet. The copies are the same text, so softmax gives them the same share. */
 TEST(robust_blank_and_repeated_labels)
 {
@@ -588,6 +588,12 @@ TEST(robust_blank_and_repeated_labels)
     expect_classify_error(args, "label 2 of 2 is blank (see 'align classify --help')");
     snprintf(args, sizeof args, "-l dog -l ' \t' %s", cat);
     expect_classify_error(args, "label 2 of 2 is blank (see 'align classify --help')");
+    /* and so is a blank text to embed */
+    run_result t = run_cmd("%s embed -m %s --text 'a cat' ' ' dog", A, fixture("tiny-a"));
+    CHECK_INT(t.status, 1);
+    CHECK_INT(t.out_len, 0);
+    CHECK_STR(t.err, "align: text 2 of 3 is blank (see 'align embed --help')\n");
+    run_free(&t);
     run_result r = run_cmd("%s classify --no-cache --format tsv -m %s %s 'a cat' dog 'a cat'", A, fixture("tiny-a"), cat);
     CHECK_INT(r.status, 0);
     CHECK_STR(r.err, "align: warning: label 'a cat' is given more than once: its copies share its probability\n");
