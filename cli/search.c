@@ -14,6 +14,7 @@
 #include "records.h"
 #include "report.h"
 #include "signals.h"
+#include "stream.h"
 
 static const char *const help =
     "usage: align search [OPTIONS] QUERY...\n"
@@ -26,7 +27,8 @@ static const char *const help =
     "    align search photo.jpg + 'at night' - 0.5*daytime\n"
     "\n"
     "A term naming a regular file is that image, any other a text; 'text:' or 'image:' before a\n"
-    "term says which. The query vector is the weighted sum of the terms' normalised embeddings.\n"
+    "term says which; image:- is the image on stdin. The query vector is the weighted sum of the\n"
+    "terms' normalised embeddings.\n"
     "\n"
     "      --db FILE           the index (default ./" DEFAULT_DB ")\n"
     "  -k, --top N             print the N most similar (default 10; 0 = all)\n"
@@ -102,6 +104,15 @@ static int parse_args(int argc, char **argv, search_opts *x)
 
 /* ---- the query vector ------------------------------------------------------------------------- */
 
+/* image:- is the image on stdin, which can be read once. */
+static int stdin_twice(const query_term *t, int n, char *msg, size_t cap)
+{
+    int readers = 0;
+    for (int i = 0; i < n; i++) readers += t[i].kind == TERM_IMAGE && strcmp(t[i].value, "-") == 0;
+    if (readers > 1) snprintf(msg, cap, "stdin (image:-) is given more than once: it can be read only once");
+    return readers > 1;
+}
+
 /* Each image term's embedding into its row of emb: one image a batch, decoded straight to the
  * model's size as `align embed` decodes, so that it is the vector `align embed IMAGE` prints. */
 static int embed_images(const align_model *m, const search_opts *x, const query_term *t, int n, float *emb, int dim)
@@ -111,7 +122,7 @@ static int embed_images(const align_model *m, const search_opts *x, const query_
     for (int i = 0; i < n; i++) {
         if (t[i].kind != TERM_IMAGE) continue;
         align_image img;
-        if (align_image_load_fitted(m, t[i].value, &dec, &img, &err)) return error_msg("%s", err.message), -1;
+        if (image_operand_load(m, t[i].value, &dec, &img, &err)) return error_msg("%s", err.message), -1;
         align_status s = align_encode_images(m, &img, 1, emb + (size_t)i * dim, NULL, &err);
         align_image_free(&img);
         if (s) return error_msg("%s: %s", t[i].value, err.message), -1;
@@ -209,7 +220,7 @@ static int run(const search_opts *x, char *const *args, int n)
     int n_terms;
     char msg[512];
     if (!terms) return error_msg("out of memory"), EXIT_FAILURE;
-    if (query_parse(args, n, terms, &n_terms, msg, sizeof msg)) {
+    if (query_parse(args, n, terms, &n_terms, msg, sizeof msg) || stdin_twice(terms, n_terms, msg, sizeof msg)) {
         free(terms);
         return usage_error("search", "%s", msg);
     }

@@ -84,8 +84,8 @@ static char *naming(const char *path, const char *message)
 /* Decodes an operand, a file or for "-" the bytes on stdin, to the image as the model resizes it
  * rather than at its full size: a batch of 12-megapixel photos would be 300 MB (and a JPEG is
  * resized as its rows are decoded, never held whole). */
-static align_status load_operand(const align_model *model, const char *path, const align_decode_options *opts,
-                                 align_image *img, align_error *err)
+align_status image_operand_load(const align_model *model, const char *path, const align_decode_options *opts,
+                                align_image *img, align_error *err)
 {
     if (strcmp(path, "-") != 0) return align_image_load_fitted(model, path, opts, img, err);
     char *data;
@@ -104,7 +104,7 @@ static void decode_one(image_stream *s, size_t i)
     decoded *d = slot(s, i);
     align_error err = {0};
     *d = (decoded){{0}, 0, 0, NULL};
-    align_status st = load_operand(s->model, s->paths[i], &s->opts.decode, &d->image, &err);
+    align_status st = image_operand_load(s->model, s->paths[i], &s->opts.decode, &d->image, &err);
     if ((d->failed = st != ALIGN_OK)) d->error = naming(s->paths[i], err.message[0] ? err.message : "cannot decode");
 }
 

@@ -44,4 +44,9 @@ size_t image_stream_failures(const image_stream *s);
 /* Stops decoding, whether or not every batch was taken, and frees everything. */
 void image_stream_close(image_stream *s);
 
+/* One operand decoded as the stream decodes it, straight to the model's size: a path, or "-" for
+ * the image on stdin (search's image:-). */
+align_status image_operand_load(const align_model *model, const char *path, const align_decode_options *opts,
+                                align_image *img, align_error *err);
+
 #endif

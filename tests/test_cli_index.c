@@ -138,6 +138,15 @@ TEST(cli_index_is_incremental_and_prunes)
     CHECK_MSG(hit != NULL, "img0000.png not among the hits: %s", r.out);
     if (hit) CHECK_MSG(fabs(strtod(hit + strlen("img0000.png\t"), NULL) - 1) <= 640 * 0x1p-24, "%s", r.out);
     CHECK_INT(count_lines(r.out), 4);
+    /* image:- is the image on stdin: the same bytes, the same hits */
+    run_result piped = run_cmd("%s search -m %s --db %s -k 3 --format tsv image:- < %s/img0001.jpg", A, model(), db, dir);
+    CHECK_STR(piped.out, r.out);
+    run_free(&piped);
+    run_free(&r);
+    r = run_cmd("%s search -m %s --db %s image:- + image:- < %s/img0001.jpg", A, model(), db, dir);
+    CHECK_INT(r.status, 1);
+    CHECK_STR(r.err, "align: stdin (image:-) is given more than once: it can be read only once (see 'align search "
+                     "--help')\n");
     run_free(&r);
     sh("rm %s/img0003.png", dir);
     r = run_cmd("%s index -m %s --db %s --prune", A, model(), db);
