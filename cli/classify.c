@@ -79,7 +79,7 @@ static int parse_args(int argc, char **argv, classify_opts *c)
         {"db", required_argument, 0, OPT_DB},    {"update", no_argument, 0, OPT_UPDATE},
         {"all", no_argument, 0, OPT_ALL},        {"no-cache", no_argument, 0, OPT_NO_CACHE},
         {"verbose", no_argument, 0, 'v'},        {"output", required_argument, 0, 'o'},
-        {"resume", no_argument, 0, OPT_RESUME},  OPTS_IMAGES, OPTS_FORMAT, OPTS_RUN, OPTS_MODEL, {0, 0, 0, 0}};
+        {"resume", no_argument, 0, OPT_RESUME},  OPTS_IMAGES, OPTS_FORMAT, OPTS_TSV, OPTS_RUN, OPTS_MODEL, {0, 0, 0, 0}};
     int opt;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":l:t:k:o:v" SHORT_FORMAT SHORT_IMAGES SHORT_RUN SHORT_MODEL, longopts, NULL)) != -1) {

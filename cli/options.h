@@ -28,7 +28,9 @@ enum { OPT_JSON = 256, OPT_JSONL, OPT_TSV, OPT_THREADS, OPT_MAX_PIXELS, OPT_FILE
 #define OPTS_MODEL {"model", required_argument, 0, 'm'}, {"help", no_argument, 0, 'h'}
 #define OPTS_FORMAT                                                                                \
     {"format", required_argument, 0, 'f'}, {"json", no_argument, 0, OPT_JSON},             \
-        {"jsonl", no_argument, 0, OPT_JSONL}, {"tsv", no_argument, 0, OPT_TSV}
+        {"jsonl", no_argument, 0, OPT_JSONL}
+/* --tsv, for the commands that write TSV (classify, search) */
+#define OPTS_TSV {"tsv", no_argument, 0, OPT_TSV}
 #define OPTS_RUN                                                                                   \
     {"threads", required_argument, 0, OPT_THREADS}, {"max-pixels", required_argument, 0, OPT_MAX_PIXELS}, \
         {"quiet", no_argument, 0, 'q'}

@@ -76,6 +76,7 @@ static int parse_args(int argc, char **argv, search_opts *x)
                                              {"no-cache", no_argument, 0, OPT_NO_CACHE},
                                              {"null", no_argument, 0, '0'},
                                              OPTS_FORMAT,
+                                             OPTS_TSV,
                                              OPTS_RUN,
                                              OPTS_MODEL,
                                              {0, 0, 0, 0}};

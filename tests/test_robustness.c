@@ -548,13 +548,13 @@ TEST(robust_bad_labels)
 {
     char args[8192];
     const char *cat = fx("images/cat.jpg");
-    /* not UTF-8: the error quotes the label as given */
+    /* not UTF-8: the error quotes the label, its byte of no UTF-8 character as \xHH */
     snprintf(args, sizeof args, "-l \"$(printf 'caf\\351')\" -l dog %s", cat);
-    expect_classify_error(args, "text \"caf\xe9\": invalid UTF-8 at byte 3 (0xE9): truncated sequence");
+    expect_classify_error(args, "text \"caf\\xE9\": invalid UTF-8 at byte 3 (0xE9): truncated sequence");
     /* embed --text names it the same way: a text, not a label */
     run_result t = run_cmd("%s embed -m %s --text \"$(printf 'caf\\351')\"", A, fixture("tiny-a"));
     CHECK_INT(t.status, 1);
-    CHECK_STR(t.err, "align: text \"caf\xe9\": invalid UTF-8 at byte 3 (0xE9): truncated sequence\n");
+    CHECK_STR(t.err, "align: text \"caf\\xE9\": invalid UTF-8 at byte 3 (0xE9): truncated sequence\n");
     run_free(&t);
     /* a NUL byte in a labels file: the file and the line */
     const char *nul = keep(write_tmp("nul-labels.txt", "cat\n# a comment\ndo\0g\n", 20));
