@@ -79,10 +79,12 @@ static int parse_args(int argc, char **argv, classify_opts *c)
         {"db", required_argument, 0, OPT_DB},    {"update", no_argument, 0, OPT_UPDATE},
         {"all", no_argument, 0, OPT_ALL},        {"no-cache", no_argument, 0, OPT_NO_CACHE},
         {"verbose", no_argument, 0, 'v'},        {"output", required_argument, 0, 'o'},
-        {"resume", no_argument, 0, OPT_RESUME},  OPTS_IMAGES, OPTS_FORMAT, OPTS_TSV, OPTS_RUN, OPTS_MODEL, {0, 0, 0, 0}};
+        {"resume", no_argument, 0, OPT_RESUME},  OPTS_IMAGES, OPTS_FORMAT, OPTS_TSV, OPTS_RUN, OPTS_MODEL,
+        {0, 0, 0, 0}};
     int opt;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":l:t:k:o:v" SHORT_FORMAT SHORT_IMAGES SHORT_RUN SHORT_MODEL, longopts, NULL)) != -1) {
+    const char *shorts = ":l:t:k:o:v" SHORT_FORMAT SHORT_IMAGES SHORT_RUN SHORT_MODEL;
+    while ((opt = getopt_long(argc, argv, shorts, longopts, NULL)) != -1) {
         int common = common_option(opt, optarg, argv, &c->o, "classify", help);
         if (common < 0) return -1;
         if (common == 2) return 1;
@@ -505,7 +507,8 @@ static int score_run(const classify_opts *c, align_model *m, scorer *sc, FILE *o
     if (label_emb && sc->ranks && sc->logits) {
         records_start(&sc->w, out, c->o.format, out ? TSV_HEADER : NULL);
         int failed = c->all ? score_index(sc, src.ix) : score_all(sc, &src, s);
-        if (c->all && c->verbose && !failed) error_msg("%zu image%s, all from the index", sc->from_index, sc->from_index == 1 ? "" : "s");
+        if (c->all && c->verbose && !failed)
+            error_msg("%zu image%s, all from the index", sc->from_index, sc->from_index == 1 ? "" : "s");
         if (out) records_finish(&sc->w);
         size_t failures = src.failures + (s ? image_stream_failures(s) : 0);
         rc = failed ? EXIT_FAILURE

@@ -68,7 +68,8 @@ static int parse_args(int argc, char **argv, embed_opts *e)
     int opt;
     e->o.format = FMT_JSONL;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":o:" SHORT_FORMAT SHORT_IMAGES SHORT_RUN SHORT_MODEL, longopts, NULL)) != -1) {
+    const char *shorts = ":o:" SHORT_FORMAT SHORT_IMAGES SHORT_RUN SHORT_MODEL;
+    while ((opt = getopt_long(argc, argv, shorts, longopts, NULL)) != -1) {
         int common = common_option(opt, optarg, argv, &e->o, "embed", help);
         if (common < 0) return -1;
         if (common == 2) return 1;

@@ -130,9 +130,9 @@ align_model *load_model(const common_opts *o)
     }
     char *config;
     if (asprintf(&config, "%s/config.json", dir) < 0) return error_msg("out of memory"), NULL;
-    int has_config = stat(config, &st) == 0;
+    int no_config = stat(config, &st) != 0 && errno == ENOENT;
     free(config);
-    if (!has_config && errno == ENOENT) {
+    if (no_config) {
         error_msg("%s%s: not a model directory (no config.json); --model names the directory that holds "
                   "config.json and the weights", dir, from);
         return NULL;

@@ -27,7 +27,7 @@ enum { OPT_JSON = 256, OPT_JSONL, OPT_TSV, OPT_THREADS, OPT_MAX_PIXELS, OPT_FILE
  * takes, and its --help every option in them. */
 #define OPTS_MODEL {"model", required_argument, 0, 'm'}, {"help", no_argument, 0, 'h'}
 #define OPTS_FORMAT                                                                                \
-    {"format", required_argument, 0, 'f'}, {"json", no_argument, 0, OPT_JSON},             \
+    {"format", required_argument, 0, 'f'}, {"json", no_argument, 0, OPT_JSON},                    \
         {"jsonl", no_argument, 0, OPT_JSONL}
 /* --tsv, for the commands that write TSV (classify, search) */
 #define OPTS_TSV {"tsv", no_argument, 0, OPT_TSV}

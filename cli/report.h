@@ -24,7 +24,7 @@ static inline int exit_status(size_t failed, size_t total)
  * keeps to its line, cannot drive a terminal and shows what the file holds. */
 void put_text(FILE *f, const char *s);
 /* One line on stderr: "align: " + message, what went wrong or, unless -q, what was done. A file
- * name's line breaks show as spaces, its other control bytes as \xHH. */
+ * name's line breaks show as spaces, the rest as put_text shows it. */
 void error_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A usage error: the message, then a hint to run `align COMMAND --help` (`align --help` when
  * command is NULL); returns EXIT_FAILURE. */
