@@ -810,6 +810,16 @@ TEST(cli_search_top_threshold_and_formats)
     run_free(&all);
 }
 
+/* search QUERY's exit status and stderr; a failed search prints nothing. */
+static void expect_search(const char *db, const char *query, int status, const char *err)
+{
+    run_result r = run_cmd("%s search -m %s --db %s %s", A, model(), db, query);
+    CHECK_MSG(r.status == status, "%s: exit %d", query, r.status);
+    CHECK_STR(r.err, err);
+    if (status) CHECK_INT(r.out_len, 0);
+    run_free(&r);
+}
+
 TEST(cli_search_query_syntax_errors)
 {
     const char *db = tmp("syntax.db");
@@ -827,27 +837,16 @@ TEST(cli_search_query_syntax_errors)
     }
     /* a term named like an image that is no file: most likely misspelt, so searched as text and said;
        text: asks for the text and is quiet */
-    run_result r = run_cmd("%s search -m %s --db %s photos/catt.jpg", A, model(), db);
-    CHECK_INT(r.status, 0);
-    CHECK_STR(r.err, "align: photos/catt.jpg: no such image, so searched as text (text:photos/catt.jpg says so and is "
-                     "quiet)\n");
-    run_free(&r);
-    r = run_cmd("%s search -m %s --db %s text:photos/catt.jpg", A, model(), db);
-    CHECK_INT(r.status, 0);
-    CHECK_INT(r.err_len, 0);
-    run_free(&r);
+    expect_search(db, "photos/catt.jpg", 0,
+                  "align: photos/catt.jpg: no such image, so searched as text (text:photos/catt.jpg says so and is "
+                  "quiet)\n");
+    expect_search(db, "text:photos/catt.jpg", 0, "");
     /* an address is an image Hugging Face's load_image would fetch: refused with what to do, unless
        text: asks for the text */
-    r = run_cmd("%s search -m %s --db %s https://example.com/cat.jpg", A, model(), db);
-    CHECK_INT(r.status, 1);
-    CHECK_INT(r.out_len, 0);
-    CHECK_STR(r.err, "align: https://example.com/cat.jpg: a URL, and align reads only files: download it first "
-                     "(curl -sLO URL), or write text:https://example.com/cat.jpg to search for the text\n");
-    run_free(&r);
-    r = run_cmd("%s search -m %s --db %s text:http://example.com/", A, model(), db);
-    CHECK_INT(r.status, 0);
-    CHECK_INT(r.err_len, 0);
-    run_free(&r);
+    expect_search(db, "https://example.com/cat.jpg", 1,
+                  "align: https://example.com/cat.jpg: a URL, and align reads only files: download it first (curl "
+                  "-sLO URL), or write text:https://example.com/cat.jpg to search for the text\n");
+    expect_search(db, "text:http://example.com/", 0, "");
 }
 
 /* ---- classify --db and the label cache -------------------------------------------------------- */

@@ -140,40 +140,55 @@ static void shards_equal_one_run(const char *cmd, unsigned n)
 TEST(cli_classify_shards_concatenated_equal_one_run) { shards_equal_one_run("classify --jsonl -l cat -l rocket -l dog", 3); }
 TEST(cli_embed_shards_concatenated_equal_one_run) { shards_equal_one_run("embed", 4); }
 
+/* A --resume run over 40 images, the one on stdin at before_stdin, and the file an uninterrupted
+ * run writes (ref.EXT), to compare the interrupted run's, carried on, with. */
+typedef struct {
+    char dir[512], list[8192], img[4096], m[4096];
+} resume_case;
+
+static void resume_case_start(resume_case *c, const char *name, const char *args, const char *ext, int before_stdin)
+{
+    snprintf(c->dir, sizeof c->dir, "%s/%s%s", test_tmpdir(), name, ext);
+    make_images(c->dir, 0, 40);
+    c->list[0] = 0;
+    for (int i = 0, k = 0; i < 40; i++)
+        k += snprintf(c->list + k, sizeof c->list - (size_t)k, i == before_stdin ? " - %s/img%03d.png" : " %s/img%03d.png",
+                      c->dir, i);
+    snprintf(c->img, sizeof c->img, "%s", absolute(fixture("images/cat.jpg")));
+    snprintf(c->m, sizeof c->m, "%s", absolute(fixture("tiny-a")));
+    run_result r = run_cmd("%s %s -q -m %s -o %s/ref.%s %s < %s", A, args, c->m, c->dir, ext, c->list, c->img);
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    run_free(&r);
+}
+
+/* The rerun with --resume completes out.EXT as ref.EXT, byte for byte, and leaves no partial file. */
+static void resume_case_finishes(const resume_case *c, const char *args, const char *ext)
+{
+    run_result r = run_cmd("cd %s && %s %s -q -m %s -o out.%s --resume %s < %s && cmp ref.%s out.%s && ls", c->dir, A, args,
+                           c->m, ext, c->list, c->img, ext, ext);
+    CHECK_MSG(r.status == 0, "resumed run differs: %s%s", r.out, r.err);
+    CHECK_MSG(!strstr(r.out, ".partial"), "left behind: %s", r.out);
+    run_free(&r);
+}
+
 /* kill -9 while the run waits for an image on stdin, once two batches are written; --resume then
  * gives the file an uninterrupted run gives, byte for byte, and leaves no partial file. */
 static void resume_after_kill(const char *args, const char *ext, int before_stdin, int lines_before)
 {
     if (test_skip_in_a_rerun()) return;
-    char dir[512], list[8192] = "";
-    snprintf(dir, sizeof dir, "%s/resume%s", test_tmpdir(), ext);
-    make_images(dir, 0, 40);
-    for (int i = 0, k = 0; i < 40; i++)
-        k += snprintf(list + k, sizeof list - (size_t)k, i == before_stdin ? " - %s/img%03d.png" : " %s/img%03d.png", dir, i);
-    char img[4096], m[4096];
-    snprintf(img, sizeof img, "%s", absolute(fixture("images/cat.jpg")));
-    snprintf(m, sizeof m, "%s", absolute(fixture("tiny-a")));
-    run_result r = run_cmd("%s %s -q -m %s -o %s/ref.%s %s < %s", A, args, m, dir, ext, list, img);
-    CHECK_MSG(r.status == 0, "%s", r.err);
-    run_free(&r);
-    r = run_cmd("cd %s && mkfifo fifo && exec 3<>fifo && (%s %s -q -m %s -o out.%s --resume %s <&3 & pid=$!; i=0; "
+    resume_case c;
+    resume_case_start(&c, "resume", args, ext, before_stdin);
+    run_result r = run_cmd("cd %s && mkfifo fifo && exec 3<>fifo && (%s %s -q -m %s -o out.%s --resume %s <&3 & pid=$!; i=0; "
                 "while [ \"$(cat out.%s.partial 2>/dev/null | wc -l)\" -lt %d ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done; "
                 "sleep 0.2; kill -9 $pid; wait $pid; echo $?); rm fifo; wc -l < out.%s.partial",
-                dir, A, args, m, ext, list, ext, lines_before, ext);
+                c.dir, A, args, c.m, ext, c.list, ext, lines_before, ext);
     CHECK_MSG(strncmp(r.out, "137\n", 4) == 0, "killed: %s %s", r.out, r.err);
     int kept = atoi(strchr(r.out, '\n') ? strchr(r.out, '\n') + 1 : "0");
     CHECK_MSG(kept == lines_before, "%d lines before the kill, not %d: %s", kept, lines_before, r.err);
     run_free(&r);
-    r = run_cmd("cd %s && %s %s -q -m %s -o out.%s --resume %s < %s && cmp ref.%s out.%s && ls", dir, A, args, m, ext, list,
-                img, ext, ext);
-    CHECK_MSG(r.status == 0, "resumed run differs: %s%s", r.out, r.err);
-    CHECK_MSG(!strstr(r.out, ".partial"), "left behind: %s", r.out);
-    run_free(&r);
+    resume_case_finishes(&c, args, ext);
     /* a rerun of a finished file does nothing and changes nothing */
-    r = run_cmd("cd %s && %s %s -q -m %s -o out.%s --resume %s < %s && cmp ref.%s out.%s", dir, A, args, m, ext, list,
-                img, ext, ext);
-    CHECK_MSG(r.status == 0, "%s%s", r.out, r.err);
-    run_free(&r);
+    resume_case_finishes(&c, args, ext);
 }
 
 /* the image on stdin is the 21st: batches of 8 ([0, 8) and [8, 16)) are done before it */
@@ -189,22 +204,13 @@ TEST(cli_classify_tsv_resume_after_kill_9_equals_an_uninterrupted_run)
 static void resume_after_term(const char *args, const char *ext, int before_stdin, int lines_before, int lines_after)
 {
     if (test_skip_in_a_rerun()) return;
-    char dir[512], list[8192] = "";
-    snprintf(dir, sizeof dir, "%s/term%s", test_tmpdir(), ext);
-    make_images(dir, 0, 40);
-    for (int i = 0, k = 0; i < 40; i++)
-        k += snprintf(list + k, sizeof list - (size_t)k, i == before_stdin ? " - %s/img%03d.png" : " %s/img%03d.png", dir, i);
-    char img[4096], m[4096];
-    snprintf(img, sizeof img, "%s", absolute(fixture("images/cat.jpg")));
-    snprintf(m, sizeof m, "%s", absolute(fixture("tiny-a")));
-    run_result r = run_cmd("%s %s -q -m %s -o %s/ref.%s %s < %s", A, args, m, dir, ext, list, img);
-    CHECK_MSG(r.status == 0, "%s", r.err);
-    run_free(&r);
-    r = run_cmd("cd %s && mkfifo fifo && (%s %s -q -m %s -o out.%s --resume %s < fifo & pid=$!; exec 3>fifo; i=0; "
+    resume_case c;
+    resume_case_start(&c, "term", args, ext, before_stdin);
+    run_result r = run_cmd("cd %s && mkfifo fifo && (%s %s -q -m %s -o out.%s --resume %s < fifo & pid=$!; exec 3>fifo; i=0; "
                 "while [ \"$(cat out.%s.partial 2>/dev/null | wc -l)\" -lt %d ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done; "
                 "sleep 0.2; kill -TERM $pid; sleep 0.2; cat %s >&3; exec 3>&-; wait $pid; echo $?); rm fifo; "
                 "wc -l < out.%s.partial",
-                dir, A, args, m, ext, list, ext, lines_before, img, ext);
+                c.dir, A, args, c.m, ext, c.list, ext, lines_before, c.img, ext);
     CHECK_MSG(strncmp(r.out, "143\n", 4) == 0, "terminated: %s %s", r.out, r.err);
     int kept = atoi(strchr(r.out, '\n') ? strchr(r.out, '\n') + 1 : "0");
     CHECK_MSG(kept == lines_after, "%d lines after the signal, not %d: %s", kept, lines_after, r.err);
@@ -213,11 +219,7 @@ static void resume_after_term(const char *args, const char *ext, int before_stdi
              "with --resume to carry on\n", ext, ext);
     CHECK_MSG(strncmp(r.err, want, strlen(want)) == 0, "%s", r.err);
     run_free(&r);
-    r = run_cmd("cd %s && %s %s -q -m %s -o out.%s --resume %s < %s && cmp ref.%s out.%s && ls", dir, A, args, m, ext, list,
-                img, ext, ext);
-    CHECK_MSG(r.status == 0, "resumed run differs: %s%s", r.out, r.err);
-    CHECK_MSG(!strstr(r.out, ".partial"), "left behind: %s", r.out);
-    run_free(&r);
+    resume_case_finishes(&c, args, ext);
 }
 
 /* the image on stdin is the 21st: [0, 16) are written before it, [16, 24) once it comes */
