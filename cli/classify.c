@@ -494,7 +494,8 @@ static int score_run(const classify_opts *c, align_model *m, scorer *sc, FILE *o
     char *const *paths = src.plan.paths ? src.plan.paths : c->images.items;
     size_t n_paths = src.plan.paths ? src.plan.count : c->images.count;
     /* the images decode while the labels encode */
-    stream_options so = {.decode = {c->o.max_pixels}, .quiet = c->o.quiet,
+    stream_options so = {.decode = {c->o.max_pixels},
+                         .quiet = c->o.quiet || records_leave_line_open(out, c->o.format),
                          .threads = c->o.threads};
     image_stream *s = ok && !c->all ? image_stream_open(m, paths, n_paths, &so) : NULL;
     size_t n = c->labels.count;

@@ -165,7 +165,8 @@ static void finish_sink(embed_sink *s)
  * memory (reported). */
 static long embed_images(align_model *m, const embed_opts *e, embed_sink *out)
 {
-    stream_options so = {.decode = {e->o.max_pixels}, .unnormalized = e->unnormalized, .quiet = e->o.quiet,
+    stream_options so = {.decode = {e->o.max_pixels}, .unnormalized = e->unnormalized,
+                         .quiet = e->o.quiet || records_leave_line_open(out->w.f, out->w.format),
                          .threads = e->o.threads};
     image_stream *s = image_stream_open(m, e->inputs.items, e->inputs.count, &so);
     if (!s) return -1;

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void format_float(char *buf, size_t cap, float v)
 {
@@ -88,6 +89,11 @@ void records_start(record_writer *w, FILE *f, out_format format, const char *tsv
 void records_finish(record_writer *w)
 {
     if (w->format == FMT_JSON) fputs(w->records ? "\n]\n" : "[]\n", w->f);
+}
+
+int records_leave_line_open(FILE *f, out_format format)
+{
+    return format == FMT_JSON && f && isatty(fileno(f));
 }
 
 /* The comma before a value (not before the first of its array or object) and its key. */

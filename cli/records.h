@@ -36,6 +36,10 @@ typedef struct {
 void records_start(record_writer *w, FILE *f, out_format format, const char *tsv_header);
 /* Closes the JSON array. */
 void records_finish(record_writer *w);
+/* Whether records in format, written to the terminal f, leave its cursor inside a line between
+ * batches (a JSON array's record waits for the comma the next one brings): a progress line on
+ * that terminal would then be drawn over a record. */
+int records_leave_line_open(FILE *f, out_format format);
 
 void record_begin(record_writer *w);
 void record_end(record_writer *w);

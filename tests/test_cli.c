@@ -639,6 +639,14 @@ TEST(cli_progress_line_is_cleared_before_results_on_a_terminal)
     }
     CHECK_INT(results, 10);
     run_free(&r);
+    /* a JSON array's record waits on its line for the next one's comma: no progress line there */
+    r = run_cmd("script -qec '%s classify -m %s -l cat -l dog --json %s/many' /dev/null | tr -d '\\r'", A,
+                fixture("tiny-a"), dir);
+    CHECK_MSG(r.status == 0 && !strstr(r.out, "images/s"), "%s", r.out);
+    cJSON *arr = cJSON_Parse(r.out);
+    CHECK(cJSON_IsArray(arr) && cJSON_GetArraySize(arr) == 10);
+    cJSON_Delete(arr);
+    run_free(&r);
 }
 
 /* Every input failing is nothing done: exit 1, not 2, and an -o FILE the user had is kept. */
