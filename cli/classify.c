@@ -477,14 +477,23 @@ static int open_sources(const classify_opts *c, align_model *m, sources *src)
     src->update = c->update;
     if (!(src->row = malloc(sizeof(float) * (size_t)info.projection_dim))) return error_msg("out of memory"), -1;
     if (c->all) return 0;
-    if (index_plan_make(src->ix, c->images.items, c->images.count, &src->plan)) return -1;
-    if (c->verbose)
-        error_msg("%zu image%s: %zu from the index, %zu through the vision tower", c->images.count,
-                  c->images.count == 1 ? "" : "s", src->plan.unchanged, src->plan.count);
-    return 0;
+    return index_plan_make(src->ix, c->images.items, c->images.count, &src->plan);
 }
 
 /* Scores the images into out (NULL: through sc->resume); the exit status. */
+/* -v: where the scored images' embeddings came from, once the run has told */
+static void say_sources(const classify_opts *c, const scorer *sc, const sources *src, size_t encoded_failures)
+{
+    size_t n = c->all ? sc->from_index : c->images.count, failures = src->failures + encoded_failures;
+    char failed[64] = "";
+    if (failures) snprintf(failed, sizeof failed, ", %zu failed", failures);
+    if (c->all)
+        error_msg("%zu image%s, all from the index", n, n == 1 ? "" : "s");
+    else if (src->ix)
+        error_msg("%zu image%s: %zu from the index, %zu through the vision tower%s", n, n == 1 ? "" : "s",
+                  src->plan.unchanged - src->failures, src->plan.count - encoded_failures, failed);
+}
+
 static int score_run(const classify_opts *c, align_model *m, scorer *sc, FILE *out)
 {
     align_model_info info;
@@ -508,10 +517,9 @@ static int score_run(const classify_opts *c, align_model *m, scorer *sc, FILE *o
     if (label_emb && sc->ranks && sc->logits) {
         records_start(&sc->w, out, c->o.format, out ? TSV_HEADER : NULL);
         int failed = c->all ? score_index(sc, src.ix) : score_all(sc, &src, s);
-        if (c->all && c->verbose && !failed)
-            error_msg("%zu image%s, all from the index", sc->from_index, sc->from_index == 1 ? "" : "s");
+        size_t encoded_failures = s ? image_stream_failures(s) : 0, failures = src.failures + encoded_failures;
+        if (c->verbose && !failed) say_sources(c, sc, &src, encoded_failures);
         if (out) records_finish(&sc->w);
-        size_t failures = src.failures + (s ? image_stream_failures(s) : 0);
         rc = failed ? EXIT_FAILURE
              : sc->resume ? resume_status(sc->resume, failures, c->images.count)
                           : exit_status(failures, c->images.count);

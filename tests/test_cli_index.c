@@ -899,8 +899,15 @@ TEST(cli_classify_db_is_bit_identical)
     run_free(&r);
     /* one is one */
     r = run_cmd("%s classify -v -m %s --no-cache --db %s %s/img0002.bmp cat", A, model(), db, dir);
-    CHECK_STR(r.err, "align: 1 image: 1 from the index, 0 through the vision tower\n"
-                     "align: 1 label text: 1 through the text tower, 0 from the cache\n");
+    CHECK_STR(r.err, "align: 1 label text: 1 through the text tower, 0 from the cache\n"
+                     "align: 1 image: 1 from the index, 0 through the vision tower\n");
+    run_free(&r);
+    /* said once the run has told: an image that fails is neither */
+    r = run_cmd("%s classify -v -m %s --no-cache --db %s -l cat %s/img0002.bmp %s/nonexistent.png %s", A, model(), db,
+                dir, dir, fixture("images/logo_rgba.png"));
+    CHECK_INT(r.status, 2);
+    CHECK_CONTAINS(r.err, "nonexistent.png: No such file or directory\n"
+                          "align: 3 images: 1 from the index, 1 through the vision tower, 1 failed\n");
     run_free(&r);
     run_free(&tplain);
     run_free(&plain);
