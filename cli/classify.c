@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "blank.h"
 #include "cache_dir.h"
 #include "commands.h"
 #include "indexed.h"
@@ -551,6 +552,10 @@ static int run(classify_opts *c)
     align_model *m = load_model(&c->o);
     if (!m) return EXIT_FAILURE;
     size_t n = c->labels.count;
+    /* check_labels caught white space before the model loaded; the tokenizer knows every script's */
+    for (size_t i = 0; i < n; i++)
+        if (text_tokenless(m, c->labels.items[i]))
+            return align_model_free(m), usage_error("classify", "label %zu of %zu is blank", i + 1, n);
     resume res;
     outfile out;
     scorer sc = {.model = m,

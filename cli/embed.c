@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "blank.h"
 #include "commands.h"
 #include "options.h"
 #include "outfile.h"
@@ -242,6 +243,9 @@ static int run(embed_opts *e)
         return EXIT_FAILURE;
     align_model *m = load_model(&e->o);
     if (!m) return EXIT_FAILURE;
+    for (size_t i = 0; e->text && i < e->inputs.count; i++)
+        if (text_tokenless(m, e->inputs.items[i]))
+            return align_model_free(m), usage_error("embed", "text %zu of %zu is blank", i + 1, e->inputs.count);
     if (e->o.format == FMT_NPY && !e->output && isatty(STDOUT_FILENO)) {
         error_msg("npy is binary: redirect stdout or use -o FILE");
         align_model_free(m);

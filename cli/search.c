@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blank.h"
 #include "cache_dir.h"
 #include "commands.h"
 #include "indexed.h"
@@ -172,6 +173,10 @@ static int query_vector(const align_model *m, const search_opts *x, query_term *
         if (t[i].kind == TERM_TEXT && is_image_name(t[i].value))
             error_msg("%s: no such image, so searched as text (text:%s says so and is quiet)", t[i].value, t[i].value);
     }
+    /* query_parse caught white space; the tokenizer knows every script's, and invisible characters */
+    for (int i = 0; i < n; i++)
+        if (t[i].kind == TERM_TEXT && text_tokenless(m, t[i].value))
+            return usage_error("search", "the query term %d of %d is blank", i + 1, n), -1;
     float *emb = malloc(sizeof(float) * (size_t)n * dim);
     if (!emb) return error_msg("out of memory"), -1;
     int rc = embed_images(m, x, t, n, emb, dim);

@@ -594,6 +594,23 @@ TEST(robust_blank_and_repeated_labels)
     CHECK_INT(t.out_len, 0);
     CHECK_STR(t.err, "align: text 2 of 3 is blank (see 'align embed --help')\n");
     run_free(&t);
+    /* blank to BERT's tokenizer too: a no-break space, an ideographic space, a zero-width space, a
+       byte order mark, a control character; each leaves [CLS] [SEP] alone */
+    static const char *const invisible[] = {"\\302\\240", "\\343\\200\\200", "\\342\\200\\213", "\\357\\273\\277",
+                                            "\\001"};
+    t = run_cmd("%s index -q -m %s --db %s/blank.db %s", A, fixture("tiny-a"), test_tmpdir(), cat);
+    CHECK_INT(t.status, 0);
+    run_free(&t);
+    for (size_t i = 0; i < sizeof invisible / sizeof invisible[0]; i++) {
+        t = run_cmd("%s classify -m %s %s dog \"$(printf '%s')\"; %s embed -m %s --text \"$(printf ' %s ')\"; "
+                    "%s search -m %s --db %s/blank.db cat + \"text:$(printf '%s')\"",
+                    A, fixture("tiny-a"), cat, invisible[i], A, fixture("tiny-a"), invisible[i], A, fixture("tiny-a"),
+                    test_tmpdir(), invisible[i]);
+        CHECK_STR(t.err, "align: label 2 of 2 is blank (see 'align classify --help')\n"
+                         "align: text 1 of 1 is blank (see 'align embed --help')\n"
+                         "align: the query term 2 of 2 is blank (see 'align search --help')\n");
+        run_free(&t);
+    }
     run_result r = run_cmd("%s classify --no-cache --format tsv -m %s %s 'a cat' dog 'a cat'", A, fixture("tiny-a"), cat);
     CHECK_INT(r.status, 0);
     CHECK_STR(r.err, "align: warning: label 'a cat' is given more than once: its copies share its probability\n");
