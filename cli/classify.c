@@ -175,12 +175,17 @@ static int gather_inputs(int argc, char **argv, classify_opts *c)
         if (n_ops < 1) return usage_error("classify", "no image and no labels"), -1;
         image_ops = 1;
         if (gather_images(ops, 1, &c->o.images, &c->images)) return -1;
+        int like_images = 0, first = 0;
         for (int i = 1; i < n_ops; i++) {
             if (strlist_add(&c->labels, ops[i], strlen(ops[i]))) return -1;
-            if (!c->o.quiet && names_images(ops[i]))
-                error_msg("warning: the label '%.80s' is an image or a directory, and only the first operand is "
-                          "read as one: to classify several, give the labels with -l", ops[i]);
+            if (!c->o.quiet && names_images(ops[i]) && !like_images++) first = i;
         }
+        if (like_images == 1)
+            error_msg("warning: the label '%.80s' is an image or a directory, and only the first operand is read "
+                      "as one: to classify several, give the labels with -l", ops[first]);
+        else if (like_images)
+            error_msg("warning: %d labels are images or directories ('%.80s' the first), and only the first "
+                      "operand is read as one: to classify several, give the labels with -l", like_images, ops[first]);
     } else if (gather_images(ops, n_ops, &c->o.images, &c->images)) {
         return -1;
     }

@@ -112,7 +112,11 @@ align_model *load_model(const common_opts *o)
     if (!dir) {
         error_msg("no model found: looked in --model, $ALIGN_MODEL (%s), ./weights/align-base and %s/align-base; "
                   "get kakaobrain/align-base with 'make weights' (or scripts/download-weights) or pass --model DIR",
-                  env && *env ? env : "unset", ALIGN_SHARE_DIR);
+                  env ? *env ? env : "empty" : "unset", ALIGN_SHARE_DIR);
+        return NULL;
+    }
+    if (!*dir) {
+        error_msg("--model is empty: it names the directory that holds config.json and the weights");
         return NULL;
     }
     /* where the name came from, when the user may not have it in mind */

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,7 +16,7 @@
  * who passes one is told what to do instead of only that no such file exists. */
 static int is_url(const char *path)
 {
-    return strncmp(path, "http://", 7) == 0 || strncmp(path, "https://", 8) == 0;
+    return strncasecmp(path, "http://", 7) == 0 || strncasecmp(path, "https://", 8) == 0;
 }
 
 static align_status open_regular(const char *path, int *fd, struct stat *st, align_error *err)
