@@ -126,9 +126,11 @@ static void info_json(const align_model_info *i, const char *id, int threads)
 static void info_text(const align_model_info *i, const char *id, int threads)
 {
     const char *better = align_blas_better_core();
-    printf("model        %s\n", i->dir);
-    printf("id           %s\n", id);
-    printf("weights      %s (%s)\n", i->weights_path, i->weights_format);
+    fputs("model        ", stdout); /* paths as the text format shows names (report.h) */
+    put_text(stdout, i->dir);
+    printf("\nid           %s\nweights      ", id);
+    put_text(stdout, i->weights_path);
+    printf(" (%s)\n", i->weights_format);
     printf("parameters   %lld\n", (long long)i->num_parameters);
     printf("embedding    %d floats, temperature %.6g\n", i->projection_dim, (double)i->temperature);
     printf("text         BERT, %d layers, hidden %d, %d heads, up to %d tokens, vocabulary %d\n", i->text_layers,

@@ -318,6 +318,14 @@ TEST(robust_text_output_shows_control_bytes)
     CHECK_CONTAINS(r.out, "/e\\x1B[31mred.jpg\n");
     CHECK_CONTAINS(r.out, "/caf\\xE9.bmp\n");
     run_free(&r);
+    /* and info's paths */
+    r = run_cmd("cp -r %s \"%s/$(printf 'm\\033x\\351')\" && %s info -m \"%s/$(printf 'm\\033x\\351')\"",
+                fixture("tiny-a"), dir, A, dir);
+    CHECK_INT(r.status, 0);
+    CHECK_MSG(!strchr(r.out, '\x1b') && !strchr(r.out, '\xe9'), "raw escape: %s", r.out);
+    CHECK_CONTAINS(r.out, "/m\\x1Bx\\xE9\n");
+    CHECK_CONTAINS(r.out, "/m\\x1Bx\\xE9/model.safetensors (safetensors)\n");
+    run_free(&r);
 }
 
 TEST(robust_unreadable_image)
