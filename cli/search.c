@@ -3,10 +3,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "blank.h"
 #include "cache_dir.h"
+#include "fileio.h"
 #include "commands.h"
 #include "indexed.h"
 #include "options.h"
@@ -167,7 +167,7 @@ static int query_vector(const align_model *m, const search_opts *x, query_term *
         t[i].kind = file_stamp(t[i].value, &size, &mtime) == 0 ? TERM_IMAGE : TERM_TEXT;
         /* an address was meant as an image (Hugging Face's load_image fetches one), not as a text */
         const char *v = t[i].value;
-        if (t[i].kind == TERM_TEXT && (strncasecmp(v, "http://", 7) == 0 || strncasecmp(v, "https://", 8) == 0))
+        if (t[i].kind == TERM_TEXT && path_is_url(v))
             return error_msg("%s: a URL, and align reads only files: download it first (curl -sLO URL), or write "
                              "text:%s to search for the text", v, v), -1;
         /* most likely a misspelt image: searched as the text asked for, but said */

@@ -12,9 +12,7 @@
 #include "error.h"
 #include "memory.h"
 
-/* Hugging Face's load_image fetches http and https addresses; align reads files only, so a user
- * who passes one is told what to do instead of only that no such file exists. */
-static int is_url(const char *path)
+int path_is_url(const char *path)
 {
     return strncasecmp(path, "http://", 7) == 0 || strncasecmp(path, "https://", 8) == 0;
 }
@@ -22,7 +20,8 @@ static int is_url(const char *path)
 static align_status open_regular(const char *path, int *fd, struct stat *st, align_error *err)
 {
     *fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (*fd < 0 && errno == ENOENT && is_url(path))
+    /* a user who passes an address is told what to do instead of only that no such file exists */
+    if (*fd < 0 && errno == ENOENT && path_is_url(path))
         return align_fail(err, ALIGN_ERR_IO, "%s: a URL, and align reads only files: download it first "
                                              "(curl -sLO URL)", path);
     if (*fd < 0) return align_fail(err, ALIGN_ERR_IO, "%s: %s", path, strerror(errno));

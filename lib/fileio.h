@@ -16,6 +16,9 @@ typedef struct {
 } file_map;
 
 align_status file_map_open(const char *path, file_map *out, align_error *err);
+/* Whether path is an http or https address, which Hugging Face's load_image fetches and align,
+ * reading files only, refuses with what to do instead. */
+int path_is_url(const char *path);
 void file_map_close(file_map *map);
 /* Tells the kernel a mapped range will not be read again, so it leaves the process's resident set
  * (the page cache keeps it). */
