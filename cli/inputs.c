@@ -112,7 +112,7 @@ int parse_labels(const char *text, size_t len, const char *name, strlist *out)
         for (size_t j = 0, k; j < n; j += k) {
             k = utf8_char(s + j, n - j);
             if (!k) {
-                error_msg("%s:%zu: not UTF-8 (byte %zu, 0x%02X)", name, line, j + 1, (unsigned char)s[j]);
+                error_msg("%s:%zu: invalid UTF-8 at byte %zu (0x%02X)", name, line, j, (unsigned char)s[j]);
                 return -1;
             }
         }

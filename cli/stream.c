@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "inputs.h"
 #include "progress.h"
@@ -90,6 +91,11 @@ align_status image_operand_load(const align_model *model, const char *path, cons
     if (strcmp(path, "-") != 0) return align_image_load_fitted(model, path, opts, img, err);
     char *data;
     size_t len;
+    if (isatty(STDIN_FILENO)) { /* else the run would wait for an image typed in */
+        snprintf(err->message, sizeof err->message, "-: stdin is a terminal, not an image: pipe one in "
+                                                    "(cat photo.jpg | align ...)");
+        return err->code = ALIGN_ERR_IO;
+    }
     if (read_stream(stdin, "stdin", MAX_STREAM, &data, &len)) {
         snprintf(err->message, sizeof err->message, "-: cannot read the image from stdin");
         return err->code = ALIGN_ERR_IO;

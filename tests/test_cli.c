@@ -377,7 +377,7 @@ TEST(cli_labels_file_skips_blank_and_comment_lines)
     r = run_cmd("%s classify -m %s --labels %s %s", A, fixture("tiny-a"), write_tmp("latin1.txt", "cat\ncaf\xe9\n", 9),
                 fixture("images/cat.jpg"));
     CHECK_INT(r.status, 1);
-    CHECK_CONTAINS(r.err, "latin1.txt:2: not UTF-8 (byte 4, 0xE9)\n");
+    CHECK_CONTAINS(r.err, "latin1.txt:2: invalid UTF-8 at byte 3 (0xE9)\n"); /* bytes counted as the tokenizer's */
     CHECK_INT(count_lines(r.err), 1);
     run_free(&r);
     /* --labels adds up as -l does: the -l labels, then each file's in turn */
@@ -649,6 +649,15 @@ TEST(cli_progress_line_is_cleared_before_results_on_a_terminal)
     cJSON *arr = cJSON_Parse(r.out);
     CHECK(cJSON_IsArray(arr) && cJSON_GetArraySize(arr) == 10);
     cJSON_Delete(arr);
+    run_free(&r);
+}
+
+/* '-' on a terminal would wait for an image typed in: said at once instead. */
+TEST(cli_image_from_a_terminal_is_refused)
+{
+    run_result r = run_cmd("script -qec '%s classify -m %s - cat dog' /dev/null < /dev/null", A, fixture("tiny-a"));
+    CHECK_CONTAINS(r.out, "align: -: stdin is a terminal, not an image: pipe one in (cat photo.jpg | align ...)");
+    CHECK_MSG(r.status == 1, "exit %d", r.status);
     run_free(&r);
 }
 
