@@ -402,7 +402,7 @@ static const stream_image *next_streamed(scorer *sc, sources *src, image_stream 
         b->i = 0;
         /* with an index open, a signal ends the run here, between two transactions (signals.h); with
            --resume, after the batch's records are in FILE.partial */
-        if ((src->ix || sc->resume) && signals_caught()) return *failed = 1, NULL;
+        if ((src->ix || sc->resume) && signals_caught() && image_stream_has_more(s)) return *failed = 1, NULL;
         if (!(b->k = image_stream_next(s, &b->batch))) return NULL;
         if (src->update && index_plan_add(src->ix, &src->plan, b->at, b->batch, b->k) < 0) return *failed = 1, NULL;
         if (sc->resume && !(sc->w.f = resume_batch(sc->resume))) return *failed = 1, NULL;

@@ -183,7 +183,8 @@ static long embed_images(align_model *m, const embed_opts *e, embed_sink *out)
                           batch[i].error);
         if (bad) error_msg("out of memory");
         bad = bad || (out->resume ? resume_flush(out->resume) != 0 : ferror(out->w.f));
-        bad = bad || (out->resume && signals_caught()); /* signals.h: after the batch's records are kept */
+        /* signals.h: after the batch's records are kept, unless it was the last */
+        bad = bad || (out->resume && signals_caught() && image_stream_has_more(s));
     }
     long failed = bad ? -1 : (long)image_stream_failures(s);
     image_stream_close(s);

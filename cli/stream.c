@@ -288,6 +288,11 @@ size_t image_stream_failures(const image_stream *s)
     return s->failures;
 }
 
+int image_stream_has_more(const image_stream *s)
+{
+    return s->done < s->count;
+}
+
 void image_stream_close(image_stream *s)
 {
     if (!s) return;

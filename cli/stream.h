@@ -41,6 +41,8 @@ image_stream *image_stream_open(const align_model *model, char *const *paths, si
 size_t image_stream_next(image_stream *s, const stream_image **batch);
 /* How many images failed so far. */
 size_t image_stream_failures(const image_stream *s);
+/* Whether images are left to hand out: a run told to stop between batches need not after the last. */
+int image_stream_has_more(const image_stream *s);
 /* Stops decoding, whether or not every batch was taken, and frees everything. */
 void image_stream_close(image_stream *s);
 

@@ -140,8 +140,9 @@ static void shards_equal_one_run(const char *cmd, unsigned n)
 TEST(cli_classify_shards_concatenated_equal_one_run) { shards_equal_one_run("classify --jsonl -l cat -l rocket -l dog", 3); }
 TEST(cli_embed_shards_concatenated_equal_one_run) { shards_equal_one_run("embed", 4); }
 
-/* A --resume run over 40 images, the one on stdin at before_stdin, and the file an uninterrupted
- * run writes (ref.EXT), to compare the interrupted run's, carried on, with. */
+/* A --resume run over 40 images and one on stdin before the image before_stdin (40: after the
+ * last), and the file an uninterrupted run writes (ref.EXT), to compare the interrupted run's,
+ * carried on, with. */
 typedef struct {
     char dir[512], list[8192], img[4096], m[4096];
 } resume_case;
@@ -151,9 +152,10 @@ static void resume_case_start(resume_case *c, const char *name, const char *args
     snprintf(c->dir, sizeof c->dir, "%s/%s%s", test_tmpdir(), name, ext);
     make_images(c->dir, 0, 40);
     c->list[0] = 0;
-    for (int i = 0, k = 0; i < 40; i++)
-        k += snprintf(c->list + k, sizeof c->list - (size_t)k, i == before_stdin ? " - %s/img%03d.png" : " %s/img%03d.png",
-                      c->dir, i);
+    for (int i = 0, k = 0; i <= 40; i++) {
+        if (i == before_stdin) k += snprintf(c->list + k, sizeof c->list - (size_t)k, " -");
+        if (i < 40) k += snprintf(c->list + k, sizeof c->list - (size_t)k, " %s/img%03d.png", c->dir, i);
+    }
     snprintf(c->img, sizeof c->img, "%s", absolute(fixture("images/cat.jpg")));
     snprintf(c->m, sizeof c->m, "%s", absolute(fixture("tiny-a")));
     run_result r = run_cmd("%s %s -q -m %s -o %s/ref.%s %s < %s", A, args, c->m, c->dir, ext, c->list, c->img);
@@ -224,6 +226,24 @@ static void resume_after_term(const char *args, const char *ext, int before_stdi
 
 /* the image on stdin is the 21st: [0, 16) are written before it, [16, 24) once it comes */
 TEST(cli_embed_resume_after_sigterm_keeps_the_batch_in_hand) { resume_after_term("embed", "jsonl", 20, 16, 24); }
+
+/* A signal that comes during the last batch stops nothing: the file is finished and published (the
+ * process still ends by the signal, as the user asked). */
+TEST(cli_resume_sigterm_in_the_last_batch_finishes_the_file)
+{
+    if (test_skip_in_a_rerun()) return;
+    resume_case c;
+    resume_case_start(&c, "lastterm", "embed", "jsonl", 40); /* the last batch: the image on stdin alone */
+    run_result r = run_cmd("cd %s && mkfifo fifo && (%s embed -q -m %s -o out.jsonl --resume %s < fifo & pid=$!; "
+                           "exec 3>fifo; i=0; while [ \"$(cat out.jsonl.partial 2>/dev/null | wc -l)\" -lt 40 ] && "
+                           "[ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done; sleep 0.2; kill -TERM $pid; sleep 0.2; "
+                           "cat %s >&3; exec 3>&-; wait $pid; echo $?) 2>/dev/null; rm fifo; cmp ref.jsonl out.jsonl && ls",
+                           c.dir, A, c.m, c.list, c.img);
+    CHECK_MSG(strncmp(r.out, "143\n", 4) == 0 && !strstr(r.out, ".partial"), "%s %s", r.out, r.err);
+    CHECK_MSG(r.status == 0, "the file differs from an uninterrupted run's: %s", r.err);
+    CHECK_MSG(r.err_len == 0, "%s", r.err);
+    run_free(&r);
+}
 TEST(cli_classify_tsv_resume_after_sigterm_keeps_the_batch_in_hand)
 {
     resume_after_term("classify --format tsv -l cat -l rocket -l dog", "tsv", 20, 1 + 16 * 3, 1 + 24 * 3);
