@@ -23,10 +23,7 @@ static int is_operator(const char *s)
     return (s[0] == '+' || s[0] == '-') && s[1] == 0;
 }
 
-/* "2*x": the weight 2 and the rest; a prefix that is not a whole number leaves the term whole. */
-/* A decimal number as the README's WEIGHT: digits, a point, an exponent (strtof alone would take
- * hex, "inf" and leading blanks too). */
-static int is_decimal(const char *s)
+int is_decimal(const char *s)
 {
     if (*s == '+' || *s == '-') s++;
     if (!isdigit((unsigned char)*s) && !(*s == '.' && isdigit((unsigned char)s[1]))) return 0;
@@ -35,6 +32,7 @@ static int is_decimal(const char *s)
     return 1;
 }
 
+/* "2*x": the weight 2 and the rest; a prefix that is not a decimal number leaves the term whole. */
 static int parse_weight(const char *s, query_term *t, char *msg, size_t cap)
 {
     const char *star = strchr(s, '*');

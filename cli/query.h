@@ -21,6 +21,9 @@ typedef struct {
     const char *value; /* points into the operand */
 } query_term;
 
+/* Whether s is a decimal number as the README's WEIGHT and --threshold take it: digits, a point,
+ * an exponent (strtof alone would take hex, "inf" and leading blanks too). */
+int is_decimal(const char *s);
 /* Parses the n operands into terms (at most n of them, which terms must hold). Returns 0, or -1
  * with a one-line reason in msg. */
 int query_parse(char *const *args, int n, query_term *terms, int *n_terms, char *msg, size_t cap);

@@ -63,7 +63,7 @@ static int parse_threshold(const char *s, float *out)
     char *end;
     float v = strtof(s, &end);
     /* a cosine similarity: a bound outside [-1, 1] keeps every image or none, a typo either way */
-    if (end == s || *end || !(v >= -1 && v <= 1))
+    if (end == s || *end || !is_decimal(s) || !(v >= -1 && v <= 1))
         return usage_error("search", "--threshold takes a similarity from -1 to 1, not '%s'", s), -1;
     *out = v;
     return 0;

@@ -787,10 +787,16 @@ TEST(cli_search_top_threshold_and_formats)
     r = run_cmd("%s search -m %s --db %s -k 0 --threshold -1 -f paths cat", A, model(), db);
     CHECK_INT(count_lines(r.out), 9);
     run_free(&r);
-    r = run_cmd("%s search -m %s --db %s --threshold 2 cat", A, model(), db);
-    CHECK_INT(r.status, 1);
-    CHECK_STR(r.err, "align: --threshold takes a similarity from -1 to 1, not '2' (see 'align search --help')\n");
-    run_free(&r);
+    static const char *const off[] = {"2", "' 0.5'", "0x1p-1", "-inf"}, *shown[] = {"2", " 0.5", "0x1p-1", "-inf"};
+    for (int i = 0; i < 4; i++) {
+        r = run_cmd("%s search -m %s --db %s --threshold %s cat", A, model(), db, off[i]);
+        CHECK_INT(r.status, 1);
+        char want[256];
+        snprintf(want, sizeof want, "align: --threshold takes a similarity from -1 to 1, not '%s' (see 'align search "
+                 "--help')\n", shown[i]);
+        CHECK_STR(r.err, want);
+        run_free(&r);
+    }
     /* --tsv is --format tsv */
     r = run_cmd("%s search -m %s --db %s -k 0 --tsv cat", A, model(), db);
     CHECK_STR(r.out, all.out);
