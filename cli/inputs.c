@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "report.h"
+#include "utf8.h"
 
 int read_stream(FILE *f, const char *name, size_t max, char **out, size_t *len)
 {
@@ -109,12 +110,10 @@ int parse_labels(const char *text, size_t len, const char *name, strlist *out)
             return -1;
         }
         /* said here, where the file and the line are known (a Latin-1 file, say) */
-        for (size_t j = 0, k; j < n; j += k) {
-            k = utf8_char(s + j, n - j);
-            if (!k) {
-                error_msg("%s:%zu: invalid UTF-8 at byte %zu (0x%02X)", name, line, j, (unsigned char)s[j]);
-                return -1;
-            }
+        size_t valid = utf8_valid_prefix((const uint8_t *)s, n);
+        if (valid < n) {
+            error_msg("%s:%zu: invalid UTF-8 at byte %zu (0x%02X)", name, line, valid, (unsigned char)s[valid]);
+            return -1;
         }
         if (strlist_add(out, s, n)) {
             error_msg("out of memory");

@@ -2,29 +2,31 @@
 #include "report.h"
 
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
-#include "strlist.h"
+#include "utf8.h"
 
-/* Whether the character of n bytes at u is shown as it is: printable ASCII, or a UTF-8 character
- * other than a C1 control (U+0080 to U+009F, C2 80 to C2 9F). */
-static int shown_as_is(const unsigned char *u, size_t n)
+/* Whether the byte at u, inside valid UTF-8, starts a control character: C0, DEL, or C1 (U+0080
+ * to U+009F, C2 80 to C2 9F). */
+static int control(const unsigned char *u)
 {
-    if (n == 1) return u[0] >= 0x20 && u[0] != 0x7f;
-    return n > 1 && !(u[0] == 0xC2 && u[1] < 0xA0);
+    return u[0] < 0x20 || u[0] == 0x7f || (u[0] == 0xC2 && u[1] < 0xA0);
 }
 
 void put_text(FILE *f, const char *s)
 {
-    for (;;) { /* the bytes up to the next one escaped in one write: classify --all prints millions */
-        size_t n = 0, k;
-        while (s[n] && shown_as_is((const unsigned char *)s + n, k = utf8_char(s + n, SIZE_MAX))) n += k;
-        fwrite(s, 1, n, f);
-        if (!s[n]) return;
-        k = utf8_char(s + n, SIZE_MAX); /* a C1 control is escaped whole, anything else a byte at a time */
-        for (size_t i = 0; i < (k ? k : 1); i++) fprintf(f, "\\x%02X", (unsigned char)s[n + i]);
-        s += n + (k ? k : 1);
+    const unsigned char *u = (const unsigned char *)s;
+    size_t len = strlen(s);
+    while (len) { /* the bytes up to the next one escaped in one write: classify --all prints millions */
+        size_t valid = utf8_valid_prefix(u, len), n = 0;
+        while (n < valid && !control(u + n)) n++;
+        fwrite(u, 1, n, f);
+        if (n == len) return;
+        size_t k = n < valid && u[n] == 0xC2 ? 2 : 1; /* a C1 control whole; anything else a byte at a time */
+        for (size_t i = 0; i < k; i++) fprintf(f, "\\x%02X", u[n + i]);
+        u += n + k;
+        len -= n + k;
     }
 }
 

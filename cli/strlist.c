@@ -69,20 +69,3 @@ int text_blank(const char *s, size_t n)
     while (n && s[n - 1] && strchr(" \t\n\v\f\r", s[n - 1])) n--;
     return n == 0;
 }
-
-size_t utf8_char(const char *s, size_t avail)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    /* the second byte's range for each lead byte keeps out overlong forms, surrogates and > U+10FFFF */
-    unsigned lo = 0x80, hi = 0xBF;
-    size_t n;
-    if (u[0] < 0x80) return 1;
-    if (u[0] >= 0xC2 && u[0] <= 0xDF) n = 2;
-    else if (u[0] >= 0xE0 && u[0] <= 0xEF) n = 3, lo = u[0] == 0xE0 ? 0xA0 : 0x80, hi = u[0] == 0xED ? 0x9F : 0xBF;
-    else if (u[0] >= 0xF0 && u[0] <= 0xF4) n = 4, lo = u[0] == 0xF0 ? 0x90 : 0x80, hi = u[0] == 0xF4 ? 0x8F : 0xBF;
-    else return 0;
-    if (avail < n || u[1] < lo || u[1] > hi) return 0;
-    for (size_t i = 2; i < n; i++)
-        if (u[i] < 0x80 || u[i] > 0xBF) return 0;
-    return n;
-}

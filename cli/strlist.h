@@ -24,8 +24,5 @@ long strlist_repeats(const strlist *l, const char **first);
 /* Whether the n bytes at s are only white space (' ', \t, \n, \v, \f, \r): a blank label, or a
  * labels file's blank line. */
 int text_blank(const char *s, size_t n);
-/* The length of the UTF-8 character at s (1 to 4 bytes) within its avail bytes, or 0 when none
- * starts there. A NUL ends any sequence, so a string's SIZE_MAX reads no further than its end. */
-size_t utf8_char(const char *s, size_t avail);
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "inputs.h"
+#include "utf8.h"
 #include "fuzz_cli_errors.h"
 
 static size_t count_byte(const uint8_t *p, size_t n, uint8_t c)
@@ -25,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < l.count; i++) {
         const char *s = l.items[i];
         FUZZ_ASSERT(s[0] && s[0] != '#' && !strchr(s, '\n'), "label %zu: \"%s\"", i, s);
-        for (size_t j = 0, k; s[j]; j += k) FUZZ_ASSERT((k = utf8_char(s + j, SIZE_MAX)) > 0, "label %zu: not UTF-8", i);
+        FUZZ_ASSERT(utf8_valid_prefix((const uint8_t *)s, strlen(s)) == strlen(s), "label %zu: not UTF-8", i);
     }
     strlist_free(&l);
 
