@@ -128,11 +128,8 @@ static int parse_args(int argc, char **argv, classify_opts *c)
  * probability between them. */
 static int check_labels(const classify_opts *c)
 {
-    for (size_t i = 0; i < c->labels.count; i++) {
-        const char *l = c->labels.items[i];
-        if (text_blank(l, strlen(l)))
-            return usage_error("classify", "label %zu of %zu is blank", i + 1, c->labels.count), -1;
-    }
+    /* white space only: the model is not loaded yet (run checks what its tokenizer drops) */
+    if (refuse_blank(NULL, c->labels.items, c->labels.count, "classify", "label")) return -1;
     const char *first;
     long repeated = strlist_repeats(&c->labels, &first);
     if (repeated < 0) return error_msg("out of memory for %zu labels", c->labels.count), -1;
@@ -558,9 +555,7 @@ static int run(classify_opts *c)
     if (!m) return EXIT_FAILURE;
     size_t n = c->labels.count;
     /* check_labels caught white space before the model loaded; the tokenizer knows every script's */
-    for (size_t i = 0; i < n; i++)
-        if (text_tokenless(m, c->labels.items[i]))
-            return align_model_free(m), usage_error("classify", "label %zu of %zu is blank", i + 1, n);
+    if (refuse_blank(m, c->labels.items, n, "classify", "label")) return align_model_free(m), EXIT_FAILURE;
     resume res;
     outfile out;
     scorer sc = {.model = m,

@@ -88,12 +88,10 @@ static int parse_args(int argc, char **argv, embed_opts *e)
     /* texts are one call, never a worker's load */
     if (e->text && e->o.images.share.n) return usage_error("embed", "--shard shares out images, not texts"), -1;
     if (optind >= argc && !e->o.images.files_from) return usage_error("embed", e->text ? "no texts" : "no images"), -1;
-    for (int i = optind; i < argc && e->text; i++) {
-        /* as a blank label is: most likely an unset shell variable */
-        if (text_blank(argv[i], strlen(argv[i])))
-            return usage_error("embed", "text %d of %d is blank", i - optind + 1, argc - optind), -1;
+    for (int i = optind; i < argc && e->text; i++)
         if (strlist_add(&e->inputs, argv[i], strlen(argv[i]))) return -1;
-    }
+    /* as a blank label is: most likely an unset shell variable (white space here; run asks the tokenizer) */
+    if (e->text && refuse_blank(NULL, e->inputs.items, e->inputs.count, "embed", "text")) return -1;
     if (!e->text && gather_images(argv + optind, argc - optind, &e->o.images, &e->inputs)) return -1;
     if (!e->inputs.count && !e->o.images.share.n) return report_no_images("embed", argv + optind, argc - optind);
     return 0;
@@ -244,9 +242,8 @@ static int run(embed_opts *e)
         return EXIT_FAILURE;
     align_model *m = load_model(&e->o);
     if (!m) return EXIT_FAILURE;
-    for (size_t i = 0; e->text && i < e->inputs.count; i++)
-        if (text_tokenless(m, e->inputs.items[i]))
-            return align_model_free(m), usage_error("embed", "text %zu of %zu is blank", i + 1, e->inputs.count);
+    if (e->text && refuse_blank(m, e->inputs.items, e->inputs.count, "embed", "text"))
+        return align_model_free(m), EXIT_FAILURE;
     if (e->o.format == FMT_NPY && !e->output && isatty(STDOUT_FILENO)) {
         error_msg("npy is binary: redirect stdout or use -o FILE");
         align_model_free(m);
